@@ -1,0 +1,57 @@
+# The two commands a newcomer types (README): `make report` and `make test`.
+# Both create (once) and reuse a local virtual environment in .venv; nothing is installed by hand.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CONFIG ?= configs/default.yaml
+PYTEST_ARGS ?=
+
+.PHONY: help venv data report test test-fast bench lab browser clean
+
+help:
+	@echo "make report   - set up, generate the demo data if absent, run the whole report pipeline"
+	@echo "make test     - set up (venv + headless chromium) and run the test suite"
+	@echo "make bench    - run the benchmarks (10M transactions, 1M customers; several minutes)"
+	@echo "make lab      - open the notebooks in JupyterLab"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -U pip setuptools wheel
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+data: $(STAMP)
+	$(BIN)/segment demo-data --out data/demo --n-customers 20000 --seed 42
+
+report: $(STAMP)
+	$(BIN)/segment run --config $(CONFIG) --demo
+
+# Debian's chromium for the browser tests (no browser download at run time).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "Installing Debian's chromium for the browser tests ..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; browser tests will say why they cannot run"; \
+	  else echo "warning: chromium is not installed and this user cannot apt-get install it"; fi; \
+	fi
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_clustering.py
+	$(BIN)/python benchmarks/bench_validation.py
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

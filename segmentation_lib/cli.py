@@ -1,0 +1,144 @@
+"""The `segment` command line: demo data, data checks, report runs and scoring for scheduled use.
+
+    segment demo-data --out data/demo
+    segment check-data --config configs/default.yaml
+    segment run --config configs/default.yaml
+    segment score --model reports/<run>/model.joblib --data new_log.parquet --out scores.parquet
+
+Every command exits 0 on success, 2 with a one-paragraph message on bad input or configuration,
+and 1 when a report run fails (the failed notebook is kept in a `failed-...` folder).
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+from rich.console import Console
+
+from .errors import SegmentationError
+
+app = typer.Typer(
+    name="segment",
+    help="Customer segmentation kit: turn a transaction log into segments a business can act on.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+def friendly_errors(fn: Callable) -> Callable:
+    """Turn a SegmentationError into its one-paragraph message and a non-zero exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SegmentationError as exc:
+            console.print(f"[bold red]Error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=getattr(exc, "exit_code", 2)) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]Interrupted; nothing half-written was kept.[/yellow]")
+            raise typer.Exit(code=130) from None
+
+    return wrapper
+
+
+@app.command("demo-data")
+@friendly_errors
+def demo_data(
+    out: Path = typer.Option(Path("data/demo"), "--out", help="Folder to write transactions, customers and truth Parquet files into."),
+    n_customers: int = typer.Option(20_000, "--n-customers", min=10, help="Number of customers to generate."),
+    seed: int = typer.Option(42, "--seed", help="Random seed; the same seed gives identical files."),
+    fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
+) -> None:
+    """Generate a realistic demo transaction log with planted customer archetypes (the known truth)."""
+    from .demo import write_demo_data
+
+    with console.status(f"Generating {n_customers:,} customers into {out} ..."):
+        paths = write_demo_data(out, n_customers=n_customers, seed=seed, fmt=fmt)
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")
+
+
+@app.command("check-data")
+@friendly_errors
+def check_data(
+    config: Path = typer.Option(Path("configs/default.yaml"), "--config", "-c", help="Run configuration YAML (data section: path, columns, date_format)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Override data.path from the configuration."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Column preset, e.g. online_retail."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Override run.as_of (YYYY-MM-DD)."),
+) -> None:
+    """Read the transaction log as configured, apply the data-quality rules and print the report."""
+    from .config import load_config
+    from .quality import load_transactions
+
+    overrides: dict = {}
+    if data is not None:
+        overrides.setdefault("data", {})["path"] = str(data.resolve())
+    if preset is not None:
+        overrides.setdefault("data", {})["preset"] = preset
+    if as_of is not None:
+        overrides.setdefault("run", {})["as_of"] = as_of
+    cfg = load_config(config, overrides=overrides)
+    with console.status(f"Checking {cfg['data']['path']} ..."):
+        _, report = load_transactions(cfg)
+    typer.echo(str(report))
+
+
+@app.command("run")
+@friendly_errors
+def run(
+    config: Path = typer.Option(Path("configs/default.yaml"), "--config", "-c", help="Run configuration YAML."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Reports folder (default: report.out_dir of the configuration)."),
+    demo: bool = typer.Option(False, "--demo", help="Generate the demo data first if data.path does not exist."),
+) -> None:
+    """Execute the four report notebooks with papermill into a new folder under reports/ and print its index.html."""
+    from .pipeline import run_pipeline
+
+    if demo:
+        _ensure_demo_data(config)
+    index = run_pipeline(config, out_dir=out)
+    typer.echo(str(index))
+
+
+def _ensure_demo_data(config: Path) -> None:
+    from .config import load_config
+    from .demo import write_demo_data
+
+    cfg = load_config(config)
+    path = Path(cfg["data"]["path"])
+    if path.exists():
+        return
+    demo_cfg = cfg["data"].get("demo") or {}
+    n = int(demo_cfg.get("n_customers", 20_000))
+    with console.status(f"Demo data not found; generating {n:,} customers into {path.parent} ..."):
+        write_demo_data(path.parent, n_customers=n, seed=int(demo_cfg.get("seed", 42)))
+
+
+@app.command("score")
+@friendly_errors
+def score(
+    model: Path = typer.Option(..., "--model", "-m", help="A saved segmentation (model.joblib from a run folder)."),
+    data: Path = typer.Option(..., "--data", "-d", help="A transaction log (CSV/Parquet) or a customer feature table (Parquet)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file: .parquet or .csv."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Run configuration for column mapping and data-quality policies of a transaction log."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the features are computed at (default: the day after the last transaction)."),
+) -> None:
+    """Assign segments to customers of a new transaction log or feature table with a saved model."""
+    from .scoring import score_file
+
+    with console.status(f"Scoring {data} ..."):
+        summary = score_file(model, data, out, config=config, as_of=as_of)
+    typer.echo(summary)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
