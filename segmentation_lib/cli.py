@@ -74,7 +74,6 @@ def check_data(
 ) -> None:
     """Read the transaction log as configured, apply the data-quality rules and print the report."""
     from .config import load_config
-    from .quality import load_transactions
 
     overrides: dict = {}
     if data is not None:
@@ -84,6 +83,8 @@ def check_data(
     if as_of is not None:
         overrides.setdefault("run", {})["as_of"] = as_of
     cfg = load_config(config, overrides=overrides)
+    from .quality import load_transactions
+
     with console.status(f"Checking {cfg['data']['path']} ..."):
         _, report = load_transactions(cfg)
     typer.echo(str(report))
