@@ -1,0 +1,208 @@
+"""Benchmark: customer tables on a ~10 million transaction log (about a million customers).
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/bench_features.py                       # 1M customers, 3 repeats
+    .venv/bin/python benchmarks/bench_features.py --n-customers 100000 --repeats 1
+
+The log is generated once with ``segmentation_lib.demo.make_transactions`` (rows without a
+customer id dropped) and cached as Parquet under ``benchmarks/data/``. Each step runs in its own
+subprocess, reading the Parquet file, so its peak resident memory (``ru_maxrss``) is its own:
+
+- ``floor``: ``group_by(customer).agg(count, min ts, max ts, sum amount)``: the least any
+  per-customer summary can cost;
+- ``btyd_summary``: the kit's lifetimes-convention summary (daily periods);
+- ``features+rfm``: ``customer_features`` + ``RFMScorer`` fit/transform + default segment map;
+- ``pandas_btyd``: a plain pandas groupby implementation of the same BTYD summary (baseline).
+
+Printed: median seconds over ``--repeats`` runs (pandas once when ``--pandas-repeats 1``), peak
+memory in MB, and the ratios to the floor and to pandas. Targets (2 cores): btyd <= 2x floor,
+features+rfm <= 4x floor, >= 5x faster than pandas, peak < 1.5 GB.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+AS_OF = "2025-01-01"  # the demo log ends 2024-12-31
+STEPS = ("floor", "btyd_summary", "features+rfm", "pandas_btyd")
+
+
+def data_path(n_customers: int, seed: int) -> Path:
+    return HERE / "data" / f"transactions_{n_customers}_seed{seed}.parquet"
+
+
+def _fallback_generator(n_customers: int, seed: int):  # pragma: no cover - used only without demo.py
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    per = rng.geometric(0.1, n_customers)
+    cust = np.repeat(np.arange(n_customers), per)
+    n = cust.size
+    start = np.datetime64("2023-01-01T00:00:00", "us")
+    ts = start + rng.integers(0, 731 * 86_400_000_000, n).astype("timedelta64[us]")
+    amount = np.round(rng.lognormal(3.5, 0.8, n), 2) * np.where(rng.random(n) < 0.03, -1, 1)
+    return pl.DataFrame({
+        "customer_id": pl.Series(cust).cast(pl.String).str.zfill(7),
+        "timestamp": ts,
+        "amount": amount,
+        "order_id": pl.Series(np.arange(n)).cast(pl.String),
+        "product_id": pl.Series(rng.integers(0, 2000, n)).cast(pl.String),
+    }).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
+
+
+def ensure_data(n_customers: int, seed: int) -> Path:
+    path = data_path(n_customers, seed)
+    if path.exists():
+        return path
+    import polars as pl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    try:
+        from segmentation_lib.demo import make_transactions
+
+        tx = make_transactions(n_customers=n_customers, seed=seed).transactions
+    except ImportError:
+        tx = _fallback_generator(n_customers, seed)
+    tx = tx.filter(pl.col("customer_id").is_not_null())
+    tmp = path.with_suffix(".tmp")
+    tx.write_parquet(tmp)
+    tmp.replace(path)
+    print(f"generated {tx.height:,} transactions in {time.perf_counter() - t0:.1f} s -> {path}", flush=True)
+    return path
+
+
+# ------------------------------------------------------------------------------------ steps
+def step_floor(path: Path) -> int:
+    import polars as pl
+
+    c = pl.col
+    out = (
+        pl.scan_parquet(path)
+        .group_by("customer_id")
+        .agg(pl.len(), c("timestamp").min().alias("first"), c("timestamp").max().alias("last"), c("amount").sum())
+        .collect(engine="streaming")
+    )
+    return out.height
+
+
+def step_btyd(path: Path) -> int:
+    import polars as pl
+
+    from segmentation_lib.features import btyd_summary
+
+    return btyd_summary(pl.scan_parquet(path), AS_OF).height
+
+
+def step_features_rfm(path: Path) -> int:
+    import warnings
+
+    import polars as pl
+
+    from segmentation_lib.features import customer_features
+    from segmentation_lib.rfm import RFMScorer, assign_rfm_segments
+
+    feats = customer_features(pl.scan_parquet(path), AS_OF)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scored = RFMScorer().fit_transform(feats)
+    return assign_rfm_segments(scored).height
+
+
+def step_pandas(path: Path) -> int:
+    import pandas as pd
+
+    df = pd.read_parquet(path, columns=["customer_id", "timestamp", "amount"])
+    end = pd.Timestamp(AS_OF, tz="UTC")  # a midnight: its own period start
+    df["period"] = df["timestamp"].dt.floor("D")
+    df = df[df["period"] <= end]
+    per = df.groupby(["customer_id", "period"], sort=True, as_index=False)["amount"].sum()
+    g = per.groupby("customer_id", sort=False)
+    out = g["period"].agg(["min", "max", "count"])
+    first_amount = g["amount"].first()  # per is sorted by (customer, period)
+    total = g["amount"].sum()
+    res = pd.DataFrame({
+        "frequency": out["count"] - 1.0,
+        "recency": (out["max"] - out["min"]).dt.days.astype(float),
+        "T": (end - out["min"]).dt.days.astype(float),
+    })
+    res["monetary_value"] = ((total - first_amount) / res["frequency"]).where(res["frequency"] > 0, 0.0)
+    return len(res)
+
+
+FUNCS = {"floor": step_floor, "btyd_summary": step_btyd, "features+rfm": step_features_rfm, "pandas_btyd": step_pandas}
+
+
+def run_step(name: str, path: Path, repeats: int) -> None:
+    """Child process: time ``repeats`` runs of one step and print JSON with times and peak memory."""
+    import pandas  # noqa: F401  - imports are not part of the timings
+    import polars  # noqa: F401
+
+    import segmentation_lib.features  # noqa: F401
+    import segmentation_lib.rfm  # noqa: F401
+
+    times, rows = [], 0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        rows = FUNCS[name](path)
+        times.append(time.perf_counter() - t0)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+    print(json.dumps({"step": name, "times": times, "peak_mb": peak_mb, "rows": rows}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-customers", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--pandas-repeats", type=int, default=1, help="repeats of the (slow) pandas baseline")
+    ap.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset of " + ", ".join(STEPS))
+    ap.add_argument("--step", help=argparse.SUPPRESS)
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.step:
+        run_step(args.step, Path(args.data), args.repeats)
+        return
+
+    path = ensure_data(args.n_customers, args.seed)
+    import polars as pl
+
+    n_rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+    print(f"log: {path.name}: {n_rows:,} transactions; polars {pl.__version__}; {args.repeats} repeats", flush=True)
+    results = {}
+    for name in [s.strip() for s in args.steps.split(",") if s.strip()]:
+        reps = args.pandas_repeats if name == "pandas_btyd" else args.repeats
+        proc = subprocess.run(
+            [sys.executable, __file__, "--step", name, "--data", str(path), "--repeats", str(reps)],
+            capture_output=True, text=True,
+        )
+        if proc.returncode != 0:
+            print(f"{name}: FAILED\n{proc.stderr[-2000:]}", flush=True)
+            continue
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        res["median"] = statistics.median(res["times"])
+        results[name] = res
+        print(f"  {name:14s} {res['median']:7.2f} s  peak {res['peak_mb']:7.0f} MB  ({res['rows']:,} customers)", flush=True)
+
+    floor = results.get("floor", {}).get("median")
+    pandas = results.get("pandas_btyd", {}).get("median")
+    print("\n| step | median s | peak MB | x floor | pandas / step |\n|---|---|---|---|---|")
+    for name, res in results.items():
+        xf = f"{res['median'] / floor:.2f}" if floor else "-"
+        xp = f"{pandas / res['median']:.2f}" if pandas else "-"
+        print(f"| {name} | {res['median']:.2f} | {res['peak_mb']:.0f} | {xf} | {xp} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,594 @@
+"""Behavioural segmentation: one scikit-learn estimator over k-means, GMM, Ward and HDBSCAN.
+
+``CustomerSegmenter`` follows scikit-learn conventions (parameters stored in ``__init__``,
+learning in ``fit``, fitted attributes end in ``_``; works with ``clone``/``get_params``).
+
+How a fit works (every step is seeded by ``random_state``, so the same data and seed give the
+same labels):
+
+1. Preprocess (``preprocessing.make_preprocessor``: select, log1p, clip, scale), learned on the
+   fit sample.
+2. Sample: when there are more than ``sample_size`` customers, the model is fitted on a sample
+   stratified by deciles of ``order_by`` (``total_spend``), so big spenders are represented in
+   proportion. Every customer is then assigned with ``predict``.
+3. Number of segments: ``n_segments`` when given, else ``sweep_k`` over ``k_range`` and
+   ``recommend_k`` (rule below). HDBSCAN picks its own number of clusters.
+4. Label order (documented rule): segments are numbered by decreasing mean ``order_by``
+   (``total_spend``) over all customers, ties by decreasing size, so segment 0 is the highest
+   value segment in every rerun. Without that column, by decreasing size.
+
+Algorithms: ``kmeans`` and ``minibatch_kmeans`` (predict = nearest centre); ``gmm`` (full
+covariance, predict = most probable component); ``agglomerative`` (Ward linkage fitted on at most
+``agglomerative_sample_size`` customers of the sample, because Ward needs memory quadratic in its
+input; the segment centroids of that tree are kept and every customer, including the sample, is
+assigned to the nearest centroid); ``hdbscan`` (the ``hdbscan`` package on the sample with
+``core_dist_n_jobs=1``; ``min_cluster_size`` defaults to ``min_segment_share`` of the sample;
+customers are assigned by nearest neighbour in the fitted sample, which on 1M customers is about
+40x faster than ``hdbscan.approximate_predict`` (``hdbscan_assign="approximate_predict"`` uses the
+latter). A customer whose nearest sample neighbour is noise is flagged ``is_noise``; with
+``noise="assign"`` it also gets the segment of its nearest non-noise sample neighbour, with
+``noise="label"`` it gets -1.
+
+Choosing k (``recommend_k``): keep k in ``[min_k, max_k]`` whose smallest segment holds at least
+``min_segment_share`` of customers; among them take the k with the best mean rank over sampled
+silhouette (higher is better), Calinski-Harabasz (higher) and Davies-Bouldin (lower); ties go to
+the smaller k. The inertia elbow (the point farthest from the chord of the normalised inertia
+curve) is reported alongside. When no k satisfies the share constraint, the k with the largest
+smallest segment in range is taken and the reasons say so.
+
+>>> import numpy as np, polars as pl
+>>> rng = np.random.default_rng(0)
+>>> centers = np.repeat([[1.0, 10.0], [50.0, 200.0], [400.0, 3000.0]], 100, axis=0)
+>>> X = pl.DataFrame({"n_orders": centers[:, 0] * rng.uniform(0.9, 1.1, 300),
+...                   "total_spend": centers[:, 1] * rng.uniform(0.9, 1.1, 300)})
+>>> seg = CustomerSegmenter(features=("n_orders", "total_spend"), n_segments=3).fit(X)
+>>> np.bincount(seg.labels_).tolist(), int(seg.labels_[-1])
+([100, 100, 100], 0)
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import polars as pl
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils.validation import check_is_fitted
+
+from .errors import ConfigError, DataError
+from .preprocessing import make_preprocessor, to_numpy
+
+ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm", "agglomerative", "hdbscan")
+DEFAULT_FEATURES = ("days_since_last", "n_orders", "total_spend", "avg_order_value", "mean_days_between", "tenure_days")
+SWEEP_COLUMNS = ("k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "bic", "min_segment_share")
+
+
+# --------------------------------------------------------------------------------------------
+# sampling
+# --------------------------------------------------------------------------------------------
+def stratified_sample(n: int, size: int, strata: np.ndarray | None = None, n_bins: int = 10,
+                      random_state: int = 42) -> np.ndarray:
+    """Sorted indices of a seeded sample of ``size`` rows out of ``n``, stratified by quantile bins.
+
+    ``strata`` (e.g. total spend) is cut into ``n_bins`` quantile bins and each bin is sampled in
+    proportion to its size. All rows are returned when ``n <= size``.
+
+    >>> stratified_sample(10, 20).tolist() == list(range(10))
+    True
+    >>> len(stratified_sample(1000, 100, np.arange(1000.0)))
+    100
+    """
+    if n <= size:
+        return np.arange(n)
+    rng = np.random.default_rng(random_state)
+    keys = rng.random(n)
+    if strata is None:
+        return np.sort(np.argsort(keys, kind="stable")[:size])
+    ranks = np.argsort(np.argsort(strata, kind="stable"), kind="stable")
+    bins = (ranks * n_bins) // n
+    counts = np.bincount(bins, minlength=n_bins)
+    quota = np.floor(counts * size / n).astype(np.int64)
+    short = size - quota.sum()  # hand out the remainder to the largest fractional parts
+    frac = counts * size / n - quota
+    quota[np.argsort(-frac, kind="stable")[:short]] += 1
+    order = np.lexsort((keys, bins))
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank_in_bin = np.arange(n) - start[bins[order]]
+    chosen = order[rank_in_bin < quota[bins[order]]]
+    return np.sort(chosen)
+
+
+def _subsample(n: int, size: int, random_state: int) -> np.ndarray:
+    return stratified_sample(n, size, None, random_state=random_state)
+
+
+# --------------------------------------------------------------------------------------------
+# fitting helpers
+# --------------------------------------------------------------------------------------------
+def _centroids(Z: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    counts = np.bincount(labels, minlength=k).astype(np.float64)
+    sums = np.stack([np.bincount(labels, weights=Z[:, j], minlength=k) for j in range(Z.shape[1])], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts[:, None]
+
+
+def _nearest_centroid(Z: np.ndarray, centers: np.ndarray, chunk: int = 200_000) -> np.ndarray:
+    """Index of the nearest centre for each row (chunked: memory is linear in rows)."""
+    out = np.empty(Z.shape[0], dtype=np.int64)
+    c2 = (centers**2).sum(axis=1)
+    for s in range(0, Z.shape[0], chunk):
+        block = Z[s:s + chunk]
+        out[s:s + chunk] = np.argmin(c2[None, :] - 2.0 * block @ centers.T, axis=1)
+    return out
+
+
+def _ward_labels(Z: np.ndarray, ks: Sequence[int]) -> dict[int, np.ndarray]:
+    """Ward tree cut at each k (labels 0..k-1). Memory is quadratic in ``len(Z)``: keep it small."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    tree = linkage(Z, method="ward")
+    return {k: fcluster(tree, t=k, criterion="maxclust").astype(np.int64) - 1 for k in ks}
+
+
+def _fit_kmodel(algorithm: str, Z: np.ndarray, k: int, random_state: int, n_init: int) -> Any:
+    if algorithm == "kmeans":
+        return KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(Z)
+    if algorithm == "minibatch_kmeans":
+        return MiniBatchKMeans(n_clusters=k, n_init=n_init, random_state=random_state,
+                               batch_size=4096).fit(Z)
+    if algorithm == "gmm":
+        return GaussianMixture(n_components=k, covariance_type="full", n_init=1, random_state=random_state,
+                               reg_covar=1e-5).fit(Z)
+    raise ConfigError(f"clustering.algorithm '{algorithm}' is unknown. Fix: use one of {list(ALGORITHMS)}.")
+
+
+def _inertia(Z: np.ndarray, labels: np.ndarray, k: int) -> float:
+    centers = _centroids(Z, labels, k)
+    present = np.bincount(labels, minlength=k) > 0
+    centers[~present] = 0.0
+    return float(((Z - centers[labels]) ** 2).sum())
+
+
+def silhouettes(Z: np.ndarray, label_sets: Sequence[np.ndarray], chunk: int = 1_000) -> list[float]:
+    """Mean silhouette of several labellings of the same rows, computing the distances only once.
+
+    Same definition as ``sklearn.metrics.silhouette_score`` (euclidean; 0 for a point alone in its
+    cluster). Cost is quadratic in ``len(Z)``: call it on a sample. Memory is ``chunk x len(Z)``.
+
+    >>> Z = np.array([[0.0], [0.1], [5.0], [5.2]])
+    >>> round(silhouettes(Z, [np.array([0, 0, 1, 1])])[0], 4)
+    0.9703
+    """
+    m = Z.shape[0]
+    ks = [int(lab.max()) + 1 for lab in label_sets]
+    offsets = np.concatenate([[0], np.cumsum(ks)])
+    H = np.zeros((m, int(offsets[-1])))
+    for j, lab in enumerate(label_sets):
+        H[np.arange(m), offsets[j] + lab] = 1.0
+    counts = H.sum(axis=0)
+    sq = (Z**2).sum(axis=1)
+    totals = np.zeros(len(label_sets))
+    for s in range(0, m, chunk):
+        block = Z[s:s + chunk]
+        D = np.sqrt(np.maximum(sq[s:s + chunk, None] + sq[None, :] - 2.0 * block @ Z.T, 0.0))
+        D[np.arange(block.shape[0]), np.arange(s, s + block.shape[0])] = 0.0
+        sums = D @ H
+        for j, lab in enumerate(label_sets):
+            own = lab[s:s + chunk]
+            part = sums[:, offsets[j]:offsets[j + 1]]
+            cnt = counts[offsets[j]:offsets[j + 1]]
+            rows = np.arange(own.size)
+            n_own = cnt[own]
+            a = part[rows, own] / np.maximum(n_own - 1.0, 1.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mean_other = part / cnt[None, :]
+            mean_other[rows, own] = np.inf
+            mean_other[:, cnt == 0] = np.inf
+            b = mean_other.min(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sil = np.where(n_own > 1, (b - a) / np.maximum(a, b), 0.0)
+            totals[j] += np.nan_to_num(sil).sum()
+    return [float(t / m) for t in totals]
+
+
+def _pair_scores(Z: np.ndarray, labels: np.ndarray, metric_idx: np.ndarray) -> tuple[float, float]:
+    """Calinski-Harabasz and Davies-Bouldin on the metric sample (NaN with fewer than 2 clusters)."""
+    lm = labels[metric_idx]
+    if np.unique(lm).size < 2:
+        return float("nan"), float("nan")
+    Zm = Z[metric_idx]
+    return float(calinski_harabasz_score(Zm, lm)), float(davies_bouldin_score(Zm, lm))
+
+
+def sweep_k(X: Any, k_range: Sequence[int] = (2, 10), algorithm: str = "kmeans", metric_sample_size: int = 10_000,
+            random_state: int = 42, n_init: int = 4, agglomerative_sample_size: int = 10_000) -> pl.DataFrame:
+    """Fit ``algorithm`` for every k in ``k_range`` (inclusive) on the preprocessed matrix ``X``.
+
+    Returns one row per k: ``k, inertia`` (within-segment sum of squares on ``X``),
+    ``silhouette`` (on a seeded sample of ``metric_sample_size`` rows), ``calinski_harabasz``,
+    ``davies_bouldin`` (same sample), ``bic`` (gmm only, else null) and ``min_segment_share``.
+    ``X`` must already be preprocessed (e.g. ``segmenter.preprocessor_.transform(df)``); pass a
+    sample for large inputs (CustomerSegmenter does).
+
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(c, 0.1, (50, 2)) for c in (0, 5, 10)])
+    >>> sweep_k(X, (2, 4))["k"].to_list()
+    [2, 3, 4]
+    """
+    if algorithm == "hdbscan":
+        raise ConfigError("sweep_k does not apply to hdbscan, which chooses its number of clusters itself. "
+                          "Fix: sweep with kmeans, gmm or agglomerative.")
+    if algorithm not in ALGORITHMS:
+        raise ConfigError(f"clustering.algorithm '{algorithm}' is unknown. Fix: use one of {list(ALGORITHMS)}.")
+    Z = to_numpy(X)
+    lo, hi = _check_k_range(k_range)
+    hi = min(hi, Z.shape[0] - 1)
+    if hi < lo:
+        raise ConfigError(f"clustering.k_range {list(k_range)} needs more customers than the {Z.shape[0]} given. "
+                          "Fix: lower k_range or provide more customers.")
+    ks = list(range(lo, hi + 1))
+    metric_idx = _subsample(Z.shape[0], metric_sample_size, random_state)
+    ward: dict[int, np.ndarray] = {}
+    if algorithm == "agglomerative":
+        a_idx = _subsample(Z.shape[0], agglomerative_sample_size, random_state)
+        cut = _ward_labels(Z[a_idx], ks)
+        ward = {k: _nearest_centroid(Z, _centroids(Z[a_idx], cut[k], k)) for k in ks}
+    rows, label_sets = [], []
+    for k in ks:
+        bic = None
+        if algorithm == "agglomerative":
+            labels = ward[k]
+        else:
+            model = _fit_kmodel(algorithm, Z, k, random_state, n_init)
+            labels = model.predict(Z).astype(np.int64)
+            if algorithm == "gmm":
+                bic = float(model.bic(Z))
+        ch, db = _pair_scores(Z, labels, metric_idx)
+        label_sets.append(labels[metric_idx])
+        counts = np.bincount(labels, minlength=k)
+        rows.append({"k": k, "inertia": _inertia(Z, labels, k), "silhouette": float("nan"), "calinski_harabasz": ch,
+                     "davies_bouldin": db, "bic": bic, "min_segment_share": float(counts.min() / Z.shape[0])})
+    # silhouette of every k at once on the metric sample (distances computed once)
+    for row, sil, lab in zip(rows, silhouettes(Z[metric_idx], label_sets), label_sets):
+        row["silhouette"] = sil if np.unique(lab).size >= 2 else float("nan")
+    return pl.DataFrame(rows, schema={"k": pl.Int64, "inertia": pl.Float64, "silhouette": pl.Float64,
+                                      "calinski_harabasz": pl.Float64, "davies_bouldin": pl.Float64,
+                                      "bic": pl.Float64, "min_segment_share": pl.Float64})
+
+
+def elbow_k(ks: Sequence[int], inertia: Sequence[float]) -> int | None:
+    """Elbow of a decreasing curve: the k farthest from the chord joining its first and last points.
+
+    Both axes are scaled to [0, 1] first. None when there are fewer than 3 points or the curve
+    is flat.
+
+    >>> elbow_k([1, 2, 3, 4, 5, 6], [100, 60, 20, 15, 12, 10])
+    3
+    """
+    x = np.asarray(ks, dtype=np.float64)
+    y = np.asarray(inertia, dtype=np.float64)
+    if x.size < 3 or not np.isfinite(y).all() or y.max() == y.min():
+        return None
+    xn = (x - x.min()) / (x.max() - x.min())
+    yn = (y - y.min()) / (y.max() - y.min())
+    # distance of each point below the chord from (0, yn[0]) to (1, yn[-1])
+    chord = yn[0] + (yn[-1] - yn[0]) * xn
+    gap = chord - yn
+    if gap.max() <= 0:
+        return None
+    return int(x[int(np.argmax(gap))])
+
+
+def recommend_k(sweep: pl.DataFrame, min_k: int = 3, max_k: int = 8, min_segment_share: float = 0.02) -> dict[str, Any]:
+    """Recommended number of segments from a ``sweep_k`` table, with the reasons in plain words.
+
+    Rule: keep k in ``[min_k, max_k]`` whose smallest segment holds at least ``min_segment_share``
+    of customers; among them take the best mean rank over silhouette (high), Calinski-Harabasz
+    (high) and Davies-Bouldin (low); ties go to the smaller k. Returns ``{"k", "elbow", "reasons"}``.
+
+    >>> t = pl.DataFrame({"k": [2, 3, 4], "inertia": [9.0, 3.0, 2.5], "silhouette": [0.5, 0.7, 0.4],
+    ...                   "calinski_harabasz": [10.0, 30.0, 20.0], "davies_bouldin": [0.9, 0.5, 0.8],
+    ...                   "bic": [None] * 3, "min_segment_share": [0.3, 0.2, 0.01]})
+    >>> recommend_k(t, min_k=2, max_k=4)["k"]
+    3
+    """
+    if min_k > max_k:
+        raise ConfigError(f"clustering.min_k ({min_k}) is larger than clustering.max_k ({max_k}). Fix: swap them.")
+    elbow = elbow_k(sweep["k"].to_list(), sweep["inertia"].to_list())
+    in_range = sweep.filter(pl.col("k").is_between(min_k, max_k))
+    if in_range.height == 0:
+        raise ConfigError(
+            f"No k of the sweep {sweep['k'].to_list()} lies within clustering.min_k={min_k} .. max_k={max_k}. "
+            "Fix: widen clustering.k_range or the min_k/max_k constraints (or provide more customers)."
+        )
+    ok = in_range.filter(pl.col("min_segment_share") >= min_segment_share)
+    notes = []
+    if ok.height == 0:
+        best = in_range.sort(["min_segment_share", "k"], descending=[True, False]).row(0, named=True)
+        notes.append(f"no k between {min_k} and {max_k} keeps every segment at {min_segment_share:.0%} of customers "
+                     f"or more, so k={best['k']} is taken because its smallest segment is the largest "
+                     f"({best['min_segment_share']:.1%})")
+        k = int(best["k"])
+    else:
+        ranked = ok.with_columns(
+            (pl.col("silhouette").fill_nan(None).rank("average", descending=True)
+             + pl.col("calinski_harabasz").fill_nan(None).rank("average", descending=True)
+             + pl.col("davies_bouldin").fill_nan(None).rank("average")).truediv(3).alias("_rank")
+        ).sort(["_rank", "k"], nulls_last=True)
+        best = ranked.row(0, named=True)
+        k = int(best["k"])
+        dropped = in_range.height - ok.height
+        notes.append(f"k={k} has the best average rank over silhouette ({best['silhouette']:.3f}), "
+                     f"Calinski-Harabasz ({best['calinski_harabasz']:.0f}) and Davies-Bouldin "
+                     f"({best['davies_bouldin']:.3f}) among k={min_k}..{max_k}")
+        if dropped:
+            notes.append(f"{dropped} k value(s) in range were excluded because a segment would hold fewer than "
+                         f"{min_segment_share:.0%} of customers")
+        notes.append(f"its smallest segment holds {best['min_segment_share']:.1%} of customers")
+    if elbow is not None:
+        notes.append(f"the inertia elbow is at k={elbow}" + (" (agrees)" if elbow == k else ""))
+    reasons = "; ".join(notes)
+    return {"k": k, "elbow": elbow, "reasons": reasons[0].upper() + reasons[1:] + "."}
+
+
+def _check_k_range(k_range: Sequence[int]) -> tuple[int, int]:
+    try:
+        lo, hi = (int(v) for v in k_range)
+    except (TypeError, ValueError):
+        raise ConfigError(f"clustering.k_range must be two integers [low, high], got {k_range!r}. "
+                          "Fix: use e.g. [2, 10].") from None
+    if lo < 2 or hi < lo:
+        raise ConfigError(f"clustering.k_range {list(k_range)} must satisfy 2 <= low <= high. Fix: use e.g. [2, 10].")
+    return lo, hi
+
+
+# --------------------------------------------------------------------------------------------
+# the estimator
+# --------------------------------------------------------------------------------------------
+class CustomerSegmenter(ClusterMixin, BaseEstimator):
+    """Segment customers from a feature table; see the module docstring for the full behaviour.
+
+    Fitted attributes: ``preprocessor_``, ``model_``, ``n_segments_``, ``labels_`` (ordered),
+    ``is_noise_``, ``noise_share_`` (0 unless hdbscan), ``sweep_`` (pl.DataFrame or None),
+    ``recommendation_`` ({"k", "elbow", "reasons"}), ``segment_names_`` (dict id -> name),
+    ``segment_shares_``, ``label_order_`` (raw model label -> segment id), ``feature_names_in_``,
+    ``sample_index_`` (rows used to fit).
+    """
+
+    def __init__(self, algorithm: str = "kmeans", n_segments: int | None = None,
+                 k_range: Sequence[int] = (2, 10), min_k: int = 3, max_k: int = 8,
+                 min_segment_share: float = 0.02, features: Sequence[str] = DEFAULT_FEATURES,
+                 log_features: str | Sequence[str] | None = "auto", clip_quantile: float | None = 0.999,
+                 scaler: str = "standard", sample_size: int = 50_000, metric_sample_size: int = 10_000,
+                 random_state: int = 42, noise: str = "assign", hdbscan_min_cluster_size: int | None = None,
+                 hdbscan_min_samples: int | None = None, hdbscan_assign: str = "nearest",
+                 agglomerative_sample_size: int = 10_000, n_init: int = 4, order_by: str = "total_spend",
+                 names: Mapping[Any, str] | None = None, fill_null: str | None = "auto"):
+        self.algorithm = algorithm
+        self.n_segments = n_segments
+        self.k_range = k_range
+        self.min_k = min_k
+        self.max_k = max_k
+        self.min_segment_share = min_segment_share
+        self.features = features
+        self.log_features = log_features
+        self.clip_quantile = clip_quantile
+        self.scaler = scaler
+        self.sample_size = sample_size
+        self.metric_sample_size = metric_sample_size
+        self.random_state = random_state
+        self.noise = noise
+        self.hdbscan_min_cluster_size = hdbscan_min_cluster_size
+        self.hdbscan_min_samples = hdbscan_min_samples
+        self.hdbscan_assign = hdbscan_assign
+        self.agglomerative_sample_size = agglomerative_sample_size
+        self.n_init = n_init
+        self.order_by = order_by
+        self.names = names
+        self.fill_null = fill_null
+
+    # ---- parameter checks -------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"clustering.algorithm '{self.algorithm}' is unknown. Fix: use one of {list(ALGORITHMS)}.")
+        if isinstance(self.features, str) or len(list(self.features)) == 0:
+            raise ConfigError("clustering.features must be a non-empty list of column names, got "
+                              f"{self.features!r}. Fix: e.g. [days_since_last, n_orders, total_spend].")
+        _check_k_range(self.k_range)
+        if not (isinstance(self.min_k, (int, np.integer)) and isinstance(self.max_k, (int, np.integer))
+                and 1 <= self.min_k <= self.max_k):
+            raise ConfigError(f"clustering.min_k={self.min_k} and max_k={self.max_k} must be integers with "
+                              "1 <= min_k <= max_k. Fix: use e.g. min_k 3, max_k 8.")
+        if self.n_segments is not None and (not isinstance(self.n_segments, (int, np.integer)) or self.n_segments < 2):
+            raise ConfigError(f"clustering.k must be an integer >= 2 or null, got {self.n_segments!r}. "
+                              "Fix: use e.g. 5, or null to recommend k from the sweep.")
+        if not 0 <= float(self.min_segment_share) < 1:
+            raise ConfigError(f"clustering.min_segment_share must be in [0, 1), got {self.min_segment_share}. "
+                              "Fix: use e.g. 0.02.")
+        for name in ("sample_size", "metric_sample_size", "agglomerative_sample_size", "n_init"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ConfigError(f"clustering.{name} must be a positive integer, got {v!r}. Fix: use the default.")
+        if self.noise not in ("assign", "label"):
+            raise ConfigError(f"clustering noise='{self.noise}' is unknown. Fix: use 'assign' (noise customers get "
+                              "their most likely segment, flagged is_noise) or 'label' (segment -1).")
+        if self.hdbscan_assign not in ("nearest", "approximate_predict"):
+            raise ConfigError(f"hdbscan_assign='{self.hdbscan_assign}' is unknown. "
+                              "Fix: use 'nearest' or 'approximate_predict'.")
+
+    # ---- fit ----------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None) -> "CustomerSegmenter":
+        """Learn preprocessing, k and the model on a sample of ``X``; label every customer."""
+        self._check_params()
+        features = list(self.features)
+        self.preprocessor_ = make_preprocessor(features, self.log_features, self.clip_quantile, self.scaler,
+                                               self.fill_null)
+        raw = self.preprocessor_[0].fit_transform(X)  # selection + structural fills, checked finite
+        n = raw.shape[0]
+        if n < 2:
+            raise DataError(f"Feature table has {n} customer(s); clustering needs at least 2. Fix: provide more data.")
+        order_values = self._order_values(X, raw, features)
+        idx = stratified_sample(n, int(self.sample_size), order_values, random_state=self.random_state)
+        self.preprocessor_[1:].fit(raw[idx])  # log1p, clipping and scaling learned on the sample
+        Z = self.preprocessor_[1:].transform(raw)
+        Zs = Z[idx]
+        self.sample_index_ = idx
+        self.sweep_ = None
+        if self.algorithm == "hdbscan":
+            self._fit_hdbscan(Zs)
+        else:
+            k = self._choose_k(Zs)
+            self._fit_k(Zs, k)
+        raw_labels, is_noise = self._predict_raw(Z)
+        self.label_order_ = self._order_labels(raw_labels, order_values)
+        self.labels_ = self._map(raw_labels, is_noise)
+        self.is_noise_ = is_noise
+        self.noise_share_ = float(is_noise.mean())
+        self.feature_names_in_ = np.array(features, dtype=object)
+        self.n_features_in_ = len(features)
+        counts = np.bincount(self.labels_[self.labels_ >= 0], minlength=self.n_segments_)
+        self.segment_shares_ = {i: float(c / n) for i, c in enumerate(counts)}
+        if self.algorithm == "hdbscan":
+            self.recommendation_ = {
+                "k": self.n_segments_, "elbow": None,
+                "reasons": (f"HDBSCAN found {self.n_segments_} clusters with min_cluster_size={self.min_cluster_size_} "
+                            f"on a sample of {len(idx):,} customers; {self.noise_share_:.1%} of customers are noise"
+                            + (" (assigned to their nearest segment and flagged is_noise)." if self.noise == "assign"
+                               else " (segment -1)."))}
+        self.segment_names_ = self._names(raw, features)
+        return self
+
+    def _order_values(self, X: Any, raw: np.ndarray, features: list[str]) -> np.ndarray | None:
+        if self.order_by in features:
+            return raw[:, features.index(self.order_by)]
+        if isinstance(X, (pl.DataFrame, pl.LazyFrame)):
+            df = X.collect() if isinstance(X, pl.LazyFrame) else X
+            if self.order_by in df.columns and df.schema[self.order_by].is_numeric():
+                vals = df[self.order_by].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+                return vals if np.isfinite(vals).all() else None
+        return None
+
+    def _choose_k(self, Zs: np.ndarray) -> int:
+        n = Zs.shape[0]
+        if self.n_segments is not None:
+            k = int(self.n_segments)
+            if k >= n:
+                raise ConfigError(f"clustering.k={k} is not smaller than the number of customers fitted ({n:,}). "
+                                  "Fix: choose fewer segments or provide more customers.")
+            self.recommendation_ = {"k": k, "elbow": None, "reasons": f"k={k} was set in the configuration."}
+            return k
+        self.sweep_ = sweep_k(Zs, self.k_range, self.algorithm if self.algorithm != "hdbscan" else "kmeans",
+                              self.metric_sample_size, self.random_state, self.n_init, self.agglomerative_sample_size)
+        self.recommendation_ = recommend_k(self.sweep_, self.min_k, self.max_k, self.min_segment_share)
+        return int(self.recommendation_["k"])
+
+    def _fit_k(self, Zs: np.ndarray, k: int) -> None:
+        if self.algorithm == "agglomerative":
+            a_idx = _subsample(Zs.shape[0], int(self.agglomerative_sample_size), self.random_state)
+            cut = _ward_labels(Zs[a_idx], [k])[k]
+            self.model_ = {"kind": "ward_centroids", "centers": _centroids(Zs[a_idx], cut, k),
+                           "n_fitted": int(a_idx.size)}
+        else:
+            self.model_ = _fit_kmodel(self.algorithm, Zs, k, self.random_state, int(self.n_init))
+        self.n_segments_ = k
+
+    def _fit_hdbscan(self, Zs: np.ndarray) -> None:
+        import hdbscan
+
+        n = Zs.shape[0]
+        mcs = self.hdbscan_min_cluster_size or max(10, int(round(float(self.min_segment_share) * n)))
+        if mcs >= n:
+            raise ConfigError(f"hdbscan_min_cluster_size={mcs} is not smaller than the {n:,} customers fitted. "
+                              "Fix: lower it or provide more customers.")
+        ms = self.hdbscan_min_samples or min(10, mcs)
+        model = hdbscan.HDBSCAN(min_cluster_size=int(mcs), min_samples=int(ms), core_dist_n_jobs=1,
+                                prediction_data=self.hdbscan_assign == "approximate_predict").fit(Zs)
+        labels = model.labels_.astype(np.int64)
+        k = int(labels.max()) + 1
+        if k < 1:
+            raise DataError(f"HDBSCAN found no cluster in {n:,} customers (all noise) with min_cluster_size={mcs}. "
+                            "Fix: lower hdbscan_min_cluster_size / min_segment_share, or use algorithm kmeans.")
+        self.min_cluster_size_ = int(mcs)
+        self.n_segments_ = k
+        self.sample_noise_share_ = float((labels < 0).mean())
+        keep = labels >= 0
+        self.model_ = {
+            "kind": "hdbscan", "hdbscan": model if self.hdbscan_assign == "approximate_predict" else None,
+            "nn_all": NearestNeighbors(n_neighbors=1).fit(Zs), "labels": labels,
+            "nn_core": NearestNeighbors(n_neighbors=1).fit(Zs[keep]), "core_labels": labels[keep],
+        }
+
+    # ---- prediction ----------------------------------------------------------------------------
+    def _predict_raw(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Model labels (before ordering) and the noise flag for preprocessed rows ``Z``."""
+        m = self.model_
+        no_noise = np.zeros(Z.shape[0], dtype=bool)
+        if isinstance(m, dict) and m["kind"] == "ward_centroids":
+            return _nearest_centroid(Z, m["centers"]), no_noise
+        if isinstance(m, dict) and m["kind"] == "hdbscan":
+            if m["hdbscan"] is not None:
+                import hdbscan
+
+                raw, _ = hdbscan.approximate_predict(m["hdbscan"], Z)
+                raw = raw.astype(np.int64)
+            else:
+                raw = m["labels"][m["nn_all"].kneighbors(Z, return_distance=False)[:, 0]]
+            is_noise = raw < 0
+            if is_noise.any():
+                nearest = m["nn_core"].kneighbors(Z[is_noise], return_distance=False)[:, 0]
+                raw = raw.copy()
+                raw[is_noise] = m["core_labels"][nearest]
+            return raw, is_noise
+        return m.predict(Z).astype(np.int64), no_noise
+
+    def _order_labels(self, raw: np.ndarray, order_values: np.ndarray | None) -> np.ndarray:
+        k = self.n_segments_
+        counts = np.bincount(raw, minlength=k).astype(np.float64)
+        if order_values is None:
+            means = np.zeros(k)
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = np.bincount(raw, weights=order_values, minlength=k) / counts
+            means = np.nan_to_num(means, nan=-np.inf)
+        order = np.lexsort((np.arange(k), -counts, -means))  # mean desc, size desc, raw label
+        mapping = np.empty(k, dtype=np.int64)
+        mapping[order] = np.arange(k)
+        return mapping
+
+    def _map(self, raw: np.ndarray, is_noise: np.ndarray) -> np.ndarray:
+        labels = self.label_order_[raw]
+        if self.noise == "label":
+            labels = np.where(is_noise, -1, labels)
+        return labels
+
+    def predict_with_noise(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Segment ids and the ``is_noise`` flag (always False except for hdbscan) for every row."""
+        check_is_fitted(self, "label_order_")
+        return self.predict_selected(self.preprocessor_[0].transform(X))
+
+    def predict_selected(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Like ``predict_with_noise`` for a float matrix already selected and filled (finite)."""
+        check_is_fitted(self, "label_order_")
+        raw_labels, is_noise = self._predict_raw(self.preprocessor_[1:].transform(raw))
+        return self._map(raw_labels, is_noise), is_noise
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Segment id of every row of ``X`` (a feature table with the training features)."""
+        return self.predict_with_noise(X)[0]
+
+    def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
+        """Fit on ``X`` and return ``labels_``."""
+        return self.fit(X).labels_
+
+    # ---- names ---------------------------------------------------------------------------------
+    def _names(self, raw: np.ndarray, features: list[str]) -> dict[int, str]:
+        from .profiles import name_segments, segment_profiles
+
+        frame = pl.DataFrame(raw, schema=features, orient="row") if raw.size else pl.DataFrame(schema=features)
+        keep = self.labels_ >= 0
+        profiles = segment_profiles(frame.filter(pl.Series(keep)), self.labels_[keep])
+        names = name_segments(profiles, overrides=self.names)
+        return {i: names.get(i, f"Segment {i}") for i in range(self.n_segments_)}

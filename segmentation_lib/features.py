@@ -1,0 +1,352 @@
+"""Customer-level tables from the canonical transaction frame.
+
+Two tables, both one row per customer and both computed lazily in polars (no pandas):
+
+- :func:`btyd_summary`: ``frequency, recency, T, monetary_value`` in exactly the convention of
+  ``lifetimes.utils.summary_data_from_transaction_data`` / pymc-marketing ``rfm_summary`` (the
+  *model* sense of recency: last minus first purchase period).
+- :func:`customer_features`: behavioural features for marketing RFM, rules and clustering
+  (``days_since_last`` is the *marketing* sense of recency). Every column is documented in
+  ``docs/features.md``.
+
+>>> import polars as pl, datetime as dt
+>>> tx = pl.DataFrame({"customer_id": ["a", "a", "b"],
+...     "timestamp": [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 3), dt.datetime(2024, 1, 2)],
+...     "amount": [10.0, 5.0, 7.0]}).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
+>>> btyd_summary(tx, "2024-01-10")["frequency"].to_list()
+[1.0, 0.0]
+>>> customer_features(tx, "2024-01-10")["n_orders"].to_list()
+[2, 1]
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Sequence
+
+import polars as pl
+
+from .errors import ConfigError, DataError
+
+__all__ = [
+    "btyd_summary",
+    "customer_features",
+    "period_index",
+    "FREQS",
+    "TREND_WINDOW",
+]
+
+#: period units supported by :func:`btyd_summary` (lifetimes' ``freq``): day, ISO week, month
+FREQS = ("D", "W", "M")
+
+#: length in days of the two adjacent windows compared by ``spend_trend``
+TREND_WINDOW = 90
+
+_US_PER_DAY = 86_400_000_000
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+def _lazy(transactions: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    if isinstance(transactions, pl.DataFrame):
+        return transactions.lazy()
+    if isinstance(transactions, pl.LazyFrame):
+        return transactions
+    raise DataError(
+        f"transactions: expected a polars DataFrame or LazyFrame, got {type(transactions).__name__}. "
+        "Fix: read the log with segmentation_lib.transactions.read_transactions or pl.scan_parquet."
+    )
+
+
+def _require(lf: pl.LazyFrame, columns: Sequence[str], where: str) -> dict[str, pl.DataType]:
+    schema = dict(lf.collect_schema())
+    missing = [c for c in columns if c not in schema]
+    if missing:
+        raise DataError(
+            f"{where}: column(s) {missing} not found in the transaction frame (it has {list(schema)}). "
+            "Fix: map your columns to the canonical names (customer_id, timestamp, amount) with "
+            "data.columns in the configuration or the column arguments."
+        )
+    return schema
+
+
+def _to_utc(value: str | dt.date | dt.datetime, name: str) -> dt.datetime:
+    """Parse ``as_of`` / ``observation_end`` into an aware UTC datetime (dates mean midnight UTC)."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ConfigError(
+                f"{name}={value!r} is not a date. Fix: give it as 'YYYY-MM-DD' or an ISO-8601 datetime."
+            ) from None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+    raise ConfigError(f"{name}={value!r} is not a date. Fix: give it as 'YYYY-MM-DD' or a datetime.")
+
+
+def _ts_expr(col: str, dtype: pl.DataType) -> pl.Expr:
+    """The timestamp column as UTC ``Datetime('us', 'UTC')`` (naive values are taken as UTC)."""
+    e = pl.col(col)
+    if dtype == pl.Date:
+        e = e.cast(pl.Datetime("us"))
+    elif not isinstance(dtype, pl.Datetime):
+        raise DataError(
+            f"column '{col}' has dtype {dtype}, not a datetime. Fix: parse it with read_transactions "
+            "(data.date_format) before computing features."
+        )
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        return e.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    return e.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+
+
+def period_index(ts: pl.Expr, freq: str = "D") -> pl.Expr:
+    """Integer index of the period containing ``ts`` (UTC): days since 1970-01-01 (``"D"``),
+    Monday-based weeks (``"W"``, as pandas' ``W-SUN`` periods used by lifetimes) or months (``"M"``).
+
+    >>> import polars as pl, datetime as dt
+    >>> pl.select(period_index(pl.lit(dt.datetime(1970, 1, 5)), "W")).item()  # a Monday
+    1
+    """
+    if freq == "D":
+        return ts.dt.date().cast(pl.Int32)
+    if freq == "W":
+        return (ts.dt.date().cast(pl.Int32) + 3) // 7
+    if freq == "M":
+        return ts.dt.year().cast(pl.Int32) * 12 + ts.dt.month().cast(pl.Int32) - 1
+    raise ConfigError(f"btyd_summary: freq={freq!r} is not supported. Fix: use one of {list(FREQS)}.")
+
+
+def _period_of(moment: dt.datetime, freq: str) -> int:
+    return pl.select(period_index(pl.lit(moment.replace(tzinfo=None)), freq)).item()
+
+
+# --------------------------------------------------------------------------------------------
+# BTYD summary
+# --------------------------------------------------------------------------------------------
+def btyd_summary(
+    transactions: pl.DataFrame | pl.LazyFrame,
+    observation_end: str | dt.date | dt.datetime,
+    freq: str = "D",
+    customer_id_col: str = "customer_id",
+    datetime_col: str = "timestamp",
+    monetary_value_col: str | None = "amount",
+) -> pl.DataFrame:
+    """One row per customer with ``frequency, recency, T, monetary_value`` as lifetimes computes them.
+
+    Transactions are bucketed into periods of ``freq`` (UTC calendar days, Monday-based weeks or
+    months); amounts in the same period are summed; rows whose period is after the period of
+    ``observation_end`` are dropped (as lifetimes does, a row later on the same day as
+    ``observation_end`` is kept). ``frequency`` = periods with a transaction - 1, ``recency`` = last
+    - first period, ``T`` = period of ``observation_end`` - first period, ``monetary_value`` = mean
+    of the per-period sums excluding the first period (0 for one-period customers). Every row
+    counts, as in lifetimes: a return on its own day is a period (filter ``amount > 0`` first if
+    you want purchases only). Output is sorted by customer id; values are Float64 like lifetimes.
+
+    >>> import polars as pl, datetime as dt
+    >>> tx = pl.DataFrame({"customer_id": ["a", "a", "a"], "amount": [1.0, 2.0, 5.0],
+    ...     "timestamp": [dt.datetime(2020, 1, 1, 10), dt.datetime(2020, 1, 1, 12), dt.datetime(2020, 1, 5)]})
+    >>> btyd_summary(tx, "2020-01-10").row(0)
+    ('a', 1.0, 4.0, 9.0, 5.0)
+    """
+    if freq not in FREQS:
+        raise ConfigError(f"btyd_summary: freq={freq!r} is not supported. Fix: use one of {list(FREQS)}.")
+    lf = _lazy(transactions)
+    cols = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
+    schema = _require(lf, cols, "btyd_summary")
+    end_p = _period_of(_to_utc(observation_end, "observation_end"), freq)
+    c = pl.col
+    amount = c(monetary_value_col).cast(pl.Float64) if monetary_value_col else pl.lit(0.0)
+    per_period = (
+        lf.select(
+            c(customer_id_col).alias("_cid"),
+            period_index(_ts_expr(datetime_col, schema[datetime_col]), freq).alias("_p"),
+            amount.alias("_v"),
+        )
+        .filter(c("_p") <= end_p, c("_cid").is_not_null())
+        .group_by("_cid", "_p")
+        .agg(c("_v").sum())
+    )
+    out = (
+        per_period.group_by("_cid")
+        .agg(
+            pl.len().alias("_n"),
+            c("_p").min().alias("_first"),
+            c("_p").max().alias("_last"),
+            c("_v").sum().alias("_total"),
+            c("_v").min_by("_p").alias("_first_v"),
+        )
+        .select(
+            c("_cid").alias(customer_id_col),
+            (c("_n") - 1).cast(pl.Float64).alias("frequency"),
+            (c("_last") - c("_first")).cast(pl.Float64).alias("recency"),
+            (pl.lit(end_p) - c("_first")).cast(pl.Float64).alias("T"),
+            pl.when(c("_n") > 1)
+            .then((c("_total") - c("_first_v")) / (c("_n") - 1))
+            .otherwise(0.0)
+            .alias("monetary_value"),
+        )
+    )
+    if not monetary_value_col:
+        out = out.drop("monetary_value")
+    return out.collect(engine="streaming").sort(customer_id_col)
+
+
+# --------------------------------------------------------------------------------------------
+# behavioural features
+# --------------------------------------------------------------------------------------------
+def _n_distinct_non_null(e: pl.Expr) -> pl.Expr:
+    """Distinct non-null values (``n_unique`` counts null as a value), as a fast group aggregation."""
+    return (e.n_unique() - e.null_count().gt(0).cast(pl.UInt32)).cast(pl.Int64)
+
+
+def customer_features(
+    transactions: pl.DataFrame | pl.LazyFrame,
+    as_of: str | dt.date | dt.datetime,
+    windows: Sequence[int] = (30, 90, 365),
+    trend_window: int = TREND_WINDOW,
+) -> pl.DataFrame:
+    """One row per customer: recency, orders, spend, spacing, recent windows, trend and returns.
+
+    Only rows with ``timestamp < as_of`` are used (``as_of`` is exclusive, e.g. the day after the
+    last transaction). A *purchase* is a row with ``amount > 0``; a *return* a row with
+    ``amount < 0``. Spend columns are net of returns unless named ``gross_``. Customers whose net
+    total is <= 0 are kept and flagged by ``nonpositive_net``. Day counts use UTC calendar dates.
+    See ``docs/features.md`` for the full table of definitions.
+
+    >>> import polars as pl, datetime as dt
+    >>> tx = pl.DataFrame({"customer_id": ["a", "a", "a"], "amount": [10.0, 20.0, -5.0],
+    ...     "timestamp": [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 5), dt.datetime(2024, 1, 6)]})
+    >>> f = customer_features(tx, "2024-01-11")
+    >>> f.select("days_since_last", "n_orders", "total_spend", "mean_days_between").row(0)
+    (6, 2, 25.0, 4.0)
+    """
+    windows = sorted({int(w) for w in windows})
+    if any(w <= 0 for w in windows) or int(trend_window) <= 0:
+        raise ConfigError(
+            f"customer_features: windows={list(windows)} / trend_window={trend_window} must be positive "
+            "numbers of days. Fix: set features.windows to e.g. [30, 90, 365]."
+        )
+    lf = _lazy(transactions)
+    schema = _require(lf, ["customer_id", "timestamp", "amount"], "customer_features")
+    as_of_dt = _to_utc(as_of, "as_of")
+    as_of_day = (as_of_dt.date() - dt.date(1970, 1, 1)).days
+    has_order = "order_id" in schema
+    has_product = "product_id" in schema
+    c = pl.col
+
+    ts = _ts_expr("timestamp", schema["timestamp"])
+    buy = c("amount") > 0
+    order_key = c("order_id").cast(pl.String) if has_order else ts.dt.epoch("us").cast(pl.String)
+    cols = [
+        c("customer_id"),
+        ts.alias("_ts"),
+        c("amount").cast(pl.Float64).alias("_amt"),
+        ts.dt.date().cast(pl.Int32).alias("_day"),
+        pl.when(buy).then(order_key).alias("_order"),
+    ]
+    if has_product:
+        cols.append(pl.when(buy).then(c("product_id").cast(pl.String)).alias("_product"))
+    as_of_lit = pl.lit(as_of_dt).dt.cast_time_unit("us")
+    base = lf.select(cols).filter(c("_ts") < as_of_lit, c("customer_id").is_not_null())
+
+    # stage 1: one row per (customer, purchase order); all return rows of a customer share the
+    # null order. Every later aggregation is a plain count / sum / min / max (fast, streaming).
+    buy = c("_amt") > 0
+    stage1_aggs = [
+        pl.when(buy).then(c("_ts")).min().alias("_ots"),
+        c("_amt").sum().alias("_net"),
+        c("_amt").clip(lower_bound=0.0).sum().alias("_gross"),
+        (-c("_amt")).clip(lower_bound=0.0).sum().alias("_ret"),
+        (c("_amt") < 0).sum().alias("_nret"),
+    ]
+    orders = base.group_by("customer_id", "_order").agg(stage1_aggs)
+
+    cutoff = lambda days: as_of_lit - pl.duration(days=days)  # noqa: E731
+    is_order = c("_order").is_not_null()
+    ots = c("_ots")
+    aggs = [
+        ots.min().alias("first_purchase"),
+        ots.max().alias("last_purchase"),
+        is_order.sum().cast(pl.Int64).alias("n_orders"),
+        ots.dt.date().n_unique().alias("_days_with_null"),
+        ots.null_count().alias("_null_days"),
+        c("_net").sum().alias("total_spend"),
+        c("_gross").sum().alias("gross_spend"),
+        c("_ret").sum().alias("returned_spend"),
+        c("_nret").sum().cast(pl.Int64).alias("n_returns"),
+    ]
+    # rows of an order count in a window by the time of the order (its first purchase row);
+    # window spend is net: return rows count by their own time (computed on rows, below)
+    for w in windows:
+        aggs.append((ots >= cutoff(w)).sum().cast(pl.Int64).alias(f"orders_{w}d"))
+    per_customer = orders.group_by("customer_id").agg(aggs).with_columns(
+        (c("_days_with_null") - (c("_null_days") > 0).cast(pl.UInt32)).cast(pl.Int64).alias("n_purchase_days")
+    ).drop("_days_with_null", "_null_days")
+
+    # window spend on rows (net of returns by the return's own time)
+    tw = int(trend_window)
+    spend_aggs = [pl.when(c("_ts") >= cutoff(w)).then(c("_amt")).otherwise(0.0).sum().alias(f"spend_{w}d") for w in windows]
+    recent = c("_ts") >= cutoff(tw)
+    previous = (c("_ts") >= cutoff(2 * tw)) & ~recent
+    spend_aggs.append(pl.when(recent).then(c("_amt")).otherwise(0.0).sum().alias("_trend_now"))
+    spend_aggs.append(pl.when(previous).then(c("_amt")).otherwise(0.0).sum().alias(f"spend_prev_{tw}d"))
+    per_row = base.group_by("customer_id").agg(spend_aggs)
+
+    # spread of the gaps between distinct purchase days (needs the days in order: one sort)
+    days = base.filter(buy).select("customer_id", "_day").unique().sort("customer_id", "_day")
+    same = c("customer_id") == c("customer_id").shift(1)
+    gaps = (
+        days.with_columns(pl.when(same).then(c("_day") - c("_day").shift(1)).alias("_gap"))
+        .group_by("customer_id")
+        .agg(c("_gap").std(ddof=0).alias("std_days_between"))
+    )
+
+    queries = [per_customer, per_row, gaps]
+    if has_product:  # distinct (customer, product) pairs, then a count: cheaper than n_unique per group
+        queries.append(
+            base.filter(buy, c("_product").is_not_null()).select("customer_id", "_product").unique()
+            .group_by("customer_id").agg(pl.len().cast(pl.Int64).alias("n_products"))
+        )
+    frames = pl.collect_all(queries, engine="streaming")
+    out = frames[0]
+    for extra in frames[1:]:
+        out = out.join(extra, on="customer_id", how="left")
+    out = out.lazy()
+    if has_product:
+        out = out.with_columns(c("n_products").fill_null(0))
+    first_day = c("first_purchase").dt.date().cast(pl.Int32)
+    last_day = c("last_purchase").dt.date().cast(pl.Int32)
+    now, prev = c("_trend_now"), c(f"spend_prev_{tw}d")
+    out = out.with_columns(
+        (pl.lit(as_of_day) - last_day).cast(pl.Int64).alias("days_since_last"),
+        (pl.lit(as_of_day) - first_day).cast(pl.Int64).alias("tenure_days"),
+        pl.when(c("n_orders") > 0).then(c("total_spend") / c("n_orders")).alias("avg_order_value"),
+        pl.when(c("n_purchase_days") > 1)
+        .then((last_day - first_day) / (c("n_purchase_days") - 1))
+        .alias("mean_days_between"),
+        pl.when(c("n_purchase_days") > 1).then(c("std_days_between")).alias("std_days_between"),
+        pl.when(now.abs() + prev.abs() > 0)
+        .then((now - prev) / (now.abs() + prev.abs()))
+        .alias(f"spend_trend_{tw}d"),
+        pl.when(c("gross_spend") > 0).then(c("returned_spend") / c("gross_spend")).alias("return_rate"),
+        (c("total_spend") <= 0).alias("nonpositive_net"),
+    )
+    order = [
+        "customer_id", "first_purchase", "last_purchase", "days_since_last", "tenure_days",
+        "n_orders", "n_purchase_days", "total_spend", "gross_spend", "avg_order_value",
+        "mean_days_between", "std_days_between",
+    ]
+    for w in windows:
+        order += [f"orders_{w}d", f"spend_{w}d"]
+    if tw not in windows:
+        order.append(f"spend_{tw}d")
+        out = out.with_columns(now.alias(f"spend_{tw}d"))
+    order += [f"spend_prev_{tw}d", f"spend_trend_{tw}d", "returned_spend", "return_rate", "n_returns"]
+    if has_product:
+        order.append("n_products")
+    order.append("nonpositive_net")
+    return out.select(order).collect().sort("customer_id")

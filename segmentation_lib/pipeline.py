@@ -1,0 +1,394 @@
+"""The report pipeline: execute the report notebooks with papermill into one atomic run folder.
+
+``run_pipeline`` runs ``notebooks/01_exploration`` .. ``04_validation`` in order in the project's own
+kernel (registered automatically as ``segmentation-kit``), each notebook writing its tables into the
+run folder (see :mod:`segmentation_lib.stages`). It then renders a code-free HTML page per notebook,
+the run's ``index.html`` and ``manifest.json``, and moves the folder into place:
+
+    reports/.tmp-<id>/                 while running (never listed)
+    reports/<YYYY-MM-DD>_<HHMMSS>_<id>/ on success
+    reports/failed-<YYYY-MM-DD>_<HHMMSS>_<id>/  when a notebook fails or the run is interrupted
+
+>>> index = run_pipeline("configs/default.yaml")  # doctest: +SKIP
+>>> index.name
+'index.html'
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from glob import glob
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from .errors import ConfigError, PipelineError
+
+#: name of the Jupyter kernel the notebooks run in (this environment's Python)
+KERNEL_NAME = "segmentation-kit"
+#: folder of the report notebooks (the repository's notebooks/, else the copy shipped in the package)
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+DEFAULT_NOTEBOOKS = ("01_exploration", "02_rfm", "03_clustering", "04_validation")
+#: folder names of successful runs: 2024-05-01_093000_1a2b3c4d
+RUN_DIR_RE = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{6}_[0-9a-f]{8}$")
+FAILED_PREFIX = "failed-"
+TMP_PREFIX = ".tmp-"
+#: files removed from the run folder before it is moved into place (intermediate hand-off data)
+WORK_DIR = "work"
+#: libraries whose versions go into the manifest
+VERSIONED = ("segmentation-kit", "polars", "pyarrow", "numpy", "pandas", "scikit-learn", "hdbscan",
+             "matplotlib", "seaborn", "papermill", "nbconvert", "ipykernel", "pyyaml", "joblib")
+
+
+# --------------------------------------------------------------------------- kernel
+
+
+def ensure_kernel(name: str = KERNEL_NAME) -> str:
+    """Register this Python as Jupyter kernel ``name`` in ``sys.prefix`` unless it already is; return the name.
+
+    Idempotent and local to the environment (no ``--user`` install), so a fresh clone or CI needs no
+    manual ``ipykernel install`` step.
+
+    >>> ensure_kernel()  # doctest: +SKIP
+    'segmentation-kit'
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(name)
+        if spec.argv and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve():
+            return name
+    except NoSuchKernel:
+        pass
+    from ipykernel.kernelspec import install
+
+    try:
+        install(kernel_name=name, display_name="Python (segmentation-kit)", prefix=sys.prefix)
+    except OSError as exc:  # read-only environment: fall back to the user's data dir
+        try:
+            install(kernel_name=name, display_name="Python (segmentation-kit)", user=True)
+        except OSError:
+            raise PipelineError(
+                f"Could not register the Jupyter kernel '{name}' ({exc}). Fix: run "
+                f"`{sys.executable} -m ipykernel install --user --name {name}` once, then rerun."
+            ) from None
+    return name
+
+
+# --------------------------------------------------------------------------- inputs and fingerprints
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, streamed in 1 MiB chunks (constant memory).
+
+    >>> sha256_file(__file__)[:8]  # doctest: +SKIP
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _expand(path: str | None) -> list[Path]:
+    if not path or "://" in str(path):
+        return []
+    p = Path(path)
+    if any(ch in str(path) for ch in "*?["):
+        return sorted(Path(x) for x in glob(str(path), recursive=True) if Path(x).is_file())
+    if p.is_dir():
+        return sorted(x for x in p.rglob("*") if x.is_file() and not x.name.startswith("."))
+    return [p] if p.is_file() else []
+
+
+def input_files(cfg: Mapping[str, Any]) -> dict[str, list[Path]]:
+    """The files a run reads, by role: ``transactions``, ``customers``, ``truth`` (existing files only)."""
+    data = cfg.get("data") or {}
+    return {
+        "transactions": _expand(data.get("path")),
+        "customers": _expand((data.get("customers") or {}).get("path")),
+        "truth": _expand(data.get("truth")),
+    }
+
+
+def fingerprint(cfg: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Path, size and SHA-256 of every input file, by role (for the manifest)."""
+    return {role: [{"path": str(p), "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in paths]
+            for role, paths in input_files(cfg).items()}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries that shape the results."""
+    out = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def git_revision(path: Path = REPO_DIR) -> str | None:
+    """``git rev-parse HEAD`` of the repository holding the kit (``+dirty`` when modified), or None."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=10)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
+                               capture_output=True, text=True, timeout=10)
+        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+# --------------------------------------------------------------------------- notebooks
+
+
+def notebook_dir() -> Path:
+    """Where the report notebooks live: the repository's ``notebooks/`` or the package's copy."""
+    for cand in (REPO_DIR / "notebooks", PACKAGE_DIR / "notebooks"):
+        if (cand / f"{DEFAULT_NOTEBOOKS[0]}.ipynb").is_file():
+            return cand
+    return REPO_DIR / "notebooks"
+
+
+def resolve_notebooks(names: Sequence[str], folder: Path | None = None) -> list[Path]:
+    """Paths of the named notebooks (``01_exploration`` or ``01_exploration.ipynb``); ConfigError if one is missing."""
+    folder = Path(folder) if folder else notebook_dir()
+    paths = []
+    for name in names:
+        p = folder / (name if str(name).endswith(".ipynb") else f"{name}.ipynb")
+        if not p.is_file():
+            known = ", ".join(sorted(x.stem for x in folder.glob("*.ipynb"))) or "none"
+            raise ConfigError(
+                f"report.notebooks names '{name}', but {p} does not exist (notebooks in {folder}: {known}). "
+                f"Fix: list existing notebooks under report.notebooks in the configuration."
+            )
+        paths.append(p)
+    return paths
+
+
+def _first_line(source: str | None) -> str:
+    for line in (source or "").splitlines():
+        if line.strip() and not line.strip().startswith("#"):
+            return line.strip()[:120]
+    return (source or "").strip().splitlines()[0][:120] if (source or "").strip() else "(empty cell)"
+
+
+@contextlib.contextmanager
+def _kernel_env(extra: Mapping[str, str]) -> Iterator[None]:
+    """Environment the kernel inherits: progress bars off, deterministic hashing, inline figures."""
+    saved = dict(os.environ)
+    try:
+        os.environ.update(extra)
+        os.environ["TQDM_DISABLE"] = "1"
+        os.environ["PYTHONHASHSEED"] = "0"
+        if os.environ.get("MPLBACKEND", "").lower() == "agg":  # Agg would capture no figures
+            os.environ.pop("MPLBACKEND")
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt while a run is in progress (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def execute_notebook(src: Path, dst: Path, parameters: Mapping[str, Any], kernel_name: str,
+                     cwd: Path, timeout: int | None = None) -> None:
+    """Execute one notebook with papermill; on a failing cell raise PipelineError naming the cell.
+
+    The executed notebook (with papermill's error banner on failure) is always written to ``dst``.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        pm.execute_notebook(str(src), str(dst), parameters=dict(parameters), kernel_name=kernel_name,
+                            progress_bar=False, log_output=False, cwd=str(cwd), execution_timeout=timeout)
+    except PapermillExecutionError as err:
+        evalue = " ".join(str(err.evalue).split())
+        raise PipelineError(
+            f"Notebook {src.stem} failed in cell {err.exec_count} (`{_first_line(err.source)}`): "
+            f"{err.ename}: {evalue}"
+        ) from None
+
+
+# --------------------------------------------------------------------------- run folders
+
+
+def _run_names(started: dt.datetime, run_id: str) -> tuple[str, str]:
+    stamp = started.astimezone().strftime("%Y-%m-%d_%H%M%S")
+    return f"{stamp}_{run_id}", f"{FAILED_PREFIX}{stamp}_{run_id}"
+
+
+def list_runs(out_dir: str | Path) -> list[Path]:
+    """Successful run folders under ``out_dir`` (with an index.html), newest first."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        return []
+    runs = [p for p in out.iterdir() if p.is_dir() and RUN_DIR_RE.match(p.name) and (p / "index.html").is_file()]
+    return sorted(runs, key=lambda p: p.name, reverse=True)
+
+
+def list_failed_runs(out_dir: str | Path) -> list[Path]:
+    """Failed or interrupted run folders under ``out_dir``, newest first."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        return []
+    return sorted((p for p in out.iterdir() if p.is_dir() and p.name.startswith(FAILED_PREFIX)),
+                  key=lambda p: p.name[len(FAILED_PREFIX):], reverse=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return str(value)
+
+
+def write_json(path: Path, payload: Any) -> Path:
+    """Write ``payload`` as indented, key-sorted JSON (dates and numpy scalars converted)."""
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n", encoding="utf-8")
+    return path
+
+
+def _fail(tmp: Path, failed: Path, message: str) -> Path:
+    """Move the temporary folder to ``failed`` (keeping the executed notebooks) with a FAILED.txt."""
+    with contextlib.suppress(OSError):
+        shutil.rmtree(tmp / WORK_DIR, ignore_errors=True)
+        (tmp / "FAILED.txt").write_text(message + "\n", encoding="utf-8")
+    if tmp.exists():
+        os.replace(tmp, failed)
+    return failed
+
+
+def run_pipeline(
+    config_path: str | Path,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+    *,
+    notebooks: Sequence[str] | None = None,
+    notebooks_dir: str | Path | None = None,
+    kernel_name: str | None = None,
+    timeout: int | None = None,
+) -> Path:
+    """Run the report notebooks for one configuration; return the path of the run's ``index.html``.
+
+    ``out_dir`` defaults to ``report.out_dir`` of the configuration. ``notebooks`` /
+    ``notebooks_dir`` override ``report.notebooks`` and the notebooks folder (tests use tiny ones).
+    Raises PipelineError (exit code 1) naming the notebook and cell when a notebook fails; the
+    executed notebook is then kept in ``<out_dir>/failed-<stamp>_<id>/``.
+
+    >>> run_pipeline("configs/default.yaml", out_dir="reports")  # doctest: +SKIP
+    PosixPath('reports/2024-05-01_093000_1a2b3c4d/index.html')
+    """
+    from tqdm.auto import tqdm
+
+    from . import report
+    from .config import dump_config, load_config
+
+    config_path = Path(config_path).resolve()
+    cfg = load_config(config_path)
+    rep = cfg.get("report") or {}
+    out = Path(out_dir if out_dir is not None else rep.get("out_dir") or "reports").resolve()
+    names = list(notebooks if notebooks is not None else rep.get("notebooks") or DEFAULT_NOTEBOOKS)
+    nb_folder = Path(notebooks_dir).resolve() if notebooks_dir else notebook_dir()
+    paths = resolve_notebooks(names, nb_folder)
+    kernel = kernel_name or ensure_kernel()
+
+    started = dt.datetime.now(dt.timezone.utc)
+    run_id = uuid.uuid4().hex[:8]
+    final_name, failed_name = _run_names(started, run_id)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f"{TMP_PREFIX}{run_id}"
+    tmp.mkdir()
+    params = {"config_path": str(config_path), "run_dir": str(tmp), "seed": int(cfg["run"]["seed"]),
+              "run_id": run_id}
+    timings: dict[str, float] = {}
+    current = None
+    try:
+        with _sigterm_as_interrupt(), _kernel_env({"SEGMENTATION_RUN_ID": run_id}):
+            bar = tqdm(paths, desc="report", unit="notebook", disable=not progress, leave=True)
+            for src in bar:
+                current = src.stem
+                bar.set_postfix_str(current)
+                t0 = dt.datetime.now(dt.timezone.utc)
+                execute_notebook(src, tmp / src.name, params, kernel, cwd=nb_folder, timeout=timeout)
+                timings[current] = round((dt.datetime.now(dt.timezone.utc) - t0).total_seconds(), 2)
+            bar.close()
+        current = "rendering"
+        pages = []
+        for src in paths:
+            html = tmp / f"{src.stem}.html"
+            report.notebook_to_html(tmp / src.name, html, nav=[(p.stem, f"{p.stem}.html") for p in paths])
+            pages.append(html)
+        shutil.rmtree(tmp / WORK_DIR, ignore_errors=True)
+        finished = dt.datetime.now(dt.timezone.utc)
+        manifest = {
+            "run_id": run_id,
+            "folder": final_name,
+            "started": started.isoformat(),
+            "finished": finished.isoformat(),
+            "seconds": round((finished - started).total_seconds(), 2),
+            "notebook_seconds": timings,
+            "config_file": str(config_path),
+            "config_sha256": sha256_file(config_path),
+            "configuration": json.loads(json.dumps({k: v for k, v in cfg.items() if not str(k).startswith("_")},
+                                                   default=_json_default)),
+            "configuration_yaml": dump_config(cfg),
+            "inputs": fingerprint(cfg),
+            "row_counts": report.row_counts(tmp),
+            "versions": library_versions(),
+            "git_revision": git_revision(),
+            "kernel": kernel,
+            "notebooks": [p.name for p in paths],
+            "files": sorted(p.name for p in tmp.iterdir() if p.is_file()) + ["index.html", "manifest.json"],
+        }
+        write_json(tmp / "manifest.json", manifest)
+        report.render_run_index(tmp, manifest)
+        os.replace(tmp, out / final_name)
+    except PipelineError as err:
+        failed = _fail(tmp, out / failed_name, str(err))
+        report.render_reports_index(out)
+        err.args = (f"{err} The executed notebook with the error is kept in {failed}; earlier reports are "
+                    f"unchanged. Fix the cause named above and rerun.",)
+        err.exit_code = 1
+        raise
+    except BaseException as exc:
+        what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        _fail(tmp, out / failed_name, f"Run {run_id} stopped during {current}: {what}")
+        with contextlib.suppress(Exception):
+            report.render_reports_index(out)
+        raise
+    report.render_reports_index(out)
+    return out / final_name / "index.html"

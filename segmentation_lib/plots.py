@@ -1,0 +1,379 @@
+"""Static figures for the report notebooks (seaborn / matplotlib), one function per figure.
+
+Every function takes a small polars table (already aggregated by the library), returns a
+``matplotlib.figure.Figure`` with a title, labelled axes (with units) and readable category
+names, and never samples without a seed. pandas appears only at seaborn's boundary.
+
+>>> import polars as pl
+>>> fig = segment_bars(pl.DataFrame({"segment": ["A", "B"], "customers": [10, 5], "revenue": [100.0, 20.0]}))
+>>> fig.axes[0].get_title()
+'Customers by segment'
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+#: default figure width in inches (fits the report column at 96 dpi)
+WIDTH = 10.0
+CURRENCY = "currency units"
+
+
+def apply_style(dpi: int = 96) -> None:
+    """Seaborn theme and sizes used by every report figure (call once per notebook)."""
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook", palette="deep")
+    matplotlib.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi, "axes.titleweight": "semibold",
+                                "axes.titlesize": 12, "figure.titlesize": 13, "figure.titleweight": "semibold",
+                                "axes.labelsize": 10, "legend.fontsize": 9, "legend.title_fontsize": 9})
+
+
+def _thousands(ax_axis) -> None:
+    ax_axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+
+
+def _pd(df: pl.DataFrame):
+    return df.to_pandas()
+
+
+def _finish(fig: Figure, title: str | None = None) -> Figure:
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- exploration
+
+
+def activity_over_time(monthly: pl.DataFrame, month_col: str = "month") -> Figure:
+    """Active customers, orders and net revenue per month (three stacked panels sharing the time axis).
+
+    ``monthly``: one row per month with ``customers``, ``orders`` and ``revenue``.
+    """
+    m = monthly.sort(month_col)
+    x = m[month_col].to_list()
+    fig, axes = plt.subplots(3, 1, figsize=(WIDTH, 7.2), sharex=True)
+    for ax, col, label, color in zip(axes, ("customers", "orders", "revenue"),
+                                     ("Active customers", "Orders", f"Net revenue ({CURRENCY})"),
+                                     ("#4C72B0", "#55A868", "#C44E52")):
+        ax.plot(x, m[col].to_list(), marker="o", ms=3, color=color)
+        ax.set_ylabel(label)
+        _thousands(ax.yaxis)
+        ax.set_ylim(bottom=0)
+    axes[0].set_title("Customers, orders and revenue per month")
+    axes[-1].set_xlabel("Month (UTC)")
+    return _finish(fig)
+
+
+def log_distributions(features: pl.DataFrame, spend_col: str = "total_spend", freq_col: str = "n_orders") -> Figure:
+    """Histograms of spend per customer and orders per customer on log scales (customers with positive values)."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(WIDTH, 3.8))
+    spend = features.filter(pl.col(spend_col) > 0)[spend_col].to_numpy()
+    if spend.size:
+        a1.hist(spend, bins=np.logspace(np.log10(spend.min()), np.log10(spend.max()) + 1e-9, 40), color="#4C72B0")
+    a1.set_xscale("log")
+    a1.set_title("Net spend per customer")
+    a1.set_xlabel(f"Total net spend ({CURRENCY}, log scale)")
+    a1.set_ylabel("Customers")
+    freq = features.filter(pl.col(freq_col) > 0)[freq_col].to_numpy()
+    if freq.size:
+        a2.hist(freq, bins=np.unique(np.round(np.logspace(0, np.log10(freq.max() + 1), 30))) - 0.5, color="#55A868")
+    a2.set_xscale("log")
+    a2.set_title("Orders per customer")
+    a2.set_xlabel("Orders (log scale)")
+    a2.set_ylabel("Customers")
+    for ax in (a1, a2):
+        _thousands(ax.yaxis)
+    return _finish(fig)
+
+
+def cohort_heatmap(retention: pl.DataFrame, max_cohorts: int = 24, max_months: int = 24) -> Figure:
+    """Share of each first-purchase cohort buying again N months later.
+
+    ``retention``: long table ``cohort`` (month label), ``months_since`` (0..), ``retention`` (share).
+    """
+    import seaborn as sns
+
+    r = retention.filter(pl.col("months_since") <= max_months)
+    cohorts = r["cohort"].unique().sort().to_list()[-max_cohorts:]
+    wide = (r.filter(pl.col("cohort").is_in(cohorts))
+            .pivot(on="months_since", index="cohort", values="retention", sort_columns=True).sort("cohort"))
+    mat = wide.drop("cohort").to_numpy().astype(float)
+    cols = [int(c) for c in wide.columns[1:]]
+    fig, ax = plt.subplots(figsize=(WIDTH, max(3.5, 0.26 * len(cohorts) + 1.5)))
+    sns.heatmap(mat, ax=ax, cmap="Blues", vmin=0, vmax=min(1.0, float(np.nanmax(mat[:, 1:])) if mat.shape[1] > 1 else 1.0),
+                cbar_kws={"label": "Share of cohort purchasing", "format": PercentFormatter(1.0, decimals=0)},
+                xticklabels=cols, yticklabels=wide["cohort"].to_list(), linewidths=0.2, linecolor="white")
+    ax.set_title("Cohort retention: share of customers buying again, by first-purchase month")
+    ax.set_xlabel("Months since first purchase")
+    ax.set_ylabel("First-purchase month")
+    ax.tick_params(axis="y", labelsize=8)
+    ax.tick_params(axis="x", labelsize=8, rotation=0)
+    return _finish(fig)
+
+
+# --------------------------------------------------------------------------- RFM and summaries
+
+
+def segment_bars(summary: pl.DataFrame, segment_col: str = "segment", customers_col: str = "customers",
+                 revenue_col: str = "revenue", title: str = "Customers by segment") -> Figure:
+    """Customers and share of revenue per segment, side by side (horizontal bars, largest first)."""
+    s = summary.sort(customers_col, descending=True)
+    names = [str(x) for x in s[segment_col].to_list()]
+    total_rev = float(s[revenue_col].sum()) or 1.0
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(WIDTH, max(3.0, 0.38 * len(names) + 1.4)), sharey=True)
+    y = np.arange(len(names))
+    a1.barh(y, s[customers_col].to_numpy(), color="#4C72B0")
+    a1.set_yticks(y, names)
+    a1.invert_yaxis()
+    a1.set_title(title)
+    a1.set_xlabel("Customers")
+    _thousands(a1.xaxis)
+    share = s[revenue_col].to_numpy() / total_rev
+    a2.barh(y, share, color="#C44E52")
+    a2.set_title("Share of net revenue")
+    a2.set_xlabel("Share of net revenue (%)")
+    a2.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    for yi, v in zip(y, share):
+        a2.text(v, yi, f" {100 * v:.1f}%", va="center", fontsize=8)
+    a2.set_xlim(right=max(share.max() * 1.18, 0.05) if len(share) else 1)
+    return _finish(fig)
+
+
+def score_heatmap(scores: pl.DataFrame, row: str = "f_score", col: str = "r_score", value: str | None = None,
+                  title: str = "Customers by recency and frequency score") -> Figure:
+    """Heatmap of customers (or the mean of ``value``) per R score x F score cell; 5 = best."""
+    import seaborn as sns
+
+    agg = pl.len().alias("v") if value is None else pl.col(value).mean().alias("v")
+    g = scores.group_by(row, col).agg(agg)
+    wide = g.pivot(on=col, index=row, values="v", sort_columns=True).sort(row, descending=True)
+    mat = wide.drop(row).to_numpy().astype(float)
+    fig, ax = plt.subplots(figsize=(min(WIDTH, 1.0 * mat.shape[1] + 3), 0.6 * mat.shape[0] + 1.8))
+    sns.heatmap(mat, ax=ax, annot=True, fmt=",.0f", cmap="YlGnBu", annot_kws={"fontsize": 8},
+                xticklabels=[str(c) for c in wide.columns[1:]], yticklabels=[str(v) for v in wide[row].to_list()],
+                cbar_kws={"label": "Customers" if value is None else f"Mean {value.replace('_', ' ')}"})
+    ax.set_title(title)
+    ax.set_xlabel("Recency score (5 = bought most recently)" if col.startswith("r") else col.replace("_", " "))
+    ax.set_ylabel("Frequency score (5 = most orders)" if row.startswith("f") else row.replace("_", " "))
+    return _finish(fig)
+
+
+def segment_map(cells: pl.DataFrame, r_col: str = "r_score", f_col: str = "f_score", segment_col: str = "segment",
+                title: str = "RFM segment map: most common segment per recency x frequency cell") -> Figure:
+    """The segment map: for every R x F cell, the segment most of its customers belong to (with its share)."""
+    modal = (cells.group_by(r_col, f_col, segment_col).agg(pl.len().alias("n"))
+             .sort([r_col, f_col, "n", segment_col], descending=[False, False, True, False])
+             .group_by(r_col, f_col, maintain_order=True)
+             .agg(pl.col(segment_col).first(), (pl.col("n").first() / pl.col("n").sum()).alias("share")))
+    names = sorted(modal[segment_col].unique().to_list())
+    code = {n: i for i, n in enumerate(names)}
+    rs = sorted(modal[r_col].unique().to_list())
+    fs = sorted(modal[f_col].unique().to_list(), reverse=True)
+    mat = np.full((len(fs), len(rs)), np.nan)
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.75 * len(fs) + 2.0))
+    cmap = plt.get_cmap("tab20", max(len(names), 1))
+    for r, f, seg, share in modal.iter_rows():
+        i, j = fs.index(f), rs.index(r)
+        mat[i, j] = code[seg]
+        ax.text(j, i, f"{seg}\n{100 * share:.0f}%", ha="center", va="center", fontsize=7)
+    ax.imshow(mat, cmap=cmap, vmin=-0.5, vmax=len(names) - 0.5, aspect="auto", alpha=0.55)
+    ax.set_xticks(range(len(rs)), [str(r) for r in rs])
+    ax.set_yticks(range(len(fs)), [str(f) for f in fs])
+    ax.grid(False)
+    ax.set_xlabel("Recency score (5 = bought most recently)")
+    ax.set_ylabel("Frequency score (5 = most orders)")
+    ax.set_title(title)
+    return _finish(fig)
+
+
+def value_engagement(matrix: pl.DataFrame, segment_col: str = "value_engagement", revenue_col: str = "revenue") -> Figure:
+    """2 x 2 value-vs-engagement matrix: customers and share of revenue per quadrant.
+
+    ``matrix``: one row per quadrant with ``segment_col``, ``customers``, ``revenue``, and the flags
+    ``high_value`` / ``high_engagement`` (booleans) that place the quadrant.
+    """
+    total_c = float(matrix["customers"].sum()) or 1.0
+    total_r = float(matrix[revenue_col].sum()) or 1.0
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for row in matrix.iter_rows(named=True):
+        x, y = int(bool(row["high_engagement"])), int(bool(row["high_value"]))
+        rev = row[revenue_col] / total_r
+        ax.add_patch(plt.Rectangle((x, y), 1, 1, color=plt.get_cmap("Blues")(0.15 + 0.8 * max(rev, 0)), ec="white", lw=3))
+        ax.text(x + 0.5, y + 0.5, f"{row[segment_col]}\n{row['customers']:,} customers ({100 * row['customers'] / total_c:.0f}%)\n"
+                f"{100 * rev:.0f}% of revenue", ha="center", va="center", fontsize=9,
+                color="white" if rev > 0.45 else "black")
+    ax.set_xlim(0, 2)
+    ax.set_ylim(0, 2)
+    ax.set_xticks([0.5, 1.5], ["Low engagement", "High engagement"])
+    ax.set_yticks([0.5, 1.5], ["Low value", "High value"])
+    ax.grid(False)
+    ax.set_title("Value vs engagement (colour = share of revenue)")
+    return _finish(fig)
+
+
+# --------------------------------------------------------------------------- clustering
+
+
+def k_sweep(sweep: pl.DataFrame, chosen_k: int | None = None, k_col: str = "k") -> Figure:
+    """Elbow and quality metrics across k (one small panel per metric; the chosen k marked)."""
+    panels = [(c, t) for c, t in (("inertia", "Inertia (within-cluster spread, lower = tighter)"),
+                                  ("silhouette", "Silhouette (higher = better separated)"),
+                                  ("calinski_harabasz", "Calinski-Harabasz (higher = better)"),
+                                  ("davies_bouldin", "Davies-Bouldin (lower = better)"),
+                                  ("bic", "BIC (lower = better)"))
+              if c in sweep.columns and sweep[c].drop_nulls().len() > 0]
+    n = len(panels)
+    ncols = min(3, max(n, 1))
+    nrows = int(np.ceil(n / ncols)) or 1
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, 3.0 * nrows), squeeze=False)
+    s = sweep.sort(k_col)
+    for ax, (col, title) in zip(axes.flat, panels):
+        ax.plot(s[k_col].to_list(), s[col].to_list(), marker="o", color="#4C72B0")
+        if chosen_k is not None:
+            ax.axvline(chosen_k, color="#C44E52", ls="--", lw=1.2, label=f"chosen k = {chosen_k}")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("Number of segments k")
+        ax.set_xticks(s[k_col].to_list())
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    if chosen_k is not None and n:
+        axes.flat[0].legend(loc="best")
+    return _finish(fig, "Choosing the number of segments")
+
+
+def importance_heatmap(importance: pl.DataFrame, segment_col: str = "segment",
+                       title: str = "What sets each segment apart (segment mean vs overall mean)") -> Figure:
+    """Relative importance (segment mean / overall mean - 1) per segment x feature, diverging colours."""
+    import seaborn as sns
+
+    feats = [c for c in importance.columns if c != segment_col]
+    mat = importance.select(feats).to_numpy().astype(float)
+    lim = float(np.nanmax(np.abs(mat))) if mat.size else 1.0
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.55 * importance.height + 2.4))
+    sns.heatmap(mat, ax=ax, cmap="RdBu_r", center=0, vmin=-min(lim, 3), vmax=min(lim, 3), annot=True, fmt="+.0%",
+                annot_kws={"fontsize": 8}, xticklabels=[f.replace("_", " ") for f in feats],
+                yticklabels=[str(v) for v in importance[segment_col].to_list()],
+                cbar_kws={"label": "Difference from the average customer", "format": PercentFormatter(1.0, decimals=0)})
+    ax.set_title(title)
+    ax.set_xlabel("Feature")
+    ax.set_ylabel("Segment")
+    ax.tick_params(axis="x", rotation=30)
+    plt.setp(ax.get_xticklabels(), ha="right")
+    return _finish(fig)
+
+
+def snake_plot(means: pl.DataFrame, segment_col: str = "segment",
+               title: str = "Snake plot: standardised feature means per segment") -> Figure:
+    """One line per segment across features (values standardised: 0 = average customer, units = std devs)."""
+    feats = [c for c in means.columns if c != segment_col]
+    fig, ax = plt.subplots(figsize=(WIDTH, 4.2))
+    x = np.arange(len(feats))
+    for row in means.iter_rows(named=True):
+        ax.plot(x, [row[f] for f in feats], marker="o", label=str(row[segment_col]))
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(x, [f.replace("_", " ") for f in feats], rotation=20, ha="right")
+    ax.set_ylabel("Standardised mean (std devs from average)")
+    ax.set_xlabel("Feature (after the model's log / clipping / scaling)")
+    ax.set_title(title)
+    ax.legend(title="Segment", bbox_to_anchor=(1.01, 1), loc="upper left")
+    return _finish(fig)
+
+
+def projection(coords: pl.DataFrame, segment_col: str = "segment", x: str = "pc1", y: str = "pc2",
+               explained: Sequence[float] | None = None,
+               title: str = "Customers in two dimensions (PCA of the clustering features), coloured by segment") -> Figure:
+    """Scatter of a sampled 2-D projection, one colour per segment (order as given)."""
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(WIDTH, 5.6))
+    order = list(dict.fromkeys(coords[segment_col].to_list()))
+    sns.scatterplot(data=_pd(coords), x=x, y=y, hue=segment_col, hue_order=sorted(order, key=str), s=9, alpha=0.55,
+                    linewidth=0, ax=ax)
+    ex = list(explained or [])
+    ax.set_xlabel(f"Component 1 ({100 * ex[0]:.0f}% of variance)" if ex else "Component 1")
+    ax.set_ylabel(f"Component 2 ({100 * ex[1]:.0f}% of variance)" if len(ex) > 1 else "Component 2")
+    ax.set_title(title)
+    ax.legend(title="Segment", bbox_to_anchor=(1.01, 1), loc="upper left", markerscale=2)
+    return _finish(fig)
+
+
+def crosstab_heatmap(table: pl.DataFrame, index_col: str, title: str, xlabel: str, ylabel: str,
+                     fmt: str = ".0%", normalize_rows: bool = True) -> Figure:
+    """Heatmap of a wide cross-tab (first column = row labels); rows normalised to shares by default."""
+    import seaborn as sns
+
+    cols = [c for c in table.columns if c != index_col]
+    mat = table.select(cols).to_numpy().astype(float)
+    if normalize_rows:
+        tot = mat.sum(axis=1, keepdims=True)
+        mat = np.divide(mat, tot, out=np.zeros_like(mat), where=tot > 0)
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.5 * table.height + 2.8))
+    sns.heatmap(mat, ax=ax, cmap="Blues", annot=mat.size <= 180, fmt=fmt, annot_kws={"fontsize": 7},
+                vmin=0, vmax=1 if normalize_rows else None,
+                xticklabels=[str(c) for c in cols], yticklabels=[str(v) for v in table[index_col].to_list()],
+                cbar_kws={"label": "Share of row" if normalize_rows else "Customers"})
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.tick_params(axis="x", rotation=35, labelsize=8)
+    plt.setp(ax.get_xticklabels(), ha="right")
+    return _finish(fig)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def predictive_comparison(segments: pl.DataFrame, method_col: str = "method", segment_col: str = "segment",
+                          value_col: str = "holdout_spend_mean", labels: Mapping[str, str] | None = None,
+                          xlabel: str = f"Mean spend per customer in the holdout period ({CURRENCY})") -> Figure:
+    """Holdout outcome per segment, one panel per segmentation method (side by side)."""
+    methods = list(dict.fromkeys(segments[method_col].to_list()))
+    heights = [segments.filter(pl.col(method_col) == m).height for m in methods]
+    fig, axes = plt.subplots(1, len(methods), figsize=(WIDTH, 0.34 * max(heights + [3]) + 1.6), squeeze=False)
+    for ax, m in zip(axes[0], methods):
+        d = segments.filter(pl.col(method_col) == m).sort(value_col, descending=True)
+        y = np.arange(d.height)
+        ax.barh(y, d[value_col].to_numpy(), color="#4C72B0" if m == methods[0] else "#DD8452")
+        ax.set_yticks(y, [str(s) for s in d[segment_col].to_list()], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title((labels or {}).get(m, str(m)))
+        ax.set_xlabel(xlabel, fontsize=9)
+        _thousands(ax.xaxis)
+    return _finish(fig, "Do the segments predict what customers do next?")
+
+
+def migration_heatmap(shares_wide: pl.DataFrame, from_col: str | None = None,
+                      title: str = "Segment migration between the two snapshots (share of each starting segment)") -> Figure:
+    """Transition shares from each segment (rows, earlier snapshot) to each segment (columns, later snapshot)."""
+    from_col = from_col or shares_wide.columns[0]
+    return crosstab_heatmap(shares_wide, from_col, title, "Segment at the later snapshot", "Segment at the earlier snapshot",
+                            normalize_rows=False)
+
+
+def stability_bars(segments: pl.DataFrame, segment_col: str = "segment", value_col: str = "jaccard_mean",
+                   stable: float = 0.75, doubtful: float = 0.6) -> Figure:
+    """Per-segment Jaccard stability across refits, with the 'stable' and 'doubtful' thresholds."""
+    d = segments.sort(segment_col)
+    fig, ax = plt.subplots(figsize=(WIDTH, max(2.8, 0.4 * d.height + 1.5)))
+    y = np.arange(d.height)
+    vals = d[value_col].to_numpy().astype(float)
+    colors = ["#55A868" if v >= stable else "#DD8452" if v >= doubtful else "#C44E52" for v in vals]
+    ax.barh(y, vals, color=colors)
+    ax.set_yticks(y, [str(s) for s in d[segment_col].to_list()])
+    ax.invert_yaxis()
+    ax.axvline(stable, color="#55A868", ls="--", lw=1, label=f"stable ({stable:g})")
+    ax.axvline(doubtful, color="#C44E52", ls=":", lw=1, label=f"doubtful ({doubtful:g})")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("Mean Jaccard similarity with the segment after refitting (0..1)")
+    ax.set_title("Segment stability across resamples and seeds")
+    ax.legend(loc="lower right")
+    return _finish(fig)

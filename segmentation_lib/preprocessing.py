@@ -1,0 +1,344 @@
+"""Preprocessing of the customer feature table for clustering (a scikit-learn Pipeline).
+
+Steps, in order (each learns in ``fit`` only, and passes feature names through
+``get_feature_names_out``):
+
+1. ``ColumnSelector``: pick ``features`` from a polars / pandas frame (or a numpy array already in
+   that order), fill structural nulls (``AUTO_FILLS``: ``mean_days_between`` of one-time buyers =
+   their tenure; ``avg_order_value`` with no order = 0) and convert to a float64 numpy array at the
+   boundary. Missing columns, non-numeric columns and other null / NaN / infinite values raise
+   :class:`DataError` naming the column.
+2. ``Log1pTransformer``: ``log1p`` of skewed non-negative features. ``"auto"`` picks columns whose
+   training 1st percentile is >= 0 (a few net-negative spends are allowed) and whose skewness is
+   > ``skew_threshold`` (1.0); a list names them. Values below 0 are floored at 0 before log1p.
+3. ``QuantileClipper``: clip every column to its ``[1 - q, q]`` training quantiles (``q=None``: off).
+4. Scaling: ``"standard"`` (StandardScaler) or ``"robust"`` (RobustScaler, median / IQR).
+
+A feature that is constant in the training data raises :class:`DataError` (it cannot separate
+customers and breaks scaling).
+
+>>> import polars as pl
+>>> df = pl.DataFrame({"customer_id": ["a", "b", "c"], "n_orders": [1, 2, 30], "tenure_days": [5.0, 50.0, 20.0]})
+>>> pre = make_preprocessor(["n_orders", "tenure_days"]).fit(df)
+>>> list(pre.get_feature_names_out())
+['n_orders', 'tenure_days']
+>>> pre.transform(df).shape
+(3, 2)
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import polars as pl
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import RobustScaler, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from .errors import ConfigError, DataError
+
+#: skewness above which ``log_features="auto"`` applies log1p to a non-negative feature
+SKEW_THRESHOLD = 1.0
+
+SCALERS = ("standard", "robust")
+
+#: structural nulls filled by ``fill_null="auto"`` (documented rules, not guesses): a customer with
+#: one purchase day has no gap between purchases, so ``mean_days_between`` is taken as their
+#: tenure (no repeat purchase in that many days); a customer with no purchase order (returns only)
+#: has an average order value of 0. Any other null / NaN stays and is reported.
+AUTO_FILLS = {"mean_days_between": "tenure_days", "avg_order_value": 0.0}
+
+
+def fill_exprs(features: Sequence[str], columns: Sequence[str], fallback: dict[str, float] | None = None) -> list[pl.Expr]:
+    """Polars expressions applying ``AUTO_FILLS`` to ``features`` (casting them to Float64).
+
+    ``fallback`` gives the value used when the source column of a fill is absent.
+
+    >>> df = pl.DataFrame({"mean_days_between": [None, 4.0], "tenure_days": [30, 50]})
+    >>> df.with_columns(fill_exprs(["mean_days_between"], df.columns))["mean_days_between"].to_list()
+    [30.0, 4.0]
+    """
+    out = []
+    for f in features:
+        col = pl.col(f).cast(pl.Float64)
+        rule = AUTO_FILLS.get(f)
+        if rule is None:
+            continue
+        if isinstance(rule, str):
+            if rule in columns:
+                value = pl.col(rule).cast(pl.Float64)
+            elif fallback and f in fallback:
+                value = pl.lit(fallback[f])
+            else:
+                continue
+        else:
+            value = pl.lit(float(rule))
+        out.append(pl.when(col.is_null() | col.is_nan()).then(value).otherwise(col).alias(f))
+    return out
+
+
+def to_numpy(X: Any, features: Sequence[str] | None = None) -> np.ndarray:
+    """Float64 matrix of ``features`` from a polars/pandas frame, or ``X`` itself for an array.
+
+    >>> to_numpy(pl.DataFrame({"a": [1, 2], "b": [3.0, 4.0]}), ["b"]).tolist()
+    [[3.0], [4.0]]
+    """
+    if isinstance(X, pl.LazyFrame):
+        X = X.collect()
+    if isinstance(X, pl.DataFrame):
+        names = list(features) if features is not None else X.columns
+        missing = [c for c in names if c not in X.columns]
+        if missing:
+            raise DataError(
+                f"Feature table: column(s) {missing} not found (columns present: {X.columns}). "
+                "Fix: compute these features first (features.customer_features) or remove them from "
+                "clustering.features in the configuration."
+            )
+        bad = [c for c in names if not X.schema[c].is_numeric()]
+        if bad:
+            raise DataError(
+                f"Feature table: column(s) {bad} are not numeric ({[str(X.schema[c]) for c in bad]}). "
+                "Fix: cast them to numbers or remove them from clustering.features."
+            )
+        if not names:
+            return np.empty((X.height, 0))
+        return X.select(pl.col(names).cast(pl.Float64)).to_numpy().astype(np.float64, copy=False)
+    if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # pandas at a dependency boundary
+        return to_numpy(pl.from_pandas(X), features)
+    arr = np.asarray(X, dtype=np.float64)
+    if arr.ndim != 2:
+        raise DataError(f"Feature matrix must be 2-dimensional, got shape {arr.shape}. Fix: pass a table.")
+    return arr
+
+
+def check_finite(arr: np.ndarray, names: Sequence[str], where: str = "Feature table") -> None:
+    """Raise :class:`DataError` naming the columns holding null / NaN / infinite values."""
+    ok = np.isfinite(arr)
+    if ok.all():
+        return
+    bad_cols = np.flatnonzero(~ok.all(axis=0))
+    parts = [f"'{names[j]}' ({int((~ok[:, j]).sum()):,} rows, first at row {int(np.flatnonzero(~ok[:, j])[0])})"
+             for j in bad_cols]
+    raise DataError(
+        f"{where}: null, NaN or infinite values in {', '.join(parts)}. "
+        "Fix: fill or drop these customers before clustering (score_customers reports them instead)."
+    )
+
+
+class ColumnSelector(TransformerMixin, BaseEstimator):
+    """Select ``features`` (after ``fill_null`` rules) and return a float64 numpy array.
+
+    ``fill_null="auto"`` applies ``AUTO_FILLS`` (``mean_days_between`` of one-time buyers = their
+    ``tenure_days``; when that column is absent, the training maximum); ``None`` fills nothing.
+    Remaining null / NaN / infinite values raise :class:`DataError`.
+    """
+
+    def __init__(self, features: Sequence[str] = (), fill_null: str | None = "auto"):
+        self.features = features
+        self.fill_null = fill_null
+
+    def _frame(self, X: Any, names: list[str]) -> pl.DataFrame:
+        if isinstance(X, pl.LazyFrame):
+            X = X.collect()
+        if not isinstance(X, pl.DataFrame):
+            if hasattr(X, "columns") and hasattr(X, "to_numpy"):
+                X = pl.from_pandas(X)
+            else:
+                arr = to_numpy(X)
+                if arr.shape[1] != len(names):
+                    raise DataError(f"Feature matrix has {arr.shape[1]} columns but {len(names)} features are "
+                                    f"named {names}. Fix: pass a table with these columns.")
+                X = pl.DataFrame(arr, schema=names, orient="row")
+        to_numpy(X.head(0), names)  # clear errors for missing / non-numeric columns
+        return X
+
+    def fill(self, X: Any) -> pl.DataFrame:
+        """The selected features as a Float64 polars frame with the ``fill_null`` rules applied."""
+        names = list(self.features)
+        df = self._frame(X, names)
+        if self.fill_null == "auto":
+            df = df.with_columns(fill_exprs(names, df.columns, getattr(self, "fill_values_", None)))
+        elif self.fill_null is not None:
+            raise ConfigError(f"fill_null '{self.fill_null}' is unknown. Fix: use 'auto' or null.")
+        return df.select(pl.col(names).cast(pl.Float64))
+
+    def fit(self, X: Any, y: Any = None) -> "ColumnSelector":
+        names = list(self.features)
+        if not names:
+            raise ConfigError(
+                "clustering.features is empty: there is nothing to cluster on. "
+                "Fix: list at least one numeric column, e.g. [days_since_last, n_orders, total_spend]."
+            )
+        if len(set(names)) != len(names):
+            raise ConfigError(f"clustering.features {names} lists a column twice. Fix: list each column once.")
+        raw = self._frame(X, names)
+        # fallback for fills whose source column is absent: the largest observed value
+        self.fill_values_ = {f: float(np.nan_to_num(raw[f].cast(pl.Float64).fill_nan(None).max() or 0.0))
+                             for f in names if isinstance(AUTO_FILLS.get(f), str)}
+        arr = self.fill(raw).to_numpy()
+        check_finite(arr, names)
+        self.feature_names_in_ = np.array(names, dtype=object)
+        self.n_features_in_ = len(names)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "feature_names_in_")
+        arr = self.fill(X).to_numpy().astype(np.float64, copy=False)
+        check_finite(arr, list(self.feature_names_in_))
+        return arr
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "feature_names_in_")
+        return self.feature_names_in_.copy()
+
+
+def _skewness(arr: np.ndarray) -> np.ndarray:
+    mu = arr.mean(axis=0)
+    sd = arr.std(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sd > 0, ((arr - mu) ** 3).mean(axis=0) / sd**3, 0.0)
+
+
+class Log1pTransformer(TransformerMixin, BaseEstimator):
+    """``log1p`` of chosen columns: ``"auto"`` (non-negative and skewness > threshold), a list, or None."""
+
+    def __init__(self, log_features: str | Sequence[str] | None = "auto", feature_names: Sequence[str] = (),
+                 skew_threshold: float = SKEW_THRESHOLD):
+        self.log_features = log_features
+        self.feature_names = feature_names
+        self.skew_threshold = skew_threshold
+
+    def fit(self, X: np.ndarray, y: Any = None) -> "Log1pTransformer":
+        X = np.asarray(X, dtype=np.float64)
+        names = list(self.feature_names) or [f"x{j}" for j in range(X.shape[1])]
+        mins = X.min(axis=0) if X.shape[0] else np.zeros(X.shape[1])
+        if self.log_features is None or self.log_features == "none":
+            mask = np.zeros(X.shape[1], dtype=bool)
+        elif isinstance(self.log_features, str):
+            if self.log_features != "auto":
+                raise ConfigError(
+                    f"clustering.log_features '{self.log_features}' is not understood. "
+                    "Fix: use 'auto', null, or a list of feature names."
+                )
+            p01 = np.quantile(X, 0.01, axis=0) if X.shape[0] else np.zeros(X.shape[1])
+            mask = (p01 >= 0) & (_skewness(X) > self.skew_threshold)
+        else:
+            wanted = list(self.log_features)
+            unknown = [c for c in wanted if c not in names]
+            if unknown:
+                raise ConfigError(
+                    f"clustering.log_features names {unknown}, which are not clustering features {names}. "
+                    "Fix: list only clustering features."
+                )
+            mask = np.array([c in wanted for c in names])
+        self.log_mask_ = mask
+        self.log_features_ = [names[j] for j in np.flatnonzero(mask)]
+        self.feature_names_in_ = np.array(names, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "log_mask_")
+        X = np.array(X, dtype=np.float64, copy=True)
+        if self.log_mask_.any():
+            # values below 0 (unseen in training) are floored at 0 so log1p stays finite
+            X[:, self.log_mask_] = np.log1p(np.maximum(X[:, self.log_mask_], 0.0))
+        return X
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "log_mask_")
+        return self.feature_names_in_.copy()
+
+
+class QuantileClipper(TransformerMixin, BaseEstimator):
+    """Clip each column to its training ``[1 - q, q]`` quantiles (``q=None`` turns clipping off)."""
+
+    def __init__(self, q: float | None = 0.999, feature_names: Sequence[str] = ()):
+        self.q = q
+        self.feature_names = feature_names
+
+    def fit(self, X: np.ndarray, y: Any = None) -> "QuantileClipper":
+        X = np.asarray(X, dtype=np.float64)
+        if self.q is not None and not 0.5 < float(self.q) <= 1.0:
+            raise ConfigError(
+                f"clustering.clip_quantile must be in (0.5, 1] or null, got {self.q}. Fix: use e.g. 0.999."
+            )
+        if self.q is None or float(self.q) >= 1.0:
+            self.lower_ = np.full(X.shape[1], -np.inf)
+            self.upper_ = np.full(X.shape[1], np.inf)
+        else:
+            self.lower_, self.upper_ = np.quantile(X, [1.0 - float(self.q), float(self.q)], axis=0)
+        names = list(self.feature_names) or [f"x{j}" for j in range(X.shape[1])]
+        self.feature_names_in_ = np.array(names, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "lower_")
+        return np.clip(np.asarray(X, dtype=np.float64), self.lower_, self.upper_)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "lower_")
+        return self.feature_names_in_.copy()
+
+
+class _NamedScaler(TransformerMixin, BaseEstimator):
+    """Standard or robust scaling that refuses constant features and keeps feature names."""
+
+    def __init__(self, scaler: str = "standard", feature_names: Sequence[str] = ()):
+        self.scaler = scaler
+        self.feature_names = feature_names
+
+    def fit(self, X: np.ndarray, y: Any = None) -> "_NamedScaler":
+        if self.scaler not in SCALERS:
+            raise ConfigError(f"clustering.scaler '{self.scaler}' is unknown. Fix: use one of {list(SCALERS)}.")
+        X = np.asarray(X, dtype=np.float64)
+        names = list(self.feature_names) or [f"x{j}" for j in range(X.shape[1])]
+        spread = X.max(axis=0) - X.min(axis=0) if X.shape[0] else np.zeros(X.shape[1])
+        constant = [names[j] for j in np.flatnonzero(spread <= 0)]
+        if constant:
+            raise DataError(
+                f"Feature table: feature(s) {constant} are constant in the training data, so they cannot "
+                "separate customers. Fix: remove them from clustering.features."
+            )
+        inner = StandardScaler() if self.scaler == "standard" else RobustScaler()
+        self.scaler_ = inner.fit(X)
+        if self.scaler == "robust":  # IQR 0 (mostly-constant column): fall back to the std
+            scale = self.scaler_.scale_
+            zero = scale <= 0
+            if zero.any():
+                scale[zero] = X[:, zero].std(axis=0)
+        self.feature_names_in_ = np.array(names, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "scaler_")
+        return self.scaler_.transform(np.asarray(X, dtype=np.float64))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "scaler_")
+        return self.feature_names_in_.copy()
+
+
+def make_preprocessor(features: Sequence[str], log_features: str | Sequence[str] | None = "auto",
+                      clip_quantile: float | None = 0.999, scaler: str = "standard",
+                      fill_null: str | None = "auto") -> Pipeline:
+    """Unfitted Pipeline ``select -> log1p -> clip -> scale`` for ``features``.
+
+    >>> make_preprocessor(["n_orders"], scaler="robust").named_steps["scale"].scaler
+    'robust'
+    """
+    if isinstance(features, str):
+        features = [features]
+    names = list(features)
+    if scaler not in SCALERS:
+        raise ConfigError(f"clustering.scaler '{scaler}' is unknown. Fix: use one of {list(SCALERS)}.")
+    return Pipeline([
+        ("select", ColumnSelector(tuple(names), fill_null)),
+        ("log1p", Log1pTransformer(log_features if isinstance(log_features, (str, type(None))) else tuple(log_features),
+                                   tuple(names))),
+        ("clip", QuantileClipper(clip_quantile, tuple(names))),
+        ("scale", _NamedScaler(scaler, tuple(names))),
+    ])

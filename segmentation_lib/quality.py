@@ -1,0 +1,631 @@
+"""Data-quality step: explicit policies, one lazy pass of flags, a counted report.
+
+``clean_transactions(lf, as_of, policy)`` computes one boolean flag per rule in a single pass,
+aggregates the counts, then filters. Rules, in the order used to attribute an excluded row
+(a row failing several rules counts in each rule's ``rows`` but is excluded once, under the
+first of these, so ``rows_in - sum(excluded) == rows_out``):
+
+1. ``null_customer``: null or blank customer id (also "nan"/"None"/"null")  - drop | error
+2. ``bad_timestamp``: missing or unparseable timestamp                        - drop | error
+3. ``non_numeric_amount``: missing, non-numeric or non-finite amount          - always dropped
+4. ``future``: timestamp at or after ``as_of`` (as_of is exclusive: a date means 00:00 UTC of
+   that day; ``as_of=None`` keeps every row and reports as_of = day after the last kept row) - drop | keep
+5. ``duplicates``: exact duplicate rows (every source column equal; the first copy is kept) - drop | keep
+6. ``zero_amount``: amount == 0                                                - drop | keep
+7. ``returns``: negative amount or cancelled invoice (``is_cancellation``)     - net | drop | keep
+
+Informational (never exclude): ``mixed_time_zones`` (kept rows whose UTC offset differs from the
+most common one, naive values counting as one zone; all are converted to UTC) and ``outliers``
+(customers whose net spend is above the ``outlier_quantile`` of customers; with ``outliers: flag``
+an ``is_outlier`` column is added).
+
+**Returns policy (default ``net``).** A return or cancellation refunds money the customer had
+paid. Keeping the negative rows makes every customer total *net* (purchases minus refunds),
+which is what the customer is really worth; dropping them (``drop``) overstates returners as
+gross spenders, and the peers (lifetimes, pymc-marketing) silently mix both. With ``net`` and
+``keep`` the rows stay and an ``is_return`` column marks them, so feature code can sum amounts
+(net) but not count returns as orders; ``keep`` records that no netting is intended (the rows
+are identical, the report says "kept as-is"). Customers whose net spend ends at or below zero
+are counted in the report, not dropped.
+
+>>> clean, report = clean_transactions(read_transactions("tx.csv"), as_of="2024-01-01")  # doctest: +SKIP
+>>> print(report)  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+
+import polars as pl
+
+from .errors import ConfigError, DataError
+from .transactions import _NULL_TOKENS, CANONICAL, HELPER_COLUMNS, TS_DTYPE, polars_error_message, read_transactions
+
+RULES = ("null_customer", "bad_timestamp", "non_numeric_amount", "future", "duplicates", "zero_amount", "returns")
+INFO_RULES = ("mixed_time_zones", "outliers")
+DESCRIPTIONS = {
+    "null_customer": "null or blank customer id",
+    "bad_timestamp": "missing or unparseable timestamp",
+    "non_numeric_amount": "missing or non-numeric amount",
+    "future": "timestamp at or after as_of",
+    "duplicates": "exact duplicate row (first copy kept)",
+    "zero_amount": "amount is zero",
+    "returns": "negative amount / return / cancellation",
+    "mixed_time_zones": "timestamp offset differs from the most common one",
+    "outliers": "customer net spend above the outlier quantile",
+}
+_ALLOWED = {
+    "null_customer": ("drop", "error"),
+    "bad_timestamp": ("drop", "error"),
+    "future": ("drop", "keep"),
+    "zero_amount": ("drop", "keep"),
+    "returns": ("net", "drop", "keep"),
+    "duplicates": ("drop", "keep"),
+    "outliers": ("keep", "flag"),
+}
+
+
+@dataclass(frozen=True)
+class QualityPolicy:
+    """What to do per rule (the ``quality:`` section of the run configuration).
+
+    >>> QualityPolicy.from_config({"returns": "drop"}).returns
+    'drop'
+    """
+
+    null_customer: str = "drop"
+    bad_timestamp: str = "drop"
+    future: str = "drop"
+    zero_amount: str = "drop"
+    returns: str = "net"
+    duplicates: str = "drop"
+    outliers: str = "keep"
+    outlier_quantile: float = 0.999
+
+    def __post_init__(self) -> None:
+        for key, allowed in _ALLOWED.items():
+            value = getattr(self, key)
+            if value not in allowed:
+                raise ConfigError(f"quality.{key}: '{value}' is not a valid policy. Fix: use one of "
+                                  f"{', '.join(allowed)}.")
+        q = self.outlier_quantile
+        if not isinstance(q, (int, float)) or not 0 < q < 1:
+            raise ConfigError(f"quality.outlier_quantile: {q!r} must be a number between 0 and 1 "
+                              "(exclusive). Fix: use e.g. 0.999.")
+
+    @classmethod
+    def from_config(cls, section: Mapping | None) -> QualityPolicy:
+        """Build from the ``quality:`` mapping; unknown keys raise ConfigError."""
+        section = dict(section or {})
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(section) - names)
+        if unknown:
+            raise ConfigError(f"quality: unknown key(s) {', '.join(unknown)}. Fix: use only "
+                              f"{', '.join(sorted(names))}.")
+        return cls(**section)
+
+    def excludes(self, rule: str) -> bool:
+        """Whether rows failing ``rule`` are removed under this policy."""
+        if rule == "non_numeric_amount":
+            return True
+        return getattr(self, rule) in ("drop", "error")
+
+    def action(self, rule: str) -> str:
+        if rule == "non_numeric_amount":
+            return "dropped"
+        value = getattr(self, rule)
+        if rule == "returns":
+            return {"net": "kept (net: totals are net of returns)", "drop": "dropped",
+                    "keep": "kept as-is"}[value]
+        return {"drop": "dropped", "error": "error", "keep": "kept", "flag": "flagged"}[value]
+
+
+@dataclass
+class RuleResult:
+    """One rule's outcome: rows failing it, rows it excluded, customers involved, examples."""
+
+    rule: str
+    rows: int
+    excluded: int
+    customers: int | None
+    action: str
+    examples: pl.DataFrame = field(default_factory=pl.DataFrame)
+    details: str = ""
+
+    @property
+    def description(self) -> str:
+        return DESCRIPTIONS.get(self.rule, self.rule)
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:,.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return "-" if v is None else str(v)
+
+
+def _json_value(v: object) -> object:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, (dt.datetime, dt.date)):
+        return v.isoformat()
+    if isinstance(v, (list, tuple)):
+        return [_json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _json_value(x) for k, x in v.items()}
+    return str(v)
+
+
+def _jsonable(df: pl.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts (datetimes as ISO text, other objects as text)."""
+    return [{k: _json_value(v) for k, v in row.items()} for row in df.iter_rows(named=True)]
+
+
+@dataclass
+class DataQualityReport:
+    """Counts and examples per rule, plus row and customer totals.
+
+    Invariants: ``rows_in - sum(r.excluded) == rows_out`` and
+    ``customers_in == customers_out + len(dropped_customers)``; ``dropped_customers`` lists every
+    customer whose rows were all excluded, with the reason(s).
+    """
+
+    source: str | None
+    as_of: dt.datetime | None
+    as_of_inferred: bool
+    policy: QualityPolicy
+    rows_in: int
+    rows_out: int
+    customers_in: int
+    customers_out: int
+    rules: list[RuleResult]
+    dropped_customers: pl.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def __getitem__(self, rule: str) -> RuleResult:
+        for r in self.rules:
+            if r.rule == rule:
+                return r
+        raise KeyError(rule)
+
+    @property
+    def customers_dropped(self) -> int:
+        return self.dropped_customers.height
+
+    @property
+    def rows_excluded(self) -> int:
+        return self.rows_in - self.rows_out
+
+    def dropped_by_reason(self) -> dict[str, int]:
+        """Customers dropped entirely, counted by reason (rules joined with ', ')."""
+        if self.dropped_customers.height == 0:
+            return {}
+        counts = self.dropped_customers.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
+        return dict(zip(counts["reason"].to_list(), counts["len"].to_list()))
+
+    def to_polars(self) -> pl.DataFrame:
+        """One row per rule: rule, description, rows, excluded, customers, action, details."""
+        return pl.DataFrame(
+            {
+                "rule": [r.rule for r in self.rules],
+                "description": [r.description for r in self.rules],
+                "rows": [r.rows for r in self.rules],
+                "excluded": [r.excluded for r in self.rules],
+                "customers": [r.customers for r in self.rules],
+                "action": [r.action for r in self.rules],
+                "details": [r.details for r in self.rules],
+            },
+            schema={"rule": pl.String, "description": pl.String, "rows": pl.Int64, "excluded": pl.Int64,
+                    "customers": pl.Int64, "action": pl.String, "details": pl.String},
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable summary (examples as lists of records)."""
+        return {
+            "source": self.source,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "as_of_inferred": self.as_of_inferred,
+            "policy": asdict(self.policy),
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "rows_excluded": self.rows_excluded,
+            "customers_in": self.customers_in,
+            "customers_out": self.customers_out,
+            "customers_dropped": self.customers_dropped,
+            "customers_dropped_by_reason": self.dropped_by_reason(),
+            "dropped_customer_examples": _jsonable(self.dropped_customers.head(20)),
+            "rules": [
+                {"rule": r.rule, "description": r.description, "rows": r.rows, "excluded": r.excluded,
+                 "customers": r.customers, "action": r.action, "details": r.details,
+                 "examples": _jsonable(r.examples)}
+                for r in self.rules
+            ],
+            "notes": list(self.notes),
+        }
+
+    def _header_lines(self) -> list[str]:
+        as_of = self.as_of.date().isoformat() if self.as_of else "-"
+        how = " (inferred: day after the last transaction)" if self.as_of_inferred else ""
+        reasons = "; ".join(f"{k}: {_fmt(v)}" for k, v in self.dropped_by_reason().items())
+        reasons = f"; by reason: {reasons}" if reasons else ""
+        return [
+            f"Data quality report: {self.source or 'transactions'}",
+            f"as_of {as_of}{how}",
+            f"rows:      {_fmt(self.rows_in)} in -> {_fmt(self.rows_out)} out ({_fmt(self.rows_excluded)} excluded)",
+            f"customers: {_fmt(self.customers_in)} in -> {_fmt(self.customers_out)} out "
+            f"({_fmt(self.customers_dropped)} dropped entirely{reasons})",
+        ]
+
+    def to_text(self, examples: int = 3) -> str:
+        """Plain-text report for the terminal (``segment check-data``)."""
+        lines = self._header_lines() + [""]
+        w = max(len(r.rule) for r in self.rules)
+        lines.append(f"{'rule':<{w}}  {'rows':>11}  {'excluded':>11}  {'customers':>10}  action")
+        for r in self.rules:
+            lines.append(f"{r.rule:<{w}}  {_fmt(r.rows):>11}  {_fmt(r.excluded):>11}  {_fmt(r.customers):>10}  "
+                         f"{r.action}" + (f"  [{r.details}]" if r.details else ""))
+        for r in self.rules:
+            if examples and r.rows and r.examples.height:
+                lines.append(f"\n{r.rule} ({r.description}), e.g.:")
+                for row in r.examples.head(examples).iter_rows(named=True):
+                    cells = (f"{k}={round(v, 6) if isinstance(v, float) else v}" for k, v in row.items() if v is not None)
+                    lines.append("  " + ", ".join(cells))
+        for note in self.notes:
+            lines.append(f"note: {note}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def to_markdown(self) -> str:
+        """Markdown tables for reports/notebooks."""
+        head = self._header_lines()
+        lines = [f"### {head[0]}", "", *[f"- {h}" for h in head[1:]], "",
+                 "| rule | description | rows | excluded | customers | action | details |",
+                 "|---|---|---:|---:|---:|---|---|"]
+        for r in self.rules:
+            lines.append(f"| {r.rule} | {r.description} | {_fmt(r.rows)} | {_fmt(r.excluded)} | "
+                         f"{_fmt(r.customers)} | {r.action} | {r.details} |")
+        if self.notes:
+            lines += ["", *[f"- note: {n}" for n in self.notes]]
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def parse_as_of(as_of: str | dt.date | dt.datetime | None) -> dt.datetime | None:
+    """``"YYYY-MM-DD"`` / date / datetime -> aware UTC datetime (a date means 00:00 UTC).
+
+    >>> parse_as_of("2024-03-01")
+    datetime.datetime(2024, 3, 1, 0, 0, tzinfo=datetime.timezone.utc)
+    """
+    if as_of is None:
+        return None
+    if isinstance(as_of, dt.datetime):
+        value = as_of
+    elif isinstance(as_of, dt.date):
+        value = dt.datetime(as_of.year, as_of.month, as_of.day)
+    else:
+        try:
+            value = dt.datetime.fromisoformat(str(as_of).strip())
+        except ValueError:
+            raise ConfigError(f"run.as_of: '{as_of}' is not a date. Fix: write it as YYYY-MM-DD "
+                              "(e.g. 2024-01-31), or null for the day after the last transaction.") from None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def valid_customer(col: str = "customer_id") -> pl.Expr:
+    """True where the customer id is usable (not null, not blank, not a null token)."""
+    return pl.col(col).is_not_null() & ~pl.col(col).is_in(list(_NULL_TOKENS))
+
+
+def duplicate_flag(df: pl.DataFrame, columns: list[str] | None = None) -> pl.Series:
+    """True for every exact duplicate row after its first copy.
+
+    Fast path: hash each row, sort the hashes and compare neighbours; only rows whose hash occurs
+    twice are compared exactly (so a hash collision can never drop a row).
+
+    >>> duplicate_flag(pl.DataFrame({"a": [1, 2, 1], "b": ["x", "y", "x"]})).to_list()
+    [False, False, True]
+    """
+    columns = columns or df.columns
+    h = df.select(pl.struct(columns).hash(0)).to_series()
+    s = h.sort()
+    repeated = s.filter(s == s.shift(1))
+    flag = pl.Series("duplicates", [False], dtype=pl.Boolean).extend_constant(False, df.height - 1) \
+        if df.height else pl.Series("duplicates", [], dtype=pl.Boolean)
+    if repeated.len() == 0:
+        return flag
+    idx = pl.select(pl.arg_where(h.is_in(repeated.unique().implode()))).to_series()
+    sub = df.select(columns)[idx]
+    dup_idx = idx.filter(~sub.select(pl.struct(columns).is_first_distinct()).to_series())
+    return flag.scatter(dup_idx, True)
+
+
+def flag_exprs(columns: list[str], as_of: dt.datetime | None) -> dict[str, pl.Expr]:
+    """One boolean expression per rule (except duplicates, see :func:`duplicate_flag`)."""
+    returns = pl.col("amount") < 0
+    if "is_cancellation" in columns:
+        returns = returns | pl.col("is_cancellation")
+    future = (pl.col("timestamp") >= pl.lit(as_of).cast(TS_DTYPE)) if as_of else pl.lit(False)
+    return {
+        "null_customer": ~valid_customer(),
+        "bad_timestamp": pl.col("timestamp").is_null(),
+        "non_numeric_amount": pl.col("amount").is_null(),
+        "future": future.fill_null(False),
+        "zero_amount": (pl.col("amount") == 0).fill_null(False),
+        "returns": returns.fill_null(False),
+    }
+
+
+def _example_cols(columns: list[str], rule: str) -> list[str]:
+    base = [c for c in CANONICAL if c in columns]
+    extra = {"bad_timestamp": ["_raw_timestamp"], "non_numeric_amount": ["_raw_amount"],
+             "mixed_time_zones": ["_tz"], "returns": ["is_cancellation"]}.get(rule, [])
+    return base + [c for c in extra if c in columns]
+
+
+def _examples(df: pl.DataFrame, mask: pl.Expr, cols: list[str], n: int = 5) -> pl.DataFrame:
+    """First ``n`` rows where ``mask`` holds (gathers by index instead of filtering every column)."""
+    idx = df.select(pl.arg_where(mask).head(n)).to_series()
+    return df.select(cols)[idx]
+
+
+def _rename_raw(df: pl.DataFrame) -> pl.DataFrame:
+    names = {"_raw_timestamp": "timestamp_raw", "_raw_amount": "amount_raw", "_tz": "utc_offset"}
+    return df.rename({k: v for k, v in names.items() if k in df.columns})
+
+
+def _collect(lf: pl.LazyFrame, source: str | None) -> pl.DataFrame:
+    try:
+        return lf.collect()
+    except pl.exceptions.PolarsError as err:
+        raise DataError(polars_error_message(err, source or "the transaction data")) from None
+
+
+# --------------------------------------------------------------------------- main step
+
+
+def _raise_on_errors(df: pl.DataFrame, stats: dict, policy: QualityPolicy, columns: list[str], where: str) -> None:
+    """DataError for `error` policies that fired and for columns where nothing could be read."""
+    for rule in ("null_customer", "bad_timestamp"):
+        if getattr(policy, rule) == "error" and stats[f"n_{rule}"]:
+            ex = _rename_raw(_examples(df, pl.col(f"_f_{rule}"), _example_cols(columns, rule), 3))
+            raise DataError(f"{where}: {stats[f'n_{rule}']:,} row(s) have a {DESCRIPTIONS[rule]} and quality.{rule} "
+                            f"is 'error' (e.g. {_jsonable(ex)}). Fix: correct these rows, or set quality.{rule}: drop "
+                            "to exclude and count them.")
+    rows_in = stats["rows_in"]
+    if rows_in and stats["n_non_numeric_amount"] == rows_in:
+        ex = df["_raw_amount"].drop_nulls().unique(maintain_order=True).head(3).to_list()
+        raise DataError(f"{where}: none of the {rows_in:,} amounts is a number (e.g. {ex}). Fix: map "
+                        "data.columns.amount (or quantity and unit_price) to numeric columns.")
+    if rows_in and stats["n_bad_timestamp"] == rows_in:
+        ex = df["_raw_timestamp"].drop_nulls().unique(maintain_order=True).head(3).to_list()
+        raise DataError(f"{where}: none of the {rows_in:,} timestamps could be read (e.g. {ex}). Fix: map "
+                        "data.columns.timestamp to the date column and set data.date_format to its format.")
+
+
+def _customer_accounting(df: pl.DataFrame, keep: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(all customers, customers with kept rows, customers dropped entirely with their reasons).
+
+    One group_by over customers gives rows, kept rows and the net spend of kept rows; the reasons
+    are gathered only for the (few) customers with no kept row.
+    """
+    cust = (df.lazy().filter(~pl.col("_f_null_customer"))
+            .select("customer_id", _k=keep, _a=pl.when(keep).then(pl.col("amount")).otherwise(0.0))
+            .group_by("customer_id")
+            .agg(n_rows=pl.len(), kept_rows=pl.col("_k").sum(), net=pl.col("_a").sum())
+            .collect())
+    dropped_ids = cust.filter(pl.col("kept_rows") == 0)["customer_id"]
+    dropped = (df.lazy().filter(~pl.col("_f_null_customer") & pl.col("customer_id").is_in(dropped_ids.implode()))
+               .group_by("customer_id")
+               .agg(n_rows=pl.len(), reason=pl.col("_reason").cast(pl.String).unique().sort().str.join(", "))
+               .sort("customer_id").collect())
+    return cust, cust.filter(pl.col("kept_rows") > 0), dropped
+
+
+def clean_transactions(
+    lf: pl.LazyFrame | pl.DataFrame,
+    as_of: str | dt.date | dt.datetime | None = None,
+    policy: QualityPolicy | Mapping | None = None,
+    source: str | None = None,
+) -> tuple[pl.DataFrame, DataQualityReport]:
+    """Apply the quality rules; return the clean canonical frame and the report.
+
+    The clean frame has the canonical columns, the extra source columns, ``is_return`` (and
+    ``is_cancellation`` / ``is_outlier`` when present); helper columns are dropped.
+
+    >>> raw = pl.DataFrame({"customer_id": ["a", None], "timestamp": [dt.datetime(2024, 1, 1)] * 2,
+    ...                     "amount": [5.0, 3.0]}).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
+    >>> clean, rep = clean_transactions(raw)
+    >>> clean.height, rep["null_customer"].excluded
+    (1, 1)
+    """
+    if policy is None:
+        policy = QualityPolicy()
+    elif not isinstance(policy, QualityPolicy):
+        policy = QualityPolicy.from_config(policy)
+    as_of_dt = parse_as_of(as_of)
+    lf = lf.lazy()
+    columns = lf.collect_schema().names()
+    missing = [c for c in ("customer_id", "timestamp", "amount") if c not in columns]
+    if missing:
+        raise DataError(f"{source or 'transactions'}: the frame lacks the canonical column(s) {', '.join(missing)} "
+                        f"(it has {', '.join(columns)}). Fix: read it with read_transactions(...) and a column mapping.")
+    for helper in HELPER_COLUMNS:
+        if helper not in columns:
+            lf = lf.with_columns(pl.lit(None, dtype=pl.String).alias(helper))
+    ts_dtype = lf.collect_schema()["timestamp"]
+    if not isinstance(ts_dtype, pl.Datetime):
+        raise DataError(f"{source or 'transactions'}: column 'timestamp' has type {ts_dtype}, not a datetime. "
+                        "Fix: read the data with read_transactions(...), which parses timestamps.")
+    if ts_dtype != TS_DTYPE:
+        ts = pl.col("timestamp").cast(pl.Datetime("us", ts_dtype.time_zone))
+        ts = ts.dt.convert_time_zone("UTC") if ts_dtype.time_zone else ts.dt.replace_time_zone("UTC")
+        lf = lf.with_columns(ts.alias("timestamp"))
+    columns = lf.collect_schema().names()
+
+    flags = flag_exprs(columns, as_of_dt)
+    reason = pl.lit(None, dtype=pl.String)
+    for rule in reversed(RULES):
+        if policy.excludes(rule):
+            reason = pl.when(pl.col(f"_f_{rule}")).then(pl.lit(rule)).otherwise(reason)
+    reason_dtype = pl.Enum(list(RULES))
+    df = _collect(lf.with_columns(**{f"_f_{k}": v for k, v in flags.items()}), source)
+    df = df.with_columns(duplicate_flag(df, [c for c in columns if c != "_tz"]).alias("_f_duplicates"))
+    df = df.with_columns(_reason=reason.cast(reason_dtype))
+
+    keep = pl.col("_reason").is_null()
+    stats = df.select(
+        rows_in=pl.len(),
+        **{f"n_{r}": pl.col(f"_f_{r}").sum() for r in RULES},
+        **{f"x_{r}": (pl.col("_reason") == r).sum() for r in RULES},
+        **{f"c_{r}": pl.col("customer_id").filter(pl.col(f"_f_{r}") & ~pl.col("_f_null_customer")).n_unique()
+           for r in RULES},
+        n_aware=pl.col("_tz").is_not_null().sum(),
+        max_ts=pl.col("timestamp").filter(keep).max(),
+    ).row(0, named=True)
+    rows_in = stats["rows_in"]
+    where = source or "transactions"
+
+    _raise_on_errors(df, stats, policy, columns, where)
+    cust, kept_cust, dropped = _customer_accounting(df, keep)
+
+    results: list[RuleResult] = []
+    for rule in RULES:
+        n = stats[f"n_{rule}"]
+        ex = _examples(df, pl.col(f"_f_{rule}"), _example_cols(columns, rule)) if n else pl.DataFrame()
+        details = ""
+        if rule == "future":
+            details = f"as_of {as_of_dt.date().isoformat()}" if as_of_dt else "no as_of given: nothing is in the future"
+        if rule == "returns":
+            nonpos = int((kept_cust["net"] <= 0).sum())
+            details = f"{nonpos:,} customer(s) end with net spend <= 0"
+        results.append(RuleResult(rule, n, stats[f"x_{rule}"], None if rule == "null_customer" else stats[f"c_{rule}"],
+                                  policy.action(rule), _rename_raw(ex), details))
+
+    out = df.filter(keep)
+    results.append(_mixed_zones(out if stats["n_aware"] else None, columns))
+
+    out_rule, outlier_ids = _outliers(kept_cust, policy)
+    results.append(out_rule)
+    is_return = pl.col("amount") < 0
+    if "is_cancellation" in columns:
+        is_return = is_return | pl.col("is_cancellation")
+    extra = [is_return.alias("is_return")]
+    if policy.outliers == "flag":
+        extra.append(pl.col("customer_id").is_in(outlier_ids.implode()).alias("is_outlier"))
+    out = out.drop([c for c in out.columns if c.startswith("_f_")] + ["_reason", *HELPER_COLUMNS]).with_columns(extra)
+
+    inferred = as_of_dt is None
+    if inferred and stats["max_ts"] is not None:
+        last = stats["max_ts"]
+        as_of_dt = dt.datetime(last.year, last.month, last.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
+
+    report = DataQualityReport(
+        source=source, as_of=as_of_dt, as_of_inferred=inferred, policy=policy,
+        rows_in=rows_in, rows_out=out.height, customers_in=cust.height, customers_out=kept_cust.height,
+        rules=results, dropped_customers=dropped,
+    )
+    if out.height == 0:
+        top = ", ".join(f"{r.rule}: {r.excluded:,}" for r in results if r.excluded)
+        raise DataError(f"{where}: no rows are left after the quality checks ({rows_in:,} rows in; excluded by "
+                        f"{top or 'nothing'}). Fix: check run.as_of (rows at or after it are dropped), the column "
+                        "mapping and date_format, or relax the quality: policies.")
+    _validate_schema(out, where)
+    return out, report
+
+
+def _mixed_zones(df: pl.DataFrame | None, columns: list[str]) -> RuleResult:
+    """Rows whose offset differs from the most common one (naive values count as one zone)."""
+    action = "converted to UTC (kept)"
+    if df is None or df.height == 0:
+        return RuleResult("mixed_time_zones", 0, 0, 0, action, pl.DataFrame(), "no UTC offsets in the data")
+    zone = pl.col("_tz").str.replace(":", "", literal=True).fill_null("naive").alias("_zone")
+    zones = df.group_by(zone).len().sort(["len", "_zone"], descending=[True, False])
+    main = zones["_zone"][0]
+    if zones.height == 1:
+        return RuleResult("mixed_time_zones", 0, 0, 0, action, pl.DataFrame(), f"single zone {main}")
+    other = df.filter(zone != main)
+    listing = ", ".join(f"{z}: {n:,}" for z, n in zones.head(6).iter_rows())
+    return RuleResult("mixed_time_zones", other.height, 0, other.filter(valid_customer())["customer_id"].n_unique(),
+                      action, _rename_raw(other.select(_example_cols(columns, "mixed_time_zones")).head(5)),
+                      f"{zones.height} zones (rows: {listing})")
+
+
+def _outliers(kept_cust: pl.DataFrame, policy: QualityPolicy) -> tuple[RuleResult, pl.Series]:
+    empty = pl.Series("customer_id", [], dtype=pl.String)
+    if kept_cust.height == 0:
+        return RuleResult("outliers", 0, 0, 0, policy.action("outliers")), empty
+    threshold = kept_cust["net"].quantile(policy.outlier_quantile, interpolation="linear")
+    top = kept_cust.filter(pl.col("net") > threshold).sort("net", descending=True)
+    examples = top.select("customer_id", pl.col("kept_rows").alias("rows"), pl.col("net").alias("net_spend")).head(5)
+    return (RuleResult("outliers", int(top["kept_rows"].sum()), 0, top.height, policy.action("outliers"), examples,
+                       f"net spend > {threshold:,.2f} (quantile {policy.outlier_quantile})"),
+            top["customer_id"])
+
+
+def _schema():
+    import pandera.polars as pa
+
+    return pa.DataFrameSchema(
+        {
+            "customer_id": pa.Column(pl.String, nullable=False),
+            "timestamp": pa.Column(TS_DTYPE, nullable=False),
+            "amount": pa.Column(pl.Float64, nullable=False),
+            "order_id": pa.Column(pl.String, required=False),
+            "product_id": pa.Column(pl.String, required=False),
+            "quantity": pa.Column(pl.Float64, required=False),
+            "unit_price": pa.Column(pl.Float64, required=False),
+            "is_return": pa.Column(pl.Boolean),
+        },
+        strict=False,
+        name="canonical_transactions",
+    )
+
+
+CLEAN_SCHEMA = None  # built lazily (importing pandera costs ~0.5 s)
+
+
+def _validate_schema(df: pl.DataFrame, where: str) -> None:
+    """Schema (names and dtypes) check of the clean frame with pandera; failures -> DataError."""
+    global CLEAN_SCHEMA
+    import pandera.errors
+
+    if CLEAN_SCHEMA is None:
+        CLEAN_SCHEMA = _schema()
+    try:
+        CLEAN_SCHEMA.validate(df.lazy())  # LazyFrame: schema-level checks only (cheap)
+    except (pandera.errors.SchemaError, pandera.errors.SchemaErrors) as err:
+        raise DataError(f"{where}: the cleaned data does not match the canonical schema ({str(err).splitlines()[0]}). "
+                        "Fix: map the columns to the right source columns (see docs/architecture.md).") from None
+
+
+def load_transactions(config: Mapping) -> tuple[pl.DataFrame, DataQualityReport]:
+    """Read and clean the transactions named by a run configuration (``data``, ``quality``, ``run.as_of``).
+
+    >>> clean, report = load_transactions(load_config("configs/default.yaml"))  # doctest: +SKIP
+    """
+    data = dict(config.get("data") or {})
+    path = data.get("path")
+    if not path:
+        raise ConfigError("data.path is not set. Fix: set data.path to a CSV/Parquet file, directory or glob.")
+    columns = data.get("columns")
+    preset = data.get("preset")
+    if preset and columns:
+        # with a preset only entries that differ from the default identity mapping override it
+        columns = {k: v for k, v in columns.items() if v != k}
+    lf = read_transactions(path, columns=columns, date_format=data.get("date_format"),
+                           timezone=data.get("timezone") or "UTC", preset=preset,
+                           encoding=data.get("encoding") or "utf8")
+    policy = QualityPolicy.from_config(config.get("quality"))
+    as_of = (config.get("run") or {}).get("as_of")
+    return clean_transactions(lf, as_of=as_of, policy=policy, source=str(path))

@@ -1,0 +1,500 @@
+"""The computation behind the four report notebooks, one stage per notebook, with file hand-off.
+
+A notebook calls its stage (``data_stage``, ``rfm_stage``, ``clustering_stage``,
+``validation_stage``); each stage reads the earlier stages' outputs from the run folder, or computes
+them when they are absent (so any notebook also runs on its own in JupyterLab), and writes its own:
+
+    work/transactions.parquet, work/features.parquet, data_quality.json   (1 exploration)
+    work/rfm.parquet, rfm_edges.json                                       (2 RFM)
+    model.joblib, assignments.parquet, segments.json, work/clusters.json  (3 clustering)
+    metrics.json                                                           (4 validation)
+
+``work/`` is removed when the pipeline moves a successful run into place.
+
+>>> ctx = open_run("configs/default.yaml")   # doctest: +SKIP
+>>> data = data_stage(ctx, recompute=True)    # doctest: +SKIP
+>>> data.features.height                      # doctest: +SKIP
+20000
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import polars as pl
+
+from .errors import ConfigError
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+WORK = "work"
+
+
+# --------------------------------------------------------------------------- run context
+
+
+@dataclass
+class RunContext:
+    """Configuration and folders of one run (or of an interactive JupyterLab session)."""
+
+    cfg: dict[str, Any]
+    run_dir: Path
+    seed: int
+    interactive: bool
+
+    @property
+    def work(self) -> Path:
+        return self.run_dir / WORK
+
+
+def resolve_config_path(config_path: str | Path) -> Path:
+    """An absolute config path: as given, else relative to the cwd, its parent (notebooks/) or the repo root."""
+    p = Path(config_path).expanduser()
+    if p.is_absolute():
+        return p
+    for base in (Path.cwd(), Path.cwd().parent, REPO_DIR):
+        if (base / p).is_file():
+            return (base / p).resolve()
+    return (REPO_DIR / p).resolve()
+
+
+def _deep_update(cfg: dict, overrides: Mapping[str, Any]) -> dict:
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(cfg.get(key), dict):
+            _deep_update(cfg[key], value)
+        else:
+            cfg[key] = value
+    return cfg
+
+
+def open_run(config_path: str | Path = "configs/default.yaml", run_dir: str | Path = "", seed: int | None = None,
+             as_of: str | None = None, overrides: Mapping[str, Any] | None = None) -> RunContext:
+    """Load the configuration and prepare the run folder.
+
+    ``run_dir=""`` (JupyterLab) uses the scratch folder ``reports/.lab-<config name>/``, which is never
+    listed as a report. ``seed`` / ``as_of`` / ``overrides`` (nested dict) override the configuration.
+    """
+    from .config import load_config
+
+    path = resolve_config_path(config_path)
+    extra: dict[str, Any] = dict(overrides or {})
+    if seed is not None:
+        extra.setdefault("run", {})["seed"] = int(seed)
+    if as_of:
+        extra.setdefault("run", {})["as_of"] = str(as_of)
+    cfg = load_config(path, overrides=extra or None)
+    interactive = not run_dir
+    if interactive:
+        out = Path((cfg.get("report") or {}).get("out_dir") or REPO_DIR / "reports")
+        run_dir = out / f".lab-{path.stem}"
+    rd = Path(run_dir).resolve()
+    (rd / WORK).mkdir(parents=True, exist_ok=True)
+    return RunContext(cfg=cfg, run_dir=rd, seed=int(cfg["run"]["seed"]), interactive=interactive)
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    from .pipeline import write_json
+
+    write_json(path, payload)
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- 1: data
+
+
+@dataclass
+class DataStage:
+    transactions: pl.DataFrame
+    features: pl.DataFrame
+    quality: dict[str, Any]
+    as_of: dt.datetime
+
+
+def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
+    """Clean transactions, data-quality summary and the customer feature table."""
+    tx_p, ft_p, dq_p = ctx.work / "transactions.parquet", ctx.work / "features.parquet", ctx.run_dir / "data_quality.json"
+    if not recompute and tx_p.is_file() and ft_p.is_file() and dq_p.is_file():
+        dq = _read_json(dq_p)
+        return DataStage(pl.read_parquet(tx_p), pl.read_parquet(ft_p), dq, dt.datetime.fromisoformat(dq["as_of"]))
+    from .features import customer_features
+    from .quality import load_transactions
+
+    tx, report = load_transactions(ctx.cfg)
+    windows = (ctx.cfg.get("features") or {}).get("windows") or (30, 90, 365)
+    features = customer_features(tx, report.as_of, windows=windows).sort("customer_id")
+    dq = report.to_dict()
+    dq["as_of"] = report.as_of.isoformat()
+    tx.write_parquet(tx_p)
+    features.write_parquet(ft_p)
+    _write_json(dq_p, dq)
+    return DataStage(tx, features, dq, report.as_of)
+
+
+def monthly_activity(tx: pl.DataFrame) -> pl.DataFrame:
+    """Per calendar month: active (purchasing) customers, orders and net revenue.
+
+    >>> tx = pl.DataFrame({"customer_id": ["a", "a", "b"], "amount": [5.0, -1.0, 2.0],
+    ...     "timestamp": [dt.datetime(2024, 1, 3), dt.datetime(2024, 1, 9), dt.datetime(2024, 2, 1)]})
+    >>> monthly_activity(tx).rows()
+    [(datetime.date(2024, 1, 1), 1, 1, 4.0), (datetime.date(2024, 2, 1), 1, 1, 2.0)]
+    """
+    order = pl.col("order_id") if "order_id" in tx.columns else pl.col("timestamp").cast(pl.String)
+    buy = pl.col("amount") > 0
+    return (tx.group_by(pl.col("timestamp").dt.date().dt.truncate("1mo").alias("month"))
+            .agg(pl.col("customer_id").filter(buy).n_unique().alias("customers"),
+                 order.filter(buy).n_unique().alias("orders"),
+                 pl.col("amount").sum().alias("revenue"))
+            .sort("month"))
+
+
+def cohort_retention(tx: pl.DataFrame) -> pl.DataFrame:
+    """Long table: ``cohort`` (first-purchase month, 'YYYY-MM'), ``months_since``, ``customers``, ``retention``.
+
+    ``retention`` = share of the cohort with a purchase in that month (month 0 is 1.0 by definition).
+
+    >>> tx = pl.DataFrame({"customer_id": ["a", "a", "b"], "amount": [5.0, 3.0, 2.0],
+    ...     "timestamp": [dt.datetime(2024, 1, 3), dt.datetime(2024, 3, 9), dt.datetime(2024, 1, 5)]})
+    >>> cohort_retention(tx).select("months_since", "retention").rows()
+    [(0, 1.0), (2, 0.5)]
+    """
+    months = (tx.filter(pl.col("amount") > 0)
+              .select("customer_id", (pl.col("timestamp").dt.year() * 12 + pl.col("timestamp").dt.month() - 1).alias("m"))
+              .unique())
+    first = months.group_by("customer_id").agg(pl.col("m").min().alias("m0"))
+    size = first.group_by("m0").agg(pl.len().alias("size"))
+    return (months.join(first, on="customer_id")
+            .group_by("m0", (pl.col("m") - pl.col("m0")).alias("months_since")).agg(pl.len().alias("customers"))
+            .join(size, on="m0")
+            .with_columns((pl.col("customers") / pl.col("size")).alias("retention"),
+                          pl.format("{}-{}", pl.col("m0") // 12, (pl.col("m0") % 12 + 1).cast(pl.String).str.zfill(2))
+                          .alias("cohort"))
+            .sort("m0", "months_since")
+            .select("cohort", pl.col("months_since").cast(pl.Int64), "customers", "retention"))
+
+
+def top_line(tx: pl.DataFrame, features: pl.DataFrame) -> dict[str, Any]:
+    """Top-line numbers for the exploration text: customers, orders, revenue, period, repeat share, concentration."""
+    order = pl.col("order_id") if "order_id" in tx.columns else pl.col("timestamp").cast(pl.String)
+    t = tx.select(pl.len().alias("rows"), order.filter(pl.col("amount") > 0).n_unique().alias("orders"),
+                  pl.col("amount").sum().alias("revenue"), pl.col("timestamp").min().alias("first"),
+                  pl.col("timestamp").max().alias("last")).row(0, named=True)
+    spend = features["total_spend"].sort(descending=True)
+    top = max(1, int(round(0.2 * spend.len())))
+    total = float(spend.sum()) or 1.0
+    return {
+        **t,
+        "customers": features.height,
+        "repeat_share": float((features["n_orders"] >= 2).mean()),
+        "median_spend": float(features["total_spend"].median()),
+        "median_orders": float(features["n_orders"].median()),
+        "top20_revenue_share": float(spend.head(top).sum()) / total,
+        "returns_share": float(-tx.filter(pl.col("amount") < 0)["amount"].sum()) / max(float(tx.filter(pl.col("amount") > 0)["amount"].sum()), 1e-9),
+    }
+
+
+# --------------------------------------------------------------------------- 2: RFM
+
+
+@dataclass
+class RFMStage:
+    table: pl.DataFrame          # customer_id, scores, rfm_code, rfm_segment, value_engagement, rule tier
+    edges: pl.DataFrame
+    actions: dict[str, str]
+    scorer: Any = None
+    rule_col: str = "tier"
+
+
+RFM_COLS = ("customer_id", "r_score", "f_score", "m_score", "rfm_code", "rfm_segment", "value_engagement")
+
+
+def make_rfm_scorer(cfg: Mapping[str, Any]):
+    """An unfitted RFMScorer from the ``rfm`` section (frozen edges when ``rfm.frozen_edges`` is set)."""
+    from .rfm import RFMScorer
+
+    rc = cfg["rfm"]
+    return RFMScorer(bins=int(rc["bins"]), recency=rc["recency"], frequency=rc["frequency"], monetary=rc["monetary"],
+                     edges=rc.get("frozen_edges") or None)
+
+
+def rfm_assign(features: pl.DataFrame, cfg: Mapping[str, Any], scorer=None) -> pl.DataFrame:
+    """Scores, named RFM segment, value/engagement quadrant and rule tier for every customer."""
+    from .rfm import assign_rfm_segments, value_engagement_matrix
+    from .rules import assign_rule_segments
+
+    rc = cfg["rfm"]
+    scorer = scorer or make_rfm_scorer(cfg).fit(features)
+    scored = assign_rfm_segments(scorer.transform(features), rc["segment_map"], bins=int(rc["bins"]))
+    ve = dict(rc.get("value_engagement") or {})
+    scored = value_engagement_matrix(scored, **ve)
+    return assign_rule_segments(scored, cfg["rules"])
+
+
+def rfm_stage(ctx: RunContext, data: DataStage, recompute: bool = False) -> RFMStage:
+    """RFM scores with learned (or frozen) edges, the named segment map, value/engagement and rule tiers."""
+    from .rfm import RFMScorer, load_segment_map
+
+    cfg = ctx.cfg
+    rule_col = (cfg.get("rules") or {}).get("segment_col") or "tier"
+    path, edges_p = ctx.work / "rfm.parquet", ctx.run_dir / "rfm_edges.json"
+    actions = dict(load_segment_map(cfg["rfm"]["segment_map"]).actions)
+    if not recompute and path.is_file() and edges_p.is_file():
+        scorer = RFMScorer.from_edges(edges_p)
+        return RFMStage(pl.read_parquet(path), scorer.describe_edges(), actions, scorer, rule_col)
+    scorer = make_rfm_scorer(cfg).fit(data.features)
+    full = rfm_assign(data.features, cfg, scorer)
+    table = full.select(*RFM_COLS, rule_col)
+    table.write_parquet(path)
+    scorer.save_edges(edges_p)
+    return RFMStage(table, scorer.describe_edges(), actions, scorer, rule_col)
+
+
+# --------------------------------------------------------------------------- 3: clustering
+
+
+def make_segmenter(cfg: Mapping[str, Any], seed: int, **params: Any):
+    """An unfitted CustomerSegmenter from the ``clustering`` section (``params`` override)."""
+    from .clustering import CustomerSegmenter
+
+    cc = cfg["clustering"]
+    kw = dict(algorithm=cc["algorithm"], n_segments=cc.get("k"), k_range=tuple(cc["k_range"]), min_k=cc["min_k"],
+              max_k=cc["max_k"], min_segment_share=cc["min_segment_share"], features=tuple(cc["features"]),
+              log_features=cc["log_features"], clip_quantile=cc["clip_quantile"], scaler=cc["scaler"],
+              sample_size=cc["sample_size"], metric_sample_size=cc["metric_sample_size"], random_state=seed,
+              names={int(k): v for k, v in (cc.get("names") or {}).items()} or None)
+    kw.update(params)
+    return CustomerSegmenter(**kw)
+
+
+@dataclass
+class ClusterStage:
+    model: Any
+    assignments: pl.DataFrame     # every customer: rfm columns + cluster, cluster_name, is_noise
+    info: dict[str, Any]          # k, reasons, names, surrogate fidelity / rules / sql
+    surrogate: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute: bool = False) -> ClusterStage:
+    """Fit the segmenter (k from the sweep unless configured), surrogate rules, save model and assignments."""
+    from .persistence import load_model, save_model
+    from .profiles import SurrogateRules
+
+    model_p, assign_p, info_p = ctx.run_dir / "model.joblib", ctx.run_dir / "assignments.parquet", ctx.work / "clusters.json"
+    if not recompute and model_p.is_file() and assign_p.is_file() and info_p.is_file():
+        return ClusterStage(load_model(model_p), pl.read_parquet(assign_p), _read_json(info_p))
+    cc = ctx.cfg["clustering"]
+    seg = make_segmenter(ctx.cfg, ctx.seed).fit(data.features)
+    names = {int(k): str(v) for k, v in seg.segment_names_.items()}
+    labels = np.asarray(seg.labels_)
+    clusters = pl.DataFrame({
+        "customer_id": data.features["customer_id"],
+        "cluster": pl.Series(labels, dtype=pl.Int32),
+        "is_noise": pl.Series(np.asarray(seg.is_noise_, dtype=bool)),
+    }).with_columns(pl.col("cluster").replace_strict(names, default="Noise", return_dtype=pl.String).alias("cluster_name"))
+    assignments = rfm.table.join(clusters, on="customer_id", how="full", coalesce=True).sort("customer_id")
+    surrogate = SurrogateRules(max_depth=int(cc.get("surrogate_depth", 3)), features=list(cc["features"]),
+                               random_state=ctx.seed)
+    surrogate.fit(filled_features(data.features, cc["features"]), labels, names=names)
+    info = {
+        "algorithm": cc["algorithm"],
+        "k": int(seg.n_segments_),
+        "recommendation": seg.recommendation_,
+        "names": {str(k): v for k, v in names.items()},
+        "noise_share": float(getattr(seg, "noise_share_", 0.0) or 0.0),
+        "surrogate_fidelity": float(surrogate.fidelity_),
+        "surrogate_rules": surrogate.rules_text(),
+        "surrogate_sql": surrogate.to_sql(),
+    }
+    import hashlib
+
+    fp = hashlib.sha256(data.features.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()
+    save_model(seg, model_p, training_fingerprint=fp,
+               extra={"as_of": data.as_of.isoformat(), "config": ctx.cfg.get("_source"), "seed": ctx.seed})
+    assignments.write_parquet(assign_p)
+    if seg.sweep_ is not None:
+        seg.sweep_.write_parquet(ctx.work / "k_sweep.parquet")
+    _write_json(info_p, info)
+    _write_json(ctx.run_dir / "segments.json", segment_rows(assignments, data.features, names))
+    return ClusterStage(seg, assignments, info, surrogate)
+
+
+def filled_features(features: pl.DataFrame, columns) -> pl.DataFrame:
+    """The feature table with the documented structural nulls filled (as the clustering model does)."""
+    from .preprocessing import fill_exprs
+
+    return features.with_columns(fill_exprs(list(columns), features.columns))
+
+
+def segment_rows(assignments: pl.DataFrame, features: pl.DataFrame, names: Mapping[int, str]) -> list[dict[str, Any]]:
+    """Per cluster (in id order): name, customers, share, revenue share and the dominant RFM segment."""
+    j = assignments.join(features.select("customer_id", "total_spend"), on="customer_id", how="left")
+    total_c, total_r = j.height, float(j["total_spend"].sum()) or 1.0
+    dom = (j.group_by("cluster", "rfm_segment").agg(pl.len().alias("n"))
+           .sort(["cluster", "n", "rfm_segment"], descending=[False, True, False])
+           .group_by("cluster", maintain_order=True).agg(pl.col("rfm_segment").first().alias("rfm"),
+                                                         (pl.col("n").first() / pl.col("n").sum()).alias("rfm_share")))
+    g = (j.group_by("cluster").agg(pl.len().alias("customers"), pl.col("total_spend").sum().alias("revenue"))
+         .join(dom, on="cluster", how="left").sort("cluster"))
+    return [{"id": r["cluster"], "name": names.get(int(r["cluster"]), "Noise") if r["cluster"] is not None else "Noise",
+             "customers": r["customers"], "share": r["customers"] / total_c, "revenue_share": r["revenue"] / total_r,
+             "action": f"mostly RFM '{r['rfm']}' ({100 * r['rfm_share']:.0f}%)" if r["rfm"] else ""}
+            for r in g.iter_rows(named=True)]
+
+
+def pca_projection(model: Any, features: pl.DataFrame, labels: pl.DataFrame, n: int, seed: int) -> tuple[pl.DataFrame, list[float]]:
+    """2-D PCA of the model's preprocessed features on a seeded sample of ``n`` customers (labels joined)."""
+    from sklearn.decomposition import PCA
+
+    sample = features.sample(n=min(n, features.height), seed=seed, shuffle=False) if features.height > n else features
+    Z = model.preprocessor_.transform(sample)
+    pca = PCA(n_components=2, random_state=seed).fit(Z)
+    xy = pca.transform(Z)
+    coords = pl.DataFrame({"customer_id": sample["customer_id"], "pc1": xy[:, 0], "pc2": xy[:, 1]})
+    return coords.join(labels, on="customer_id", how="left"), [float(v) for v in pca.explained_variance_ratio_]
+
+
+def standardised_means(model: Any, features: pl.DataFrame, labels: np.ndarray, names: Mapping[int, str]) -> pl.DataFrame:
+    """Snake-plot data: per segment the mean of each preprocessed (scaled) model feature."""
+    Z = model.preprocessor_.transform(features)
+    cols = [str(c) for c in model.preprocessor_.get_feature_names_out()] if hasattr(model.preprocessor_, "get_feature_names_out") else list(model.feature_names_in_)
+    df = pl.DataFrame(Z, schema=cols, orient="row").with_columns(pl.Series("_id", labels))
+    out = df.group_by("_id").agg(pl.all().mean()).sort("_id")
+    return out.with_columns(pl.col("_id").replace_strict({int(k): v for k, v in names.items()}, default="Noise",
+                                                         return_dtype=pl.String).alias("segment")).select("segment", *cols)
+
+
+# --------------------------------------------------------------------------- 4: validation
+
+
+@dataclass
+class ValidationStage:
+    quality: Any
+    stability: Any
+    predictive: Any
+    migration: Any
+    checks: pl.DataFrame
+    truth: Any
+    metrics: dict[str, Any]
+
+
+def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: ClusterStage) -> ValidationStage:
+    """Quality, stability, predictive validity (clusters vs RFM), RFM migration, actionability, truth -> metrics.json."""
+    from . import validation as V
+
+    cfg, seed = ctx.cfg, ctx.seed
+    vc, cc = cfg["validation"], cfg["clustering"]
+    model = clusters.model
+    k = int(clusters.info["k"])
+    feats = data.features
+    labels = clusters.assignments.join(feats.select("customer_id"), on="customer_id", how="right")["cluster"].to_numpy()
+    Z = model.preprocessor_.transform(feats)
+    quality = V.internal_quality(Z, labels, sample_size=int(cc["metric_sample_size"]), random_state=seed)
+    fixed = make_segmenter(cfg, seed, n_segments=k)
+    stab = V.stability(fixed, feats, n_resamples=int(vc["n_resamples"]), sample_size=int(vc["sample_size"]),
+                       random_state=seed, stable_threshold=float(vc["stable_threshold"]),
+                       doubtful_threshold=float(vc["doubtful_threshold"]))
+    holdout = int(vc["holdout_days"])
+    cutoff = data.as_of - dt.timedelta(days=holdout)
+
+    def clusters_on(f: pl.DataFrame) -> pl.DataFrame:
+        m = make_segmenter(cfg, seed, n_segments=k).fit(f)
+        return pl.DataFrame({"customer_id": f["customer_id"],
+                             "segment": [m.segment_names_.get(int(i), "Noise") for i in m.labels_]})
+
+    def rfm_on(f: pl.DataFrame) -> pl.DataFrame:
+        return rfm_assign(f, cfg).select("customer_id", pl.col("rfm_segment").alias("segment"))
+
+    predictive = V.predictive_validity(data.transactions, cutoff, {"clusters": clusters_on, "rfm": rfm_on},
+                                       holdout_days=holdout)
+    from .features import customer_features
+
+    before_f = customer_features(data.transactions.filter(pl.col("timestamp") < cutoff), cutoff,
+                                 windows=(cfg.get("features") or {}).get("windows") or (30, 90, 365))
+    before = rfm_assign(before_f, cfg, rfm.scorer).select("customer_id", pl.col("rfm_segment").alias("segment"))
+    after = rfm.table.select("customer_id", pl.col("rfm_segment").alias("segment"))
+    from .rfm import load_segment_map
+
+    order = [s for s in load_segment_map(cfg["rfm"]["segment_map"]).actions] or None
+    mig = V.migration(before, after, order=order)
+    seg_table = (clusters.assignments.select("customer_id", pl.col("cluster_name").alias("segment"))
+                 .join(filled_features(feats, cc["features"]), on="customer_id", how="inner"))
+    checks = V.actionability_checks(seg_table, min_k=int(cc["min_k"]), max_k=int(cc["max_k"]),
+                                    min_share=float(cc["min_segment_share"]),
+                                    fidelity=clusters.info.get("surrogate_fidelity"), feature_cols=list(cc["features"]))
+    truth = None
+    truth_path = (cfg.get("data") or {}).get("truth")
+    if truth_path and Path(truth_path).is_file():
+        truth = V.ground_truth_agreement(clusters.assignments.select("customer_id", pl.col("cluster_name").alias("segment")),
+                                         pl.read_parquet(truth_path) if str(truth_path).endswith(".parquet") else pl.read_csv(truth_path))
+    head = V.headline_metrics(quality, stab, predictive, mig, checks, truth)
+    metrics = run_metrics(data, rfm, clusters, head)
+    _write_json(ctx.run_dir / "metrics.json", metrics)
+    return ValidationStage(quality, stab, predictive, mig, checks, truth, metrics)
+
+
+def run_metrics(data: DataStage, rfm: RFMStage, clusters: ClusterStage, head: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat metrics.json of a run (headline numbers first, the validation details under ``validation``)."""
+    sep = head.get("separation") or {}
+    n_rfm = rfm.table["rfm_segment"].drop_nulls().n_unique()
+    metrics = {
+        "as_of": data.as_of.date().isoformat(),
+        "customers": data.features.height,
+        "transactions": data.transactions.height,
+        "revenue": float(data.transactions["amount"].sum()),
+        "algorithm": clusters.info["algorithm"],
+        "n_clusters": int(clusters.info["k"]),
+        "n_rfm_segments": int(n_rfm),
+        "silhouette": head.get("silhouette"),
+        "stability_ari_median": head.get("stability_ari_median"),
+        "predictive_clusters": (sep.get("clusters") or {}).get("eta_squared_spend"),
+        "predictive_rfm": (sep.get("rfm") or {}).get("eta_squared_spend"),
+        "ground_truth_ari": head.get("truth_ari"),
+        "actionability_pass": [head.get("checks_passed"), head.get("checks_total")]
+        if head.get("checks_total") else None,
+        "surrogate_fidelity": clusters.info.get("surrogate_fidelity"),
+        "migration_changed_share": head.get("migration_changed_share"),
+        "validation": dict(head),
+    }
+    metrics["summary_text"] = summary_text(metrics)
+    return metrics
+
+
+def summary_text(m: Mapping[str, Any]) -> str:
+    """One plain paragraph for the run index, written from the numbers."""
+    parts = [f"{m['customers']:,} customers with {m['transactions']:,} transactions up to {m['as_of']} "
+             f"were segmented into {m['n_clusters']} behavioural segments ({m['algorithm']}) and "
+             f"{m['n_rfm_segments']} RFM groups."]
+    s = m.get("stability_ari_median")
+    if s is not None:
+        word = "stable" if s >= 0.75 else "doubtful" if s < 0.6 else "moderately stable"
+        parts.append(f"The behavioural segments are {word} when refitted (median ARI {s:.2f}).")
+    pc, pr = m.get("predictive_clusters"), m.get("predictive_rfm")
+    if pc is not None and pr is not None:
+        better = "the behavioural segments" if pc > pr else "the RFM groups"
+        parts.append(f"Over the holdout period {better} explain more of the variation in customers' spend "
+                     f"({100 * max(pc, pr):.1f}% vs {100 * min(pc, pr):.1f}%).")
+    ap = m.get("actionability_pass")
+    if ap:
+        parts.append(f"{ap[0]} of {ap[1]} actionability checks pass.")
+    return " ".join(parts)
+
+
+def segment_sizes(table: pl.DataFrame, segment_col: str, revenue_col: str = "total_spend") -> pl.DataFrame:
+    """Per segment: customers, share, revenue, revenue_share (largest first) - the report's size table.
+
+    >>> t = pl.DataFrame({"s": ["a", "a", "b"], "total_spend": [1.0, 2.0, 7.0]})
+    >>> segment_sizes(t, "s").rows()
+    [('a', 2, 0.6666666666666666, 3.0, 0.3), ('b', 1, 0.3333333333333333, 7.0, 0.7)]
+    """
+    return (table.group_by(pl.col(segment_col).fill_null("(none)").alias("segment"))
+            .agg(pl.len().alias("customers"), pl.col(revenue_col).sum().alias("revenue"))
+            .with_columns((pl.col("customers") / pl.col("customers").sum()).alias("share"),
+                          (pl.col("revenue") / pl.col("revenue").sum()).alias("revenue_share"))
+            .sort(["customers", "segment"], descending=[True, False])
+            .select("segment", "customers", "share", "revenue", "revenue_share"))

@@ -1,0 +1,67 @@
+"""Segment summary table: size, revenue and typical R/F/M per segment.
+
+>>> import polars as pl
+>>> t = pl.DataFrame({"seg": ["A", "A", "B"], "total_spend": [100.0, 300.0, 100.0],
+...                   "days_since_last": [5, 15, 100], "n_orders": [2, 4, 1]})
+>>> segment_summary(t, "seg").select("seg", "customers", "share", "revenue_share").rows()
+[('A', 2, 0.6666666666666666, 0.8), ('B', 1, 0.3333333333333333, 0.2)]
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from .errors import DataError
+
+__all__ = ["segment_summary", "MEDIAN_COLUMNS", "UNASSIGNED"]
+
+#: feature columns whose per-segment median is reported when present in the table
+MEDIAN_COLUMNS = ("days_since_last", "n_orders", "total_spend")
+
+#: label used for customers without a segment (null in ``segment_col``)
+UNASSIGNED = "(unassigned)"
+
+
+def segment_summary(
+    table: pl.DataFrame | pl.LazyFrame,
+    segment_col: str,
+    revenue_col: str = "total_spend",
+    with_total: bool = False,
+) -> pl.DataFrame:
+    """One row per segment: ``customers, share, revenue, revenue_share`` and ``median_<col>``.
+
+    ``share`` = customers / all customers; ``revenue`` = sum of ``revenue_col`` (net, so it can
+    be negative); ``revenue_share`` = revenue / total revenue (null when the total is <= 0).
+    Medians are of ``days_since_last, n_orders, total_spend`` when present (median R, F, M).
+    Customers with a null segment are reported as ``(unassigned)``. Rows are sorted by revenue,
+    then customers (both descending), then name. ``with_total`` appends a ``Total`` row whose
+    counts and sums equal the column totals (shares 1.0; medians over all customers).
+    """
+    lf = table.lazy()
+    schema = lf.collect_schema()
+    for c in (segment_col, revenue_col):
+        if c not in schema:
+            raise DataError(
+                f"segment_summary: column '{c}' not in the table (columns: {list(schema)}). "
+                "Fix: pass the segment column produced by the segmentation step and a revenue column."
+            )
+    medians = [c for c in MEDIAN_COLUMNS if c in schema]
+    seg = pl.col(segment_col).cast(pl.String).fill_null(UNASSIGNED)
+    rev = pl.col(revenue_col).cast(pl.Float64)
+    stats = [pl.len().cast(pl.Int64).alias("customers"), rev.sum().alias("revenue")]
+    stats += [pl.col(c).cast(pl.Float64).median().alias(f"median_{c}") for c in medians]
+    grouped = lf.with_columns(seg.alias(segment_col)).group_by(segment_col).agg(stats)
+    if with_total:
+        total = lf.select([pl.lit("Total").alias(segment_col)] + stats)
+        grouped = pl.concat([grouped, total], how="vertical_relaxed")
+    out = grouped.collect()
+    body = out.filter(pl.col(segment_col) != "Total") if with_total else out
+    n_all = int(body["customers"].sum())
+    rev_all = float(body["revenue"].sum())
+    out = out.with_columns(
+        (pl.col("customers") / n_all if n_all else pl.lit(None, pl.Float64)).alias("share"),
+        (pl.col("revenue") / rev_all if rev_all > 0 else pl.lit(None, pl.Float64)).alias("revenue_share"),
+    )
+    order = [segment_col, "customers", "share", "revenue", "revenue_share"] + [f"median_{c}" for c in medians]
+    out = out.select(order).with_columns((pl.col(segment_col) == "Total").alias("_is_total") if with_total else pl.lit(False).alias("_is_total"))
+    out = out.sort(["_is_total", "revenue", "customers", segment_col], descending=[False, True, True, False])
+    return out.drop("_is_total")

@@ -1,0 +1,803 @@
+"""Read a transaction log into the canonical frame (the data contract).
+
+``read_transactions`` reads CSV, Parquet, a directory of Parquet (or CSV) files, or a glob, maps
+the source columns onto the canonical names and returns a **LazyFrame** (lazy so a 10-million-row
+log is read once, inside :func:`segmentation_lib.quality.clean_transactions`):
+
+=========== ======================== ==========================================================
+column      dtype                    notes
+=========== ======================== ==========================================================
+customer_id String                   stripped; ``"17850.0"`` (a float-typed id) becomes ``"17850"``
+timestamp   Datetime("us", "UTC")    naive values are read in ``timezone``; offsets converted
+amount      Float64                  derived as quantity * unit_price when ``amount`` is unmapped
+order_id    String (optional)        also normalised like customer_id
+product_id  String (optional)
+quantity    Float64 (optional)
+unit_price  Float64 (optional)
+=========== ======================== ==========================================================
+
+Extra source columns are kept unchanged (CSV has no types, so CSV extras stay text). Values that
+cannot be parsed become null and their raw text is kept in helper columns (``_raw_timestamp``,
+``_raw_amount``, ``_tz``, see :data:`HELPER_COLUMNS`) so the quality step can count them and show
+examples; ``clean_transactions`` drops the helpers. Naive local times that do not exist (the
+hour skipped when clocks go forward) become null, ambiguous ones (clocks going back) take the
+earlier instant.
+
+>>> lf = read_transactions("log.csv", columns={"customer_id": "CustomerID",  # doctest: +SKIP
+...     "timestamp": "InvoiceDate", "amount": None, "quantity": "Quantity", "unit_price": "UnitPrice"})
+>>> lf = read_transactions("Online Retail.csv", preset="online_retail")  # doctest: +SKIP
+
+Bad input (missing/empty/unreadable file, unknown column, text where numbers are expected,
+non-UTF-8 CSV, a date format that matches nothing) raises :class:`~segmentation_lib.errors.DataError`
+with a one-paragraph message naming the file, the column and the fix.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import difflib
+import glob as globmod
+import io
+import warnings
+import zoneinfo
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from .errors import ConfigError, DataError
+
+CANONICAL = ("customer_id", "timestamp", "amount", "order_id", "product_id", "quantity", "unit_price")
+REQUIRED = ("customer_id", "timestamp", "amount")
+HELPER_COLUMNS = ("_raw_timestamp", "_raw_amount", "_tz")
+TS_DTYPE = pl.Datetime("us", "UTC")
+
+# Formats tried (on a sample) when no date_format is given; ISO first, then US, then European.
+NAIVE_FORMATS = (  # "%S" before "%S%.f": polars has a much faster path for the former
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d",
+    "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d",
+    "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y",
+    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y",
+    "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y",
+    "%Y%m%d",
+)
+AWARE_FORMATS = ("%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M%z")
+_OFFSET_RE = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*([+-]\d\d(?::?\d\d)?)$"
+_USER_OFFSET_RE = r"([+-]\d\d:?\d\d|Z)$"
+_SAMPLE_ROWS = 5000
+_NULL_TOKENS = ("", "nan", "NaN", "None", "none", "NULL", "null")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A known file layout: alternative column mappings told apart by their header.
+
+    >>> PRESETS["online_retail"].detect(["Invoice", "StockCode", "Price", "Customer ID", "InvoiceDate", "Quantity"])
+    'online_retail_ii'
+    """
+
+    name: str
+    layouts: dict[str, dict[str, str | None]]
+    cancellation_prefix: str | None = None
+    description: str = ""
+    signatures: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def detect(self, header: list[str]) -> str | None:
+        """Name of the first layout whose signature columns are all in ``header``."""
+        present = set(header)
+        for name, sig in self.signatures.items():
+            if set(sig) <= present:
+                return name
+        return None
+
+
+PRESETS: dict[str, Preset] = {
+    "online_retail": Preset(
+        name="online_retail",
+        description='UCI "Online Retail" (2010-2011) and "Online Retail II" (2009-2011); '
+        'invoices starting with "C" are cancellations.',
+        layouts={
+            "online_retail": {
+                "customer_id": "CustomerID", "timestamp": "InvoiceDate", "amount": None,
+                "order_id": "InvoiceNo", "product_id": "StockCode", "quantity": "Quantity",
+                "unit_price": "UnitPrice",
+            },
+            "online_retail_ii": {
+                "customer_id": "Customer ID", "timestamp": "InvoiceDate", "amount": None,
+                "order_id": "Invoice", "product_id": "StockCode", "quantity": "Quantity",
+                "unit_price": "Price",
+            },
+        },
+        signatures={
+            "online_retail": ("InvoiceNo", "UnitPrice", "CustomerID"),
+            "online_retail_ii": ("Invoice", "Price", "Customer ID"),
+        },
+        cancellation_prefix="C",
+    )
+}
+
+
+# --------------------------------------------------------------------------- source files
+
+
+@dataclass
+class _Source:
+    label: str  # what messages call the input
+    kind: str  # "csv" | "parquet"
+    files: list[Path]
+    separator: str = ","
+    header: list[str] = field(default_factory=list)
+
+
+def _fail(label: str, what: str, fix: str) -> DataError:
+    return DataError(f"{label}: {what} Fix: {fix}")
+
+
+def _resolve(source: str | Path) -> tuple[str, list[Path]]:
+    text = str(source)
+    if any(ch in text for ch in "*?["):
+        files = sorted(Path(p) for p in globmod.glob(text, recursive=True) if Path(p).is_file())
+        if not files:
+            raise _fail(text, "no file matches this pattern.",
+                        "check the path in data.path (relative paths start at the current directory).")
+        return text, files
+    path = Path(text)
+    if not path.exists():
+        parent = path.parent if str(path.parent) else Path(".")
+        near = difflib.get_close_matches(path.name, [p.name for p in parent.glob("*")], n=1) if parent.is_dir() else []
+        hint = f" Did you mean '{parent / near[0]}'?" if near else ""
+        raise _fail(text, f"file not found (looked in {path.resolve().parent}).{hint}",
+                    "check data.path, or run `segment demo-data` to create the demo data.")
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+        if not files:
+            files = sorted(p for p in path.rglob("*.csv") if p.is_file())
+        if not files:
+            raise _fail(text, "the directory holds no .parquet or .csv files.",
+                        "point data.path at a file, a directory of Parquet files or a glob such as 'data/*.parquet'.")
+        return text, files
+    return text, [path]
+
+
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xls"):
+        raise _fail(str(path), "Excel workbooks are not read directly.",
+                    "open it and save the sheet as CSV (UTF-8), or convert it with "
+                    "`python -c \"import pandas as pd; pd.read_excel('in.xlsx').to_csv('out.csv', index=False)\"`.")
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".csv", ".tsv", ".txt"):
+        return "csv"
+    with path.open("rb") as fh:
+        return "parquet" if fh.read(4) == b"PAR1" else "csv"
+
+
+def _check_utf8(path: Path) -> None:
+    """Raise a DataError naming the line of the first byte that is not UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    lines = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 24):
+            try:
+                decoder.decode(chunk, final=False)
+            except UnicodeDecodeError as err:
+                pos = err.start
+                line = lines + chunk.count(b"\n", 0, pos) + 1
+                bad = chunk[max(0, pos - 20): pos + 20]
+                guess = "Windows-1252 / Latin-1"
+                try:
+                    bad.decode("cp1252")
+                except UnicodeDecodeError:
+                    guess = "an 8-bit encoding"
+                raise _fail(
+                    str(path),
+                    f"the file is not UTF-8 (byte 0x{chunk[pos]:02x} at byte {offset + pos}, line {line}: "
+                    f"{bad!r}); it looks like {guess}.",
+                    f"re-encode it, e.g. `iconv -f cp1252 -t utf-8 '{path.name}' > fixed.csv`, or set "
+                    "data.encoding to the file's encoding (for example 'cp1252'), or to 'utf8-lossy' to "
+                    "replace the bad bytes.",
+                ) from None
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise _fail(str(path), "the file is not UTF-8 (it ends inside a multi-byte character).",
+                    "re-encode it as UTF-8 (e.g. with iconv) or set data.encoding.") from None
+
+
+def _csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
+    """Header columns and separator of a CSV; raises DataError when empty or header-only."""
+    size = path.stat().st_size
+    if size == 0:
+        raise _fail(str(path), "the file is empty (0 bytes).", "export the data again; the file holds nothing.")
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    enc = "utf-8" if encoding.lower().replace("-", "") in ("utf8", "utf8lossy") else encoding
+    text = head.decode(enc, errors="replace")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise _fail(str(path), "the file holds only blank lines.", "export the data again.")
+    first = lines[0]
+    separator = max([",", ";", "\t", "|"], key=first.count)
+    if first.count(separator) == 0:
+        separator = ","
+    header = next(csv.reader(io.StringIO(first), delimiter=separator))
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    if len(lines) < 2 and size <= len(head):
+        raise _fail(str(path), f"the file has a header ({', '.join(header[:8])}) but no data rows.",
+                    "export the data again with its rows.")
+    return header, separator
+
+
+def _open_source(source: str | Path, encoding: str) -> tuple[_Source, pl.LazyFrame]:
+    label, files = _resolve(source)
+    kinds = {_kind(p) for p in files}
+    if len(kinds) > 1:
+        raise _fail(label, "the files mix CSV and Parquet.", "point data.path at files of one format.")
+    kind = kinds.pop()
+    src = _Source(label=label, kind=kind, files=files)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        rows = 0
+        for p in files:
+            try:
+                meta = pq.ParquetFile(p).metadata
+            except Exception as err:  # corrupted / truncated / not parquet
+                raise _fail(str(p), f"cannot be read as Parquet ({str(err).splitlines()[0]}).",
+                            "write the file again (it may be truncated) or give a CSV.") from None
+            rows += meta.num_rows
+        if rows == 0:
+            raise _fail(label, "the Parquet data has no rows.", "check the export; the file(s) are empty.")
+        lf = pl.scan_parquet([str(p) for p in files])
+        src.header = list(lf.collect_schema().names())
+        return src, lf
+    lossy = encoding.lower().replace("-", "") == "utf8lossy"
+    native = encoding.lower().replace("-", "") in ("utf8", "utf8lossy")
+    header = sep = None
+    for p in files:
+        if native and not lossy:
+            _check_utf8(p)
+        h, s = _csv_header(p, encoding)
+        if header is not None and h != header:
+            raise _fail(str(p), f"its columns ({', '.join(h)}) differ from those of {files[0].name} "
+                        f"({', '.join(header)}).", "read files with the same header together, or fix the header.")
+        header, sep = (h, s) if header is None else (header, sep)
+    src.header, src.separator = header, sep
+    if native:
+        lf = pl.scan_csv([str(p) for p in files], separator=sep, infer_schema=False,
+                         encoding="utf8-lossy" if lossy else "utf8", truncate_ragged_lines=True)
+    else:
+        try:
+            frames = [pl.read_csv(p, separator=sep, infer_schema=False, encoding=encoding) for p in files]
+        except LookupError:
+            raise ConfigError(f"data.encoding: unknown encoding '{encoding}'. Fix: use a Python codec name "
+                              "such as 'utf8', 'cp1252' or 'latin-1', or 'utf8-lossy'.") from None
+        lf = pl.concat(frames).lazy()
+    lf = lf.rename({c: c.strip().lstrip("\ufeff") for c in lf.collect_schema().names()})
+    return src, lf
+
+
+def polars_error_message(err: BaseException, where: str) -> str:
+    """One-paragraph DataError text for a polars failure while reading ``where``."""
+    text = " ".join(str(err).split())
+    for hint in (" The current offset", " You might want to try", " Original error"):
+        text = text.split(hint)[0]  # polars' advice is about its API, not the user's file
+    first = text[:240] + ("..." if len(text) > 240 else "")
+    if "utf-8" in text.lower() or "utf8" in text.lower():
+        return (f"{where}: the file is not valid UTF-8 ({first}). Fix: re-encode it as UTF-8 (e.g. "
+                "`iconv -f cp1252 -t utf-8 in.csv > out.csv`) or set data.encoding.")
+    return (f"{where}: the data could not be parsed ({first}). Fix: check that the file is a complete CSV/Parquet "
+            "export with one header row, the same number of fields on every line and properly closed quotes.")
+
+
+@contextmanager
+def _readable(where: str) -> Iterator[None]:
+    """Turn polars' parse errors into a DataError naming the file."""
+    try:
+        yield
+    except pl.exceptions.PolarsError as err:
+        raise DataError(polars_error_message(err, where)) from None
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def _closest(name: str, header: list[str]) -> str:
+    lower = {h.lower(): h for h in header}
+    if name.lower() in lower:
+        return lower[name.lower()]
+    near = difflib.get_close_matches(name, header, n=1, cutoff=0.5)
+    if not near:
+        near = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.5)
+        near = [lower[n] for n in near]
+    return near[0] if near else ""
+
+
+def _missing_column(src: _Source, canonical: str, name: str, key: str = "data.columns") -> DataError:
+    guess = _closest(name, src.header)
+    hint = f" The closest is '{guess}'." if guess else ""
+    layouts = [key for key, preset in PRESETS.items() if preset.detect(src.header)]
+    if layouts:
+        hint += f" The header matches the '{layouts[0]}' preset: set data.preset: {layouts[0]} (or --preset {layouts[0]})."
+    return _fail(
+        src.label,
+        f"column '{name}' (mapped to '{canonical}') does not exist. The file's columns are: "
+        f"{', '.join(src.header)}.{hint}",
+        f"set {key}.{canonical} to one of these columns"
+        + (" (or to null if the file has none)." if canonical not in REQUIRED else "."),
+    )
+
+
+def resolve_mapping(
+    header: list[str], columns: Mapping[str, str | None] | None, label: str = "input"
+) -> dict[str, str | None]:
+    """Canonical name -> source column (None = absent), checked against the header.
+
+    A required column that is missing raises DataError (listing the columns and the closest match);
+    an optional column mapped to its own canonical name (the default) is silently absent.
+
+    >>> resolve_mapping(["cid", "ts", "qty", "price"], {"customer_id": "cid", "timestamp": "ts",
+    ...     "amount": None, "quantity": "qty", "unit_price": "price"})["amount"] is None
+    True
+    """
+    src = _Source(label=label, kind="", files=[], header=list(header))
+    if columns is None:
+        columns = {c: c for c in CANONICAL}
+    unknown = sorted(set(columns) - set(CANONICAL))
+    if unknown:
+        raise ConfigError(f"data.columns: unknown key(s) {', '.join(unknown)}. Fix: use only "
+                          f"{', '.join(CANONICAL)} (canonical name -> column in the file).")
+    present = set(header)
+    mapping: dict[str, str | None] = {}
+    for canonical in CANONICAL:
+        name = columns.get(canonical, canonical)  # a key left out means "same name, if present"
+        if name is None:
+            mapping[canonical] = None
+            continue
+        name = str(name)
+        if name in present:
+            mapping[canonical] = name
+        elif canonical in REQUIRED and not (canonical == "amount" and name == "amount"):
+            raise _missing_column(src, canonical, name)
+        elif name == canonical:
+            mapping[canonical] = None  # default identity mapping, column simply absent
+        else:
+            raise _missing_column(src, canonical, name)
+    if mapping["amount"] is None and not (mapping["quantity"] and mapping["unit_price"]):
+        want = columns.get("amount", "amount")
+        if want:
+            raise _missing_column(src, "amount", str(want))
+        raise _fail(label, "no amount: data.columns.amount is null and quantity / unit_price are not both mapped. "
+                    f"The file's columns are: {', '.join(header)}.",
+                    "map data.columns.amount, or both data.columns.quantity and data.columns.unit_price.")
+    return mapping
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+def normalize_id(expr: pl.Expr) -> pl.Expr:
+    """Strip an id string and turn float-looking ids (``"17850.0"``) into ``"17850"``.
+
+    >>> pl.select(normalize_id(pl.lit(" 17850.0 "))).item()
+    '17850'
+    """
+    return expr.str.strip_chars().str.replace(r"^(-?\d+)\.0*$", "${1}")
+
+
+def _id_expr(name: str, dtype: pl.DataType, out: str, float_like: bool = True) -> pl.Expr:
+    col = pl.col(name)
+    if dtype.is_float():
+        integral = col.is_finite() & (col == col.round(0))
+        return (pl.when(integral).then(col.cast(pl.Int64, strict=False).cast(pl.String))
+                .otherwise(col.cast(pl.String))).alias(out)
+    if dtype == pl.String:
+        return (normalize_id(col) if float_like else col.str.strip_chars()).alias(out)
+    return col.cast(pl.String).alias(out)
+
+
+def _float_like_ids(lf: pl.LazyFrame, name: str, dtype: pl.DataType) -> bool:
+    """Whether the first rows of a text id column hold float-formatted ids such as "17850.0".
+
+    The regex that normalises them costs ~0.4 s per 10M rows, so it runs only when needed.
+    """
+    if dtype != pl.String:
+        return False
+    sample = lf.select(pl.col(name)).head(_SAMPLE_ROWS).collect().to_series()
+    return bool(sample.str.strip_chars().str.contains(r"^-?\d+\.0*$").any())
+
+
+def parse_number(expr: pl.Expr, symbols: bool = True) -> pl.Expr:
+    """Text -> Float64; unparseable or non-finite -> null. ``symbols`` removes currency symbols
+    and inner spaces first (a regex: skipped when a sample of the column does not need it).
+
+    >>> pl.select(parse_number(pl.lit(" $12.50"))).item()
+    12.5
+    """
+    text = expr.str.replace_all(r"[\s$€£]", "") if symbols else expr.str.strip_chars()
+    num = text.cast(pl.Float64, strict=False)
+    return pl.when(num.is_finite()).then(num)
+
+
+def _number_expr(name: str, dtype: pl.DataType, symbols: bool = True) -> pl.Expr:
+    col = pl.col(name)
+    if dtype == pl.String:
+        return parse_number(col, symbols)
+    num = col.cast(pl.Float64, strict=False)
+    return pl.when(num.is_finite()).then(num)
+
+
+def _normalize_ts_text(expr: pl.Expr) -> pl.Expr:
+    return (expr.str.strip_chars().str.replace("T", " ", literal=True)
+            .str.replace(r"(?i)\s*(?:Z|UTC|GMT)$", "+00:00"))
+
+
+def _coalesce_parse(text: pl.Expr, formats: tuple[str, ...] | list[str]) -> pl.Expr:
+    parsed = [text.str.to_datetime(f, strict=False, time_unit="us", cache=False) for f in formats]
+    return parsed[0] if len(parsed) == 1 else pl.coalesce(parsed)
+
+
+def _localize(naive: pl.Expr, timezone: str) -> pl.Expr:
+    if timezone == "UTC":
+        return naive.dt.replace_time_zone("UTC")
+    return (naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+            .dt.convert_time_zone("UTC"))
+
+
+def timestamp_exprs(raw: pl.Expr, date_format: str | None, timezone: str,
+                    naive_formats: tuple[str, ...] | list[str] = NAIVE_FORMATS[:4],
+                    normalized: bool = False) -> tuple[pl.Expr, pl.Expr]:
+    """(timestamp in UTC, zone label) from timestamp text.
+
+    Without ``date_format`` the text is normalised ("T" -> " ", "Z" -> "+00:00"); values carrying an
+    offset are converted with it, naive values are read in ``timezone``. The zone label is the offset
+    text, or null for naive values (used to count mixed time zones). ``normalized=True`` means
+    ``raw`` is already stripped (with date_format) or normalised (without), e.g. a helper column
+    computed once, as polars does not share the normalisation between the parse expressions.
+    """
+    if date_format:
+        text = raw if normalized else raw.str.strip_chars()
+        parsed = text.str.to_datetime(date_format, strict=False, time_unit="us", cache=False)
+        if "%z" in date_format or "%#z" in date_format:
+            return parsed.dt.convert_time_zone("UTC"), text.str.extract(_USER_OFFSET_RE, 1)
+        return _localize(parsed, timezone), pl.lit(None, dtype=pl.String)
+    text = raw if normalized else _normalize_ts_text(raw)
+    tz = text.str.extract(_OFFSET_RE, 1)
+    aware = _coalesce_parse(text, AWARE_FORMATS).dt.convert_time_zone("UTC")
+    naive = _localize(_coalesce_parse(text, naive_formats), timezone)
+    return pl.when(tz.is_not_null()).then(aware).otherwise(naive), tz
+
+
+def _pick_formats(sample: pl.Series) -> list[str]:
+    """Greedy choice of the naive formats that parse a sample of (normalised) timestamp text."""
+    frame = pl.DataFrame({"t": sample}).select(_normalize_ts_text(pl.col("t")).alias("t"))
+    frame = frame.filter(~pl.col("t").str.contains(_OFFSET_RE))
+    if frame.height == 0:
+        return list(NAIVE_FORMATS[:4])
+    hits = frame.select([pl.col("t").str.to_datetime(f, strict=False, time_unit="us").is_not_null().alias(f)
+                         for f in NAIVE_FORMATS])
+    chosen: list[str] = []
+    remaining = pl.Series([True] * frame.height)
+    for _ in range(3):
+        counts = {f: int((hits[f] & remaining).sum()) for f in NAIVE_FORMATS if f not in chosen}
+        best = max(counts, key=lambda f: counts[f]) if counts else None
+        if best is None or counts[best] == 0:
+            break
+        chosen.append(best)
+        remaining = remaining & ~hits[best]
+    return chosen
+
+
+_DM_RE = r"^\s*(\d{1,2})/(\d{1,2})/"
+
+
+def _max_parts(frame: pl.LazyFrame | pl.DataFrame, text: pl.Expr) -> tuple[int, int]:
+    """Largest first and second number of "a/b/yyyy" dates (0 when none)."""
+    out = frame.lazy().select(
+        a=text.str.extract(_DM_RE, 1).cast(pl.Int32, strict=False).max(),
+        b=text.str.extract(_DM_RE, 2).cast(pl.Int32, strict=False).max(),
+    ).collect()
+    return int(out["a"][0] or 0), int(out["b"][0] or 0)
+
+
+def _settle_day_month(lf: pl.LazyFrame, text: pl.Expr, sample: pl.Series, formats: list[str],
+                      label: str, name: str) -> list[str]:
+    """Choose month-first or day-first for slash dates that the sample cannot tell apart.
+
+    When every sampled "a/b/yyyy" value has a, b <= 12, the whole column is scanned once: a first
+    number above 12 means day first, a second number above 12 means month first. If the column
+    never tells, month first is kept and a warning says to set data.date_format.
+    """
+    if not any(f.startswith(("%m/%d", "%d/%m")) for f in formats):
+        return formats
+    a, b = _max_parts(pl.DataFrame({"t": sample}), pl.col("t"))
+    if a > 12 or b > 12:
+        return formats  # the sample already decided
+    a, b = _max_parts(lf, text)
+    if a > 12 and b <= 12:
+        want, other = "%d/%m", "%m/%d"
+    elif b > 12 and a <= 12:
+        want, other = "%m/%d", "%d/%m"
+    else:
+        warnings.warn(f"{label}: dates in column '{name}' such as 01/02/2024 could be month-first or "
+                      "day-first; reading them month-first. Set data.date_format (e.g. '%d/%m/%Y') to be sure.",
+                      stacklevel=3)
+        return formats
+    return [f.replace(other, want, 1) if f.startswith(other) else f for f in formats]
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def read_transactions(
+    source: str | Path,
+    columns: Mapping[str, str | None] | None = None,
+    date_format: str | None = None,
+    timezone: str = "UTC",
+    preset: str | None = None,
+    encoding: str = "utf8",
+) -> pl.LazyFrame:
+    """Read a transaction log as a canonical LazyFrame (see the module docstring).
+
+    ``columns`` maps canonical name -> source column (None = absent; ``columns=None`` = identity
+    for canonical names present). With ``preset`` the layout is detected from the header and
+    ``columns`` overrides single entries. ``encoding`` is "utf8" (default; non-UTF-8 files raise
+    DataError), "utf8-lossy" (bad bytes replaced) or any Python codec (file decoded in memory).
+
+    >>> lf = read_transactions("tx.csv", columns={"customer_id": "cid", "timestamp": "ts",  # doctest: +SKIP
+    ...                        "amount": "total"})
+    """
+    with _readable(str(source)):
+        return _read_transactions(source, columns, date_format, timezone, preset, encoding)
+
+
+def _read_transactions(
+    source: str | Path,
+    columns: Mapping[str, str | None] | None = None,
+    date_format: str | None = None,
+    timezone: str = "UTC",
+    preset: str | None = None,
+    encoding: str = "utf8",
+) -> pl.LazyFrame:
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"data.timezone: unknown time zone '{timezone}'. Fix: use an IANA name such as "
+                          "'UTC', 'Europe/London' or 'America/New_York'.") from None
+    src, lf = _open_source(source, encoding)
+    header = src.header
+    cancellation_prefix = None
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"data.preset: unknown preset '{preset}'. Fix: use one of "
+                              f"{', '.join(PRESETS)} or null.")
+        spec = PRESETS[preset]
+        layout = spec.detect(header)
+        if layout is None:
+            expected = "; ".join(f"{k}: {', '.join(v)}" for k, v in spec.signatures.items())
+            raise _fail(src.label, f"the header does not match the '{preset}' preset (expected columns "
+                        f"{expected}). The file's columns are: {', '.join(header)}.",
+                        "remove data.preset and map data.columns yourself, or check the file.")
+        merged = {k: (v if (v in header or k in REQUIRED) else None) for k, v in spec.layouts[layout].items()}
+        merged.update(columns or {})
+        columns = merged
+        cancellation_prefix = spec.cancellation_prefix
+    mapping = resolve_mapping(header, columns, src.label)
+    schema = lf.collect_schema()
+    used = {v for v in mapping.values() if v}
+
+    exprs: list[pl.Expr] = []
+    # ids
+    for key in ("customer_id", "order_id"):
+        if mapping[key]:
+            name = mapping[key]
+            exprs.append(_id_expr(name, schema[name], key, _float_like_ids(lf, name, schema[name])))
+    if mapping["product_id"]:
+        p = mapping["product_id"]
+        col = pl.col(p) if schema[p] == pl.String else pl.col(p).cast(pl.String)
+        exprs.append(col.str.strip_chars().alias("product_id"))
+    # numbers
+    for key in ("quantity", "unit_price"):
+        if mapping[key]:
+            _check_numeric_dtype(src, key, mapping[key], schema[mapping[key]])
+            symbols = _check_sample_numbers(src, lf, mapping[key], schema[mapping[key]])
+            exprs.append(_number_expr(mapping[key], schema[mapping[key]], symbols).alias(key))
+    if mapping["amount"]:
+        name = mapping["amount"]
+        _check_numeric_dtype(src, "amount", name, schema[name])
+        amount = _number_expr(name, schema[name], _check_sample_numbers(src, lf, name, schema[name]))
+        raw_amount = pl.col(name).cast(pl.String)
+    else:
+        q, u = mapping["quantity"], mapping["unit_price"]
+        amount = (_number_expr(q, schema[q], _check_sample_numbers(src, lf, q, schema[q]))
+                  * _number_expr(u, schema[u], _check_sample_numbers(src, lf, u, schema[u])))
+        raw_amount = pl.format("{} x {}", pl.col(q).cast(pl.String), pl.col(u).cast(pl.String))
+    exprs.append(amount.alias("amount"))
+    exprs.append(raw_amount.alias("_raw_amount"))
+    # timestamp
+    ts_name = mapping["timestamp"]
+    ts, tz, raw_ts, pre = _timestamp_for(src, lf, ts_name, schema[ts_name], date_format, timezone)
+    exprs += [ts.alias("timestamp"), raw_ts.alias("_raw_timestamp"), tz.alias("_tz")]
+    if cancellation_prefix and mapping["order_id"]:
+        exprs.append(pl.col(mapping["order_id"]).cast(pl.String).str.strip_chars()
+                     .str.starts_with(cancellation_prefix).fill_null(False).alias("is_cancellation"))
+
+    produced = {e.meta.output_name() for e in exprs}
+    extras = [c for c in header if c not in used]
+    renames = {c: (f"{c}_src" if c in produced else c) for c in extras}
+    keep = [pl.col(c).alias(renames[c]) for c in extras]
+    canon = [c for c in CANONICAL if c in produced]
+    rest = [e for e in exprs if e.meta.output_name() not in CANONICAL]
+    by_name = {e.meta.output_name(): e for e in exprs}
+    # raw text is kept only where parsing failed (second step, so nothing is parsed twice)
+    if pre is not None:
+        lf = lf.with_columns(pre)
+    return lf.select([by_name[c] for c in canon] + keep + rest).with_columns(
+        pl.when(pl.col("amount").is_null()).then(pl.col("_raw_amount")).alias("_raw_amount"),
+        pl.when(pl.col("timestamp").is_null()).then(pl.col("_raw_timestamp")).alias("_raw_timestamp"),
+    )
+
+
+def _check_numeric_dtype(src: _Source, canonical: str, name: str, dtype: pl.DataType) -> None:
+    if dtype == pl.String or dtype.is_numeric() or dtype == pl.Null:
+        return
+    raise _fail(src.label, f"column '{name}' (mapped to '{canonical}') has type {dtype}, not numbers.",
+                f"map data.columns.{canonical} to a numeric column.")
+
+
+def _check_sample_numbers(src: _Source, lf: pl.LazyFrame, name: str, dtype: pl.DataType) -> bool:
+    """Raise for a text column where none of the first rows is a number (wrong type).
+
+    Returns whether the column needs currency symbols / spaces removed to parse.
+    """
+    if dtype != pl.String:
+        return False
+    sample = lf.select(pl.col(name)).head(_SAMPLE_ROWS).collect().to_series().drop_nulls()
+    sample = sample.filter(~sample.str.strip_chars().is_in(_NULL_TOKENS))
+    if sample.len() == 0:
+        return True
+    parsed = pl.select(parse_number(pl.lit(sample))).to_series()
+    plain = pl.select(parse_number(pl.lit(sample), symbols=False)).to_series()
+    if parsed.null_count() == sample.len():
+        examples = ", ".join(repr(v) for v in sample.unique(maintain_order=True).head(3).to_list())
+        raise _fail(src.label, f"column '{name}' holds text, not numbers (first values: {examples}).",
+                    "map the amount (or quantity / unit_price) entries of data.columns to numeric columns; "
+                    "numbers must use '.' as the decimal point.")
+    return plain.null_count() > parsed.null_count()
+
+
+def _timestamp_for(src: _Source, lf: pl.LazyFrame, name: str, dtype: pl.DataType,
+                   date_format: str | None, timezone: str) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr | None]:
+    """(timestamp, zone label, raw text, helper column to compute first or None) for the timestamp column."""
+    col = pl.col(name)
+    no_tz = pl.lit(None, dtype=pl.String)
+    if isinstance(dtype, pl.Datetime):
+        ts = col.cast(pl.Datetime("us", dtype.time_zone))
+        ts = ts.dt.convert_time_zone("UTC") if dtype.time_zone else _localize(ts, timezone)
+        return ts, no_tz, no_tz, None  # typed values: a null stays null, there is no raw text to show
+    if dtype == pl.Date:
+        return _localize(col.cast(pl.Datetime("us")), timezone), no_tz, no_tz, None
+    if dtype == pl.String or (dtype.is_integer() and date_format):
+        text = col if dtype == pl.String else col.cast(pl.String)
+        sample = lf.select(text.alias("t")).head(_SAMPLE_ROWS).collect().to_series().drop_nulls()
+        formats = list(NAIVE_FORMATS[:4])
+        if sample.len():
+            examples = ", ".join(repr(v) for v in sample.unique(maintain_order=True).head(3).to_list())
+            if date_format:
+                try:
+                    ok = pl.select(timestamp_exprs(pl.lit(sample), date_format, "UTC")[0]).to_series()
+                except pl.exceptions.PolarsError:
+                    ok = pl.Series([None], dtype=TS_DTYPE)
+                if ok.null_count() == ok.len():
+                    raise _fail(src.label, f"data.date_format '{date_format}' matches none of the values in "
+                                f"column '{name}' (first values: {examples}).",
+                                "fix data.date_format (strftime codes, e.g. '%Y-%m-%d %H:%M:%S' or '%d/%m/%Y'), "
+                                "or set it to null to detect ISO-8601 and common formats.")
+            else:
+                formats = _pick_formats(sample)
+                aware = pl.select(_normalize_ts_text(pl.lit(sample)).str.contains(_OFFSET_RE)).to_series()
+                if not formats and not aware.any():
+                    raise _fail(src.label, f"column '{name}' (mapped to 'timestamp') holds values that are not "
+                                f"recognised as dates (first values: {examples}).",
+                                "set data.date_format to their format (e.g. '%d-%b-%Y'), or map "
+                                "data.columns.timestamp to the date column.")
+                formats = _settle_day_month(lf, text, sample, formats or list(NAIVE_FORMATS[:4]), src.label, name)
+        pre = (text.str.strip_chars() if date_format else _normalize_ts_text(text)).alias("__ts_text")
+        ts, tz = timestamp_exprs(pl.col("__ts_text"), date_format, timezone, formats, normalized=True)
+        return ts, tz, text, pre
+    raise _fail(src.label, f"column '{name}' (mapped to 'timestamp') has type {dtype}, not dates or text.",
+                "map data.columns.timestamp to a date/time column (numbers like 20240131 also need "
+                "data.date_format: '%Y%m%d').")
+
+
+def read_customers(source: str | Path, columns: Mapping[str, str | None] | None = None,
+                   encoding: str = "utf8") -> pl.DataFrame:
+    """Read the optional customer attributes table (one row per customer).
+
+    ``columns`` maps ``customer_id`` (and optionally any new name) to source columns; other columns
+    are kept with their types (CSV types are inferred from the whole file). Duplicate ids raise.
+
+    >>> read_customers("customers.csv", {"customer_id": "CustomerID"})  # doctest: +SKIP
+    """
+    with _readable(str(source)):
+        return _read_customers(source, columns, encoding)
+
+
+def _read_customers(source: str | Path, columns: Mapping[str, str | None] | None, encoding: str) -> pl.DataFrame:
+    src, lf = _open_source(source, encoding)
+    mapping = dict(columns or {"customer_id": "customer_id"})
+    cid = mapping.get("customer_id") or "customer_id"
+    if cid not in src.header:
+        raise _missing_column(src, "customer_id", cid, key="data.customers.columns")
+    if src.kind == "csv" and encoding.lower().replace("-", "") in ("utf8", "utf8lossy"):
+        df = pl.read_csv([str(p) for p in src.files] if len(src.files) > 1 else src.files[0],
+                         separator=src.separator, infer_schema_length=None,
+                         schema_overrides={cid: pl.String}, encoding=encoding)
+        df = df.rename({c: c.strip().lstrip("\ufeff") for c in df.columns})
+    else:
+        df = lf.collect()
+    renames = {v: k for k, v in mapping.items() if v and k != "customer_id" and v in df.columns}
+    df = df.with_columns(_id_expr(cid, df.schema[cid], "customer_id"))
+    if cid != "customer_id":
+        df = df.drop(cid)
+    df = df.rename(renames).select("customer_id", pl.exclude("customer_id"))
+    dup = df.filter(pl.col("customer_id").is_not_null() & pl.col("customer_id").is_duplicated())
+    if dup.height:
+        ex = ", ".join(dup["customer_id"].unique(maintain_order=True).head(5).to_list())
+        raise _fail(src.label, f"the customer table has {dup['customer_id'].n_unique()} customer id(s) on more than "
+                    f"one row (e.g. {ex}); it must hold one row per customer.",
+                    "remove the duplicate rows (keep one per customer) and run again.")
+    return df
+
+
+def load_customers(config: Mapping) -> pl.DataFrame | None:
+    """The customer attributes table named by ``data.customers`` of a run configuration, or None.
+
+    None when ``data.customers.path`` is null; a configured path that does not exist raises DataError.
+
+    >>> load_customers({"data": {"customers": {"path": None}}}) is None
+    True
+    """
+    section = dict((config.get("data") or {}).get("customers") or {})
+    if not section.get("path"):
+        return None
+    encoding = (config.get("data") or {}).get("encoding") or "utf8"
+    return read_customers(section["path"], section.get("columns"), encoding=encoding)
+
+
+def attach_customers(features: pl.DataFrame | pl.LazyFrame, customers: pl.DataFrame | pl.LazyFrame,
+                     on: str = "customer_id") -> tuple[pl.DataFrame, dict]:
+    """Left-join customer attributes onto a per-customer table and count the mismatches.
+
+    Returns ``(joined, report)``; report keys: ``customers`` (rows of features), ``attribute_rows``,
+    ``matched``, ``only_in_transactions`` / ``only_in_attributes`` (counts) with ``*_examples``
+    (up to 5 ids each), ``attribute_null_ids``.
+
+    >>> f = pl.DataFrame({"customer_id": ["a", "b"]}); c = pl.DataFrame({"customer_id": ["b", "z"], "plan": [1, 2]})
+    >>> attach_customers(f, c)[1]["only_in_attributes"]
+    1
+    """
+    f = features.collect() if isinstance(features, pl.LazyFrame) else features
+    c = customers.collect() if isinstance(customers, pl.LazyFrame) else customers
+    null_ids = int(c[on].is_null().sum())
+    c = c.filter(pl.col(on).is_not_null())
+    only_f = f.join(c.select(on), on=on, how="anti")
+    only_c = c.join(f.select(on), on=on, how="anti")
+    joined = f.join(c, on=on, how="left", suffix="_customer")
+    report = {
+        "customers": f.height,
+        "attribute_rows": c.height + null_ids,
+        "matched": f.height - only_f.height,
+        "only_in_transactions": only_f.height,
+        "only_in_transactions_examples": only_f[on].head(5).to_list(),
+        "only_in_attributes": only_c.height,
+        "only_in_attributes_examples": only_c[on].head(5).to_list(),
+        "attribute_null_ids": null_ids,
+    }
+    return joined, report
