@@ -95,6 +95,7 @@ def main() -> None:
         def quintiles(f: pl.DataFrame) -> pl.DataFrame:
             r = (pl.col("days_since_last").rank("ordinal") * 5 / pl.len()).ceil().cast(pl.Int8)
             v = (pl.col("total_spend").rank("ordinal") * 5 / pl.len()).ceil().cast(pl.Int8)
+            f = f.sort("customer_id")  # ordinal ranks break ties by row order: fix it
             return f.select("customer_id", pl.format("R{}V{}", (6 - r), v).alias("segment"))
 
         def clusters(f: pl.DataFrame) -> pl.DataFrame:

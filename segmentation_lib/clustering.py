@@ -47,7 +47,8 @@ smallest segment in range is taken and the reasons say so.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from contextlib import nullcontext
+from typing import Any, ContextManager, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -57,6 +58,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from .errors import ConfigError, DataError
 from .preprocessing import make_preprocessor, to_numpy
@@ -64,6 +66,16 @@ from .preprocessing import make_preprocessor, to_numpy
 ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm", "agglomerative", "hdbscan")
 DEFAULT_FEATURES = ("days_since_last", "n_orders", "total_spend", "avg_order_value", "mean_days_between", "tenure_days")
 SWEEP_COLUMNS = ("k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "bic", "min_segment_share")
+
+
+def thread_limit(n_threads: int | None) -> ContextManager[Any]:
+    """Limit BLAS/OpenMP threads (None: library defaults).
+
+    The matrices here are narrow (a handful of features), where threading gains little; on a busy
+    2-core machine, OpenMP/BLAS spin-waiting made KMeans and GMM fits 10-50x slower, so the
+    segmenter uses 1 thread by default (``n_threads``).
+    """
+    return threadpool_limits(limits=int(n_threads)) if n_threads else nullcontext()
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,7 +216,8 @@ def _pair_scores(Z: np.ndarray, labels: np.ndarray, metric_idx: np.ndarray) -> t
 
 
 def sweep_k(X: Any, k_range: Sequence[int] = (2, 10), algorithm: str = "kmeans", metric_sample_size: int = 10_000,
-            random_state: int = 42, n_init: int = 4, agglomerative_sample_size: int = 10_000) -> pl.DataFrame:
+            random_state: int = 42, n_init: int = 4, agglomerative_sample_size: int = 10_000,
+            n_threads: int | None = 1) -> pl.DataFrame:
     """Fit ``algorithm`` for every k in ``k_range`` (inclusive) on the preprocessed matrix ``X``.
 
     Returns one row per k: ``k, inertia`` (within-segment sum of squares on ``X``),
@@ -223,7 +236,13 @@ def sweep_k(X: Any, k_range: Sequence[int] = (2, 10), algorithm: str = "kmeans",
                           "Fix: sweep with kmeans, gmm or agglomerative.")
     if algorithm not in ALGORITHMS:
         raise ConfigError(f"clustering.algorithm '{algorithm}' is unknown. Fix: use one of {list(ALGORITHMS)}.")
-    Z = to_numpy(X)
+    with thread_limit(n_threads):
+        return _sweep(to_numpy(X), k_range, algorithm, metric_sample_size, random_state, n_init,
+                      agglomerative_sample_size)
+
+
+def _sweep(Z: np.ndarray, k_range: Sequence[int], algorithm: str, metric_sample_size: int, random_state: int,
+           n_init: int, agglomerative_sample_size: int) -> pl.DataFrame:
     lo, hi = _check_k_range(k_range)
     hi = min(hi, Z.shape[0] - 1)
     if hi < lo:
@@ -366,7 +385,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
                  random_state: int = 42, noise: str = "assign", hdbscan_min_cluster_size: int | None = None,
                  hdbscan_min_samples: int | None = None, hdbscan_assign: str = "nearest",
                  agglomerative_sample_size: int = 10_000, n_init: int = 4, order_by: str = "total_spend",
-                 names: Mapping[Any, str] | None = None, fill_null: str | None = "auto"):
+                 names: Mapping[Any, str] | None = None, fill_null: str | None = "auto", n_threads: int | None = 1):
         self.algorithm = algorithm
         self.n_segments = n_segments
         self.k_range = k_range
@@ -389,6 +408,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         self.order_by = order_by
         self.names = names
         self.fill_null = fill_null
+        self.n_threads = n_threads
 
     # ---- parameter checks -------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -423,6 +443,10 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> "CustomerSegmenter":
         """Learn preprocessing, k and the model on a sample of ``X``; label every customer."""
         self._check_params()
+        with thread_limit(self.n_threads):
+            return self._fit(X)
+
+    def _fit(self, X: Any) -> "CustomerSegmenter":
         features = list(self.features)
         self.preprocessor_ = make_preprocessor(features, self.log_features, self.clip_quantile, self.scaler,
                                                self.fill_null)
@@ -480,8 +504,8 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
                                   "Fix: choose fewer segments or provide more customers.")
             self.recommendation_ = {"k": k, "elbow": None, "reasons": f"k={k} was set in the configuration."}
             return k
-        self.sweep_ = sweep_k(Zs, self.k_range, self.algorithm if self.algorithm != "hdbscan" else "kmeans",
-                              self.metric_sample_size, self.random_state, self.n_init, self.agglomerative_sample_size)
+        self.sweep_ = _sweep(Zs, self.k_range, self.algorithm, int(self.metric_sample_size), self.random_state,
+                             int(self.n_init), int(self.agglomerative_sample_size))
         self.recommendation_ = recommend_k(self.sweep_, self.min_k, self.max_k, self.min_segment_share)
         return int(self.recommendation_["k"])
 
@@ -572,7 +596,8 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
     def predict_selected(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Like ``predict_with_noise`` for a float matrix already selected and filled (finite)."""
         check_is_fitted(self, "label_order_")
-        raw_labels, is_noise = self._predict_raw(self.preprocessor_[1:].transform(raw))
+        with thread_limit(self.n_threads):
+            raw_labels, is_noise = self._predict_raw(self.preprocessor_[1:].transform(raw))
         return self._map(raw_labels, is_noise), is_noise
 
     def predict(self, X: Any) -> np.ndarray:

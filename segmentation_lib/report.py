@@ -210,7 +210,7 @@ def render_run_index(run_dir: str | Path, manifest: Mapping[str, Any]) -> Path:
     pages = [{"href": f"{Path(n).stem}.html", "title": PAGE_TITLES.get(Path(n).stem, Path(n).stem),
               "blurb": PAGE_BLURBS.get(Path(n).stem, ""), "notebook": n} for n in manifest.get("notebooks", [])]
     dq_rules = [r for r in dq.get("rules", []) if r.get("rows")]
-    files = [{"name": n, "what": FILE_NOTES.get(n, "")} for n in manifest.get("files", []) if not n.endswith(".html")]
+    files = [{"name": n, "what": FILE_NOTES.get(n, "executed notebook (code and outputs)" if n.endswith(".ipynb") else "")} for n in manifest.get("files", []) if not n.endswith(".html")]
     ctx = {
         "manifest": manifest,
         "metrics": metrics,
@@ -234,6 +234,8 @@ FILE_NOTES = {
     "manifest.json": "configuration, input fingerprints, row counts, versions, timings",
     "model.joblib": "the fitted segmentation; score new customers with `segment score`",
     "data_quality.json": "what the data-quality rules did, rule by rule",
+    "segment_rules.sql": "the surrogate rules as a SQL CASE expression for a warehouse or CRM",
+    "segments.json": "behavioural segments with sizes and revenue shares (as shown above)",
     "rfm_edges.json": "learned RFM bin edges (reuse via rfm.frozen_edges to keep scores comparable)",
 }
 

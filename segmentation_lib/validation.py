@@ -375,7 +375,9 @@ def stability(
     is compared on the distinct resampled rows (as ``fpc::clusterboot``): ARI, and for every
     reference segment the best Jaccard over the refit's segments. ``n_seeds`` more refits use the
     whole base sample with other seeds only (``kind="seed"``). Per-segment stability is the mean
-    Jaccard over the resamples.
+    Jaccard over the resamples (``jaccard_worst``: the lowest single resample; ``dissolved_share``:
+    share of resamples with Jaccard < 0.5). ``summary["jaccard_min"]`` is the lowest per-segment
+    mean Jaccard.
 
     ``estimator_or_factory``: an sklearn-style estimator (cloned; ``random_state`` set per refit)
     or ``fit_predict(data, seed) -> labels`` where ``data`` is a row subset of ``features``
@@ -447,11 +449,11 @@ def stability(
             "segment": pl.Series(ref_uniq.tolist()),
             "size_in_sample": ref_counts.astype(np.int64),
             "jaccard_mean": mean_j,
-            "jaccard_min": min_j,
+            "jaccard_worst": min_j,
             "dissolved_share": dissolved,
             "jaccard_seed_mean": seed_mean,
         }
-    ).with_columns(pl.col("jaccard_mean", "jaccard_min", "jaccard_seed_mean").fill_nan(None)).with_columns(
+    ).with_columns(pl.col("jaccard_mean", "jaccard_worst", "jaccard_seed_mean").fill_nan(None)).with_columns(
         stability_reading(pl.col("jaccard_mean"), stable_threshold, doubtful_threshold).alias("reading")
     )
     ari = resamples.filter(pl.col("kind") != "seed")["ari"]
@@ -537,7 +539,7 @@ def split_calibration_holdout(
     """Split a transaction log at ``cutoff``: calibration ``t < cutoff``; holdout ``cutoff <= t <
     cutoff + holdout_days`` (all later rows when None) restricted to calibration customers; the
     customers first seen in the holdout are excluded and counted (as lifetimes'
-    ``calibration_and_holdout_data``).
+    ``calibration_and_holdout_data``). A cutoff without a time zone is read in UTC.
 
     >>> from datetime import datetime
     >>> tx = pl.DataFrame({"customer_id": ["a", "a", "b"], "timestamp": [datetime(2024, 1, 1), datetime(2024, 3, 1), datetime(2024, 3, 2)]})
@@ -697,7 +699,11 @@ def predictive_validity(
             assign = _assignment_table(seg(features), method, id_col)
         else:
             assign = _assignment_table(seg, method, id_col)
-        joined = outcomes.join(assign, on=id_col, how="inner").with_columns(pl.col("segment").fill_null("(null)"))
+        joined = (
+            outcomes.join(assign, on=id_col, how="inner")
+            .with_columns(pl.col("segment").fill_null("(null)"))
+            .sort(id_col)  # fixed row order: sums (and so the figures) do not depend on join order
+        )
         unassigned[method] = outcomes.height - joined.height
         if joined.height == 0:
             raise DataError(
@@ -723,14 +729,14 @@ def predictive_validity(
                 .alias("retention"),
             )
             .drop("_retained")
-            .sort("mean_holdout_spend", descending=True)
+            .sort(["mean_holdout_spend", "segment"], descending=[True, False])
             .with_columns(pl.int_range(1, pl.len() + 1).alias("rank_by_spend"))
         )
         seg_tables.append(per_seg)
         eligible = per_seg.filter(pl.col("customers") >= min_segment_size)
         eligible = eligible if eligible.height else per_seg
-        best = eligible.sort("purchase_rate", descending=True).row(0, named=True)
-        worst = eligible.sort("purchase_rate").row(0, named=True)
+        best = eligible.sort(["purchase_rate", "segment"], descending=[True, False]).row(0, named=True)
+        worst = eligible.sort(["purchase_rate", "segment"]).row(0, named=True)
         etas = joined.select(
             _eta_squared(pl.col("holdout_spend"), "segment").alias("eta_squared_spend"),
             _eta_squared(pl.col("holdout_spend").clip(0).log1p(), "segment").alias("eta_squared_log_spend"),
