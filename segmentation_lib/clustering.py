@@ -216,7 +216,7 @@ def _pair_scores(Z: np.ndarray, labels: np.ndarray, metric_idx: np.ndarray) -> t
 
 
 def sweep_k(X: Any, k_range: Sequence[int] = (2, 10), algorithm: str = "kmeans", metric_sample_size: int = 10_000,
-            random_state: int = 42, n_init: int = 4, agglomerative_sample_size: int = 10_000,
+            random_state: int = 42, n_init: int = 4, agglomerative_sample_size: int = 5_000,
             n_threads: int | None = 1) -> pl.DataFrame:
     """Fit ``algorithm`` for every k in ``k_range`` (inclusive) on the preprocessed matrix ``X``.
 
@@ -384,7 +384,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
                  scaler: str = "standard", sample_size: int = 50_000, metric_sample_size: int = 10_000,
                  random_state: int = 42, noise: str = "assign", hdbscan_min_cluster_size: int | None = None,
                  hdbscan_min_samples: int | None = None, hdbscan_assign: str = "nearest",
-                 agglomerative_sample_size: int = 10_000, n_init: int = 4, order_by: str = "total_spend",
+                 agglomerative_sample_size: int = 5_000, n_init: int = 4, order_by: str = "total_spend",
                  names: Mapping[Any, str] | None = None, fill_null: str | None = "auto", n_threads: int | None = 1):
         self.algorithm = algorithm
         self.n_segments = n_segments

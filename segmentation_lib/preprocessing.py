@@ -95,7 +95,7 @@ def to_numpy(X: Any, features: Sequence[str] | None = None) -> np.ndarray:
                 "Fix: compute these features first (features.customer_features) or remove them from "
                 "clustering.features in the configuration."
             )
-        bad = [c for c in names if not X.schema[c].is_numeric()]
+        bad = [c for c in names if not (X.schema[c].is_numeric() or X.schema[c] == pl.Null)]
         if bad:
             raise DataError(
                 f"Feature table: column(s) {bad} are not numeric ({[str(X.schema[c]) for c in bad]}). "

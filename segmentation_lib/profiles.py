@@ -25,7 +25,7 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from .errors import ConfigError, DataError
-from .preprocessing import check_finite, to_numpy
+from .preprocessing import AUTO_FILLS, check_finite, fill_exprs, to_numpy
 
 #: plain-language labels of the canonical features (used in rules and names)
 FEATURE_LABELS: dict[str, str] = {
@@ -241,7 +241,9 @@ class SurrogateRules(BaseEstimator):
     The tree is fitted on a seeded sample of at most ``sample_size`` rows; ``predict`` evaluates
     it in float64 exactly like the SQL export (``value <= threshold`` goes left), so the SQL gives
     the same segments as ``predict``. ``fidelity_`` is the share of customers for which the tree
-    reproduces the segment. Features must be non-null (rows with nulls get NULL in SQL).
+    reproduces the segment. Features default to the clustering features when present, with the same
+    fill rules (``mean_days_between`` of one-time buyers = ``tenure_days``; ``COALESCE`` in SQL);
+    other nulls are not allowed in ``fit`` and give NULL in SQL.
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"n_orders": [1.0, 2, 8, 9], "total_spend": [5.0, 9, 80, 95]})
@@ -263,10 +265,17 @@ class SurrogateRules(BaseEstimator):
             raise ConfigError(f"clustering.surrogate_depth must be a positive integer, got {self.max_depth!r}. Fix: use 3.")
         if isinstance(features, pl.LazyFrame):
             features = features.collect()
-        cols = list(self.features) if self.features is not None else numeric_features(features)
+        if self.features is not None:
+            cols = [str(c) for c in self.features]
+        else:
+            from .clustering import DEFAULT_FEATURES
+
+            cols = list(DEFAULT_FEATURES) if set(DEFAULT_FEATURES) <= set(features.columns) else numeric_features(features)
         if not cols:
             raise DataError("SurrogateRules: the feature table has no numeric feature. Fix: pass the feature table.")
-        X = to_numpy(features, cols)
+        self.fill_sources_ = {f: AUTO_FILLS[f] for f in cols if f in AUTO_FILLS
+                              and (not isinstance(AUTO_FILLS[f], str) or AUTO_FILLS[f] in features.columns)}
+        X = self._matrix(features, cols)
         check_finite(X, cols, "SurrogateRules feature table")
         y = _labels_series(features, labels).to_numpy()
         from .clustering import stratified_sample
@@ -276,6 +285,7 @@ class SurrogateRules(BaseEstimator):
         self.tree_ = DecisionTreeClassifier(max_depth=int(self.max_depth), min_samples_leaf=leaf,
                                             random_state=self.random_state).fit(X[idx], y[idx])
         self.feature_names_in_ = np.array(cols, dtype=object)
+        self.integer_features_ = [c for j, c in enumerate(cols) if np.array_equal(X[idx, j], np.round(X[idx, j]))]
         self.classes_ = self.tree_.classes_
         self.names_ = {int(c): (names or {}).get(int(c), f"Segment {int(c)}") for c in self.classes_}
         self.fidelity_ = float((self.predict(features) == y).mean())
@@ -293,10 +303,18 @@ class SurrogateRules(BaseEstimator):
             node = np.where(inner, np.where(go_left, left, t.children_right[node]), node)
         return node
 
+    def _matrix(self, features: Any, cols: list[str]) -> np.ndarray:
+        """Raw feature matrix with the clustering fill rules (one-time buyers' gap = tenure)."""
+        if isinstance(features, pl.LazyFrame):
+            features = features.collect()
+        if isinstance(features, pl.DataFrame):
+            features = features.with_columns(fill_exprs(cols, features.columns))
+        return to_numpy(features, cols)
+
     def predict(self, features: Any) -> np.ndarray:
         """Segment of every row by the tree, evaluated in float64 (same semantics as ``to_sql``)."""
         check_is_fitted(self, "tree_")
-        X = to_numpy(features, list(self.feature_names_in_))
+        X = self._matrix(features, list(self.feature_names_in_))
         leaf_class = self.classes_[self.tree_.tree_.value[:, 0, :].argmax(axis=1)]
         return leaf_class[self._leaf_ids(X)]
 
@@ -320,11 +338,16 @@ class SurrogateRules(BaseEstimator):
         return out
 
     def rules_text(self) -> str:
-        """One plain-language line per leaf, e.g. ``If orders > 5 and ... then segment 'X' (...)``."""
+        """One plain-language line per leaf, e.g. ``If orders > 5 and ... then segment 'X' (...)``.
+
+        Thresholds of integer features (days, orders) are shown as whole numbers with the same
+        meaning (``<= 139.5`` is shown as ``<= 139``); others are rounded for reading (the SQL is exact).
+        """
         check_is_fitted(self, "tree_")
         lines = []
         for leaf in self.leaves_:
-            cond = " and ".join(f"{FEATURE_LABELS.get(f, f.replace('_', ' '))} {op} {_fmt(v)}"
+            cond = " and ".join(f"{FEATURE_LABELS.get(f, f.replace('_', ' '))} {op} "
+                                f"{_fmt(np.floor(v)) if f in self.integer_features_ else _fmt(v)}"
                                 for f, op, v in leaf["conditions"]) or "always"
             lines.append(f"If {cond} then segment '{leaf['name']}' "
                          f"({leaf['share']:.1%} of customers, {leaf['purity']:.0%} agree)")
@@ -337,10 +360,17 @@ class SurrogateRules(BaseEstimator):
             raise ConfigError(f"case_expression output '{output}' is unknown. Fix: use 'segment' or 'name'.")
         whens = []
         for leaf in self.leaves_:
-            cond = " AND ".join(f'"{f}" {op} {float(v)!r}' for f, op, v in leaf["conditions"]) or "TRUE"
+            cond = " AND ".join(f"{self._sql_col(f)} {op} {float(v)!r}" for f, op, v in leaf["conditions"]) or "TRUE"
             value = str(leaf["segment"]) if output == "segment" else _sql_str(leaf["name"])
             whens.append(f"  WHEN {cond} THEN {value}")
         return "CASE\n" + "\n".join(whens) + "\n  ELSE NULL\nEND"
+
+    def _sql_col(self, f: str) -> str:
+        rule = self.fill_sources_.get(f)
+        if rule is None:
+            return f'"{f}"'
+        other = f'"{rule}"' if isinstance(rule, str) else repr(float(rule))
+        return f'COALESCE("{f}", {other})'
 
     def to_sql(self, table: str = "customer_features", id_col: str = "customer_id") -> str:
         """A ``SELECT`` a warehouse can run: ``id_col, segment, segment_name`` for every row of ``table``."""

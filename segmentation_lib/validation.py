@@ -39,6 +39,7 @@ __all__ = [
     "stability",
     "stability_reading",
     "split_calibration_holdout",
+    "holdout_outcomes",
     "predictive_validity",
     "migration",
     "actionability_checks",

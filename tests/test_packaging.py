@@ -83,3 +83,10 @@ def test_default_config_documents_every_default_key():
     shipped = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
     defaults = yaml.safe_load((ROOT / "segmentation_lib" / "default_config.yaml").read_text())
     assert keys(shipped) == keys(defaults)
+
+
+def test_every_public_name_resolves():
+    import segmentation_lib as seg
+
+    missing = [name for name in seg.__all__ if not hasattr(seg, name)]
+    assert missing == []

@@ -214,7 +214,9 @@ def test_demo_run_outputs(demo_run) -> None:
     assert m["ground_truth_ari"] > 0.5
     for nb, n_img in EXPECTED_IMAGES.items():
         html = (run / f"{nb}.html").read_text()
-        assert 'class="jp-InputArea' not in html, nb
+        body = html.split("</style>")[-1]
+        assert "jp-CodeMirrorEditor" not in body and 'class="highlight' not in body, nb  # no code cells
+        assert "from segmentation_lib" not in body and "stages." not in body, nb
         assert "Traceback" not in html and "application/vnd.jupyter.stderr" not in html, nb
         assert "Error" not in re.sub(r"<style.*?</style>|<script.*?</script>", "", html, flags=re.S), nb
         assert html.count("<img") >= n_img, (nb, html.count("<img"))
