@@ -23,11 +23,12 @@ covariance, predict = most probable component); ``agglomerative`` (Ward linkage 
 input; the segment centroids of that tree are kept and every customer, including the sample, is
 assigned to the nearest centroid); ``hdbscan`` (the ``hdbscan`` package on the sample with
 ``core_dist_n_jobs=1``; ``min_cluster_size`` defaults to ``min_segment_share`` of the sample;
-customers are assigned by nearest neighbour in the fitted sample, which on 1M customers is about
-40x faster than ``hdbscan.approximate_predict`` (``hdbscan_assign="approximate_predict"`` uses the
-latter). A customer whose nearest sample neighbour is noise is flagged ``is_noise``; with
-``noise="assign"`` it also gets the segment of its nearest non-noise sample neighbour, with
-``noise="label"`` it gets -1.
+customers are assigned the label of their nearest neighbour in the fitted sample, which on 1M
+customers is much faster than ``hdbscan.approximate_predict`` (see benchmarks/bench_clustering.py;
+``hdbscan_assign="approximate_predict"`` uses the latter). A customer is flagged ``is_noise`` when
+that neighbour is noise or lies farther away than the neighbour's core distance (outside every
+dense neighbourhood); with ``noise="assign"`` it gets the segment of its nearest non-noise sample
+point (its most likely segment), with ``noise="label"`` it gets -1.
 
 Choosing k (``recommend_k``): keep k in ``[min_k, max_k]`` whose smallest segment holds at least
 ``min_segment_share`` of customers; among them take the k with the best mean rank over sampled
@@ -539,9 +540,14 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         self.n_segments_ = k
         self.sample_noise_share_ = float((labels < 0).mean())
         keep = labels >= 0
+        nn_all = NearestNeighbors(n_neighbors=1).fit(Zs)
+        # core distance of each sample point (distance to its min_samples-th neighbour, itself included
+        # as in the hdbscan package): a new point farther than that from its nearest sample point is
+        # outside every dense neighbourhood, hence noise
+        core = nn_all.kneighbors(Zs, n_neighbors=int(min(ms + 1, n)), return_distance=True)[0][:, -1]
         self.model_ = {
             "kind": "hdbscan", "hdbscan": model if self.hdbscan_assign == "approximate_predict" else None,
-            "nn_all": NearestNeighbors(n_neighbors=1).fit(Zs), "labels": labels,
+            "nn_all": nn_all, "labels": labels, "core_distances": core,
             "nn_core": NearestNeighbors(n_neighbors=1).fit(Zs[keep]), "core_labels": labels[keep],
         }
 
@@ -559,7 +565,9 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
                 raw, _ = hdbscan.approximate_predict(m["hdbscan"], Z)
                 raw = raw.astype(np.int64)
             else:
-                raw = m["labels"][m["nn_all"].kneighbors(Z, return_distance=False)[:, 0]]
+                dist, nn = m["nn_all"].kneighbors(Z, return_distance=True)
+                raw = m["labels"][nn[:, 0]]
+                raw = np.where(dist[:, 0] > m["core_distances"][nn[:, 0]], -1, raw)
             is_noise = raw < 0
             if is_noise.any():
                 nearest = m["nn_core"].kneighbors(Z[is_noise], return_distance=False)[:, 0]

@@ -43,6 +43,9 @@ TREND_WINDOW = 90
 
 _US_PER_DAY = 86_400_000_000
 
+#: key the sort-heavy passes by a hash of the customer id (falls back to the text on a collision)
+_HASH_KEYS = True
+
 
 # --------------------------------------------------------------------------------------------
 # helpers
@@ -252,72 +255,71 @@ def customer_features(
         cols.append(pl.when(buy).then(c("product_id").cast(pl.String)).alias("_product"))
     as_of_lit = pl.lit(as_of_dt).dt.cast_time_unit("us")
     base = lf.select(cols).filter(c("_ts") < as_of_lit, c("customer_id").is_not_null())
-
-    # stage 1: one row per (customer, purchase order); all return rows of a customer share the
-    # null order. Every later aggregation is a plain count / sum / min / max (fast, streaming).
     buy = c("_amt") > 0
-    stage1_aggs = [
+    cutoff = lambda days: as_of_lit - pl.duration(days=days)  # noqa: E731
+    tw = int(trend_window)
+
+    # pass 1: one row per (customer, purchase order); all return rows of a customer share the
+    # null order. Window spends are summed here row by row (returns count at their own time),
+    # so every later aggregation is a plain count / sum / min / max.
+    in_window = lambda lo, hi=None: (c("_ts") >= cutoff(lo)) & (c("_ts") < cutoff(hi) if hi else True)  # noqa: E731
+    window_sums = {f"_s{w}": in_window(w) for w in windows}
+    window_sums["_snow"] = in_window(tw)
+    window_sums["_sprev"] = in_window(2 * tw, tw)
+    orders = base.group_by("customer_id", "_order").agg(
         pl.when(buy).then(c("_ts")).min().alias("_ots"),
         c("_amt").sum().alias("_net"),
         c("_amt").clip(lower_bound=0.0).sum().alias("_gross"),
         (-c("_amt")).clip(lower_bound=0.0).sum().alias("_ret"),
         (c("_amt") < 0).sum().alias("_nret"),
-    ]
-    orders = base.group_by("customer_id", "_order").agg(stage1_aggs)
-
-    cutoff = lambda days: as_of_lit - pl.duration(days=days)  # noqa: E731
-    is_order = c("_order").is_not_null()
+        *[pl.when(cond).then(c("_amt")).otherwise(0.0).sum().alias(name) for name, cond in window_sums.items()],
+    )
+    # pass 2: per customer
     ots = c("_ots")
     aggs = [
         ots.min().alias("first_purchase"),
         ots.max().alias("last_purchase"),
-        is_order.sum().cast(pl.Int64).alias("n_orders"),
-        ots.dt.date().n_unique().alias("_days_with_null"),
-        ots.null_count().alias("_null_days"),
+        c("_order").count().cast(pl.Int64).alias("n_orders"),
+        _n_distinct_non_null(ots.dt.date()).alias("n_purchase_days"),
         c("_net").sum().alias("total_spend"),
         c("_gross").sum().alias("gross_spend"),
         c("_ret").sum().alias("returned_spend"),
         c("_nret").sum().cast(pl.Int64).alias("n_returns"),
+        *[(ots >= cutoff(w)).sum().cast(pl.Int64).alias(f"orders_{w}d") for w in windows],
+        *[c(f"_s{w}").sum().alias(f"spend_{w}d") for w in windows],
+        c("_snow").sum().alias("_trend_now"),
+        c("_sprev").sum().alias(f"spend_prev_{tw}d"),
     ]
-    # rows of an order count in a window by the time of the order (its first purchase row);
-    # window spend is net: return rows count by their own time (computed on rows, below)
-    for w in windows:
-        aggs.append((ots >= cutoff(w)).sum().cast(pl.Int64).alias(f"orders_{w}d"))
-    per_customer = orders.group_by("customer_id").agg(aggs).with_columns(
-        (c("_days_with_null") - (c("_null_days") > 0).cast(pl.UInt32)).cast(pl.Int64).alias("n_purchase_days")
-    ).drop("_days_with_null", "_null_days")
+    out = orders.group_by("customer_id").agg(aggs).collect(engine="streaming")
 
-    # window spend on rows (net of returns by the return's own time)
-    tw = int(trend_window)
-    spend_aggs = [pl.when(c("_ts") >= cutoff(w)).then(c("_amt")).otherwise(0.0).sum().alias(f"spend_{w}d") for w in windows]
-    recent = c("_ts") >= cutoff(tw)
-    previous = (c("_ts") >= cutoff(2 * tw)) & ~recent
-    spend_aggs.append(pl.when(recent).then(c("_amt")).otherwise(0.0).sum().alias("_trend_now"))
-    spend_aggs.append(pl.when(previous).then(c("_amt")).otherwise(0.0).sum().alias(f"spend_prev_{tw}d"))
-    per_row = base.group_by("customer_id").agg(spend_aggs)
+    # passes 3-4 are keyed by a 64-bit hash of the customer id (numeric keys sort and group
+    # much faster than text); a hash collision among the customers is detected and then the
+    # text key is used instead, so results are exact either way.
+    key = c("customer_id").hash(seed=0)
+    out = out.with_columns(key.alias("_k"))
+    use_hash = _HASH_KEYS and out["_k"].n_unique() == out.height
+    kcol = "_k" if use_hash else "customer_id"
+    keyed = base.with_columns(key.alias("_k")) if use_hash else base
 
-    # spread of the gaps between distinct purchase days (needs the days in order: one sort)
-    days = base.filter(buy).select("customer_id", "_day").unique().sort("customer_id", "_day")
-    same = c("customer_id") == c("customer_id").shift(1)
+    # pass 3: spread of the gaps between distinct purchase days (needs the days in order)
+    days = keyed.filter(buy).select(kcol, "_day").unique().sort(kcol, "_day")
+    same = c(kcol) == c(kcol).shift(1)
     gaps = (
         days.with_columns(pl.when(same).then(c("_day") - c("_day").shift(1)).alias("_gap"))
-        .group_by("customer_id")
+        .group_by(kcol)
         .agg(c("_gap").std(ddof=0).alias("std_days_between"))
+        .collect(engine="streaming")
     )
-
-    queries = [per_customer, per_row, gaps]
-    if has_product:  # distinct (customer, product) pairs, then a count: cheaper than n_unique per group
-        queries.append(
-            base.filter(buy, c("_product").is_not_null()).select("customer_id", "_product").unique()
-            .group_by("customer_id").agg(pl.len().cast(pl.Int64).alias("n_products"))
+    out = out.join(gaps, on=kcol, how="left")
+    del gaps
+    if has_product:  # pass 4: distinct (customer, product) pairs, then a count
+        n_products = (
+            keyed.filter(buy, c("_product").is_not_null()).select(kcol, "_product").unique()
+            .group_by(kcol).agg(pl.len().cast(pl.Int64).alias("n_products"))
+            .collect(engine="streaming")
         )
-    frames = pl.collect_all(queries, engine="streaming")
-    out = frames[0]
-    for extra in frames[1:]:
-        out = out.join(extra, on="customer_id", how="left")
+        out = out.join(n_products, on=kcol, how="left").with_columns(c("n_products").fill_null(0))
     out = out.lazy()
-    if has_product:
-        out = out.with_columns(c("n_products").fill_null(0))
     first_day = c("first_purchase").dt.date().cast(pl.Int32)
     last_day = c("last_purchase").dt.date().cast(pl.Int32)
     now, prev = c("_trend_now"), c(f"spend_prev_{tw}d")

@@ -182,3 +182,11 @@ def test_btyd_summary_matches_lifetimes_on_random_log(freq):
     # the small pandas reference (used for "M") agrees with lifetimes where both run
     mine = sorted(_lifetimes_reference(pdf, end, freq))
     assert [r[:4] for r in mine] == [tuple(r[:4]) for r in ref_rows]
+
+
+def test_text_key_fallback_gives_the_same_table(monkeypatch):
+    import segmentation_lib.features as F
+
+    hashed = customer_features(LOG, AS_OF)
+    monkeypatch.setattr(F, "_HASH_KEYS", False)
+    assert customer_features(LOG, AS_OF).equals(hashed)
