@@ -243,12 +243,11 @@ def customer_features(
 
     ts = _ts_expr("timestamp", schema["timestamp"])
     buy = c("amount") > 0
-    order_key = c("order_id").cast(pl.String) if has_order else ts.dt.epoch("us").cast(pl.String)
+    order_key = c("order_id").cast(pl.String) if has_order else ts.dt.epoch("us")
     cols = [
         c("customer_id"),
         ts.alias("_ts"),
         c("amount").cast(pl.Float64).alias("_amt"),
-        ts.dt.date().cast(pl.Int32).alias("_day"),
         pl.when(buy).then(order_key).alias("_order"),
     ]
     if has_product:
@@ -264,7 +263,8 @@ def customer_features(
     # so every later aggregation is a plain count / sum / min / max.
     in_window = lambda lo, hi=None: (c("_ts") >= cutoff(lo)) & (c("_ts") < cutoff(hi) if hi else True)  # noqa: E731
     window_sums = {f"_s{w}": in_window(w) for w in windows}
-    window_sums["_snow"] = in_window(tw)
+    if tw not in windows:
+        window_sums[f"_s{tw}"] = in_window(tw)
     window_sums["_sprev"] = in_window(2 * tw, tw)
     orders = base.group_by("customer_id", "_order").agg(
         pl.when(buy).then(c("_ts")).min().alias("_ots"),
@@ -280,39 +280,34 @@ def customer_features(
         ots.min().alias("first_purchase"),
         ots.max().alias("last_purchase"),
         c("_order").count().cast(pl.Int64).alias("n_orders"),
-        _n_distinct_non_null(ots.dt.date()).alias("n_purchase_days"),
+        ots.dt.date().cast(pl.Int32).alias("_days"),  # one list per customer, cheap to build
         c("_net").sum().alias("total_spend"),
         c("_gross").sum().alias("gross_spend"),
         c("_ret").sum().alias("returned_spend"),
         c("_nret").sum().cast(pl.Int64).alias("n_returns"),
         *[(ots >= cutoff(w)).sum().cast(pl.Int64).alias(f"orders_{w}d") for w in windows],
         *[c(f"_s{w}").sum().alias(f"spend_{w}d") for w in windows],
-        c("_snow").sum().alias("_trend_now"),
+        c(f"_s{tw}").sum().alias("_trend_now"),
         c("_sprev").sum().alias(f"spend_prev_{tw}d"),
     ]
     out = orders.group_by("customer_id").agg(aggs).collect(engine="streaming")
 
-    # passes 3-4 are keyed by a 64-bit hash of the customer id (numeric keys sort and group
-    # much faster than text); a hash collision among the customers is detected and then the
-    # text key is used instead, so results are exact either way.
+    # distinct purchase days in order, from the per-customer lists (vectorised list kernels; much
+    # cheaper than sorting the log): their count and the spread of the gaps between them
+    days = c("_days").list.drop_nulls().list.sort().list.unique(maintain_order=True)
+    out = out.with_columns(days.alias("_days")).with_columns(
+        c("_days").list.len().cast(pl.Int64).alias("n_purchase_days"),
+        c("_days").list.diff(null_behavior="drop").list.std(ddof=0).alias("std_days_between"),
+    ).drop("_days")
+
+    # pass 3 (products) is keyed by a 64-bit hash of the customer id (numeric keys group faster
+    # than text); a collision among the customers is detected and the text key used instead
     key = c("customer_id").hash(seed=0)
     out = out.with_columns(key.alias("_k"))
     use_hash = _HASH_KEYS and out["_k"].n_unique() == out.height
     kcol = "_k" if use_hash else "customer_id"
     keyed = base.with_columns(key.alias("_k")) if use_hash else base
-
-    # pass 3: spread of the gaps between distinct purchase days (needs the days in order)
-    days = keyed.filter(buy).select(kcol, "_day").unique().sort(kcol, "_day")
-    same = c(kcol) == c(kcol).shift(1)
-    gaps = (
-        days.with_columns(pl.when(same).then(c("_day") - c("_day").shift(1)).alias("_gap"))
-        .group_by(kcol)
-        .agg(c("_gap").std(ddof=0).alias("std_days_between"))
-        .collect(engine="streaming")
-    )
-    out = out.join(gaps, on=kcol, how="left")
-    del gaps
-    if has_product:  # pass 4: distinct (customer, product) pairs, then a count
+    if has_product:  # pass 3: distinct (customer, product) pairs, then a count
         n_products = (
             keyed.filter(buy, c("_product").is_not_null()).select(kcol, "_product").unique()
             .group_by(kcol).agg(pl.len().cast(pl.Int64).alias("n_products"))
