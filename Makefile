@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 PYTEST_ARGS ?=
 
-.PHONY: help venv data report test test-fast bench lab browser clean
+.PHONY: help venv data report test test-fast bench lab browser clean sync-config
 
 help:
 	@echo "make report   - set up, generate the demo data if absent, run the whole report pipeline"
@@ -55,3 +55,6 @@ lab: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+sync-config: $(STAMP)
+	$(BIN)/python scripts/sync_config.py

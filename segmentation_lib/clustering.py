@@ -6,8 +6,10 @@ learning in ``fit``, fitted attributes end in ``_``; works with ``clone``/``get_
 How a fit works (every step is seeded by ``random_state``, so the same data and seed give the
 same labels):
 
-1. Preprocess (``preprocessing.make_preprocessor``: select, log1p, clip, scale), learned on the
-   fit sample.
+1. Preprocess (``preprocessing.make_preprocessor``: select, fill structural nulls such as the
+   ``mean_days_between`` of one-time buyers, log1p, clip, scale), learned on the fit sample.
+   Other nulls raise DataError naming the column (``persistence.score_customers`` reports such
+   customers instead). BLAS/OpenMP run on ``n_threads`` threads (default 1, see ``thread_limit``).
 2. Sample: when there are more than ``sample_size`` customers, the model is fitted on a sample
    stratified by deciles of ``order_by`` (``total_spend``), so big spenders are represented in
    proportion. Every customer is then assigned with ``predict``.
@@ -22,7 +24,8 @@ covariance, predict = most probable component); ``agglomerative`` (Ward linkage 
 ``agglomerative_sample_size`` customers of the sample, because Ward needs memory quadratic in its
 input; the segment centroids of that tree are kept and every customer, including the sample, is
 assigned to the nearest centroid); ``hdbscan`` (the ``hdbscan`` package on the sample with
-``core_dist_n_jobs=1``; ``min_cluster_size`` defaults to ``min_segment_share`` of the sample;
+``core_dist_n_jobs=1``; ``min_cluster_size`` defaults to ``min_segment_share`` of the sample
+(at least 10) and ``min_samples`` to 10; ``n_segments`` and the k sweep do not apply;
 customers are assigned the label of their nearest neighbour in the fitted sample, which on 1M
 customers is much faster than ``hdbscan.approximate_predict`` (see benchmarks/bench_clustering.py;
 ``hdbscan_assign="approximate_predict"`` uses the latter). A customer is flagged ``is_noise`` when
@@ -66,6 +69,7 @@ from .preprocessing import make_preprocessor, to_numpy
 
 ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm", "agglomerative", "hdbscan")
 DEFAULT_FEATURES = ("days_since_last", "n_orders", "total_spend", "avg_order_value", "mean_days_between", "tenure_days")
+_SAMPLE_STREAM = 0x5E6A  # tag mixed into the sampling seed
 SWEEP_COLUMNS = ("k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "bic", "min_segment_share")
 
 
@@ -96,7 +100,9 @@ def stratified_sample(n: int, size: int, strata: np.ndarray | None = None, n_bin
     """
     if n <= size:
         return np.arange(n)
-    rng = np.random.default_rng(random_state)
+    # a stream of its own (seed mixed with a tag): data drawn with np.random.default_rng(seed) for the
+    # same seed must not line up with the sample keys
+    rng = np.random.default_rng([int(random_state), _SAMPLE_STREAM])
     keys = rng.random(n)
     if strata is None:
         return np.sort(np.argsort(keys, kind="stable")[:size])
@@ -625,3 +631,35 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         profiles = segment_profiles(frame.filter(pl.Series(keep)), self.labels_[keep])
         names = name_segments(profiles, overrides=self.names)
         return {i: names.get(i, f"Segment {i}") for i in range(self.n_segments_)}
+
+
+#: configuration keys (``clustering:`` section) that are not CustomerSegmenter parameters
+_CONFIG_ONLY = ("surrogate_depth",)
+
+
+def segmenter_from_config(section: Mapping[str, Any], random_state: int | None = None) -> CustomerSegmenter:
+    """A CustomerSegmenter from the ``clustering:`` section of a run configuration.
+
+    ``k`` maps to ``n_segments``; ``surrogate_depth`` is for SurrogateRules and ignored here;
+    ``random_state`` (e.g. ``run.seed``) wins over a ``random_state`` key.
+
+    >>> segmenter_from_config({"algorithm": "gmm", "k": 4, "k_range": [2, 6], "names": {}}).n_segments
+    4
+    """
+    params = {k: v for k, v in dict(section).items() if k not in _CONFIG_ONLY}
+    if "k" in params:
+        params["n_segments"] = params.pop("k")
+    for key in ("k_range", "features"):
+        if isinstance(params.get(key), list):
+            params[key] = tuple(params[key])
+    if isinstance(params.get("log_features"), list):
+        params["log_features"] = tuple(params["log_features"])
+    if params.get("names") == {}:
+        params["names"] = None
+    if random_state is not None:
+        params["random_state"] = int(random_state)
+    known = CustomerSegmenter._get_param_names()
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ConfigError(f"clustering: unknown setting(s) {unknown}. Fix: use only {sorted(known + ['k'])}.")
+    return CustomerSegmenter(**params)

@@ -41,8 +41,6 @@ FREQS = ("D", "W", "M")
 #: length in days of the two adjacent windows compared by ``spend_trend``
 TREND_WINDOW = 90
 
-_US_PER_DAY = 86_400_000_000
-
 #: key the sort-heavy passes by a hash of the customer id (falls back to the text on a collision)
 _HASH_KEYS = True
 
@@ -201,9 +199,20 @@ def btyd_summary(
 # --------------------------------------------------------------------------------------------
 # behavioural features
 # --------------------------------------------------------------------------------------------
-def _n_distinct_non_null(e: pl.Expr) -> pl.Expr:
-    """Distinct non-null values (``n_unique`` counts null as a value), as a fast group aggregation."""
-    return (e.n_unique() - e.null_count().gt(0).cast(pl.UInt32)).cast(pl.Int64)
+#: rows of the log per customer partition in :func:`customer_features` (memory bound)
+ROWS_PER_PARTITION = 6_000_000
+
+
+def _n_partitions(lf: pl.LazyFrame, partitions: int | None) -> int:
+    if partitions is not None:
+        if int(partitions) < 1:
+            raise ConfigError(f"customer_features: partitions={partitions} must be >= 1.")
+        return int(partitions)
+    try:
+        n_rows = lf.select(pl.len()).collect().item()  # Parquet: from the metadata
+    except pl.exceptions.PolarsError:
+        return 1
+    return max(1, -(-int(n_rows) // ROWS_PER_PARTITION))
 
 
 def customer_features(
@@ -211,6 +220,7 @@ def customer_features(
     as_of: str | dt.date | dt.datetime,
     windows: Sequence[int] = (30, 90, 365),
     trend_window: int = TREND_WINDOW,
+    partitions: int | None = None,
 ) -> pl.DataFrame:
     """One row per customer: recency, orders, spend, spacing, recent windows, trend and returns.
 
@@ -218,7 +228,9 @@ def customer_features(
     last transaction). A *purchase* is a row with ``amount > 0``; a *return* a row with
     ``amount < 0``. Spend columns are net of returns unless named ``gross_``. Customers whose net
     total is <= 0 are kept and flagged by ``nonpositive_net``. Day counts use UTC calendar dates.
-    See ``docs/features.md`` for the full table of definitions.
+    See ``docs/features.md`` for the full table of definitions. ``partitions`` splits the
+    customers into that many hash partitions processed one after the other (bounded memory;
+    default: one per ``ROWS_PER_PARTITION`` rows of the log, counted cheaply for Parquet).
 
     >>> import polars as pl, datetime as dt
     >>> tx = pl.DataFrame({"customer_id": ["a", "a", "a"], "amount": [10.0, 20.0, -5.0],
@@ -258,47 +270,59 @@ def customer_features(
     cutoff = lambda days: as_of_lit - pl.duration(days=days)  # noqa: E731
     tw = int(trend_window)
 
-    # pass 1: one row per (customer, purchase order); all return rows of a customer share the
-    # null order. Window spends are summed here row by row (returns count at their own time),
-    # so every later aggregation is a plain count / sum / min / max.
-    in_window = lambda lo, hi=None: (c("_ts") >= cutoff(lo)) & (c("_ts") < cutoff(hi) if hi else True)  # noqa: E731
-    window_sums = {f"_s{w}": in_window(w) for w in windows}
-    if tw not in windows:
-        window_sums[f"_s{tw}"] = in_window(tw)
-    window_sums["_sprev"] = in_window(2 * tw, tw)
-    orders = base.group_by("customer_id", "_order").agg(
-        pl.when(buy).then(c("_ts")).min().alias("_ots"),
-        c("_amt").sum().alias("_net"),
-        c("_amt").clip(lower_bound=0.0).sum().alias("_gross"),
-        (-c("_amt")).clip(lower_bound=0.0).sum().alias("_ret"),
-        (c("_amt") < 0).sum().alias("_nret"),
-        *[pl.when(cond).then(c("_amt")).otherwise(0.0).sum().alias(name) for name, cond in window_sums.items()],
-    )
-    # pass 2: per customer
-    ots = c("_ots")
-    aggs = [
-        ots.min().alias("first_purchase"),
-        ots.max().alias("last_purchase"),
-        c("_order").count().cast(pl.Int64).alias("n_orders"),
-        ots.dt.date().cast(pl.Int32).alias("_days"),  # one list per customer, cheap to build
-        c("_net").sum().alias("total_spend"),
-        c("_gross").sum().alias("gross_spend"),
-        c("_ret").sum().alias("returned_spend"),
-        c("_nret").sum().cast(pl.Int64).alias("n_returns"),
-        *[(ots >= cutoff(w)).sum().cast(pl.Int64).alias(f"orders_{w}d") for w in windows],
-        *[c(f"_s{w}").sum().alias(f"spend_{w}d") for w in windows],
-        c(f"_s{tw}").sum().alias("_trend_now"),
-        c("_sprev").sum().alias(f"spend_prev_{tw}d"),
-    ]
-    out = orders.group_by("customer_id").agg(aggs).collect(engine="streaming")
+    def passes(base: pl.LazyFrame) -> pl.DataFrame:
+        """Passes 1-2 over the rows of one partition of the customers."""
+        # pass 1: one row per purchase order (customer, order) and one per return moment
+        # (customer, timestamp of a non-purchase row), with just its time, net amount and number of
+        # return rows; pass 2 then only needs plain counts / sums / min / max per customer.
+        orders = base.with_columns(pl.when(~buy).then(c("_ts")).alias("_rts")).group_by(
+            "customer_id", "_order", "_rts"
+        ).agg(
+            c("_ts").min().alias("_t"),
+            c("_amt").sum().alias("_v"),
+            (c("_amt") < 0).sum().alias("_nret"),
+        )
+        # pass 2: per customer. An order counts in a window by its time (its first purchase row);
+        # a return by its own time.
+        is_order = c("_order").is_not_null()
+        t, v = c("_t"), c("_v")
+        ots = pl.when(is_order).then(t)
+        inside = lambda lo, hi=None: (t >= cutoff(lo)) & (t < cutoff(hi) if hi else True)  # noqa: E731
+        spend_in = lambda lo, hi=None: pl.when(inside(lo, hi)).then(v).otherwise(0.0).sum()  # noqa: E731
+        aggs = [
+            ots.min().alias("first_purchase"),
+            ots.max().alias("last_purchase"),
+            c("_order").count().cast(pl.Int64).alias("n_orders"),
+            ots.dt.date().cast(pl.Int32).alias("_days"),  # one list per customer, cheap to build
+            v.sum().alias("total_spend"),
+            pl.when(is_order).then(v).otherwise(0.0).sum().alias("gross_spend"),
+            pl.when(is_order).then(0.0).otherwise(-v).clip(lower_bound=0.0).sum().alias("returned_spend"),
+            c("_nret").sum().cast(pl.Int64).alias("n_returns"),
+            *[(is_order & inside(w)).sum().cast(pl.Int64).alias(f"orders_{w}d") for w in windows],
+            *[spend_in(w).alias(f"spend_{w}d") for w in windows],
+            *([] if tw in windows else [spend_in(tw).alias(f"spend_{tw}d")]),
+            spend_in(2 * tw, tw).alias(f"spend_prev_{tw}d"),
+        ]
+        out = orders.group_by("customer_id").agg(aggs).collect(engine="streaming")
 
-    # distinct purchase days in order, from the per-customer lists (vectorised list kernels; much
-    # cheaper than sorting the log): their count and the spread of the gaps between them
-    days = c("_days").list.drop_nulls().list.sort().list.unique(maintain_order=True)
-    out = out.with_columns(days.alias("_days")).with_columns(
-        c("_days").list.len().cast(pl.Int64).alias("n_purchase_days"),
-        c("_days").list.diff(null_behavior="drop").list.std(ddof=0).alias("std_days_between"),
-    ).drop("_days")
+        # distinct purchase days in order, from the per-customer lists (vectorised list kernels; much
+        # cheaper than sorting the log): their count and the spread of the gaps between them
+        days = c("_days").list.drop_nulls().list.sort().list.unique(maintain_order=True)
+        out = out.with_columns(days.alias("_days")).with_columns(
+            c("_days").list.len().cast(pl.Int64).alias("n_purchase_days"),
+            c("_days").list.diff(null_behavior="drop").list.std(ddof=0).alias("std_days_between"),
+        ).drop("_days")
+
+        return out
+
+    # customers are split into partitions by a hash of their id when the log is large, so the
+    # per-order state of pass 1 stays small (bounded memory); results do not depend on it
+    n_parts = _n_partitions(lf, partitions)
+    if n_parts == 1:
+        out = passes(base)
+    else:
+        part = c("customer_id").hash(seed=1) % n_parts
+        out = pl.concat([passes(base.filter(part == i)) for i in range(n_parts)], rechunk=False)
 
     # pass 3 (products) is keyed by a 64-bit hash of the customer id (numeric keys group faster
     # than text); a collision among the customers is detected and the text key used instead
@@ -317,7 +341,7 @@ def customer_features(
     out = out.lazy()
     first_day = c("first_purchase").dt.date().cast(pl.Int32)
     last_day = c("last_purchase").dt.date().cast(pl.Int32)
-    now, prev = c("_trend_now"), c(f"spend_prev_{tw}d")
+    now, prev = c(f"spend_{tw}d"), c(f"spend_prev_{tw}d")
     out = out.with_columns(
         (pl.lit(as_of_day) - last_day).cast(pl.Int64).alias("days_since_last"),
         (pl.lit(as_of_day) - first_day).cast(pl.Int64).alias("tenure_days"),
@@ -341,7 +365,6 @@ def customer_features(
         order += [f"orders_{w}d", f"spend_{w}d"]
     if tw not in windows:
         order.append(f"spend_{tw}d")
-        out = out.with_columns(now.alias(f"spend_{tw}d"))
     order += [f"spend_prev_{tw}d", f"spend_trend_{tw}d", "returned_spend", "return_rate", "n_returns"]
     if has_product:
         order.append("n_products")

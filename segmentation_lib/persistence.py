@@ -10,7 +10,8 @@ scikit-learn, numpy, polars, joblib, hdbscan), ``algorithm``, ``params`` (``get_
 (see ``data_fingerprint``) and ``extra`` (anything JSON-like the caller adds). The fitted
 preprocessing pipeline is inside the model. Loading a file saved with other library versions
 warns (``ModelVersionWarning``) naming each difference; a missing, corrupt or newer-format file
-raises :class:`ModelError`. HDBSCAN models keep only the fit sample (``sample_size`` rows).
+raises :class:`ModelError`. The per-training-customer arrays (``labels_``, ``is_noise_``,
+``sample_index_``) are not saved; HDBSCAN models keep only the fit sample (``sample_size`` rows).
 
 Only load model files you trust: joblib files are pickles and can run code when loaded.
 
@@ -20,6 +21,7 @@ Only load model files you trust: joblib files are pickles and can run code when 
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import platform
@@ -36,6 +38,8 @@ import polars as pl
 from .errors import DataError, ModelError
 
 FORMAT_NAME = "segmentation_lib.model"
+#: fitted attributes with one entry per training customer, left out of the saved file
+TRAINING_ROW_ATTRS = ("labels_", "is_noise_", "sample_index_")
 FORMAT_VERSION = 1
 
 
@@ -101,7 +105,11 @@ def save_model(segmenter: Any, path: str | Path, training_fingerprint: str | Non
         "training_fingerprint": training_fingerprint,
         "extra": dict(extra) if extra else {},
     }
-    payload = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "metadata": meta, "model": segmenter}
+    slim = copy.copy(segmenter)  # per-training-row arrays are not needed to score: keep the file small
+    for attr in TRAINING_ROW_ATTRS:
+        if hasattr(slim, attr):
+            delattr(slim, attr)
+    payload = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "metadata": meta, "model": slim}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     joblib.dump(payload, tmp, compress=3)

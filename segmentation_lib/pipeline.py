@@ -55,6 +55,9 @@ VERSIONED = ("segmentation-kit", "polars", "pyarrow", "numpy", "pandas", "scikit
 # --------------------------------------------------------------------------- kernel
 
 
+KERNEL_QUIET = "--IPKernelApp.log_level=ERROR"
+
+
 def ensure_kernel(name: str = KERNEL_NAME) -> str:
     """Register this Python as Jupyter kernel ``name`` in ``sys.prefix`` unless it already is; return the name.
 
@@ -68,22 +71,31 @@ def ensure_kernel(name: str = KERNEL_NAME) -> str:
 
     try:
         spec = KernelSpecManager().get_kernel_spec(name)
-        if spec.argv and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve():
+        # compare the venv's own interpreter path (not symlink-resolved: every venv resolves to the same base)
+        if (spec.argv and KERNEL_QUIET in spec.argv
+                and Path(os.path.abspath(spec.argv[0])).parent == Path(os.path.abspath(sys.executable)).parent):
             return name
     except NoSuchKernel:
         pass
     from ipykernel.kernelspec import install
 
     try:
-        install(kernel_name=name, display_name="Python (segmentation-kit)", prefix=sys.prefix)
+        dest = install(kernel_name=name, display_name="Python (segmentation-kit)", prefix=sys.prefix)
     except OSError as exc:  # read-only environment: fall back to the user's data dir
         try:
-            install(kernel_name=name, display_name="Python (segmentation-kit)", user=True)
+            dest = install(kernel_name=name, display_name="Python (segmentation-kit)", user=True)
         except OSError:
             raise PipelineError(
                 f"Could not register the Jupyter kernel '{name}' ({exc}). Fix: run "
                 f"`{sys.executable} -m ipykernel install --user --name {name}` once, then rerun."
             ) from None
+    # keep the kernel's own start-up warnings (e.g. "running over TCP without encryption") out of
+    # scheduled-run logs; notebook errors still reach the executed notebook and the run's message
+    spec_file = Path(dest) / "kernel.json"
+    spec_json = json.loads(spec_file.read_text())
+    if KERNEL_QUIET not in spec_json["argv"]:
+        spec_json["argv"].append(KERNEL_QUIET)
+        spec_file.write_text(json.dumps(spec_json, indent=1))
     return name
 
 

@@ -234,3 +234,33 @@ def test_demo_truth_recovered_with_default_config():
     assert adjusted_rand_score(f["archetype"], seg.labels_) >= 0.8
     six = CustomerSegmenter(n_segments=6).fit(f)
     assert adjusted_rand_score(f["archetype"], six.labels_) >= 0.9
+
+
+def test_segmenter_from_default_config():
+    import yaml
+    from pathlib import Path
+
+    from segmentation_lib.clustering import segmenter_from_config
+
+    cfg = yaml.safe_load((Path(__file__).parents[1] / "configs" / "default.yaml").read_text())
+    seg = segmenter_from_config(cfg["clustering"], random_state=7)
+    assert seg.algorithm == "kmeans" and seg.n_segments is None and seg.random_state == 7
+    assert seg.k_range == (2, 10) and seg.features[0] == "days_since_last"
+    with pytest.raises(ConfigError, match="unknown setting"):
+        segmenter_from_config({"n_clusters": 3})
+
+
+def test_hdbscan_approximate_predict_option_agrees_on_training_rows(data):
+    df, truth = data
+    seg = CustomerSegmenter(algorithm="hdbscan", hdbscan_min_cluster_size=50, hdbscan_assign="approximate_predict",
+                            clip_quantile=None).fit(df)
+    assert adjusted_rand_score(truth, seg.labels_) > 0.95
+    assert seg.model_["hdbscan"] is not None
+
+
+def test_sample_stream_independent_of_data_drawn_with_same_seed():
+    # data drawn with default_rng(42) must not line up with the sample keys for random_state=42
+    code = np.random.default_rng(42).choice(2, size=20_000, p=[0.5, 0.5])
+    for strata in (None, np.arange(20_000.0)):
+        idx = stratified_sample(20_000, 2_000, strata, random_state=42)
+        assert abs(code[idx].mean() - code.mean()) < 0.04

@@ -190,3 +190,9 @@ def test_text_key_fallback_gives_the_same_table(monkeypatch):
     hashed = customer_features(LOG, AS_OF)
     monkeypatch.setattr(F, "_HASH_KEYS", False)
     assert customer_features(LOG, AS_OF).equals(hashed)
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_partitions_do_not_change_the_table(parts):
+    one = customer_features(LOG, AS_OF, partitions=1)
+    assert customer_features(LOG.lazy(), AS_OF, partitions=parts).equals(one)

@@ -90,3 +90,9 @@ def test_every_public_name_resolves():
 
     missing = [name for name in seg.__all__ if not hasattr(seg, name)]
     assert missing == []
+
+
+def test_configuration_doc_shows_every_default_key():
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    defaults = (ROOT / "segmentation_lib" / "default_config.yaml").read_text()
+    assert defaults.strip() in doc, "docs/configuration.md is out of date: regenerate its Defaults block"

@@ -51,6 +51,7 @@ def test_round_trip_same_predictions_and_metadata(model, tmp_path):
     assert {"scikit-learn", "numpy", "polars", "segmentation-kit"} <= set(meta["versions"])
     assert read_model_file(path)["format_version"] == FORMAT_VERSION
     assert loaded.metadata_["created"].endswith("+00:00")
+    assert not hasattr(loaded, "labels_") and hasattr(model, "labels_")  # training rows not saved
 
 
 def test_version_difference_warns_clearly(model, tmp_path):
