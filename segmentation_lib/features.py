@@ -271,7 +271,7 @@ def customer_features(
     tw = int(trend_window)
 
     def passes(base: pl.LazyFrame) -> pl.DataFrame:
-        """Passes 1-2 over the rows of one partition of the customers."""
+        """Passes 1-3 over the rows of one partition of the customers."""
         # pass 1: one row per purchase order (customer, order) and one per return moment
         # (customer, timestamp of a non-purchase row), with just its time, net amount and number of
         # return rows; pass 2 then only needs plain counts / sums / min / max per customer.
@@ -313,6 +313,20 @@ def customer_features(
             c("_days").list.diff(null_behavior="drop").list.std(ddof=0).alias("std_days_between"),
         ).drop("_days")
 
+        # pass 3 (products) is keyed by a 64-bit hash of the customer id (numeric keys group faster
+        # than text); a collision among the customers is detected and the text key used instead
+        key = c("customer_id").hash(seed=0)
+        out = out.with_columns(key.alias("_k"))
+        use_hash = _HASH_KEYS and out["_k"].n_unique() == out.height
+        kcol = "_k" if use_hash else "customer_id"
+        keyed = base.with_columns(key.alias("_k")) if use_hash else base
+        if has_product:  # pass 3: distinct (customer, product) pairs, then a count
+            n_products = (
+                keyed.filter(buy, c("_product").is_not_null()).select(kcol, "_product").unique()
+                .group_by(kcol).agg(pl.len().cast(pl.Int64).alias("n_products"))
+                .collect(engine="streaming")
+            )
+            out = out.join(n_products, on=kcol, how="left").with_columns(c("n_products").fill_null(0))
         return out
 
     # customers are split into partitions by a hash of their id when the log is large, so the
@@ -324,20 +338,6 @@ def customer_features(
         part = c("customer_id").hash(seed=1) % n_parts
         out = pl.concat([passes(base.filter(part == i)) for i in range(n_parts)], rechunk=False)
 
-    # pass 3 (products) is keyed by a 64-bit hash of the customer id (numeric keys group faster
-    # than text); a collision among the customers is detected and the text key used instead
-    key = c("customer_id").hash(seed=0)
-    out = out.with_columns(key.alias("_k"))
-    use_hash = _HASH_KEYS and out["_k"].n_unique() == out.height
-    kcol = "_k" if use_hash else "customer_id"
-    keyed = base.with_columns(key.alias("_k")) if use_hash else base
-    if has_product:  # pass 3: distinct (customer, product) pairs, then a count
-        n_products = (
-            keyed.filter(buy, c("_product").is_not_null()).select(kcol, "_product").unique()
-            .group_by(kcol).agg(pl.len().cast(pl.Int64).alias("n_products"))
-            .collect(engine="streaming")
-        )
-        out = out.join(n_products, on=kcol, how="left").with_columns(c("n_products").fill_null(0))
     out = out.lazy()
     first_day = c("first_purchase").dt.date().cast(pl.Int32)
     last_day = c("last_purchase").dt.date().cast(pl.Int32)

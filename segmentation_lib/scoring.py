@@ -60,7 +60,7 @@ def score_file(model: str | Path, data: str | Path, out: str | Path, config: str
     if out.suffix.lower() not in {".parquet", ".csv"}:
         raise DataError(f"Output file '{out}' must end in .parquet or .csv. Fix: choose e.g. --out scores.parquet.")
     segmenter = load_model(model)
-    names = list(getattr(segmenter, "feature_names_in_", []) or getattr(segmenter, "features", []))
+    names = list(getattr(segmenter, "feature_names_in_", getattr(segmenter, "features", [])))
     feats, info = features_for_scoring(data, names, config=config, as_of=as_of)
     scored = score_customers(segmenter, feats)
     out.parent.mkdir(parents=True, exist_ok=True)

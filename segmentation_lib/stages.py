@@ -259,16 +259,12 @@ def rfm_stage(ctx: RunContext, data: DataStage, recompute: bool = False) -> RFMS
 
 def make_segmenter(cfg: Mapping[str, Any], seed: int, **params: Any):
     """An unfitted CustomerSegmenter from the ``clustering`` section (``params`` override)."""
-    from .clustering import CustomerSegmenter
+    from .clustering import segmenter_from_config
 
-    cc = cfg["clustering"]
-    kw = dict(algorithm=cc["algorithm"], n_segments=cc.get("k"), k_range=tuple(cc["k_range"]), min_k=cc["min_k"],
-              max_k=cc["max_k"], min_segment_share=cc["min_segment_share"], features=tuple(cc["features"]),
-              log_features=cc["log_features"], clip_quantile=cc["clip_quantile"], scaler=cc["scaler"],
-              sample_size=cc["sample_size"], metric_sample_size=cc["metric_sample_size"], random_state=seed,
-              names={int(k): v for k, v in (cc.get("names") or {}).items()} or None)
-    kw.update(params)
-    return CustomerSegmenter(**kw)
+    seg = segmenter_from_config(cfg["clustering"], random_state=seed)
+    if seg.names:
+        seg.set_params(names={int(k): v for k, v in seg.names.items()})
+    return seg.set_params(**params) if params else seg
 
 
 @dataclass

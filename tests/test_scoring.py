@@ -1,0 +1,69 @@
+"""`segment score`: a saved model scores a new transaction log or feature table; nobody is dropped."""
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from segmentation_lib.cli import app
+from segmentation_lib.clustering import CustomerSegmenter
+from segmentation_lib.demo import write_demo_data
+from segmentation_lib.features import customer_features
+from segmentation_lib.persistence import save_model
+from segmentation_lib.scoring import score_file
+
+AS_OF = "2025-01-01"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("score")
+    paths = write_demo_data(root / "demo", n_customers=1500, seed=7)
+    tx = pl.read_parquet(paths["transactions"]).filter(pl.col("customer_id").is_not_null())
+    feats = customer_features(tx, as_of=AS_OF)
+    model = CustomerSegmenter(n_segments=4, random_state=0).fit(feats)
+    model_path = root / "model.joblib"
+    save_model(model, model_path)
+    return root, paths, feats, model, model_path
+
+
+def test_scoring_a_transaction_log_reproduces_the_model_labels(trained):
+    root, paths, feats, model, model_path = trained
+    msg = score_file(model_path, paths["transactions"], root / "scores.parquet", as_of=AS_OF)
+    scores = pl.read_parquet(root / "scores.parquet")
+    assert "1,500 customers" in msg
+    expected = pl.DataFrame({"customer_id": feats["customer_id"], "expected": model.predict(feats)})
+    joined = scores.join(expected, on="customer_id", how="inner")
+    assert joined.height == feats.height == scores.height
+    assert (joined["segment"] == joined["expected"]).all()
+
+
+def test_scoring_a_feature_table_keeps_customers_whose_features_are_missing(trained):
+    root, _, feats, model, model_path = trained
+    broken = feats.head(10).with_columns(
+        pl.when(pl.int_range(pl.len()) < 2).then(None).otherwise(pl.col("n_orders")).alias("n_orders"))
+    table = root / "features.parquet"
+    broken.write_parquet(table)
+    out = root / "scores.csv"
+    score_file(model_path, table, out)
+    scores = pl.read_csv(out)
+    assert scores.height == 10
+    not_scored = scores.filter(pl.col("segment").is_null())
+    assert not_scored.height == 2
+    assert all("n_orders" in s for s in not_scored["status"])
+
+
+def test_cli_score_writes_the_output_and_reports_bad_paths(trained):
+    root, paths, _, _, model_path = trained
+    runner = CliRunner()
+    ok = runner.invoke(app, ["score", "--model", str(model_path), "--data", str(paths["transactions"]),
+                             "--out", str(root / "cli.parquet"), "--as-of", AS_OF])
+    assert ok.exit_code == 0, ok.output
+    assert (root / "cli.parquet").is_file()
+    bad = runner.invoke(app, ["score", "--model", str(root / "missing.joblib"), "--data", str(paths["transactions"]),
+                              "--out", str(root / "x.parquet")])
+    assert bad.exit_code == 2
+    assert "not found" in bad.output and "Traceback" not in bad.output
+    wrong_ext = runner.invoke(app, ["score", "--model", str(model_path), "--data", str(paths["transactions"]),
+                                    "--out", str(root / "x.xlsx")])
+    assert wrong_ext.exit_code == 2 and ".parquet or .csv" in wrong_ext.output
