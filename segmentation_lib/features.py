@@ -48,6 +48,9 @@ _HASH_KEYS = True
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+#: money sums are rounded to this many decimals: far below a cent, far above float summation noise
+MONEY_DECIMALS = 6
+
 def _lazy(transactions: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     if isinstance(transactions, pl.DataFrame):
         return transactions.lazy()
@@ -169,7 +172,7 @@ def btyd_summary(
         )
         .filter(c("_p") <= end_p, c("_cid").is_not_null())
         .group_by("_cid", "_p")
-        .agg(c("_v").sum())
+        .agg(c("_v").sum().round(MONEY_DECIMALS))  # deterministic between runs, see customer_features
     )
     out = (
         per_period.group_by("_cid")
@@ -177,7 +180,7 @@ def btyd_summary(
             pl.len().alias("_n"),
             c("_p").min().alias("_first"),
             c("_p").max().alias("_last"),
-            c("_v").sum().alias("_total"),
+            c("_v").sum().round(MONEY_DECIMALS).alias("_total"),
             c("_v").min_by("_p").alias("_first_v"),
         )
         .select(
@@ -304,6 +307,10 @@ def customer_features(
             spend_in(2 * tw, tw).alias(f"spend_prev_{tw}d"),
         ]
         out = orders.group_by("customer_id").agg(aggs).collect(engine="streaming")
+        # parallel float sums depend on thread scheduling in their last bits; rounding money to
+        # MONEY_DECIMALS makes the table bit-identical between runs (same data -> same segments)
+        money = [n for n in out.columns if "spend" in n]
+        out = out.with_columns(c(n).round(MONEY_DECIMALS) for n in money)
 
         # distinct purchase days in order, from the per-customer lists (vectorised list kernels; much
         # cheaper than sorting the log): their count and the spread of the gaps between them

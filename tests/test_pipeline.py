@@ -231,7 +231,8 @@ def test_demo_run_is_repeatable_and_failure_is_clear(demo_run) -> None:
     assert pl.read_parquet(first / "assignments.parquet").equals(pl.read_parquet(second / "assignments.parquet"))
     m1, m2 = (json.loads((p / "metrics.json").read_text()) for p in (first, second))
     flat = lambda m: {k: v for k, v in {**m, **m.pop("validation")}.items()  # noqa: E731
-                      if isinstance(v, (int, float)) and "migration" not in k}
+                      if isinstance(v, (int, float))}
+    assert flat(dict(m1))["migration_changed_share"] == flat(dict(m2))["migration_changed_share"]
     assert flat(dict(m1)) == pytest.approx(flat(dict(m2)), rel=1e-9)  # BLAS threads: last-digit noise only
     bad = demo_run["root"] / "bad.yaml"
     bad.write_text(demo_run["cfg"].read_text().replace("k_range", "algorithm: kmeanz, k_range"), encoding="utf-8")
@@ -239,11 +240,3 @@ def test_demo_run_is_repeatable_and_failure_is_clear(demo_run) -> None:
         pipeline.run_pipeline(bad, out_dir=demo_run["out"], progress=False)
     assert [p.name for p in pipeline.list_runs(demo_run["out"])] == sorted([first.name, second.name], reverse=True)
     assert (pipeline.list_failed_runs(demo_run["out"])[0] / "03_clustering.ipynb").is_file()
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known gap: RFM migration between snapshots differs by ~1 customer between reruns")
-def test_demo_migration_repeatable(demo_run) -> None:
-    runs = pipeline.list_runs(demo_run["out"])
-    shares = {json.loads((p / "metrics.json").read_text())["migration_changed_share"] for p in runs}
-    assert len(runs) >= 2 and len(shares) == 1
