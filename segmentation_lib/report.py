@@ -220,6 +220,7 @@ def render_run_index(run_dir: str | Path, manifest: Mapping[str, Any]) -> Path:
         "segments": _segment_rows(run_dir),
         "dq": dq,
         "dq_rules": dq_rules,
+        "attributes_sentence": customer_attributes_sentence(dq["customer_attributes"]) if dq.get("customer_attributes") else "",
         "files": files,
         "started_local": _local(manifest.get("started")),
     }
@@ -330,4 +331,17 @@ def quality_markdown(dq: Mapping[str, Any]) -> str:
                      f"{fmt_value(r.get('excluded'), 'int')} | {r.get('action')} |")
     for note in dq.get("notes") or []:
         lines.append(f"\n*Note: {note}*")
+    attrs = dq.get("customer_attributes")
+    if attrs:
+        lines.append(f"\n{customer_attributes_sentence(attrs)}")
     return "\n".join(lines)
+
+
+def customer_attributes_sentence(attrs: Mapping[str, Any]) -> str:
+    """One sentence on the customer attributes join: matched, only in one table, null ids."""
+    text = (f"Customer attributes: {fmt_value(attrs.get('matched'), 'int')} of {fmt_value(attrs.get('customers'), 'int')} "
+            f"customers matched; {fmt_value(attrs.get('only_in_transactions'), 'int')} have transactions but no attributes, "
+            f"{fmt_value(attrs.get('only_in_attributes'), 'int')} have attributes but no usable transactions")
+    if attrs.get("attribute_null_ids"):
+        text += f", {fmt_value(attrs.get('attribute_null_ids'), 'int')} attribute rows have no customer id"
+    return text + "."

@@ -130,10 +130,26 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     features = customer_features(tx, report.as_of, windows=windows).sort("customer_id")
     dq = report.to_dict()
     dq["as_of"] = report.as_of.isoformat()
+    features, dq["customer_attributes"] = with_customer_attributes(features, ctx.cfg)
     tx.write_parquet(tx_p)
     features.write_parquet(ft_p)
     _write_json(dq_p, dq)
     return DataStage(tx, features, dq, report.as_of)
+
+
+def with_customer_attributes(features: pl.DataFrame, cfg: Mapping[str, Any]) -> tuple[pl.DataFrame, dict[str, Any] | None]:
+    """Join the optional customer attributes table (``data.customers``) onto the feature table.
+
+    Every customer of the feature table is kept (left join); customers found in only one of the two
+    tables are counted in the returned report (None when no attributes table is configured).
+    """
+    from .transactions import attach_customers, load_customers
+
+    customers = load_customers(cfg)
+    if customers is None:
+        return features, None
+    joined, report = attach_customers(features, customers)
+    return joined, report
 
 
 def monthly_activity(tx: pl.DataFrame) -> pl.DataFrame:
