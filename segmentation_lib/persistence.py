@@ -21,6 +21,8 @@ Only load model files you trust: joblib files are pickles and can run code when 
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import copy
 import hashlib
 import os
@@ -47,12 +49,20 @@ class ModelVersionWarning(UserWarning):
     """A model file was saved with library versions that differ from the installed ones."""
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries a saved model depends on (``"missing"`` when not installed)."""
+#: libraries whose versions a saved model records and checks on load
+MODEL_LIBRARIES = ("segmentation-kit", "scikit-learn", "numpy", "polars", "joblib", "hdbscan", "scipy")
+
+
+def library_versions(names: Sequence[str] = MODEL_LIBRARIES) -> dict[str, str]:
+    """Python's and the given distributions' versions (``"missing"`` when not installed).
+
+    >>> library_versions(("polars",))["polars"] != "missing"
+    True
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for dist in ("segmentation-kit", "scikit-learn", "numpy", "polars", "joblib", "hdbscan", "scipy"):
+    for dist in names:
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:

@@ -10,7 +10,7 @@ the run's ``index.html`` and ``manifest.json``, and moves the folder into place:
     reports/failed-<YYYY-MM-DD>_<HHMMSS>_<id>/  when a notebook fails or the run is interrupted
 
 >>> index = run_pipeline("configs/default.yaml")  # doctest: +SKIP
->>> index.name
+>>> index.name  # doctest: +SKIP
 'index.html'
 """
 from __future__ import annotations
@@ -142,14 +142,10 @@ def fingerprint(cfg: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of Python and the libraries that shape the results."""
-    out = {"python": platform.python_version()}
-    for name in VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    """Versions of Python and the libraries that shape the results (for the manifest)."""
+    from .persistence import library_versions as versions_of
+
+    return versions_of(VERSIONED)
 
 
 def git_revision(path: Path = REPO_DIR) -> str | None:
