@@ -71,6 +71,10 @@ def check_data(
     data: Optional[Path] = typer.Option(None, "--data", help="Override data.path from the configuration."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Column preset, e.g. online_retail."),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Override run.as_of (YYYY-MM-DD)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (for scheduled checks)."),
+    fail_on_exclusions: Optional[float] = typer.Option(
+        None, "--max-excluded-share", min=0.0, max=1.0,
+        help="Exit 1 when more than this share of rows is excluded (e.g. 0.05), for alerting."),
 ) -> None:
     """Read the transaction log as configured, apply the data-quality rules and print the report."""
     from .config import load_config
@@ -87,7 +91,18 @@ def check_data(
 
     with console.status(f"Checking {cfg['data']['path']} ..."):
         _, report = load_transactions(cfg)
-    typer.echo(str(report))
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        typer.echo(str(report))
+    info = report.to_dict()
+    excluded = (info.get("rows_excluded") or 0) / max(info.get("rows_in") or 1, 1)
+    if fail_on_exclusions is not None and excluded > fail_on_exclusions:
+        console.print(f"[bold red]Data check failed:[/bold red] {excluded:.1%} of the rows of {cfg['data']['path']} were "
+                      f"excluded, more than the allowed {fail_on_exclusions:.1%}. See the rules above for what was excluded.")
+        raise typer.Exit(code=1)
 
 
 @app.command("run")
