@@ -51,6 +51,18 @@ _HASH_KEYS = True
 #: money sums are rounded to this many decimals: far below a cent, far above float summation noise
 MONEY_DECIMALS = 6
 
+
+def _money(e: pl.Expr) -> pl.Expr:
+    """A money sum rounded to ``MONEY_DECIMALS`` with ``-0.0`` made ``+0.0``: a net-zero sum's
+    float residue (``-1e-15`` or ``+1e-15``, by summation order) must not leave a sign behind.
+
+    >>> pl.select(_money(pl.lit(-1e-15))).item(), pl.select(_money(pl.lit(0.1) + pl.lit(0.2))).item()
+    (0.0, 0.3)
+    """
+    r = e.round(MONEY_DECIMALS)
+    return pl.when(r == 0.0).then(0.0).otherwise(r)  # (``r + 0.0`` is not reliably kept by polars)
+
+
 def _lazy(transactions: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     if isinstance(transactions, pl.DataFrame):
         return transactions.lazy()
@@ -172,7 +184,9 @@ def btyd_summary(
         )
         .filter(c("_p") <= end_p, c("_cid").is_not_null())
         .group_by("_cid", "_p")
-        .agg(c("_v").sum().round(MONEY_DECIMALS))  # deterministic between runs, see customer_features
+        # rounded: deterministic between runs (see customer_features); a -0.0 here cannot reach the
+        # output (monetary_value is a difference with the +0.0-normalised total, or 0.0)
+        .agg(c("_v").sum().round(MONEY_DECIMALS))
     )
     out = (
         per_period.group_by("_cid")
@@ -180,7 +194,7 @@ def btyd_summary(
             pl.len().alias("_n"),
             c("_p").min().alias("_first"),
             c("_p").max().alias("_last"),
-            c("_v").sum().round(MONEY_DECIMALS).alias("_total"),
+            _money(c("_v").sum()).alias("_total"),
             c("_v").min_by("_p").alias("_first_v"),
         )
         .select(
@@ -202,8 +216,9 @@ def btyd_summary(
 # --------------------------------------------------------------------------------------------
 # behavioural features
 # --------------------------------------------------------------------------------------------
-#: rows of the log per customer partition in :func:`customer_features` (memory bound)
-ROWS_PER_PARTITION = 6_000_000
+#: rows of the log per customer partition in :func:`customer_features` (memory bound: a partition's
+#: columns are held in memory while its passes run; 4M rows keep a 10M-row log under ~1.2 GB)
+ROWS_PER_PARTITION = 4_000_000
 
 
 def _n_partitions(lf: pl.LazyFrame, partitions: int | None) -> int:
@@ -275,6 +290,9 @@ def customer_features(
 
     def passes(base: pl.LazyFrame) -> pl.DataFrame:
         """Passes 1-3 over the rows of one partition of the customers."""
+        # the partition's few columns are read once and held in memory: passes 1 and 3 then both
+        # run on it instead of each scanning (and decoding) the source again
+        base = base.collect(engine="streaming").lazy()
         # pass 1: one row per purchase order (customer, order) and one per return moment
         # (customer, timestamp of a non-purchase row), with just its time, net amount and number of
         # return rows; pass 2 then only needs plain counts / sums / min / max per customer.
@@ -296,7 +314,7 @@ def customer_features(
             ots.min().alias("first_purchase"),
             ots.max().alias("last_purchase"),
             c("_order").count().cast(pl.Int64).alias("n_orders"),
-            ots.dt.date().cast(pl.Int32).alias("_days"),  # one list per customer, cheap to build
+            t.filter(is_order).dt.date().cast(pl.Int32).alias("_days"),  # one list per customer
             v.sum().alias("total_spend"),
             pl.when(is_order).then(v).otherwise(0.0).sum().alias("gross_spend"),
             pl.when(is_order).then(0.0).otherwise(-v).clip(lower_bound=0.0).sum().alias("returned_spend"),
@@ -306,24 +324,25 @@ def customer_features(
             *([] if tw in windows else [spend_in(tw).alias(f"spend_{tw}d")]),
             spend_in(2 * tw, tw).alias(f"spend_prev_{tw}d"),
         ]
-        out = orders.group_by("customer_id").agg(aggs).collect(engine="streaming")
         # parallel float sums depend on thread scheduling in their last bits; rounding money to
         # MONEY_DECIMALS makes the table bit-identical between runs (same data -> same segments)
-        money = [n for n in out.columns if "spend" in n]
-        out = out.with_columns(c(n).round(MONEY_DECIMALS) for n in money)
-
-        # distinct purchase days in order, from the per-customer lists (vectorised list kernels; much
-        # cheaper than sorting the log): their count and the spread of the gaps between them
-        days = c("_days").list.drop_nulls().list.sort().list.unique(maintain_order=True)
-        out = out.with_columns(days.alias("_days")).with_columns(
-            c("_days").list.len().cast(pl.Int64).alias("n_purchase_days"),
-            c("_days").list.diff(null_behavior="drop").list.std(ddof=0).alias("std_days_between"),
-        ).drop("_days")
-
+        money = [str(e.meta.output_name()) for e in aggs if "spend" in str(e.meta.output_name())]
+        # distinct purchase days in order, from the per-customer lists of order dates (vectorised
+        # list kernels; much cheaper than sorting the log): their count and the spread of the gaps
+        days = c("_days").list.unique().list.sort()
         # pass 3 (products) is keyed by a 64-bit hash of the customer id (numeric keys group faster
         # than text); a collision among the customers is detected and the text key used instead
         key = c("customer_id").hash(seed=0)
-        out = out.with_columns(key.alias("_k"))
+        out = (
+            orders.group_by("customer_id").agg(aggs)
+            .with_columns(*(_money(c(n)).alias(n) for n in money), days.alias("_days"), key.alias("_k"))
+            .with_columns(
+                c("_days").list.len().cast(pl.Int64).alias("n_purchase_days"),
+                c("_days").list.diff(null_behavior="drop").list.std(ddof=0).alias("std_days_between"),
+            )
+            .drop("_days")
+            .collect(engine="streaming")
+        )
         use_hash = _HASH_KEYS and out["_k"].n_unique() == out.height
         kcol = "_k" if use_hash else "customer_id"
         keyed = base.with_columns(key.alias("_k")) if use_hash else base

@@ -195,6 +195,26 @@ def _first_line(source: str | None) -> str:
     return (source or "").strip().splitlines()[0][:120] if (source or "").strip() else "(empty cell)"
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_ARROW = re.compile(r"^-+>\s*\d+\s(.*)$", re.M)
+
+
+def _failing_line(traceback: Sequence[str] | None, source: str | None) -> str:
+    """The line of the cell that raised (IPython's ``---->`` marker in the cell's frame), else its first line."""
+    for frame in traceback or []:
+        text = _ANSI.sub("", frame)
+        if text.startswith("Cell In["):
+            hit = _ARROW.search(text)
+            if hit and hit.group(1).strip():
+                return hit.group(1).strip()[:120]
+    return _first_line(source)
+
+
+#: errors the library raises for bad input or configuration: a notebook raising one fails the run with
+#: the library's one-paragraph message and exit code 2 (bad input), not 1 (a failing step)
+USER_ERRORS = ("DataError", "ConfigError", "ModelError")
+
+
 @contextlib.contextmanager
 def _kernel_env(extra: Mapping[str, str]) -> Iterator[None]:
     """Environment the kernel inherits: progress bars off, deterministic hashing, inline figures."""
@@ -242,8 +262,12 @@ def execute_notebook(src: Path, dst: Path, parameters: Mapping[str, Any], kernel
                             progress_bar=False, log_output=False, cwd=str(cwd), execution_timeout=timeout)
     except PapermillExecutionError as err:
         evalue = " ".join(str(err.evalue).split())
+        if err.ename in USER_ERRORS:  # bad input: the library's own message and exit code 2
+            bad = PipelineError(f"Notebook {src.stem} failed on bad input ({err.ename}): {evalue}")
+            bad.bad_input = True
+            raise bad from None
         raise PipelineError(
-            f"Notebook {src.stem} failed in cell {err.exec_count} (`{_first_line(err.source)}`): "
+            f"Notebook {src.stem} failed in cell {err.exec_count} (`{_failing_line(err.traceback, err.source)}`): "
             f"{err.ename}: {evalue}"
         ) from None
 
@@ -390,7 +414,7 @@ def run_pipeline(
         report.render_reports_index(out)
         err.args = (f"{err} The executed notebook with the error is kept in {failed}; earlier reports are "
                     f"unchanged. Fix the cause named above and rerun.",)
-        err.exit_code = 1
+        err.exit_code = 2 if getattr(err, "bad_input", False) else 1
         raise
     except BaseException as exc:
         what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"

@@ -404,7 +404,11 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
     model = clusters.model
     k = int(clusters.info["k"])
     feats = data.features
-    labels = clusters.assignments.join(feats.select("customer_id"), on="customer_id", how="right")["cluster"].to_numpy()
+    aligned = clusters.assignments.join(feats.select("customer_id"), on="customer_id", how="right")
+    # HDBSCAN noise (assigned to its nearest cluster when clustering.noise = assign) is scored as noise (-1):
+    # the noise share is reported and the silhouette describes the clustered customers only
+    noise = aligned["is_noise"].fill_null(False).to_numpy() if "is_noise" in aligned.columns else False
+    labels = np.where(noise, -1, aligned["cluster"].to_numpy())
     Z = model.preprocessor_.transform(feats)
     quality = V.internal_quality(Z, labels, sample_size=int(cc["metric_sample_size"]), random_state=seed)
     fixed = make_segmenter(cfg, seed, n_segments=k)
@@ -462,6 +466,7 @@ def run_metrics(data: DataStage, rfm: RFMStage, clusters: ClusterStage, head: Ma
         "algorithm": clusters.info["algorithm"],
         "n_clusters": int(clusters.info["k"]),
         "n_rfm_segments": int(n_rfm),
+        "noise_share": float(clusters.info.get("noise_share") or 0.0),
         "silhouette": head.get("silhouette"),
         "stability_ari_median": head.get("stability_ari_median"),
         "predictive_clusters": (sep.get("clusters") or {}).get("eta_squared_spend"),
@@ -482,6 +487,8 @@ def summary_text(m: Mapping[str, Any]) -> str:
     parts = [f"{m['customers']:,} customers with {m['transactions']:,} transactions up to {m['as_of']} "
              f"were segmented into {m['n_clusters']} behavioural segments ({m['algorithm']}) and "
              f"{m['n_rfm_segments']} RFM groups."]
+    if m.get("noise_share"):
+        parts.append(f"{m['noise_share']:.1%} of the customers fit no behavioural segment well (HDBSCAN noise).")
     s = m.get("stability_ari_median")
     if s is not None:
         word = "stable" if s >= 0.75 else "doubtful" if s < 0.6 else "moderately stable"

@@ -196,3 +196,17 @@ def test_text_key_fallback_gives_the_same_table(monkeypatch):
 def test_partitions_do_not_change_the_table(parts):
     one = customer_features(LOG, AS_OF, partitions=1)
     assert customer_features(LOG.lazy(), AS_OF, partitions=parts).equals(one)
+
+
+def test_net_zero_money_is_positive_zero_whatever_the_summation_order():
+    # 0.3 - 0.1 - 0.2 leaves a float residue of -2.8e-17 in this order; rounded naively it is -0.0,
+    # which equals 0.0 but is another bit pattern (bit-identical reruns need a fixed sign)
+    rows = [("z", D(2024, 1, 1), 0.3, "O1", "P1"), ("z", D(2024, 1, 2), -0.1, "O1", "P1"),
+            ("z", D(2024, 1, 3), -0.2, "O1", "P1")]
+    for order in (rows, rows[::-1]):
+        f = customer_features(_tx(order), AS_OF)
+        for col in ("total_spend", "spend_365d", "avg_order_value"):
+            assert f[col][0] == 0.0 and math.copysign(1.0, f[col][0]) == 1.0, col
+    same_day = [(z, D(2024, 1, 5), v, o, p) for z, _, v, o, p in rows]  # a net-zero period
+    b = btyd_summary(_tx([("z", D(2024, 1, 1), 1.0, "O1", "P1"), *same_day]), AS_OF)
+    assert b["monetary_value"][0] == 0.0 and math.copysign(1.0, b["monetary_value"][0]) == 1.0
