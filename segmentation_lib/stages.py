@@ -301,31 +301,38 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
     if not recompute and model_p.is_file() and assign_p.is_file() and info_p.is_file():
         return ClusterStage(load_model(model_p), pl.read_parquet(assign_p), _read_json(info_p))
     cc = ctx.cfg["clustering"]
-    seg = make_segmenter(ctx.cfg, ctx.seed).fit(data.features)
+    feats = purchasing(data.features)
+    seg = make_segmenter(ctx.cfg, ctx.seed).fit(feats)
     names = {int(k): str(v) for k, v in seg.segment_names_.items()}
     labels = np.asarray(seg.labels_)
     clusters = pl.DataFrame({
-        "customer_id": data.features["customer_id"],
+        "customer_id": feats["customer_id"],
         "cluster": pl.Series(labels, dtype=pl.Int32),
         "is_noise": pl.Series(np.asarray(seg.is_noise_, dtype=bool)),
     }).with_columns(pl.col("cluster").replace_strict(names, default="Noise", return_dtype=pl.String).alias("cluster_name"))
-    assignments = rfm.table.join(clusters, on="customer_id", how="full", coalesce=True).sort("customer_id")
+    # customers with returns but no purchase in the window cannot be clustered: kept, named and counted
+    assignments = (rfm.table.join(clusters, on="customer_id", how="full", coalesce=True)
+                   .with_columns(pl.col("cluster").fill_null(NO_PURCHASE_LABEL),
+                                 pl.col("is_noise").fill_null(False),
+                                 pl.col("cluster_name").fill_null(NO_PURCHASE_NAME))
+                   .sort("customer_id"))
     surrogate = SurrogateRules(max_depth=int(cc.get("surrogate_depth", 3)), features=list(cc["features"]),
                                random_state=ctx.seed)
-    surrogate.fit(filled_features(data.features, cc["features"]), labels, names=names)
+    surrogate.fit(filled_features(feats, cc["features"]), labels, names=names)
     info = {
         "algorithm": cc["algorithm"],
         "k": int(seg.n_segments_),
         "recommendation": seg.recommendation_,
         "names": {str(k): v for k, v in names.items()},
         "noise_share": float(getattr(seg, "noise_share_", 0.0) or 0.0),
+        "not_clustered_no_purchase": data.features.height - feats.height,
         "surrogate_fidelity": float(surrogate.fidelity_),
         "surrogate_rules": surrogate.rules_text(),
         "surrogate_sql": surrogate.to_sql(),
     }
     import hashlib
 
-    fp = hashlib.sha256(data.features.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()
+    fp = hashlib.sha256(feats.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()
     save_model(seg, model_p, training_fingerprint=fp,
                extra={"as_of": data.as_of.isoformat(), "config": ctx.cfg.get("_source"), "seed": ctx.seed})
     assignments.write_parquet(assign_p)
@@ -334,6 +341,19 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
     _write_json(info_p, info)
     _write_json(ctx.run_dir / "segments.json", segment_rows(assignments, data.features, names))
     return ClusterStage(seg, assignments, info, surrogate)
+
+
+NO_PURCHASE_LABEL = -2
+NO_PURCHASE_NAME = "No purchases (returns only)"
+
+
+def purchasing(features: pl.DataFrame) -> pl.DataFrame:
+    """Customers with at least one purchase in the window (the ones behavioural clustering can describe).
+
+    Customers whose only rows are returns have no recency or tenure; they keep their RFM segment and
+    are named ``NO_PURCHASE_NAME`` in the assignments instead of a cluster.
+    """
+    return features.filter(pl.col("first_purchase").is_not_null()) if "first_purchase" in features.columns else features
 
 
 def filled_features(features: pl.DataFrame, columns) -> pl.DataFrame:
@@ -403,49 +423,58 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
     vc, cc = cfg["validation"], cfg["clustering"]
     model = clusters.model
     k = int(clusters.info["k"])
-    feats = data.features
+    feats = purchasing(data.features)
     aligned = clusters.assignments.join(feats.select("customer_id"), on="customer_id", how="right")
     # HDBSCAN noise (assigned to its nearest cluster when clustering.noise = assign) is scored as noise (-1):
     # the noise share is reported and the silhouette describes the clustered customers only
     noise = aligned["is_noise"].fill_null(False).to_numpy() if "is_noise" in aligned.columns else False
     labels = np.where(noise, -1, aligned["cluster"].to_numpy())
     Z = model.preprocessor_.transform(feats)
-    quality = V.internal_quality(Z, labels, sample_size=int(cc["metric_sample_size"]), random_state=seed)
+    quality = V.internal_quality(Z, labels, sample_size=int(vc["metric_sample_size"]), random_state=seed)
     fixed = make_segmenter(cfg, seed, n_segments=k)
     stab = V.stability(fixed, feats, n_resamples=int(vc["n_resamples"]), sample_size=int(vc["sample_size"]),
                        random_state=seed, stable_threshold=float(vc["stable_threshold"]),
-                       doubtful_threshold=float(vc["doubtful_threshold"]))
+                       doubtful_threshold=float(vc["doubtful_threshold"]), method=str(vc["method"]),
+                       n_seeds=int(vc["n_seeds"]))
     holdout = int(vc["holdout_days"])
     cutoff = data.as_of - dt.timedelta(days=holdout)
 
     def clusters_on(f: pl.DataFrame) -> pl.DataFrame:
+        f = purchasing(f)  # customers without purchases get no cluster and are counted as unassigned
         m = make_segmenter(cfg, seed, n_segments=k).fit(f)
-        return pl.DataFrame({"customer_id": f["customer_id"],
-                             "segment": [m.segment_names_.get(int(i), "Noise") for i in m.labels_]})
+        names = {int(i): n for i, n in m.segment_names_.items()}
+        return pl.DataFrame({"customer_id": f["customer_id"], "label": np.asarray(m.labels_, dtype=np.int64)}).select(
+            "customer_id", pl.col("label").replace_strict(names, default="Noise", return_dtype=pl.String).alias("segment"))
 
     def rfm_on(f: pl.DataFrame) -> pl.DataFrame:
+        f, _ = with_customer_attributes(f, cfg)  # rules may use attribute columns
         return rfm_assign(f, cfg).select("customer_id", pl.col("rfm_segment").alias("segment"))
 
     predictive = V.predictive_validity(data.transactions, cutoff, {"clusters": clusters_on, "rfm": rfm_on},
-                                       holdout_days=holdout)
+                                       holdout_days=holdout, min_segment_size=int(vc["min_segment_size"]))
     from .features import customer_features
 
     before_f = customer_features(data.transactions.filter(pl.col("timestamp") < cutoff), cutoff,
                                  windows=(cfg.get("features") or {}).get("windows") or (30, 90, 365))
+    before_f, _ = with_customer_attributes(before_f, cfg)
     before = rfm_assign(before_f, cfg, rfm.scorer).select("customer_id", pl.col("rfm_segment").alias("segment"))
     after = rfm.table.select("customer_id", pl.col("rfm_segment").alias("segment"))
     from .rfm import load_segment_map
 
-    order = [s for s in load_segment_map(cfg["rfm"]["segment_map"]).actions] or None
+    order = list(load_segment_map(cfg["rfm"]["segment_map"]).segments) or None
     mig = V.migration(before, after, order=order)
     seg_table = (clusters.assignments.select("customer_id", pl.col("cluster_name").alias("segment"))
                  .join(filled_features(feats, cc["features"]), on="customer_id", how="inner"))
     checks = V.actionability_checks(seg_table, min_k=int(cc["min_k"]), max_k=int(cc["max_k"]),
                                     min_share=float(cc["min_segment_share"]),
-                                    fidelity=clusters.info.get("surrogate_fidelity"), feature_cols=list(cc["features"]))
+                                    fidelity=clusters.info.get("surrogate_fidelity"), feature_cols=list(cc["features"]),
+                                    min_fidelity=float(vc["min_fidelity"]), min_effect_size=float(vc["min_effect_size"]))
     truth = None
     truth_path = (cfg.get("data") or {}).get("truth")
-    if truth_path and Path(truth_path).is_file():
+    if truth_path and not Path(truth_path).is_file():
+        raise ConfigError(f"data.truth is set to '{truth_path}', but that file does not exist. Fix: correct the path "
+                          f"(the demo writes truth.parquet beside transactions.parquet) or set data.truth: null.")
+    if truth_path:
         truth = V.ground_truth_agreement(clusters.assignments.select("customer_id", pl.col("cluster_name").alias("segment")),
                                          pl.read_parquet(truth_path) if str(truth_path).endswith(".parquet") else pl.read_csv(truth_path))
     head = V.headline_metrics(quality, stab, predictive, mig, checks, truth)

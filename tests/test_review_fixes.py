@@ -1,0 +1,77 @@
+"""Defects found in review, each pinned by a test: return-only customers, attribute rules in every
+stage, validation settings passed through, a misspelled truth path."""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from segmentation_lib import pipeline, stages
+from segmentation_lib.demo import write_demo_data
+from segmentation_lib.errors import ConfigError
+
+CFG = ("run: {seed: 7}\n"
+       "data: {path: data/transactions.parquet, customers: {path: data/customers.parquet}, truth: data/truth.parquet}\n"
+       "clustering: {k_range: [2, 8], metric_sample_size: 1500}\n"
+       "validation: {n_resamples: 3, sample_size: 1500}\n"
+       "rules:\n  rules:\n    - {name: Premium, when: \"plan_tier == 'premium' and total_spend >= 1000\"}\n")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("review")
+    paths = write_demo_data(root / "data", n_customers=1500, seed=3)
+    tx = pl.read_parquet(paths["transactions"])
+    ret = tx.head(1).with_columns(
+        pl.lit("RET1").alias("customer_id"), pl.lit(-20.0).alias("amount"), pl.lit(-1.0).alias("quantity"),
+        pl.lit(dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc)).dt.cast_time_unit("us").alias("timestamp"))
+    pl.concat([tx, ret.select(tx.columns).cast(tx.schema)]).write_parquet(paths["transactions"])
+    (root / "cfg.yaml").write_text(CFG)
+    return root
+
+
+@pytest.mark.slow
+def test_return_only_customer_and_attribute_rule_run_end_to_end(project):
+    index = pipeline.run_pipeline(project / "cfg.yaml", out_dir=project / "reports", progress=False)
+    a = pl.read_parquet(index.parent / "assignments.parquet")
+    ret = a.filter(pl.col("customer_id") == "RET1").row(0, named=True)
+    assert ret["cluster"] == stages.NO_PURCHASE_LABEL and ret["cluster_name"] == stages.NO_PURCHASE_NAME
+    assert a["customer_id"].n_unique() == a.height == 1501
+    assert set(a["tier"].unique()) == {"Premium", "Bronze"}
+
+
+def test_validation_settings_reach_the_validation_functions(project, monkeypatch):
+    seen = {}
+    from segmentation_lib import validation as V
+
+    real_stability, real_checks = V.stability, V.actionability_checks
+
+    def spy_stability(*args, **kwargs):
+        seen["stability"] = kwargs
+        return real_stability(*args, **kwargs)
+
+    def spy_checks(*args, **kwargs):
+        seen["checks"] = kwargs
+        return real_checks(*args, **kwargs)
+
+    monkeypatch.setattr(V, "stability", spy_stability)
+    monkeypatch.setattr(V, "actionability_checks", spy_checks)
+    ctx = stages.open_run(project / "cfg.yaml", project / "run-a", overrides={
+        "validation": {"method": "subsample", "n_seeds": 1, "min_fidelity": 0.99, "min_effect_size": 3.0}})
+    data = stages.data_stage(ctx, recompute=True)
+    rfm = stages.rfm_stage(ctx, data, recompute=True)
+    clusters = stages.clustering_stage(ctx, data, rfm, recompute=True)
+    stages.validation_stage(ctx, data, rfm, clusters)
+    assert seen["stability"]["method"] == "subsample" and seen["stability"]["n_seeds"] == 1
+    assert seen["checks"]["min_fidelity"] == 0.99 and seen["checks"]["min_effect_size"] == 3.0
+
+
+def test_misspelled_truth_path_is_a_config_error(project):
+    ctx = stages.open_run(project / "cfg.yaml", project / "run-b",
+                          overrides={"data": {"truth": str(project / "data" / "truht.parquet")}})
+    data = stages.data_stage(ctx, recompute=True)
+    rfm = stages.rfm_stage(ctx, data, recompute=True)
+    clusters = stages.clustering_stage(ctx, data, rfm, recompute=True)
+    with pytest.raises(ConfigError, match="truht.parquet.*does not exist"):
+        stages.validation_stage(ctx, data, rfm, clusters)
