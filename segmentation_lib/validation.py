@@ -685,6 +685,14 @@ def predictive_validity(
     if not segmenters:
         raise ConfigError("predictive_validity: no segmentations given. Fix: pass e.g. {'rfm': assign_fn, 'clusters': table}.")
     split = split_calibration_holdout(transactions, cutoff, holdout_days, id_col, time_col)
+    if split.calibration.height == 0 or split.holdout.height == 0:
+        empty = "calibration period (before the cutoff)" if split.calibration.height == 0 else "holdout period"
+        raise DataError(
+            f"Predictive validity: the {empty} has no transactions (cutoff {split.cutoff:%Y-%m-%d}"
+            + (f", holdout end {split.holdout_end:%Y-%m-%d}" if split.holdout_end else "")
+            + "), so future value cannot be measured. Fix: set run.as_of to a date "
+            f"within the data (or null for the day after the last transaction), or change validation.holdout_days."
+        )
     outcomes = holdout_outcomes(split, id_col, time_col, amount_col)
     features = None
     seg_tables, sep_rows = [], []

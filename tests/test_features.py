@@ -180,8 +180,9 @@ def test_btyd_summary_matches_lifetimes_on_random_log(freq):
         assert got[:4] == tuple(exp[:4])
         assert math.isclose(got[4], exp[4], rel_tol=1e-9, abs_tol=1e-9)
     # the small pandas reference (used for "M") agrees with lifetimes where both run
-    mine = sorted(_lifetimes_reference(pdf, end, freq))
-    assert [r[:4] for r in mine] == [tuple(r[:4]) for r in ref_rows]
+    if freq != "M":  # for "M" ref_rows is that reference itself: comparing it with itself proves nothing
+        mine = sorted(_lifetimes_reference(pdf, end, freq))
+        assert [r[:4] for r in mine] == [tuple(r[:4]) for r in ref_rows]
 
 
 def test_text_key_fallback_gives_the_same_table(monkeypatch):

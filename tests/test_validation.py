@@ -387,3 +387,17 @@ def test_predictive_spread_ignores_tiny_segments(planted_log):
     # eligible: mix (3 of 5 buy: 0.6) and lapsed (0.0); "solo" (1 customer, 1.0) is left out
     assert row["purchase_rate_spread"] == pytest.approx(0.6)
     assert (row["best_segment"], row["worst_segment"]) == ("mix", "lapsed")
+
+
+def test_empty_holdout_is_a_clear_data_error():
+    import datetime as _dt
+
+    from segmentation_lib.errors import DataError as _DataError
+    from segmentation_lib.validation import predictive_validity as _pv
+
+    tx = pl.DataFrame({"customer_id": ["a", "b"], "amount": [10.0, 20.0],
+                       "timestamp": [_dt.datetime(2024, 1, 5, tzinfo=_dt.timezone.utc),
+                                     _dt.datetime(2024, 1, 9, tzinfo=_dt.timezone.utc)]})
+    seg = pl.DataFrame({"customer_id": ["a", "b"], "segment": ["x", "y"]})
+    with pytest.raises(_DataError, match="holdout period has no transactions"):
+        _pv(tx, "2024-03-01", {"m": seg}, holdout_days=30)
