@@ -10,7 +10,6 @@ cannot be computed get ``status`` explaining why and a null segment, they are ne
 """
 from __future__ import annotations
 
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +43,8 @@ def features_for_scoring(data: str | Path, feature_names: list[str], config: str
     if as_of:
         cfg["run"]["as_of"] = as_of
     tx, report = load_transactions(cfg)
-    as_of_date = date.fromisoformat(cfg["run"]["as_of"]) if cfg["run"]["as_of"] else None
-    if as_of_date is None:
-        as_of_date = tx["timestamp"].max().date() + timedelta(days=1)
-    feats = customer_features(tx, as_of=as_of_date)
-    return feats, {"input": "transaction log", "quality": report, "as_of": as_of_date.isoformat()}
+    feats = customer_features(tx, as_of=report.as_of)
+    return feats, {"input": "transaction log", "quality": report, "as_of": report.as_of.isoformat()}
 
 
 def score_file(model: str | Path, data: str | Path, out: str | Path, config: str | Path | None = None,
@@ -63,6 +59,12 @@ def score_file(model: str | Path, data: str | Path, out: str | Path, config: str
     names = list(getattr(segmenter, "feature_names_in_", getattr(segmenter, "features", [])))
     feats, info = features_for_scoring(data, names, config=config, as_of=as_of)
     scored = score_customers(segmenter, feats)
+    report = info.get("quality")
+    if report is not None and report.dropped_customers.height:
+        # customers whose every row was excluded by the data-quality rules: listed, never silently dropped
+        dropped = report.dropped_customers.select(
+            "customer_id", pl.concat_str(pl.lit("not scored: no usable rows ("), pl.col("reason"), pl.lit(")")).alias("status"))
+        scored = pl.concat([scored, dropped], how="diagonal_relaxed")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
     if out.suffix.lower() == ".csv":

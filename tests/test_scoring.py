@@ -67,3 +67,14 @@ def test_cli_score_writes_the_output_and_reports_bad_paths(trained):
     wrong_ext = runner.invoke(app, ["score", "--model", str(model_path), "--data", str(paths["transactions"]),
                                     "--out", str(root / "x.xlsx")])
     assert wrong_ext.exit_code == 2 and ".parquet or .csv" in wrong_ext.output
+
+
+def test_customers_with_no_usable_rows_are_listed_with_a_reason(trained, tmp_path):
+    _, _, _, _, model_path = trained
+    log = tmp_path / "log.csv"
+    log.write_text("customer_id,timestamp,amount\nx,2024-01-02,10.0\nx,2024-02-02,25.0\nzero,2024-01-02,0\n")
+    score_file(model_path, log, tmp_path / "s.csv")
+    scores = pl.read_csv(tmp_path / "s.csv")
+    assert sorted(scores["customer_id"].to_list()) == ["x", "zero"]
+    zero = scores.filter(pl.col("customer_id") == "zero").row(0, named=True)
+    assert zero["segment"] is None and zero["status"].startswith("not scored: no usable rows")
