@@ -61,15 +61,6 @@ def resolve_config_path(config_path: str | Path) -> Path:
     return (REPO_DIR / p).resolve()
 
 
-def _deep_update(cfg: dict, overrides: Mapping[str, Any]) -> dict:
-    for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(cfg.get(key), dict):
-            _deep_update(cfg[key], value)
-        else:
-            cfg[key] = value
-    return cfg
-
-
 def open_run(config_path: str | Path = "configs/default.yaml", run_dir: str | Path = "", seed: int | None = None,
              as_of: str | None = None, overrides: Mapping[str, Any] | None = None) -> RunContext:
     """Load the configuration and prepare the run folder.
