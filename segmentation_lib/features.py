@@ -63,6 +63,24 @@ def _money(e: pl.Expr) -> pl.Expr:
     return pl.when(r == 0.0).then(0.0).otherwise(r)  # (``r + 0.0`` is not reliably kept by polars)
 
 
+def _sort_by_text(frame: pl.DataFrame, col: str) -> pl.DataFrame:
+    """``frame.sort(col)`` for a text column, about 5x faster for short ASCII ids: ids of up to 16
+    bytes are compared as big-endian 128-bit integers of their zero-padded bytes, which orders them
+    exactly as the text sort does (longer or non-ASCII ids use the text sort).
+
+    >>> _sort_by_text(pl.DataFrame({"id": ["b", "ab", "a", "B"]}), "id")["id"].to_list()
+    ['B', 'a', 'ab', 'b']
+    """
+    s = frame[col]
+    if s.dtype != pl.String or frame.height < 2:
+        return frame.sort(col)
+    n_bytes = s.str.len_bytes()
+    if n_bytes.max() > 16 or not (n_bytes == s.str.len_chars()).all() or s.str.contains("\x00", literal=True).any():
+        return frame.sort(col)
+    key = pl.col(col).str.pad_end(16, "\x00").cast(pl.Binary).bin.reinterpret(dtype=pl.UInt128, endianness="big")
+    return frame.sort(key, nulls_last=False)
+
+
 def _lazy(transactions: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     if isinstance(transactions, pl.DataFrame):
         return transactions.lazy()
@@ -84,6 +102,16 @@ def _require(lf: pl.LazyFrame, columns: Sequence[str], where: str) -> dict[str, 
             "data.columns in the configuration or the column arguments."
         )
     return schema
+
+
+def _require_numeric(schema: dict[str, pl.DataType], col: str, where: str) -> None:
+    """A clear error when the money column is not numeric (e.g. text read from a CSV by hand)."""
+    if not schema[col].is_numeric():
+        raise DataError(
+            f"{where}: column '{col}' has dtype {schema[col]}, not a number. Fix: read the log with "
+            "segmentation_lib.transactions.read_transactions (it parses and checks amounts), or cast it "
+            f"first, e.g. pl.col('{col}').str.replace_all(',', '').cast(pl.Float64)."
+        )
 
 
 def _to_utc(value: str | dt.date | dt.datetime, name: str) -> dt.datetime:
@@ -173,6 +201,8 @@ def btyd_summary(
     lf = _lazy(transactions)
     cols = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
     schema = _require(lf, cols, "btyd_summary")
+    if monetary_value_col:
+        _require_numeric(schema, monetary_value_col, "btyd_summary")
     end_p = _period_of(_to_utc(observation_end, "observation_end"), freq)
     c = pl.col
     amount = c(monetary_value_col).cast(pl.Float64) if monetary_value_col else pl.lit(0.0)
@@ -210,7 +240,7 @@ def btyd_summary(
     )
     if not monetary_value_col:
         out = out.drop("monetary_value")
-    return out.collect(engine="streaming").sort(customer_id_col)
+    return _sort_by_text(out.collect(engine="streaming"), customer_id_col)
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,6 +439,7 @@ def customer_features(
         )
     lf = _lazy(transactions)
     schema = _require(lf, ["customer_id", "timestamp", "amount"], "customer_features")
+    _require_numeric(schema, "amount", "customer_features")
     as_of_dt = _to_utc(as_of, "as_of")
     as_of_day = (as_of_dt.date() - dt.date(1970, 1, 1)).days
     has_order = "order_id" in schema
@@ -575,4 +606,4 @@ def customer_features(
     if has_product:
         order.append("n_products")
     order.append("nonpositive_net")
-    return out.select(order).collect().sort("customer_id")
+    return _sort_by_text(out.select(order).collect(), "customer_id")

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from segmentation_lib.errors import ConfigError, DataError
 from segmentation_lib.features import btyd_summary, customer_features
@@ -107,6 +108,14 @@ def test_bad_inputs_raise_friendly_errors():
         customer_features(LOG, "not a date")
     with pytest.raises(ConfigError):
         btyd_summary(LOG, AS_OF, freq="Q")
+    text_amount = LOG.with_columns(pl.col("amount").cast(pl.String))
+    for call in (customer_features, btyd_summary):
+        with pytest.raises(DataError, match="'amount' has dtype String, not a number. Fix"):
+            call(text_amount, AS_OF)
+    with pytest.raises(ConfigError, match="method"):
+        customer_features(LOG, AS_OF, method="fastest")
+    with pytest.raises(ConfigError, match="midnight"):
+        customer_features(LOG, "2024-03-01T12:00:00", method="sorted")
 
 
 # ------------------------------------------------------------------------------------- BTYD
@@ -211,3 +220,90 @@ def test_net_zero_money_is_positive_zero_whatever_the_summation_order():
     same_day = [(z, D(2024, 1, 5), v, o, p) for z, _, v, o, p in rows]  # a net-zero period
     b = btyd_summary(_tx([("z", D(2024, 1, 1), 1.0, "O1", "P1"), *same_day]), AS_OF)
     assert b["monetary_value"][0] == 0.0 and math.copysign(1.0, b["monetary_value"][0]) == 1.0
+
+
+# ------------------------------------------------------------------- sorted path vs grouped path
+def _random_log(seed: int, n_customers: int = 300, with_order: bool = True, with_product: bool = True):
+    """Orders of 1-3 lines on one timestamp, same-day orders, returns on later days, zero amounts,
+    null products and return-only customers."""
+    rng = np.random.default_rng(seed)
+    n_orders = n_customers * 4
+    cust = rng.integers(0, n_customers, n_orders)
+    start = np.datetime64("2023-01-01T00:00:00", "us")
+    ts = start + rng.integers(0, 700 * 86_400, n_orders).astype("timedelta64[s]").astype("timedelta64[us]")
+    lines = rng.integers(1, 4, n_orders)
+    idx = np.repeat(np.arange(n_orders), lines)
+    amount = np.round(rng.lognormal(3, 1, idx.size), 2)
+    amount[rng.random(idx.size) < 0.02] = 0.0
+    df = pl.DataFrame({
+        "customer_id": [f"C{c:05d}" for c in cust[idx]],
+        "timestamp": ts[idx],
+        "amount": amount,
+        "order_id": [f"O{o}" for o in idx],
+        "product_id": [None if r < 0.05 else f"P{p}" for r, p in zip(rng.random(idx.size), rng.integers(0, 40, idx.size))],
+    }).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
+    returns = df.sample(fraction=0.05, seed=seed).with_columns(
+        -pl.col("amount"), pl.col("timestamp") + pl.duration(days=3, hours=5)
+    )
+    only_returns = pl.DataFrame({"customer_id": ["R1", "R1"], "timestamp": np.array([start, start + 10**9]),
+                                 "amount": [-5.0, -7.5], "order_id": ["X1", "X2"], "product_id": ["P1", None]})
+    only_returns = only_returns.with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
+    out = pl.concat([df, returns, only_returns]).sample(fraction=1.0, shuffle=True, seed=seed)
+    if not with_order:
+        out = out.drop("order_id")
+    if not with_product:
+        out = out.drop("product_id")
+    return out
+
+
+@pytest.mark.parametrize("seed,with_order,with_product,windows", [
+    (1, True, True, (30, 90, 365)), (2, False, True, (7, 90)), (3, True, False, (30, 60, 365)),
+])
+def test_sorted_path_gives_the_grouped_table(seed, with_order, with_product, windows):
+    log = _random_log(seed, with_order=with_order, with_product=with_product)
+    for as_of in ("2024-12-01", "2024-06-15"):
+        fast = customer_features(log, as_of, windows=windows, method="sorted")
+        slow = customer_features(log, as_of, windows=windows, method="grouped")
+        assert fast.height == slow.height == log.filter(pl.col("timestamp") < pl.lit(dt.datetime.fromisoformat(as_of).replace(tzinfo=UTC)))["customer_id"].n_unique()
+        assert_frame_equal(fast, slow, check_exact=False, rel_tol=1e-9, abs_tol=1e-6)
+        assert fast["n_products" if with_product else "n_orders"].sum() > 0
+    assert customer_features(log, "2024-12-01", method="auto").equals(customer_features(log, "2024-12-01", method="sorted"))
+
+
+def test_sorted_path_counts_on_the_hand_log():
+    f = customer_features(LOG, AS_OF, method="sorted")
+    a = _row(f, "a")
+    # orders O1, O2 (same day), O3 (two lines), O4; purchase days Jan 1, Jan 11, Feb 20 -> gaps 10, 40
+    assert (a["n_orders"], a["n_purchase_days"], a["n_products"]) == (4, 3, 3)
+    assert math.isclose(a["std_days_between"], 15.0)  # gaps 10 and 40: mean 25, population std 15
+    assert (a["orders_30d"], a["orders_90d"]) == (1, 4)
+    assert _row(f, "c")["n_orders"] == 0 and _row(f, "c")["n_products"] == 0
+
+
+def test_auto_falls_back_where_the_sorted_path_does_not_apply():
+    two_day_order = LOG.with_columns(  # O3's second line a day later: order time is its first line's
+        pl.when((pl.col("order_id") == "O3") & (pl.col("product_id") == "P3") & (pl.col("amount") > 0))
+        .then(pl.col("timestamp") + pl.duration(days=1)).otherwise(pl.col("timestamp")).alias("timestamp")
+    )
+    with pytest.raises(DataError, match="spans"):
+        customer_features(two_day_order, AS_OF, method="sorted")
+    auto = customer_features(two_day_order, AS_OF)
+    assert auto.equals(customer_features(two_day_order, AS_OF, method="grouped"))
+    assert _row(auto, "a")["n_orders"] == 4 and _row(auto, "a")["n_purchase_days"] == 3
+    no_order_id = LOG.with_columns(pl.when(pl.col("order_id") == "O1").then(None).otherwise(pl.col("order_id")).alias("order_id"))
+    with pytest.raises(DataError, match="no order id"):
+        customer_features(no_order_id, AS_OF, method="sorted")
+    assert customer_features(no_order_id, AS_OF).equals(customer_features(no_order_id, AS_OF, method="grouped"))
+    # as_of not at midnight: window edges are not day edges, so auto uses the grouped path
+    noon = "2024-02-20T09:00:00"
+    assert customer_features(LOG, noon).equals(customer_features(LOG, noon, method="grouped"))
+    assert _row(customer_features(LOG, noon), "a")["orders_30d"] == 1  # O4 at 08:00 is before 09:00
+
+
+def test_customer_ids_sort_as_text_whatever_their_form():
+    from segmentation_lib.features import _sort_by_text
+
+    ids = ["b", "ab", "a", "B", "a0", "Z9", "10", "9", "é", "x" * 20]
+    for chosen in (ids[:8], ids):  # short ASCII ids use the integer key; the rest the text sort
+        df = pl.DataFrame({"customer_id": chosen, "v": range(len(chosen))})
+        assert _sort_by_text(df, "customer_id").equals(df.sort("customer_id"))
