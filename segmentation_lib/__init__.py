@@ -32,7 +32,12 @@ _EXPORTS: dict[str, str] = {
     "RFMScorer": "rfm", "load_segment_map": "rfm", "validate_segment_map": "rfm",
     "assign_rfm_segments": "rfm", "value_engagement_matrix": "rfm",
     "assign_rule_segments": "rules", "validate_rules": "rules",
-    "segment_summary": "summary",
+    "segment_summary": "summary", "with_actions": "summary", "describe_summary": "summary",
+    "rescale_segment_map": "rfm", "value_engagement_cuts": "rfm", "value_engagement_summary": "rfm",
+    "describe_measure": "rfm", "describe_scores": "rfm", "describe_cut_points": "rfm",
+    "describe_value_engagement": "rfm", "describe_segment_map": "rfm", "score_ranges": "rfm",
+    "score_axis_labels": "rfm",
+    "cohort_table": "cohorts", "retention_curve": "cohorts", "describe_retention": "cohorts",
     # clustering and profiles
     "make_preprocessor": "preprocessing",
     "CustomerSegmenter": "clustering", "sweep_k": "clustering", "recommend_k": "clustering",

@@ -49,8 +49,20 @@ __all__ = [
     "validate_segment_map",
     "assign_rfm_segments",
     "value_engagement_matrix",
+    "value_engagement_cuts",
+    "value_engagement_summary",
+    "rescale_segment_map",
+    "describe_measure",
+    "describe_scores",
+    "describe_cut_points",
+    "describe_value_engagement",
+    "describe_segment_map",
+    "score_ranges",
+    "score_axis_labels",
     "SEGMENT_ACTIONS",
     "SHIPPED_MAPS",
+    "MAP_FOR_BINS",
+    "MEASURES",
     "VALUE_ENGAGEMENT_LABELS",
 ]
 
@@ -449,6 +461,12 @@ def segment_map_from_dict(spec: Mapping[str, Any], source: str = "segment map") 
             raise ConfigError(f"{where} has no name. Fix: give each segment a 'name'.")
         name = str(seg["name"])
         where = f"{source}: segment '{name}'"
+        unknown = sorted(str(k) for k in seg if k not in {"name", "codes", "action", *dims})
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown key(s) {unknown} (allowed: name, codes, action, {', '.join(dims)}). Fix: remove or "
+                "rename them; quote text that holds a comma inside {...} (YAML reads 'a, b' there as two keys)."
+            )
         if name in codes:
             raise ConfigError(f"{where} is listed twice. Fix: merge the two entries or rename one.")
         own: list[tuple[int, ...]] = [_parse_code(c, dims, bins, where) for c in seg.get("codes", []) or []]
@@ -464,39 +482,90 @@ def segment_map_from_dict(spec: Mapping[str, Any], source: str = "segment map") 
     return SegmentMap(str(spec.get("name", source)), dims, bins, segments, codes, actions, source)
 
 
-#: names of the maps shipped in ``segmentation_lib/maps/``
-SHIPPED_MAPS = ("default", "rf")
+#: names of the maps shipped in ``segmentation_lib/maps/`` (each file is ``<name>.yaml``)
+SHIPPED_MAPS = ("default", "rf", "rfm3", "rf4")
+
+#: which shipped file a map name means for each bin count (10 bins: the 5-bin map rescaled, see
+#: :func:`rescale_segment_map`)
+MAP_FOR_BINS: dict[str, dict[int, str]] = {
+    "default": {3: "rfm3", 4: "rf4", 5: "default", 10: "default"},
+    "rf": {4: "rf4", 5: "rf", 10: "rf"},
+}
 
 
-def load_segment_map(name_or_path: str | Path | Mapping[str, Any] | SegmentMap = "default") -> SegmentMap:
-    """Load a shipped map (``"default"``, ``"rf"``), a YAML file, or a mapping.
+def _read_shipped(name: str) -> SegmentMap:
+    source = f"segmentation_lib/maps/{name}.yaml"
+    text = resources.files("segmentation_lib").joinpath("maps", f"{name}.yaml").read_text(encoding="utf-8")
+    return segment_map_from_dict(yaml.safe_load(text), source)
+
+
+def rescale_segment_map(segment_map: SegmentMap, bins: int) -> SegmentMap:
+    """The map for ``bins``-bin scores when ``bins`` is a multiple of the map's own bin count.
+
+    Score ``s`` of the finer scale reads as ``ceil(s * map.bins / bins)`` on the map's scale
+    (10 bins on a 5-bin map: 1-2 -> 1, 3-4 -> 2, ..., 9-10 -> 5), so coverage is kept exactly.
+
+    >>> m = rescale_segment_map(load_segment_map("rf"), 10)
+    >>> m.bins, sum(len(c) for c in m.codes.values())
+    (10, 100)
+    """
+    m = segment_map
+    if bins == m.bins:
+        return m
+    if bins % m.bins:
+        raise ConfigError(
+            f"segment map '{m.name}' is written for {m.bins}-bin scores and cannot be used with {bins} bins "
+            f"({bins} is not a multiple of {m.bins}). Fix: set rfm.bins: {m.bins}, set rfm.segment_map: default "
+            f"(it has a map for 3, 4, 5 and 10 bins), or write a map for {bins} bins (ranges make that easy)."
+        )
+    k = bins // m.bins
+    fine = {s: list(range((s - 1) * k + 1, s * k + 1)) for s in range(1, m.bins + 1)}
+    codes = {seg: [c for code in m.codes[seg] for c in product(*(fine.get(x, [x]) for x in code))] for seg in m.segments}
+    return SegmentMap(f"{m.name} (rescaled to {bins} bins)", m.dims, bins, list(m.segments), codes, dict(m.actions), m.source)
+
+
+def load_segment_map(
+    name_or_path: str | Path | Mapping[str, Any] | SegmentMap = "default", bins: int | None = None
+) -> SegmentMap:
+    """Load a shipped map (``"default"``, ``"rf"``, ``"rfm3"``, ``"rf4"``), a YAML file, or a mapping.
+
+    With ``bins``, the map for that bin count: ``default`` is the 11-segment 125-code map for 5
+    bins, ``rfm3`` (6 groups) for 3, ``rf4`` (9 R-F segments) for 4 and the 5-bin map rescaled
+    for 10; ``rf`` likewise (4, 5, 10 bins). Any other map written for fewer bins is rescaled
+    when ``bins`` is a multiple of its own, else a :class:`ConfigError` says what to do.
 
     >>> m = load_segment_map("default")
     >>> len(m.segments), sum(len(c) for c in m.codes.values())
     (11, 125)
+    >>> load_segment_map("default", bins=3).name
+    'rfm3'
     """
     if isinstance(name_or_path, SegmentMap):
-        return name_or_path
-    if isinstance(name_or_path, Mapping):
-        return segment_map_from_dict(name_or_path)
-    text_name = str(name_or_path)
-    if text_name in SHIPPED_MAPS:
-        source = f"segmentation_lib/maps/{text_name}.yaml"
-        text = resources.files("segmentation_lib").joinpath("maps", f"{text_name}.yaml").read_text(encoding="utf-8")
+        m = name_or_path
+    elif isinstance(name_or_path, Mapping):
+        m = segment_map_from_dict(name_or_path)
+    elif str(name_or_path) in SHIPPED_MAPS:
+        name = str(name_or_path)
+        by_bins = MAP_FOR_BINS.get(name, {})
+        if bins is not None and by_bins and int(bins) not in by_bins:
+            raise ConfigError(
+                f"segment map '{name}' has no version for {bins} bins (it has {sorted(by_bins)}). Fix: set "
+                f"rfm.segment_map: default (3, 4, 5 or 10 bins), change rfm.bins, or write a map for {bins} bins."
+            )
+        m = _read_shipped(by_bins.get(int(bins), name) if bins is not None else name)
     else:
         path = Path(name_or_path)
-        source = str(path)
         if not path.is_file():
             raise ConfigError(
-                f"segment map {text_name!r}: not a shipped map ({', '.join(SHIPPED_MAPS)}) and no such file. "
+                f"segment map {str(name_or_path)!r}: not a shipped map ({', '.join(SHIPPED_MAPS)}) and no such file. "
                 "Fix: set rfm.segment_map to default, rf or the path of a YAML map."
             )
-        text = path.read_text(encoding="utf-8")
-    try:
-        spec = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML ({exc}). Fix the file.") from None
-    return segment_map_from_dict(spec, source)
+        try:
+            spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc}). Fix the file.") from None
+        m = segment_map_from_dict(spec, str(path))
+    return m if bins is None else rescale_segment_map(m, int(bins))
 
 
 def validate_segment_map(
@@ -509,10 +578,15 @@ def validate_segment_map(
     wins) and out-of-range codes. Warns when not ok; raises :class:`ConfigError` if ``strict``
     and there are overlaps, gaps or unreachable segments.
 
+    A shipped map name with ``bins`` is checked in its version for that bin count.
+
     >>> validate_segment_map("rf").ok
     True
+    >>> validate_segment_map("default", bins=10).n_codes
+    1000
     """
-    m = load_segment_map(segment_map)
+    m = load_segment_map(segment_map, bins=bins) if isinstance(segment_map, str) and segment_map in SHIPPED_MAPS \
+        else load_segment_map(segment_map)
     bins = int(bins or m.bins)
     k = len(m.dims)
     universe = list(product(range(1, bins + 1), repeat=k))
@@ -545,19 +619,15 @@ def assign_rfm_segments(
     """Add ``segment_col`` from the scores (``r_score, f_score[, m_score]``) via the map.
 
     Scores outside the map (gaps) get a null segment; on overlaps the first listed segment wins.
-    ``bins`` must match the map's (default: the map's own).
+    ``bins`` picks the shipped map for that bin count (see :func:`load_segment_map`); another map
+    must be written for ``bins`` (or for a divisor of it, then it is rescaled).
 
     >>> import polars as pl
     >>> s = pl.DataFrame({"r_score": [5, 1], "f_score": [5, 1], "m_score": [5, 1]})
     >>> assign_rfm_segments(s)["rfm_segment"].to_list()
     ['Champions', 'Lost']
     """
-    m = load_segment_map(segment_map)
-    if bins is not None and int(bins) != m.bins:
-        raise ConfigError(
-            f"segment map '{m.name}' is written for {m.bins}-bin scores but rfm.bins is {bins}. Fix: set "
-            f"rfm.bins: {m.bins}, or use a map written for {bins} bins (ranges make that easy)."
-        )
+    m = load_segment_map(segment_map, bins=bins)
     table = m.table().rename({"rfm_segment": segment_col})
     keys = [c for c in table.columns if c != segment_col]
     schema = scored.collect_schema() if isinstance(scored, pl.LazyFrame) else scored.schema
@@ -636,3 +706,259 @@ def value_engagement_matrix(
         .otherwise(pl.lit("Dormant"))
     )
     return features.with_columns(label.alias(col))
+
+
+def value_engagement_cuts(
+    features: pl.DataFrame | pl.LazyFrame,
+    value: str = "total_spend",
+    engagement: str = "n_orders",
+    value_cut: float = 0.5,
+    engagement_cut: float = 0.5,
+    absolute: bool = False,
+) -> dict[str, float | None]:
+    """The cut points :func:`value_engagement_matrix` uses, in the columns' units: ``{"value", "engagement"}``.
+
+    >>> import polars as pl
+    >>> value_engagement_cuts(pl.DataFrame({"total_spend": [1.0, 2.0, 9.0], "n_orders": [1, 1, 4]}))
+    {'value': 2.0, 'engagement': 1.0}
+    """
+    if absolute:
+        return {"value": float(value_cut), "engagement": float(engagement_cut)}
+    row = features.lazy().select(
+        pl.col(value).cast(pl.Float64).quantile(float(value_cut), interpolation="linear").alias("value"),
+        pl.col(engagement).cast(pl.Float64).quantile(float(engagement_cut), interpolation="linear").alias("engagement"),
+    ).collect().row(0, named=True)
+    return {k: (None if v is None else float(v)) for k, v in row.items()}
+
+
+def value_engagement_summary(
+    table: pl.DataFrame | pl.LazyFrame, col: str = "value_engagement", revenue_col: str = "total_spend"
+) -> pl.DataFrame:
+    """All four quadrants (empty ones with 0): ``col, high_value, high_engagement, customers, share, revenue, revenue_share``.
+
+    ``revenue_share`` is null when the total revenue is <= 0. Rows in the order Champions, At Risk,
+    Promising, Dormant.
+
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"value_engagement": ["Champions", "Champions", "Dormant"], "total_spend": [8.0, 1.0, 1.0]})
+    >>> value_engagement_summary(t).select("value_engagement", "customers", "revenue_share").rows()
+    [('Champions', 2, 0.9), ('At Risk', 0, 0.0), ('Promising', 0, 0.0), ('Dormant', 1, 0.1)]
+    """
+    schema = table.collect_schema() if isinstance(table, pl.LazyFrame) else table.schema
+    missing = [c for c in (col, revenue_col) if c not in schema]
+    if missing:
+        raise DataError(f"value_engagement_summary: column(s) {missing} not in the table (columns: {list(schema)}). "
+                        "Fix: run value_engagement_matrix first and pass a revenue column.")
+    quads = pl.DataFrame({
+        col: list(VALUE_ENGAGEMENT_LABELS.values()),
+        "high_value": [k[0] for k in VALUE_ENGAGEMENT_LABELS],
+        "high_engagement": [k[1] for k in VALUE_ENGAGEMENT_LABELS],
+    })
+    counts = (table.lazy().group_by(col)
+              .agg(pl.len().cast(pl.Int64).alias("customers"), pl.col(revenue_col).cast(pl.Float64).sum().alias("revenue"))
+              .collect())
+    out = quads.join(counts, on=col, how="left", maintain_order="left").with_columns(
+        pl.col("customers").fill_null(0), pl.col("revenue").fill_null(0.0))
+    n, rev = int(out["customers"].sum()), float(out["revenue"].sum())
+    return out.with_columns(
+        (pl.col("customers") / n if n else pl.lit(None, pl.Float64)).alias("share"),
+        (pl.col("revenue") / rev if rev > 0 else pl.lit(None, pl.Float64)).alias("revenue_share"),
+    ).select(col, "high_value", "high_engagement", "customers", "share", "revenue", "revenue_share")
+
+
+# --------------------------------------------------------------------------------------------
+# plain-language descriptions (report text follows the configuration, never hard-coded)
+# --------------------------------------------------------------------------------------------
+#: feature column -> (what it measures, what the best score means)
+MEASURES: dict[str, tuple[str, str]] = {
+    "days_since_last": ("days since the last purchase", "bought most recently"),
+    "n_orders": ("number of orders", "most orders"),
+    "n_purchase_days": ("number of days with a purchase", "bought on the most days"),
+    "total_spend": ("total net spend", "highest net spend"),
+    "avg_order_value": ("average order value", "highest average order value"),
+}
+
+
+def describe_measure(column: str, reverse: bool = False) -> tuple[str, str]:
+    """``(what the column measures, what the best score means)``; other columns read as their name.
+
+    >>> describe_measure("n_purchase_days")
+    ('number of days with a purchase', 'bought on the most days')
+    >>> describe_measure("visits_90d")
+    ('visits 90d', 'highest visits 90d')
+    """
+    if column in MEASURES:
+        return MEASURES[column]
+    words = column.replace("_", " ")
+    return words, f"{'lowest' if reverse else 'highest'} {words}"
+
+
+def _as_scorer(scorer_or_config: "RFMScorer | Mapping[str, Any]") -> "RFMScorer":
+    if isinstance(scorer_or_config, RFMScorer):
+        return scorer_or_config
+    rc = scorer_or_config
+    return RFMScorer(bins=int(rc.get("bins", 5)), recency=rc.get("recency", "days_since_last"),
+                     frequency=rc.get("frequency", "n_orders"), monetary=rc.get("monetary", "total_spend"))
+
+
+def _num(x: float) -> str:
+    """``3`` / ``83.4`` / ``1,123``: whole numbers from 100 on, else one decimal (a trailing .0 dropped)."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.1f}".removesuffix(".0")
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: 'a number of orders', 'an average order value'."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def describe_scores(scorer_or_config: "RFMScorer | Mapping[str, Any]") -> str:
+    """One Markdown paragraph: the score range and what each dimension measures (from the scorer or ``rfm:`` config).
+
+    >>> describe_scores({"bins": 3, "frequency": "n_purchase_days"})  # doctest: +NORMALIZE_WHITESPACE
+    'Every customer is scored 1-3 on **Recency** (3 = bought most recently; days since the last purchase),
+    **Frequency** (3 = bought on the most days; number of days with a purchase) and **Monetary** value
+    (3 = highest net spend; total net spend), and the score combination is mapped to a named segment.'
+    """
+    s = _as_scorer(scorer_or_config)
+    b = int(s.bins)
+    parts = {}
+    for dim, col in s._columns().items():
+        what, best = describe_measure(col, reverse=dim == "recency")
+        parts[dim] = f"({b} = {best}; {what})"
+    return (f"Every customer is scored 1-{b} on **Recency** {parts['recency']}, **Frequency** {parts['frequency']} "
+            f"and **Monetary** value {parts['monetary']}, and the score combination is mapped to a named segment.")
+
+
+def score_ranges(scorer: "RFMScorer") -> pl.DataFrame:
+    """Wide table for the report: ``score`` (best first) and, per dimension, the value range of that score.
+
+    Columns are named ``recency: <measure>`` etc.; a range reads ``up to a``, ``over a, up to b``
+    or ``over b`` (a value on an edge belongs to the lower range); null = the score is not used.
+
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"days_since_last": [1, 5, 9], "n_orders": [1, 2, 3], "total_spend": [5.0, 8.0, 9.5]})
+    >>> score_ranges(RFMScorer(bins=3).fit(t)).row(0)
+    (3, 'up to 1', 'over 2', 'over 8')
+    """
+    d = scorer.describe_edges()
+    lo = pl.col("lower").map_elements(_num, return_dtype=pl.String)
+    hi = pl.col("upper").map_elements(_num, return_dtype=pl.String)
+    d = d.with_columns(
+        pl.when(pl.col("lower").is_null() & pl.col("upper").is_null()).then(pl.lit("all values"))
+        .when(pl.col("lower").is_null()).then(pl.format("up to {}", hi))
+        .when(pl.col("upper").is_null()).then(pl.format("over {}", lo))
+        .otherwise(pl.format("over {}, up to {}", lo, hi)).alias("range"))
+    names = {dim: f"{dim}: {describe_measure(c, reverse=dim == 'recency')[0]}" for dim, c in scorer._columns().items()}
+    wide = d.pivot(on="dimension", index="score", values="range")
+    base = pl.DataFrame({"score": list(range(int(scorer.bins), 0, -1))}, schema={"score": pl.Int8})
+    out = base.join(wide, on="score", how="left", maintain_order="left")
+    return out.select("score", *[pl.col(dim).alias(names[dim]) if dim in out.columns else pl.lit(None, pl.String).alias(names[dim])
+                                 for dim in _DIMS])
+
+
+def describe_cut_points(scorer: "RFMScorer") -> str:
+    """One sentence on what the best score of each dimension takes, from the fitted edges.
+
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"days_since_last": [1, 5, 9], "n_orders": [1, 2, 3], "total_spend": [5.0, 8.0, 9.5]})
+    >>> describe_cut_points(RFMScorer(bins=3).fit(t))
+    'A recency score of 3 means the last purchase was at most 1 day before the analysis date; a frequency score of 3 means a number of orders over 2; a monetary score of 3 means a total net spend over 8.'
+    """
+    if not hasattr(scorer, "edges_"):
+        raise ModelError("describe_cut_points: the scorer is not fitted. Fix: call fit() first.")
+    b = int(scorer.bins)
+    parts = []
+    for dim, d in scorer.edges_.items():
+        what = describe_measure(d["column"], reverse=d["reverse"])[0]
+        e = d["edges"]
+        if not e:
+            parts.append(f"everyone has the same {what}, so every {dim} score is {d['scores'][0]}")
+        elif d["column"] == "days_since_last":
+            days = e[0]
+            parts.append(f"a {dim} score of {b} means the last purchase was at most {_num(days)} day{'' if days == 1 else 's'} "
+                         "before the analysis date")
+        elif d["reverse"]:
+            parts.append(f"a {dim} score of {b} means {_a(what)} of at most {_num(e[0])}")
+        else:
+            parts.append(f"a {dim} score of {b} means {_a(what)} over {_num(e[-1])}")
+    text = "; ".join(parts) + "."
+    return text[0].upper() + text[1:]
+
+
+def _quantile_words(q: float) -> str:
+    """``0.5`` -> 'the median', ``0.75`` -> 'the upper quartile', ``0.9`` -> 'the 90th percentile'."""
+    named = {0.5: "the median", 0.25: "the lower quartile", 0.75: "the upper quartile"}
+    if float(q) in named:
+        return named[float(q)]
+    p = round(100 * float(q), 1)
+    p_text = f"{p:g}"
+    suffix = "th" if p_text.endswith(("11", "12", "13")) or "." in p_text else {"1": "st", "2": "nd", "3": "rd"}.get(p_text[-1], "th")
+    return f"the {p_text}{suffix} percentile"
+
+
+def describe_value_engagement(
+    features: pl.DataFrame | pl.LazyFrame | None = None,
+    summary: pl.DataFrame | None = None,
+    value: str = "total_spend",
+    engagement: str = "n_orders",
+    value_cut: float = 0.5,
+    engagement_cut: float = 0.5,
+    absolute: bool = False,
+    col: str = "value_engagement",
+) -> str:
+    """Markdown on what "high value" / "high engagement" mean (measure, cut and, with ``features``, its value).
+
+    With ``summary`` (from :func:`value_engagement_summary`) a sentence on the At Risk quadrant follows.
+    Keyword arguments are those of :func:`value_engagement_matrix` (pass ``**cfg["rfm"]["value_engagement"]``).
+
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"total_spend": [10.0, 900.0, 20.0], "n_orders": [9, 8, 1]})
+    >>> describe_value_engagement(t, engagement_cut=0.75)
+    '**High value** means a total net spend above the median (20); **high engagement** means a number of orders above the upper quartile (8.5). A customer exactly on a cut counts as low.'
+    """
+    cuts = value_engagement_cuts(features, value, engagement, value_cut, engagement_cut, absolute) if features is not None \
+        else ({"value": float(value_cut), "engagement": float(engagement_cut)} if absolute else None)
+    sides = []
+    for key, column, q in (("value", value, value_cut), ("engagement", engagement, engagement_cut)):
+        what = describe_measure(column)[0]
+        where = _num(float(q)) if absolute else _quantile_words(q)
+        at = f" ({_num(cuts[key])})" if cuts is not None and not absolute and cuts[key] is not None else ""
+        sides.append(f"{_a(what)} above {where}{at}")
+    text = (f"**High value** means {sides[0]}; **high engagement** means {sides[1]}. "
+            "A customer exactly on a cut counts as low.")
+    if summary is not None and summary.height:
+        risk = summary.filter(pl.col(col) == VALUE_ENGAGEMENT_LABELS[(True, False)])
+        if risk.height and risk["customers"][0]:
+            r = risk.row(0, named=True)
+            share = "" if r["revenue_share"] is None else f" and hold {r['revenue_share']:.0%} of revenue"
+            who = "customer has" if r["customers"] == 1 else "customers have"
+            text += (f"\n\n**{r['customers']:,} high-value {who} low engagement** (At Risk: "
+                     f"{describe_measure(engagement)[0]} at or below the cut){share}: the first group for a win-back campaign.")
+    return text
+
+
+def describe_segment_map(segment_map: "SegmentMap | str | Path | Mapping[str, Any]" = "default", bins: int | None = None) -> str:
+    """One Markdown sentence on the segment map in use: its name, segments, codes and whether monetary counts.
+
+    >>> describe_segment_map("default", bins=3)
+    'Segments come from the map **rfm3**: 6 named segments over the 27 R-F-M codes of 3-bin scores; the chart shows the segment most customers in each recency x frequency cell belong to (the monetary score decides between neighbouring segments).'
+    """
+    m = load_segment_map(segment_map, bins=bins)
+    n_codes = m.bins ** len(m.dims)
+    if m.dims == "rfm":
+        kind, tail = "R-F-M codes", " (the monetary score decides between neighbouring segments)"
+    else:
+        kind, tail = "R-F cells", " (this map uses recency and frequency only, so each cell is one segment)"
+    return (f"Segments come from the map **{m.name}**: {len(m.segments)} named segments over the {n_codes:,} {kind} of "
+            f"{m.bins}-bin scores; the chart shows the segment most customers in each recency x frequency cell belong to{tail}.")
+
+
+def score_axis_labels(scorer_or_config: "RFMScorer | Mapping[str, Any]") -> dict[str, str]:
+    """Axis labels for score charts, e.g. ``{"recency": "Recency score (5 = bought most recently)", ...}``.
+
+    >>> score_axis_labels({"bins": 3, "frequency": "n_purchase_days"})["frequency"]
+    'Frequency score (3 = bought on the most days)'
+    """
+    s = _as_scorer(scorer_or_config)
+    return {dim: f"{dim.capitalize()} score ({s.bins} = {describe_measure(col, reverse=dim == 'recency')[1]})"
+            for dim, col in s._columns().items()}

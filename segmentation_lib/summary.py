@@ -8,11 +8,13 @@
 """
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 import polars as pl
 
 from .errors import DataError
 
-__all__ = ["segment_summary", "MEDIAN_COLUMNS", "UNASSIGNED"]
+__all__ = ["segment_summary", "with_actions", "describe_summary", "MEDIAN_COLUMNS", "UNASSIGNED"]
 
 #: feature columns whose per-segment median is reported when present in the table
 MEDIAN_COLUMNS = ("days_since_last", "n_orders", "total_spend")
@@ -26,12 +28,14 @@ def segment_summary(
     segment_col: str,
     revenue_col: str = "total_spend",
     with_total: bool = False,
+    median_cols: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """One row per segment: ``customers, share, revenue, revenue_share`` and ``median_<col>``.
 
     ``share`` = customers / all customers; ``revenue`` = sum of ``revenue_col`` (net, so it can
     be negative); ``revenue_share`` = revenue / total revenue (null when the total is <= 0).
-    Medians are of ``days_since_last, n_orders, total_spend`` when present (median R, F, M).
+    Medians are of ``median_cols`` (default ``days_since_last, n_orders, total_spend``; pass the
+    configured R, F, M measures) where present in the table.
     Customers with a null segment are reported as ``(unassigned)``. Rows are sorted by revenue,
     then customers (both descending), then name. ``with_total`` appends a ``Total`` row whose
     counts and sums equal the column totals (shares 1.0; medians over all customers).
@@ -44,7 +48,7 @@ def segment_summary(
                 f"segment_summary: column '{c}' not in the table (columns: {list(schema)}). "
                 "Fix: pass the segment column produced by the segmentation step and a revenue column."
             )
-    medians = [c for c in MEDIAN_COLUMNS if c in schema]
+    medians = [c for c in dict.fromkeys(MEDIAN_COLUMNS if median_cols is None else median_cols) if c in schema]
     seg = pl.col(segment_col).cast(pl.String).fill_null(UNASSIGNED)
     rev = pl.col(revenue_col).cast(pl.Float64)
     stats = [pl.len().cast(pl.Int64).alias("customers"), rev.sum().alias("revenue")]
@@ -65,3 +69,40 @@ def segment_summary(
     out = out.select(order).with_columns((pl.col(segment_col) == "Total").alias("_is_total") if with_total else pl.lit(False).alias("_is_total"))
     out = out.sort(["_is_total", "revenue", "customers", segment_col], descending=[False, True, True, False])
     return out.drop("_is_total")
+
+
+def with_actions(summary: pl.DataFrame, actions: Mapping[str, str], segment_col: str = "segment",
+                 col: str = "suggested_action") -> pl.DataFrame:
+    """``summary`` with a ``col`` column: each segment's action from ``actions`` ("" when it has none).
+
+    >>> import polars as pl
+    >>> with_actions(pl.DataFrame({"segment": ["A", "B"]}), {"A": "call"})["suggested_action"].to_list()
+    ['call', '']
+    """
+    if segment_col not in summary.columns:
+        raise DataError(f"with_actions: column '{segment_col}' not in the summary (columns: {summary.columns}). "
+                        "Fix: pass the segment column of the summary table.")
+    return summary.with_columns(
+        pl.col(segment_col).cast(pl.String).replace_strict(dict(actions), default="", return_dtype=pl.String).alias(col))
+
+
+def describe_summary(summary: pl.DataFrame, segment_col: str = "segment") -> str:
+    """One Markdown sentence: the largest segment and the one bringing the most revenue.
+
+    Uses ``customers, share, revenue_share`` of :func:`segment_summary`; a ``Total`` row is ignored.
+
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"seg": ["A", "A", "A", "B"], "total_spend": [1.0, 1.0, 1.0, 7.0]})
+    >>> describe_summary(segment_summary(t, "seg"), "seg")
+    'The largest segment is **A** (75% of customers). **B** brings the most revenue: 70% of the total from 25% of customers.'
+    """
+    body = summary.filter(pl.col(segment_col) != "Total")
+    if body.height == 0:
+        return "No customers to summarise."
+    big = body.sort(["customers", segment_col], descending=[True, False]).row(0, named=True)
+    text = f"The largest segment is **{big[segment_col]}** ({big['share']:.0%} of customers)."
+    if body["revenue_share"].null_count() < body.height:
+        rich = body.sort(["revenue_share", segment_col], descending=[True, False], nulls_last=True).row(0, named=True)
+        text += (f" **{rich[segment_col]}** brings the most revenue: {rich['revenue_share']:.0%} of the total "
+                 f"from {rich['share']:.0%} of customers.")
+    return text

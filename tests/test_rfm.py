@@ -9,13 +9,24 @@ import pytest
 
 from segmentation_lib.errors import ConfigError, ModelError
 from segmentation_lib.rfm import (
+    MAP_FOR_BINS,
     SEGMENT_ACTIONS,
     SHIPPED_MAPS,
     RFMScorer,
     assign_rfm_segments,
+    describe_cut_points,
+    describe_measure,
+    describe_scores,
+    describe_segment_map,
+    describe_value_engagement,
     load_segment_map,
+    rescale_segment_map,
+    score_axis_labels,
+    score_ranges,
     validate_segment_map,
+    value_engagement_cuts,
     value_engagement_matrix,
+    value_engagement_summary,
 )
 
 
@@ -111,9 +122,47 @@ def test_shipped_maps_cover_every_code_exactly_once(name):
     v = validate_segment_map(name, strict=True)
     assert v.ok and not v.gaps and not v.overlaps and not v.unreachable
     m = load_segment_map(name)
-    assert v.n_codes == {"default": 125, "rf": 25}[name]
-    assert len(m.segments) == {"default": 11, "rf": 10}[name]
+    assert all(a.endswith(".") for a in m.actions.values())  # whole sentences (a comma once cut one short)
+    assert v.n_codes == {"default": 125, "rf": 25, "rfm3": 27, "rf4": 16}[name]
+    assert len(m.segments) == {"default": 11, "rf": 10, "rfm3": 6, "rf4": 9}[name]
     assert m.table().height == v.n_codes
+    assert set(m.actions) == set(m.segments)  # every shipped segment has a suggested action
+
+
+@pytest.mark.parametrize(("name", "bins"), [(n, b) for n, by in MAP_FOR_BINS.items() for b in by])
+def test_every_map_for_every_bin_count_is_complete(name, bins):
+    v = validate_segment_map(name, bins=bins, strict=True)
+    m = load_segment_map(name, bins=bins)
+    assert v.ok and m.bins == bins and v.n_codes == bins ** len(m.dims) == m.table().height
+    # scores of that many bins get a segment for every combination
+    scored = RFMScorer(bins=bins).fit_transform(_table(list(range(200)), list(range(200)), list(range(200))))
+    assert assign_rfm_segments(scored, name, bins=bins)["rfm_segment"].null_count() == 0
+
+
+def test_default_map_per_bin_count_and_rescaling():
+    assert [load_segment_map("default", bins=b).name for b in (3, 4, 5)] == ["rfm3", "rf4", "default"]
+    d5, d10 = load_segment_map("default"), load_segment_map("default", bins=10)
+    assert d5.codes == load_segment_map("default", bins=5).codes and len(d5.segments) == 11  # 5 bins unchanged
+    # 10 bins read each score s as ceil(s / 2) of the 5-bin map: 10-9-10 -> 555 (Champions), 1-2-3 -> 112 (Lost)
+    s10 = pl.DataFrame({"r_score": [10, 1, 6, 5], "f_score": [9, 2, 1, 10], "m_score": [10, 3, 2, 8]})
+    out = assign_rfm_segments(s10, "default", bins=10)["rfm_segment"].to_list()
+    expected5 = assign_rfm_segments(pl.DataFrame({"r_score": [5, 1, 3, 3], "f_score": [5, 1, 1, 5],
+                                                  "m_score": [5, 2, 1, 4]}))["rfm_segment"].to_list()
+    assert out == expected5 == ["Champions", "Lost", "New Customers", "Loyal"]
+    assert sum(len(c) for c in d10.codes.values()) == 1000 and d10.actions == d5.actions
+    # 3 bins: the six-group map, hand-checked codes
+    s3 = pl.DataFrame({"r_score": [3, 3, 2, 2, 1, 1, 1], "f_score": [3, 1, 2, 1, 3, 1, 1], "m_score": [3, 2, 1, 3, 1, 3, 1]})
+    assert assign_rfm_segments(s3, "default", bins=3)["rfm_segment"].to_list() == [
+        "Champions", "Recent", "Loyal", "Needs Attention", "At Risk", "At Risk", "Inactive"]
+    s4 = pl.DataFrame({"r_score": [4, 4, 2, 1], "f_score": [4, 1, 2, 4], "m_score": [1, 1, 1, 1]})
+    assert assign_rfm_segments(s4, "rf", bins=4)["rfm_segment"].to_list() == [
+        "Champions", "New Customers", "About To Sleep", "Cannot Lose Them"]
+    # maps that cannot serve a bin count say so and what to do
+    with pytest.raises(ConfigError, match="no version for 3 bins"):
+        load_segment_map("rf", bins=3)
+    with pytest.raises(ConfigError, match="not a multiple"):
+        rescale_segment_map(load_segment_map("rfm3"), 4)
+    assert validate_segment_map(rescale_segment_map(load_segment_map("rfm3"), 9), strict=True).n_codes == 729
 
 
 def test_default_map_assignments_and_actions():
@@ -125,8 +174,8 @@ def test_default_map_assignments_and_actions():
     rf = assign_rfm_segments(s, "rf")
     assert rf["rfm_segment"].to_list() == ["Champions", "Hibernating", "About To Sleep", "Cannot Lose Them",
                                            "Hibernating", "Loyal Customers"]
-    with pytest.raises(ConfigError, match="5-bin"):
-        assign_rfm_segments(s, "default", bins=3)
+    with pytest.raises(ConfigError, match="5-bin scores and cannot be used with 3 bins"):
+        assign_rfm_segments(s, load_segment_map("default"), bins=3)
 
 
 def test_validator_reports_overlaps_gaps_and_unreachable(tmp_path):
@@ -148,6 +197,10 @@ def test_validator_reports_overlaps_gaps_and_unreachable(tmp_path):
     assert out["rfm_segment"].to_list() == ["Top", "Low"]  # first listed wins on overlap
     with pytest.raises(ConfigError):
         load_segment_map("no_such_map")
+    # an unquoted comma inside {...} makes YAML read an extra key: reported, not silently dropped
+    path.write_text("name: mine\ndims: rf\nbins: 3\nsegments:\n  - {name: All, r: [1, 3], action: Call, then mail.}\n")
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['then mail.'\]"):
+        load_segment_map(str(path))
 
 
 def test_value_engagement_matrix_quadrants():
@@ -159,3 +212,58 @@ def test_value_engagement_matrix_quadrants():
     assert absolute.to_list() == ["Promising", "Champions", "Dormant", "At Risk", "Champions"]
     with pytest.raises(ConfigError):
         value_engagement_matrix(t, value_cut=5)
+
+
+def test_value_engagement_cuts_summary_and_text_follow_the_configuration():
+    t = pl.DataFrame({"total_spend": [10.0, 900.0, 20.0, 800.0, 500.0], "n_orders": [9, 8, 1, 1, 3],
+                      "n_purchase_days": [5, 8, 1, 1, 2]})
+    assert value_engagement_cuts(t) == {"value": 500.0, "engagement": 3.0}
+    assert value_engagement_cuts(t, engagement="n_purchase_days", engagement_cut=0.75) == {"value": 500.0, "engagement": 5.0}
+    scored = value_engagement_matrix(t)
+    summ = value_engagement_summary(scored)
+    assert summ.select("value_engagement", "high_value", "high_engagement", "customers", "revenue").rows() == [
+        ("Champions", True, True, 1, 900.0), ("At Risk", True, False, 1, 800.0),
+        ("Promising", False, True, 1, 10.0), ("Dormant", False, False, 2, 520.0)]
+    assert summ["revenue_share"].to_list() == pytest.approx([900 / 2230, 800 / 2230, 10 / 2230, 520 / 2230])
+    text = describe_value_engagement(t, summ)
+    assert text.startswith("**High value** means a total net spend above the median (500); **high engagement** means "
+                           "a number of orders above the median (3).")
+    assert "**1 high-value customer has low engagement**" in text and "hold 36% of revenue" in text
+    other = describe_value_engagement(t, value="total_spend", engagement="n_purchase_days", value_cut=0.9, engagement_cut=0.75)
+    assert "above the 90th percentile (860)" in other and "number of days with a purchase above the upper quartile (5)" in other
+    assert "above 100" in describe_value_engagement(None, value_cut=100, engagement_cut=2, absolute=True)
+    aov = describe_value_engagement(t.with_columns(avg_order_value=pl.col("total_spend") / 2), value="avg_order_value")
+    assert aov.startswith("**High value** means an average order value above the median (250);")
+
+
+def test_score_descriptions_follow_the_configuration():
+    assert describe_measure("avg_order_value") == ("average order value", "highest average order value")
+    assert describe_measure("weeks_since", reverse=True) == ("weeks since", "lowest weeks since")
+    text = describe_scores({"bins": 4, "frequency": "n_purchase_days", "monetary": "avg_order_value"})
+    assert text.startswith("Every customer is scored 1-4 on **Recency** (4 = bought most recently; days since the last purchase)")
+    assert "(4 = bought on the most days; number of days with a purchase)" in text
+    assert "(4 = highest average order value; average order value)" in text and "most orders" not in text
+    t = _table(list(range(1, 11)), list(range(1, 11)), list(range(1, 11)))
+    s = RFMScorer().fit(t)  # edges 2.8, 4.6, 6.4, 8.2 on every dimension
+    assert describe_scores(s) == describe_scores({"bins": 5})
+    wide = score_ranges(s)
+    assert wide.columns == ["score", "recency: days since the last purchase", "frequency: number of orders",
+                            "monetary: total net spend"]
+    assert wide.row(0) == (5, "up to 2.8", "over 8.2", "over 8.2")
+    assert wide.row(2) == (3, "over 4.6, up to 6.4", "over 4.6, up to 6.4", "over 4.6, up to 6.4")
+    assert describe_cut_points(s) == (
+        "A recency score of 5 means the last purchase was at most 2.8 days before the analysis date; a frequency "
+        "score of 5 means a number of orders over 8.2; a monetary score of 5 means a total net spend over 8.2.")
+    # spread levels leave scores unused: shown as null, never dropped
+    with pytest.warns(UserWarning):
+        few = RFMScorer().fit(_table([5, 5, 5, 9], [1, 1, 2, 3], [10, 10, 10, 10]))
+    assert score_ranges(few)["frequency: number of orders"].to_list() == ["over 2", None, "over 1, up to 2", None, "up to 1"]
+    assert "every monetary score is 3" in describe_cut_points(few)
+    assert "**rf4**: 9 named segments over the 16 R-F cells of 4-bin scores" in describe_segment_map("default", bins=4)
+    assert "recency and frequency only" in describe_segment_map("rf")
+    assert "the monetary score decides" in describe_segment_map("default")
+    assert score_axis_labels(s) == {"recency": "Recency score (5 = bought most recently)",
+                                    "frequency": "Frequency score (5 = most orders)",
+                                    "monetary": "Monetary score (5 = highest net spend)"}
+    assert score_axis_labels({"bins": 10, "monetary": "avg_order_value"})["monetary"] == \
+        "Monetary score (10 = highest average order value)"

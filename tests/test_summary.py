@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from segmentation_lib.errors import DataError
-from segmentation_lib.summary import segment_summary
+from segmentation_lib.summary import describe_summary, segment_summary, with_actions
 
 T = pl.DataFrame({
     "seg": ["A", "A", "A", "B", "B", None],
@@ -43,3 +43,18 @@ def test_negative_total_revenue_gives_null_share_and_missing_column_raises():
     assert s["revenue_share"].null_count() == 2 and "median_n_orders" not in s.columns
     with pytest.raises(DataError, match="segment"):
         segment_summary(t, "segment")
+
+
+def test_configured_median_columns_actions_and_highlights():
+    t = T.with_columns(pl.Series("avg_order_value", [100.0, 100.0, 33.0, 50.0, 50.0, 100.0]))
+    s = segment_summary(t, "seg", median_cols=["days_since_last", "n_orders", "avg_order_value"])
+    assert s.columns[-3:] == ["median_days_since_last", "median_n_orders", "median_avg_order_value"]
+    assert s["median_avg_order_value"].to_list() == [100.0, 50.0, 100.0]
+    acts = with_actions(s, {"A": "reward", "B": "win back"}, "seg")
+    assert acts["suggested_action"].to_list() == ["reward", "win back", ""]
+    # A: 3 of 6 customers (50%), 600 of 1000 revenue (60%)
+    assert describe_summary(s, "seg") == ("The largest segment is **A** (50% of customers). **A** brings the most "
+                                          "revenue: 60% of the total from 50% of customers.")
+    assert describe_summary(segment_summary(t, "seg", with_total=True), "seg").startswith("The largest segment is **A**")
+    with pytest.raises(DataError, match="segment"):
+        with_actions(s, {}, "segment")
