@@ -148,9 +148,16 @@ def segment_bars(summary: pl.DataFrame, segment_col: str = "segment", customers_
     return _finish(fig)
 
 
+#: axis labels of score charts when none are given (``rfm.score_axis_labels`` gives the configured ones)
+SCORE_LABELS = {"recency": "Recency score (higher = bought more recently)",
+                "frequency": "Frequency score (higher = buys more often)"}
+
+
 def score_heatmap(scores: pl.DataFrame, row: str = "f_score", col: str = "r_score", value: str | None = None,
-                  title: str = "Customers by recency and frequency score") -> Figure:
-    """Heatmap of customers (or the mean of ``value``) per R score x F score cell; 5 = best."""
+                  title: str = "Customers by recency and frequency score",
+                  labels: dict[str, str] | None = None) -> Figure:
+    """Heatmap of customers (or the mean of ``value``) per R score x F score cell; higher = better.
+    ``labels``: axis labels by dimension, e.g. ``rfm.score_axis_labels(scorer)``."""
     import seaborn as sns
 
     agg = pl.len().alias("v") if value is None else pl.col(value).mean().alias("v")
@@ -162,14 +169,17 @@ def score_heatmap(scores: pl.DataFrame, row: str = "f_score", col: str = "r_scor
                 xticklabels=[str(c) for c in wide.columns[1:]], yticklabels=[str(v) for v in wide[row].to_list()],
                 cbar_kws={"label": "Customers" if value is None else f"Mean {value.replace('_', ' ')}"})
     ax.set_title(title)
-    ax.set_xlabel("Recency score (5 = bought most recently)" if col.startswith("r") else col.replace("_", " "))
-    ax.set_ylabel("Frequency score (5 = most orders)" if row.startswith("f") else row.replace("_", " "))
+    lab = {**SCORE_LABELS, **(labels or {})}
+    ax.set_xlabel(lab["recency"] if col.startswith("r") else col.replace("_", " "))
+    ax.set_ylabel(lab["frequency"] if row.startswith("f") else row.replace("_", " "))
     return _finish(fig)
 
 
 def segment_map(cells: pl.DataFrame, r_col: str = "r_score", f_col: str = "f_score", segment_col: str = "segment",
-                title: str = "RFM segment map: most common segment per recency x frequency cell") -> Figure:
-    """The segment map: for every R x F cell, the segment most of its customers belong to (with its share)."""
+                title: str = "RFM segment map: most common segment per recency x frequency cell",
+                labels: dict[str, str] | None = None) -> Figure:
+    """The segment map: for every R x F cell, the segment most of its customers belong to (with its share).
+    ``labels``: axis labels by dimension, e.g. ``rfm.score_axis_labels(scorer)``."""
     modal = (cells.group_by(r_col, f_col, segment_col).agg(pl.len().alias("n"))
              .sort([r_col, f_col, "n", segment_col], descending=[False, False, True, False])
              .group_by(r_col, f_col, maintain_order=True)
@@ -189,8 +199,9 @@ def segment_map(cells: pl.DataFrame, r_col: str = "r_score", f_col: str = "f_sco
     ax.set_xticks(range(len(rs)), [str(r) for r in rs])
     ax.set_yticks(range(len(fs)), [str(f) for f in fs])
     ax.grid(False)
-    ax.set_xlabel("Recency score (5 = bought most recently)")
-    ax.set_ylabel("Frequency score (5 = most orders)")
+    lab = {**SCORE_LABELS, **(labels or {})}
+    ax.set_xlabel(lab["recency"])
+    ax.set_ylabel(lab["frequency"])
     ax.set_title(title)
     return _finish(fig)
 
