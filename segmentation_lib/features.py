@@ -332,6 +332,19 @@ def _sorted_tables(
         return None  # two customers share (a prefix of) a hash: the grouped path keys by text
     rows = rows.with_columns(kh.alias("_kh"))
 
+    products = None
+    if has_product:  # distinct (customer, product) pairs: customer (64) | product (64), sorted
+        z = keys.filter(c("_p").is_not_null()).select(
+            (c("_k").cast(pl.UInt128) * _u128(1 << 64) + c("_p").cast(pl.UInt128)).alias("z")
+        )["z"].sort().to_frame()
+        products = (
+            z.filter((c("z") != c("z").shift()).fill_null(True))
+            .select((c("z") // _u128(1 << 64)).cast(pl.UInt64).alias("_k"))["_k"]
+            .rle().struct.unnest()
+            .select(c("value").alias("_k"), c("len").cast(pl.Int64).alias("n_products"))
+        )
+        del z
+        keys = keys.drop("_p")  # memory: the product hashes are done with
     # orders: customer (64) | order (44) | day (20) as one UInt128, sorted: equal customer and order
     # bits on neighbouring rows are one order, and its first row holds its (earliest) day
     x = keys.select(
@@ -339,6 +352,7 @@ def _sorted_tables(
          + (c("_o") // (1 << _DAY_BITS)).cast(pl.UInt128) * _u128(1 << _DAY_BITS)
          + c("_d").cast(pl.UInt128)).alias("x")
     )["x"].sort()
+    del keys
     x = x.to_frame().select(
         (c("x") // _u128(1 << 64)).cast(pl.UInt64).alias("k"), (c("x") % _u128(1 << 64)).cast(pl.UInt64).alias("lo")
     )
@@ -373,18 +387,9 @@ def _sorted_tables(
         .then((c("_m") * c("_gap_sq") - c("_gap_sum") * c("_gap_sum")).cast(pl.Float64).sqrt() / c("_m"))
         .alias("std_days_between")
     ).drop("_gap_sum", "_gap_sq", "_m")
-    products = None
-    if has_product:  # distinct (customer, product) pairs: customer (64) | product (64), sorted
-        z = keys.filter(c("_p").is_not_null()).select(
-            (c("_k").cast(pl.UInt128) * _u128(1 << 64) + c("_p").cast(pl.UInt128)).alias("z")
-        )["z"].sort().to_frame()
-        products = (
-            z.filter((c("z") != c("z").shift()).fill_null(True))
-            .select((c("z") // _u128(1 << 64)).cast(pl.UInt64).alias("_k"))["_k"]
-            .rle().struct.unnest()
-            .select(c("value").alias("_k"), c("len").cast(pl.Int64).alias("n_products"))
-        )
     return rows, per_customer, products
+
+
 #: rows of the log per customer partition in :func:`customer_features` (memory bound: a partition's
 #: columns are held in memory while its passes run; 4M rows keep a 10M-row log under ~1.2 GB)
 ROWS_PER_PARTITION = 4_000_000
