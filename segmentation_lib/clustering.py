@@ -12,12 +12,16 @@ same labels):
    customers instead). BLAS/OpenMP run on ``n_threads`` threads (default 1, see ``thread_limit``).
 2. Sample: when there are more than ``sample_size`` customers, the model is fitted on a sample
    stratified by deciles of ``order_by`` (``total_spend``), so big spenders are represented in
-   proportion. Every customer is then assigned with ``predict``.
+   proportion. Every customer is then assigned with ``predict``. Rows flagged by the boolean
+   column ``fit_exclude`` (default ``is_outlier``, written by ``quality.outliers: flag``) are left
+   out of everything learned in steps 1-4 (scaling, sample, k, model, label order and names), so
+   a few wholesalers cannot pull the segments, and are then assigned like every other customer.
 3. Number of segments: ``n_segments`` when given, else ``sweep_k`` over ``k_range`` and
    ``recommend_k`` (rule below). HDBSCAN picks its own number of clusters.
 4. Label order (documented rule): segments are numbered by decreasing mean ``order_by``
-   (``total_spend``) over all customers, ties by decreasing size, so segment 0 is the highest
-   value segment in every rerun. Without that column, by decreasing size.
+   (``total_spend``) over the fitted customers (all but ``fit_exclude`` rows), ties by decreasing
+   size, so segment 0 is the highest value segment in every rerun. Without that column, by
+   decreasing size.
 
 Algorithms: ``kmeans`` and ``minibatch_kmeans`` (predict = nearest centre); ``gmm`` (full
 covariance, predict = most probable component); ``agglomerative`` (Ward linkage fitted on at most
@@ -381,7 +385,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
     ``is_noise_``, ``noise_share_`` (0 unless hdbscan), ``sweep_`` (pl.DataFrame or None),
     ``recommendation_`` ({"k", "elbow", "reasons"}), ``segment_names_`` (dict id -> name),
     ``segment_shares_``, ``label_order_`` (raw model label -> segment id), ``feature_names_in_``,
-    ``sample_index_`` (rows used to fit).
+    ``sample_index_`` (rows used to fit), ``n_excluded_from_fit_`` (rows flagged by ``fit_exclude``).
     """
 
     def __init__(self, algorithm: str = "kmeans", n_segments: int | None = None,
@@ -392,7 +396,8 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
                  random_state: int = 42, noise: str = "assign", hdbscan_min_cluster_size: int | None = None,
                  hdbscan_min_samples: int | None = None, hdbscan_assign: str = "nearest",
                  agglomerative_sample_size: int = 5_000, n_init: int = 4, order_by: str = "total_spend",
-                 names: Mapping[Any, str] | None = None, fill_null: str | None = "auto", n_threads: int | None = 1):
+                 names: Mapping[Any, str] | None = None, fill_null: str | None = "auto", n_threads: int | None = 1,
+                 fit_exclude: str | None = "is_outlier"):
         self.algorithm = algorithm
         self.n_segments = n_segments
         self.k_range = k_range
@@ -416,6 +421,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         self.names = names
         self.fill_null = fill_null
         self.n_threads = n_threads
+        self.fit_exclude = fit_exclude
 
     # ---- parameter checks -------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -442,6 +448,9 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         if self.noise not in ("assign", "label"):
             raise ConfigError(f"clustering noise='{self.noise}' is unknown. Fix: use 'assign' (noise customers get "
                               "their most likely segment, flagged is_noise) or 'label' (segment -1).")
+        if self.fit_exclude is not None and not isinstance(self.fit_exclude, str):
+            raise ConfigError(f"clustering.fit_exclude must be a column name or null, got {self.fit_exclude!r}. "
+                              "Fix: use is_outlier (the flag written by quality.outliers: flag) or null.")
         if self.hdbscan_assign not in ("nearest", "approximate_predict"):
             raise ConfigError(f"hdbscan_assign='{self.hdbscan_assign}' is unknown. "
                               "Fix: use 'nearest' or 'approximate_predict'.")
@@ -462,7 +471,14 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         if n < 2:
             raise DataError(f"Feature table has {n} customer(s); clustering needs at least 2. Fix: provide more data.")
         order_values = self._order_values(X, raw, features)
-        idx = stratified_sample(n, int(self.sample_size), order_values, random_state=self.random_state)
+        fit_rows = np.flatnonzero(~self._excluded_rows(X, n))
+        if fit_rows.size < 2:
+            raise DataError(f"Only {fit_rows.size} of {n:,} customers are left to fit the clustering after leaving out "
+                            f"the rows flagged '{self.fit_exclude}'. Fix: raise quality.outlier_quantile (fewer customers "
+                            "flagged), set quality.outliers: keep, or set clustering.fit_exclude: null.")
+        strata = order_values[fit_rows] if order_values is not None else None
+        idx = fit_rows[stratified_sample(fit_rows.size, int(self.sample_size), strata, random_state=self.random_state)]
+        self.n_excluded_from_fit_ = int(n - fit_rows.size)
         self.preprocessor_[1:].fit(raw[idx])  # log1p, clipping and scaling learned on the sample
         Z = self.preprocessor_[1:].transform(raw)
         Zs = Z[idx]
@@ -474,7 +490,8 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
             k = self._choose_k(Zs)
             self._fit_k(Zs, k)
         raw_labels, is_noise = self._predict_raw(Z)
-        self.label_order_ = self._order_labels(raw_labels, order_values)
+        self.label_order_ = self._order_labels(raw_labels[fit_rows],
+                                               order_values[fit_rows] if order_values is not None else None)
         self.labels_ = self._map(raw_labels, is_noise)
         self.is_noise_ = is_noise
         self.noise_share_ = float(is_noise.mean())
@@ -489,8 +506,21 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
                             f"on a sample of {len(idx):,} customers; {self.noise_share_:.1%} of customers are noise"
                             + (" (assigned to their nearest segment and flagged is_noise)." if self.noise == "assign"
                                else " (segment -1)."))}
-        self.segment_names_ = self._names(raw, features)
+        self.segment_names_ = self._names(raw[fit_rows], self.labels_[fit_rows], features)
         return self
+
+    def _excluded_rows(self, X: Any, n: int) -> np.ndarray:
+        """True for rows whose ``fit_exclude`` column is True (all False without that column or for arrays)."""
+        col = self.fit_exclude
+        if col and isinstance(X, (pl.DataFrame, pl.LazyFrame)):
+            df = X.collect() if isinstance(X, pl.LazyFrame) else X
+            if col in df.columns:
+                if df.schema[col] != pl.Boolean:
+                    raise DataError(f"Feature table: column '{col}' (clustering.fit_exclude) has type "
+                                    f"{df.schema[col]}, not Boolean. Fix: pass a true/false flag or set "
+                                    "clustering.fit_exclude: null.")
+                return df[col].fill_null(False).to_numpy().astype(bool)
+        return np.zeros(n, dtype=bool)
 
     def _order_values(self, X: Any, raw: np.ndarray, features: list[str]) -> np.ndarray | None:
         if self.order_by in features:
@@ -623,12 +653,12 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         return self.fit(X).labels_
 
     # ---- names ---------------------------------------------------------------------------------
-    def _names(self, raw: np.ndarray, features: list[str]) -> dict[int, str]:
+    def _names(self, raw: np.ndarray, labels: np.ndarray, features: list[str]) -> dict[int, str]:
         from .profiles import name_segments, segment_profiles
 
         frame = pl.DataFrame(raw, schema=features, orient="row") if raw.size else pl.DataFrame(schema=features)
-        keep = self.labels_ >= 0
-        profiles = segment_profiles(frame.filter(pl.Series(keep)), self.labels_[keep])
+        keep = labels >= 0
+        profiles = segment_profiles(frame.filter(pl.Series(keep)), labels[keep])
         names = name_segments(profiles, overrides=self.names)
         return {i: names.get(i, f"Segment {i}") for i in range(self.n_segments_)}
 

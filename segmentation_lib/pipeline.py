@@ -248,6 +248,58 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+#: papermill engine registered by :func:`_register_engine` (papermill's nbclient engine, see there)
+ENGINE_NAME = "segmentation-kit"
+_ENGINE_REGISTERED = False
+
+
+def _register_engine() -> str:
+    """Register (once) papermill's nbclient engine with one change: an interrupted run kills its kernel at once.
+
+    Stopping a run (Ctrl-C, SIGTERM) raises KeyboardInterrupt while a cell is executing. papermill's
+    client then shuts the kernel down *gracefully*: jupyter_client interrupts the cell and sends a
+    shutdown request at the same time, the kernel closes its sockets first and logs one
+    "[IPKernelApp] ERROR ... ZMQError: Socket operation on non-socket" traceback to the terminal
+    while sending the interrupted cell's reply. Nothing of that kernel is kept (the run folder is
+    moved to ``failed-...``), so on KeyboardInterrupt / SystemExit the client shuts it down
+    ``immediate``-ly instead (nbclient's ``shutdown_kernel`` option: the process is killed, it
+    prints nothing). Successful and failing notebooks keep the graceful shutdown.
+    """
+    from contextlib import contextmanager
+
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.log import logger
+
+    global _ENGINE_REGISTERED
+    if _ENGINE_REGISTERED:
+        return ENGINE_NAME
+
+    class _Client(PapermillNotebookClient):
+        @contextmanager
+        def setup_kernel(self, **kwargs: Any) -> Iterator[None]:
+            with super().setup_kernel(**kwargs):
+                try:
+                    yield
+                except (KeyboardInterrupt, SystemExit):
+                    self.shutdown_kernel = "immediate"  # read by the cleanup of super().setup_kernel
+                    raise
+
+    class _Engine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
+                                     start_timeout=60, execution_timeout=None, **kwargs):
+            # as NBClientEngine.execute_managed_notebook (papermill 2.x), with the client above
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("input_path", "timeout", "startup_timeout")}
+            return _Client(nb_man, timeout=execution_timeout, startup_timeout=start_timeout, kernel_name=kernel_name,
+                           log=logger, log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file,
+                           **kwargs).execute()
+
+    papermill_engines.register(ENGINE_NAME, _Engine)
+    _ENGINE_REGISTERED = True
+    return ENGINE_NAME
+
+
 def execute_notebook(src: Path, dst: Path, parameters: Mapping[str, Any], kernel_name: str,
                      cwd: Path, timeout: int | None = None) -> None:
     """Execute one notebook with papermill; on a failing cell raise PipelineError naming the cell.
@@ -259,7 +311,8 @@ def execute_notebook(src: Path, dst: Path, parameters: Mapping[str, Any], kernel
 
     try:
         pm.execute_notebook(str(src), str(dst), parameters=dict(parameters), kernel_name=kernel_name,
-                            progress_bar=False, log_output=False, cwd=str(cwd), execution_timeout=timeout)
+                            engine_name=_register_engine(), progress_bar=False, log_output=False, cwd=str(cwd),
+                            execution_timeout=timeout)
     except PapermillExecutionError as err:
         evalue = " ".join(str(err.evalue).split())
         if err.ename in USER_ERRORS:  # bad input: the library's own message and exit code 2

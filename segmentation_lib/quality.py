@@ -12,21 +12,32 @@ first of these, so ``rows_in - sum(excluded) == rows_out``):
    that day; ``as_of=None`` keeps every row and reports as_of = day after the last kept row) - drop | keep
 5. ``duplicates``: exact duplicate rows (every source column equal; the first copy is kept) - drop | keep
 6. ``zero_amount``: amount == 0                                                - drop | keep
-7. ``returns``: negative amount or cancelled invoice (``is_cancellation``)     - net | drop | keep
+7. ``returns``: negative amount or cancelled invoice (``is_cancellation``)     - net | drop
 
-Informational (never exclude): ``mixed_time_zones`` (kept rows whose UTC offset differs from the
-most common one, naive values counting as one zone; all are converted to UTC) and ``outliers``
-(customers whose net spend is above the ``outlier_quantile`` of customers; with ``outliers: flag``
-an ``is_outlier`` column is added).
+Informational: ``mixed_time_zones`` (kept rows whose UTC offset differs from the most common one,
+naive values counting as one zone; all are converted to UTC; never excluded).
+
+**Outliers (customer level, after the rules above).** Customers whose net spend (kept rows) is
+above the ``outlier_quantile`` of customers, e.g. a few wholesalers in a retail log. Policy:
+
+- ``keep`` (default): counted in the report only;
+- ``flag``: kept everywhere, marked by an ``is_outlier`` column (rows of the clean frame; the data
+  stage carries it per customer into the feature table and the assignments). The clustering
+  leaves them out of *fitting* (scaling, k and the model, see ``CustomerSegmenter.fit_exclude``),
+  so they cannot pull the segments, and still assigns each one a segment;
+- ``exclude``: all their rows are removed; each such customer is counted in the rule's
+  ``excluded`` rows and listed in ``dropped_customers`` with reason ``outliers`` (never silently).
+
+The full list is ``report.outlier_customers`` (customer_id, rows, net_spend) under every policy.
 
 **Returns policy (default ``net``).** A return or cancellation refunds money the customer had
 paid. Keeping the negative rows makes every customer total *net* (purchases minus refunds),
 which is what the customer is really worth; dropping them (``drop``) overstates returners as
-gross spenders, and the peers (lifetimes, pymc-marketing) silently mix both. With ``net`` and
-``keep`` the rows stay and an ``is_return`` column marks them, so feature code can sum amounts
-(net) but not count returns as orders; ``keep`` records that no netting is intended (the rows
-are identical, the report says "kept as-is"). Customers whose net spend ends at or below zero
-are counted in the report, not dropped.
+gross spenders, and the peers (lifetimes, pymc-marketing) silently mix both. With ``net`` the
+rows stay and an ``is_return`` column marks them, so feature code sums amounts (net) but does not
+count returns as orders; the feature table also carries ``gross_spend`` and ``returned_spend``.
+Customers whose net spend ends at or below zero are counted in the report, not dropped. (An
+earlier ``keep`` value behaved exactly like ``net``; it now raises ConfigError naming the fix.)
 
 >>> clean, report = clean_transactions(read_transactions("tx.csv"), as_of="2024-01-01")  # doctest: +SKIP
 >>> print(report)  # doctest: +SKIP
@@ -44,6 +55,8 @@ from .transactions import _NULL_TOKENS, CANONICAL, HELPER_COLUMNS, TS_DTYPE, pol
 
 RULES = ("null_customer", "bad_timestamp", "non_numeric_amount", "future", "duplicates", "zero_amount", "returns")
 INFO_RULES = ("mixed_time_zones", "outliers")
+#: reason recorded in ``dropped_customers`` for customers removed by ``outliers: exclude``
+OUTLIER_REASON = "outliers"
 DESCRIPTIONS = {
     "null_customer": "null or blank customer id",
     "bad_timestamp": "missing or unparseable timestamp",
@@ -60,9 +73,16 @@ _ALLOWED = {
     "bad_timestamp": ("drop", "error"),
     "future": ("drop", "keep"),
     "zero_amount": ("drop", "keep"),
-    "returns": ("net", "drop", "keep"),
+    "returns": ("net", "drop"),
     "duplicates": ("drop", "keep"),
-    "outliers": ("keep", "flag"),
+    "outliers": ("keep", "flag", "exclude"),
+}
+#: values that were valid once, with the message that says what to use instead
+_REMOVED = {
+    ("returns", "keep"): "quality.returns: 'keep' is no longer a policy: it kept the negative rows exactly like "
+                         "'net' (the results were identical). Fix: use 'net' (return rows kept, spend columns net "
+                         "of returns, with gross_spend and returned_spend beside them) or 'drop' (return rows "
+                         "excluded and counted, spend is gross).",
 }
 
 
@@ -86,6 +106,8 @@ class QualityPolicy:
     def __post_init__(self) -> None:
         for key, allowed in _ALLOWED.items():
             value = getattr(self, key)
+            if (key, value) in _REMOVED:
+                raise ConfigError(_REMOVED[(key, value)])
             if value not in allowed:
                 raise ConfigError(f"quality.{key}: '{value}' is not a valid policy. Fix: use one of "
                                   f"{', '.join(allowed)}.")
@@ -116,9 +138,11 @@ class QualityPolicy:
             return "dropped"
         value = getattr(self, rule)
         if rule == "returns":
-            return {"net": "kept (net: totals are net of returns)", "drop": "dropped",
-                    "keep": "kept as-is"}[value]
-        return {"drop": "dropped", "error": "error", "keep": "kept", "flag": "flagged"}[value]
+            return {"net": "kept (net: totals are net of returns)", "drop": "dropped"}[value]
+        if rule == "outliers":
+            return {"keep": "kept (reported only)", "flag": "flagged is_outlier (kept, left out of fitting clusters)",
+                    "exclude": "customers excluded"}[value]
+        return {"drop": "dropped", "error": "error", "keep": "kept"}[value]
 
 
 @dataclass
@@ -169,7 +193,9 @@ class DataQualityReport:
 
     Invariants: ``rows_in - sum(r.excluded) == rows_out`` and
     ``customers_in == customers_out + len(dropped_customers)``; ``dropped_customers`` lists every
-    customer whose rows were all excluded, with the reason(s).
+    customer whose rows were all excluded, with the reason(s) (``outliers`` for customers removed
+    by ``outliers: exclude``). ``outlier_customers`` lists every outlier customer (customer_id,
+    rows, net_spend) whatever the policy.
     """
 
     source: str | None
@@ -183,6 +209,7 @@ class DataQualityReport:
     rules: list[RuleResult]
     dropped_customers: pl.DataFrame
     notes: list[str] = field(default_factory=list)
+    outlier_customers: pl.DataFrame = field(default_factory=lambda: _no_outliers())
 
     def __getitem__(self, rule: str) -> RuleResult:
         for r in self.rules:
@@ -197,6 +224,11 @@ class DataQualityReport:
     @property
     def rows_excluded(self) -> int:
         return self.rows_in - self.rows_out
+
+    @property
+    def customers_outliers(self) -> int:
+        """Outlier customers found (flagged, excluded or only reported, by ``policy.outliers``)."""
+        return self.outlier_customers.height
 
     def dropped_by_reason(self) -> dict[str, int]:
         """Customers dropped entirely, counted by reason (rules joined with ', ')."""
@@ -235,6 +267,8 @@ class DataQualityReport:
             "customers_out": self.customers_out,
             "customers_dropped": self.customers_dropped,
             "customers_dropped_by_reason": self.dropped_by_reason(),
+            "customers_outliers": self.customers_outliers,
+            "outlier_policy": self.policy.outliers,
             "dropped_customer_examples": _jsonable(self.dropped_customers.head(20)),
             "rules": [
                 {"rule": r.rule, "description": r.description, "rows": r.rows, "excluded": r.excluded,
@@ -515,14 +549,26 @@ def clean_transactions(
     out = df.filter(keep)
     results.append(_mixed_zones(out if stats["n_aware"] else None, columns))
 
-    out_rule, outlier_ids = _outliers(kept_cust, policy)
+    out_rule, outliers = _outliers(kept_cust, policy)
     results.append(out_rule)
+    notes: list[str] = []
+    is_outlier = pl.col("customer_id").is_in(outliers["customer_id"].implode())
+    if policy.outliers == "exclude" and outliers.height:
+        out = out.filter(~is_outlier)
+        dropped = _with_outliers_dropped(dropped, cust, outliers)
+        notes.append(f"{outliers.height:,} outlier customer(s) ({out_rule.details}) were excluded with all their "
+                     f"{out_rule.excluded:,} kept row(s) (quality.outliers: exclude); they are listed among the "
+                     f"dropped customers with reason '{OUTLIER_REASON}'.")
+    elif policy.outliers == "flag" and outliers.height:
+        notes.append(f"{outliers.height:,} outlier customer(s) ({out_rule.details}) are flagged is_outlier "
+                     "(quality.outliers: flag): kept in every table, left out of fitting the clusters, and "
+                     "assigned a segment by the fitted model.")
     is_return = pl.col("amount") < 0
     if "is_cancellation" in columns:
         is_return = is_return | pl.col("is_cancellation")
     extra = [is_return.alias("is_return")]
     if policy.outliers == "flag":
-        extra.append(pl.col("customer_id").is_in(outlier_ids.implode()).alias("is_outlier"))
+        extra.append(is_outlier.alias("is_outlier"))
     out = out.drop([c for c in out.columns if c.startswith("_f_")] + ["_reason", *HELPER_COLUMNS]).with_columns(extra)
 
     inferred = as_of_dt is None
@@ -532,8 +578,9 @@ def clean_transactions(
 
     report = DataQualityReport(
         source=source, as_of=as_of_dt, as_of_inferred=inferred, policy=policy,
-        rows_in=rows_in, rows_out=out.height, customers_in=cust.height, customers_out=kept_cust.height,
-        rules=results, dropped_customers=dropped,
+        rows_in=rows_in, rows_out=out.height, customers_in=cust.height,
+        customers_out=kept_cust.height - (outliers.height if policy.outliers == "exclude" else 0),
+        rules=results, dropped_customers=dropped, notes=notes, outlier_customers=outliers,
     )
     if out.height == 0:
         top = ", ".join(f"{r.rule}: {r.excluded:,}" for r in results if r.excluded)
@@ -561,16 +608,38 @@ def _mixed_zones(df: pl.DataFrame | None, columns: list[str]) -> RuleResult:
                       f"{zones.height} zones (rows: {listing})")
 
 
-def _outliers(kept_cust: pl.DataFrame, policy: QualityPolicy) -> tuple[RuleResult, pl.Series]:
-    empty = pl.Series("customer_id", [], dtype=pl.String)
+def _no_outliers() -> pl.DataFrame:
+    return pl.DataFrame(schema={"customer_id": pl.String, "rows": pl.Int64, "net_spend": pl.Float64})
+
+
+def _outliers(kept_cust: pl.DataFrame, policy: QualityPolicy) -> tuple[RuleResult, pl.DataFrame]:
+    """The outlier rule and every outlier customer (customer_id, rows kept, net_spend; largest first).
+
+    Outliers: net spend of the kept rows above the linear ``outlier_quantile`` of all kept customers.
+    Under ``exclude`` the rule's ``excluded`` is their kept rows (so the row invariant holds).
+
+    >>> cust = pl.DataFrame({"customer_id": ["a", "b", "c"], "kept_rows": [1, 1, 2], "net": [1.0, 2.0, 90.0]})
+    >>> _outliers(cust, QualityPolicy(outlier_quantile=0.5))[1]["customer_id"].to_list()
+    ['c']
+    """
+    action = policy.action("outliers")
     if kept_cust.height == 0:
-        return RuleResult("outliers", 0, 0, 0, policy.action("outliers")), empty
+        return RuleResult("outliers", 0, 0, 0, action), _no_outliers()
     threshold = kept_cust["net"].quantile(policy.outlier_quantile, interpolation="linear")
-    top = kept_cust.filter(pl.col("net") > threshold).sort("net", descending=True)
-    examples = top.select("customer_id", pl.col("kept_rows").alias("rows"), pl.col("net").alias("net_spend")).head(5)
-    return (RuleResult("outliers", int(top["kept_rows"].sum()), 0, top.height, policy.action("outliers"), examples,
+    top = (kept_cust.filter(pl.col("net") > threshold).sort(["net", "customer_id"], descending=[True, False])
+           .select("customer_id", pl.col("kept_rows").cast(pl.Int64).alias("rows"),
+                   pl.col("net").cast(pl.Float64).alias("net_spend")))
+    rows = int(top["rows"].sum())
+    return (RuleResult("outliers", rows, rows if policy.outliers == "exclude" else 0, top.height, action, top.head(5),
                        f"net spend > {threshold:,.2f} (quantile {policy.outlier_quantile})"),
-            top["customer_id"])
+            top)
+
+
+def _with_outliers_dropped(dropped: pl.DataFrame, cust: pl.DataFrame, outliers: pl.DataFrame) -> pl.DataFrame:
+    """``dropped`` plus the excluded outlier customers (all their rows, reason ``outliers``), by customer id."""
+    extra = (cust.join(outliers.select("customer_id"), on="customer_id", how="semi")
+             .select("customer_id", pl.col("n_rows").cast(dropped.schema["n_rows"]), pl.lit(OUTLIER_REASON).alias("reason")))
+    return pl.concat([dropped, extra.select(dropped.columns)]).sort("customer_id")
 
 
 def _schema():

@@ -4,7 +4,8 @@ A notebook calls its stage (``data_stage``, ``rfm_stage``, ``clustering_stage``,
 ``validation_stage``); each stage reads the earlier stages' outputs from the run folder, or computes
 them when they are absent (so any notebook also runs on its own in JupyterLab), and writes its own:
 
-    work/transactions.parquet, work/features.parquet, data_quality.json   (1 exploration)
+    work/transactions.parquet, work/features.parquet, data_quality.json,
+    excluded_customers.parquet                                             (1 exploration)
     work/rfm.parquet, rfm_edges.json                                       (2 RFM)
     model.joblib, assignments.parquet, segments.json, work/clusters.json  (3 clustering)
     metrics.json                                                           (4 validation)
@@ -119,13 +120,29 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     tx, report = load_transactions(ctx.cfg)
     windows = (ctx.cfg.get("features") or {}).get("windows") or (30, 90, 365)
     features = customer_features(tx, report.as_of, windows=windows).sort("customer_id")
+    if report.policy.outliers == "flag":
+        features = with_outlier_flag(features, report.outlier_customers["customer_id"])
     dq = report.to_dict()
     dq["as_of"] = report.as_of.isoformat()
     features, dq["customer_attributes"] = with_customer_attributes(features, ctx.cfg)
     tx.write_parquet(tx_p)
     features.write_parquet(ft_p)
+    report.dropped_customers.write_parquet(ctx.run_dir / "excluded_customers.parquet")
     _write_json(dq_p, dq)
     return DataStage(tx, features, dq, report.as_of)
+
+
+def with_outlier_flag(features: pl.DataFrame, outlier_ids: pl.Series) -> pl.DataFrame:
+    """Add the per-customer ``is_outlier`` flag (``quality.outliers: flag``) to the feature table.
+
+    The clustering leaves flagged customers out of fitting (``clustering.fit_exclude``) and
+    still assigns them; the assignments carry the flag.
+
+    >>> f = pl.DataFrame({"customer_id": ["a", "b"], "total_spend": [1.0, 900.0]})
+    >>> with_outlier_flag(f, pl.Series(["b"]))["is_outlier"].to_list()
+    [False, True]
+    """
+    return features.with_columns(pl.col("customer_id").is_in(outlier_ids.implode()).alias("is_outlier"))
 
 
 def with_customer_attributes(features: pl.DataFrame, cfg: Mapping[str, Any]) -> tuple[pl.DataFrame, dict[str, Any] | None]:
@@ -296,6 +313,7 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
     seg = make_segmenter(ctx.cfg, ctx.seed).fit(feats)
     names = {int(k): str(v) for k, v in seg.segment_names_.items()}
     labels = np.asarray(seg.labels_)
+    flagged = "is_outlier" in feats.columns
     clusters = pl.DataFrame({
         "customer_id": feats["customer_id"],
         "cluster": pl.Series(labels, dtype=pl.Int32),
@@ -307,6 +325,9 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
                                  pl.col("is_noise").fill_null(False),
                                  pl.col("cluster_name").fill_null(NO_PURCHASE_NAME))
                    .sort("customer_id"))
+    if flagged:  # quality.outliers: flag -> one flag per customer in the assignments
+        assignments = (assignments.join(data.features.select("customer_id", "is_outlier"), on="customer_id", how="left")
+                       .with_columns(pl.col("is_outlier").fill_null(False)).sort("customer_id"))
     surrogate = SurrogateRules(max_depth=int(cc.get("surrogate_depth", 3)), features=list(cc["features"]),
                                random_state=ctx.seed)
     surrogate.fit(filled_features(feats, cc["features"]), labels, names=names)
@@ -317,6 +338,8 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
         "names": {str(k): v for k, v in names.items()},
         "noise_share": float(getattr(seg, "noise_share_", 0.0) or 0.0),
         "not_clustered_no_purchase": data.features.height - feats.height,
+        "outliers_flagged": int(assignments["is_outlier"].sum()) if flagged else 0,
+        "excluded_from_fit": int(getattr(seg, "n_excluded_from_fit_", 0)),
         "surrogate_fidelity": float(surrogate.fidelity_),
         "surrogate_rules": surrogate.rules_text(),
         "surrogate_sql": surrogate.to_sql(),
@@ -335,6 +358,8 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
 
 
 NO_PURCHASE_LABEL = -2
+#: cluster id of HDBSCAN noise when ``clustering.noise: label`` (no segment)
+NOISE_LABEL = -1
 NO_PURCHASE_NAME = "No purchases (returns only)"
 
 
@@ -430,9 +455,15 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
     holdout = int(vc["holdout_days"])
     cutoff = data.as_of - dt.timedelta(days=holdout)
 
+    flags = feats.select("customer_id", "is_outlier") if "is_outlier" in feats.columns else None
+    refit: dict[str, int] = {}  # segments found by the calibration refit (HDBSCAN chooses its own number)
+
     def clusters_on(f: pl.DataFrame) -> pl.DataFrame:
         f = purchasing(f)  # customers without purchases get no cluster and are counted as unassigned
+        if flags is not None:  # the customers flagged by the quality step stay out of the refit too
+            f = f.join(flags, on="customer_id", how="left").with_columns(pl.col("is_outlier").fill_null(False))
         m = make_segmenter(cfg, seed, n_segments=k).fit(f)
+        refit["k"] = int(m.n_segments_)
         names = {int(i): n for i, n in m.segment_names_.items()}
         return pl.DataFrame({"customer_id": f["customer_id"], "label": np.asarray(m.labels_, dtype=np.int64)}).select(
             "customer_id", pl.col("label").replace_strict(names, default="Noise", return_dtype=pl.String).alias("segment"))
@@ -454,12 +485,15 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
 
     order = list(load_segment_map(cfg["rfm"]["segment_map"]).segments) or None
     mig = V.migration(before, after, order=order)
-    seg_table = (clusters.assignments.select("customer_id", pl.col("cluster_name").alias("segment"))
-                 .join(filled_features(feats, cc["features"]), on="customer_id", how="inner"))
+    # HDBSCAN noise labelled -1 (clustering.noise = label) is no segment: reported apart by the checks
+    seg_table = (clusters.assignments.select("customer_id", pl.col("cluster_name").alias("segment"),
+                                             (pl.col("cluster") == NOISE_LABEL).alias("_noise"))
+                 .join(filled_features(feats, cc["features"]).drop("_noise", strict=False), on="customer_id", how="inner"))
     checks = V.actionability_checks(seg_table, min_k=int(cc["min_k"]), max_k=int(cc["max_k"]),
                                     min_share=float(cc["min_segment_share"]),
                                     fidelity=clusters.info.get("surrogate_fidelity"), feature_cols=list(cc["features"]),
-                                    min_fidelity=float(vc["min_fidelity"]), min_effect_size=float(vc["min_effect_size"]))
+                                    min_fidelity=float(vc["min_fidelity"]), min_effect_size=float(vc["min_effect_size"]),
+                                    noise_col="_noise")
     truth = None
     truth_path = (cfg.get("data") or {}).get("truth")
     if truth_path and not Path(truth_path).is_file():
@@ -469,6 +503,7 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
         truth = V.ground_truth_agreement(clusters.assignments.select("customer_id", pl.col("cluster_name").alias("segment")),
                                          pl.read_parquet(truth_path) if str(truth_path).endswith(".parquet") else pl.read_csv(truth_path))
     head = V.headline_metrics(quality, stab, predictive, mig, checks, truth)
+    head["predictive_clusters_refit_k"] = refit.get("k")
     metrics = run_metrics(data, rfm, clusters, head)
     _write_json(ctx.run_dir / "metrics.json", metrics)
     return ValidationStage(quality, stab, predictive, mig, checks, truth, metrics)
@@ -478,6 +513,8 @@ def run_metrics(data: DataStage, rfm: RFMStage, clusters: ClusterStage, head: Ma
     """The flat metrics.json of a run (headline numbers first, the validation details under ``validation``)."""
     sep = head.get("separation") or {}
     n_rfm = rfm.table["rfm_segment"].drop_nulls().n_unique()
+    dq = data.quality or {}
+    policy = dq.get("outlier_policy") or ((dq.get("policy") or {}).get("outliers")) or "keep"
     metrics = {
         "as_of": data.as_of.date().isoformat(),
         "customers": data.features.height,
@@ -487,10 +524,16 @@ def run_metrics(data: DataStage, rfm: RFMStage, clusters: ClusterStage, head: Ma
         "n_clusters": int(clusters.info["k"]),
         "n_rfm_segments": int(n_rfm),
         "noise_share": float(clusters.info.get("noise_share") or 0.0),
+        "outlier_policy": policy,
+        "outlier_customers": int(dq.get("customers_outliers") or 0),
+        "outliers_flagged": int(clusters.info.get("outliers_flagged") or 0),
+        "outliers_excluded": int((dq.get("customers_dropped_by_reason") or {}).get("outliers", 0)),
+        "excluded_from_fit": int(clusters.info.get("excluded_from_fit") or 0),
         "silhouette": head.get("silhouette"),
         "stability_ari_median": head.get("stability_ari_median"),
         "predictive_clusters": (sep.get("clusters") or {}).get("eta_squared_spend"),
         "predictive_rfm": (sep.get("rfm") or {}).get("eta_squared_spend"),
+        "predictive_clusters_refit_k": head.get("predictive_clusters_refit_k"),
         "ground_truth_ari": head.get("truth_ari"),
         "actionability_pass": [head.get("checks_passed"), head.get("checks_total")]
         if head.get("checks_total") else None,
@@ -502,22 +545,55 @@ def run_metrics(data: DataStage, rfm: RFMStage, clusters: ClusterStage, head: Ma
     return metrics
 
 
+#: how :func:`summary_text` words each stability reading of :func:`validation.stability_word`
+STABILITY_WORDS = {"stable": "stable", "moderate": "moderately stable", "doubtful": "doubtful"}
+
+
 def summary_text(m: Mapping[str, Any]) -> str:
-    """One plain paragraph for the run index, written from the numbers."""
+    """One plain paragraph for the run index, written from the numbers.
+
+    Wording thresholds are not hard-coded here: stability is read with ``validation.stable_threshold``
+    / ``doubtful_threshold`` (carried in ``m["validation"]``, defaults
+    :data:`validation.STABLE_THRESHOLD` / :data:`validation.DOUBTFUL_THRESHOLD`), the same cut-offs as
+    the per-segment table; separation with :data:`validation.SILHOUETTE_READINGS`.
+
+    >>> m = {"customers": 10, "transactions": 50, "as_of": "2024-01-01", "n_clusters": 3, "algorithm": "kmeans",
+    ...      "n_rfm_segments": 5, "stability_ari_median": 0.7, "validation": {"stable_threshold": 0.65}}
+    >>> summary_text(m).split(". ")[1]
+    'The behavioural segments are stable when refitted (median ARI 0.70).'
+    """
+    from .validation import DOUBTFUL_THRESHOLD, STABLE_THRESHOLD, silhouette_reading, stability_word
+
+    v = m.get("validation") or {}
     parts = [f"{m['customers']:,} customers with {m['transactions']:,} transactions up to {m['as_of']} "
              f"were segmented into {m['n_clusters']} behavioural segments ({m['algorithm']}) and "
              f"{m['n_rfm_segments']} RFM groups."]
     if m.get("noise_share"):
         parts.append(f"{m['noise_share']:.1%} of the customers fit no behavioural segment well (HDBSCAN noise).")
+    if m.get("outliers_flagged"):
+        parts.append(f"{m['outliers_flagged']:,} outlier customer(s) (highest net spend) were left out of fitting the "
+                     "behavioural segments and then assigned by the fitted model (flagged is_outlier).")
+    if m.get("outliers_excluded"):
+        parts.append(f"{m['outliers_excluded']:,} outlier customer(s) (highest net spend) were excluded from every "
+                     "table (listed in excluded_customers.parquet).")
+    sil = m.get("silhouette")
+    if sil is not None:
+        parts.append(f"The behavioural segments show {silhouette_reading(sil)} structure (silhouette {sil:.2f}).")
     s = m.get("stability_ari_median")
     if s is not None:
-        word = "stable" if s >= 0.75 else "doubtful" if s < 0.6 else "moderately stable"
+        stable = v.get("stable_threshold") if v.get("stable_threshold") is not None else STABLE_THRESHOLD
+        doubtful = v.get("doubtful_threshold") if v.get("doubtful_threshold") is not None else DOUBTFUL_THRESHOLD
+        word = STABILITY_WORDS[stability_word(s, stable, doubtful)]
         parts.append(f"The behavioural segments are {word} when refitted (median ARI {s:.2f}).")
     pc, pr = m.get("predictive_clusters"), m.get("predictive_rfm")
     if pc is not None and pr is not None:
         better = "the behavioural segments" if pc > pr else "the RFM groups"
         parts.append(f"Over the holdout period {better} explain more of the variation in customers' spend "
                      f"({100 * max(pc, pr):.1f}% vs {100 * min(pc, pr):.1f}%).")
+        k_cal = m.get("predictive_clusters_refit_k")
+        if k_cal is not None and k_cal != m["n_clusters"]:
+            parts.append(f"(Refitted on the history before the holdout, {m['algorithm']} found {k_cal} segments "
+                         f"instead of {m['n_clusters']}, which limits that comparison.)")
     ap = m.get("actionability_pass")
     if ap:
         parts.append(f"{ap[0]} of {ap[1]} actionability checks pass.")

@@ -38,6 +38,11 @@ __all__ = [
     "internal_quality",
     "stability",
     "stability_reading",
+    "stability_word",
+    "silhouette_reading",
+    "STABLE_THRESHOLD",
+    "DOUBTFUL_THRESHOLD",
+    "SILHOUETTE_READINGS",
     "split_calibration_holdout",
     "holdout_outcomes",
     "predictive_validity",
@@ -59,6 +64,19 @@ DEFAULT_AT_RISK: tuple[str, ...] = (
     "Churned",
     "Lapsed",
 )
+
+#: Stability cut-offs (defaults of ``validation.stable_threshold`` / ``doubtful_threshold``), after
+#: Hennig (2007, "Cluster-wise assessment of cluster stability"; R ``fpc::clusterboot``): a segment
+#: whose mean Jaccard over refits is >= 0.75 is "stable", 0.6 to 0.75 "moderate" (a pattern, but
+#: its boundary moves), below 0.6 "doubtful" (Hennig: <= 0.5 means it dissolves). The report reads
+#: the median refit ARI of the whole segmentation with the same cut-offs (:func:`stability_word`),
+#: so the per-segment table and the summary sentence never disagree in wording.
+STABLE_THRESHOLD = 0.75
+DOUBTFUL_THRESHOLD = 0.6
+
+#: Silhouette wording, after Kaufman & Rousseeuw (1990, "Finding Groups in Data"): the lowest
+#: bound a value reaches names its structure; below 0.25 "no substantial structure".
+SILHOUETTE_READINGS: tuple[tuple[float, str], ...] = ((0.7, "strong"), (0.5, "reasonable"), (0.25, "weak"))
 
 FitPredict = Callable[[Any, int], np.ndarray]
 Assignments = Union[pl.DataFrame, Callable[[pl.DataFrame], pl.DataFrame]]
@@ -301,8 +319,8 @@ class StabilityResult:
     summary: dict[str, Any]
 
 
-def stability_reading(jaccard: pl.Expr, stable: float = 0.75, doubtful: float = 0.6) -> pl.Expr:
-    """Polars expression: "stable" (>= stable), "doubtful" (< doubtful), else "moderate"."""
+def stability_reading(jaccard: pl.Expr, stable: float = STABLE_THRESHOLD, doubtful: float = DOUBTFUL_THRESHOLD) -> pl.Expr:
+    """Polars expression: "stable" (>= stable), "doubtful" (< doubtful), else "moderate" (see :func:`stability_word`)."""
     return (
         pl.when(jaccard >= stable)
         .then(pl.lit("stable"))
@@ -310,6 +328,29 @@ def stability_reading(jaccard: pl.Expr, stable: float = 0.75, doubtful: float = 
         .then(pl.lit("doubtful"))
         .otherwise(pl.lit("moderate"))
     )
+
+
+def stability_word(value: float | None, stable: float = STABLE_THRESHOLD,
+                   doubtful: float = DOUBTFUL_THRESHOLD) -> str | None:
+    """The same reading as :func:`stability_reading` for one number (None stays None).
+
+    >>> [stability_word(v) for v in (0.8, 0.75, 0.7, 0.59, None)]
+    ['stable', 'stable', 'moderate', 'doubtful', None]
+    """
+    if value is None or not math.isfinite(float(value)):
+        return None
+    return "stable" if value >= stable else "doubtful" if value < doubtful else "moderate"
+
+
+def silhouette_reading(value: float | None) -> str | None:
+    """Kaufman & Rousseeuw's wording of a mean silhouette (:data:`SILHOUETTE_READINGS`).
+
+    >>> [silhouette_reading(v) for v in (0.72, 0.5, 0.3, 0.1, None)]
+    ['strong', 'reasonable', 'weak', 'no substantial', None]
+    """
+    if value is None or not math.isfinite(float(value)):
+        return None
+    return next((word for bound, word in SILHOUETTE_READINGS if value >= bound), "no substantial")
 
 
 def _make_fit_predict(estimator_or_factory: Any) -> FitPredict:
@@ -365,8 +406,8 @@ def stability(
     method: str = "bootstrap",
     subsample_fraction: float = 0.8,
     n_seeds: int = 3,
-    stable_threshold: float = 0.75,
-    doubtful_threshold: float = 0.6,
+    stable_threshold: float = STABLE_THRESHOLD,
+    doubtful_threshold: float = DOUBTFUL_THRESHOLD,
 ) -> StabilityResult:
     """Refit on resamples and on other seeds; ARI and per-segment Jaccard vs the reference labels.
 
@@ -923,8 +964,9 @@ def actionability_checks(
     id_col: str = "customer_id",
     segment_col: str = "segment",
     feature_cols: Sequence[str] | None = None,
+    noise_col: str | None = None,
 ) -> pl.DataFrame:
-    """Can the segments be acted on? -> DataFrame(check, status "pass"/"warn", value, reason).
+    """Can the segments be acted on? -> DataFrame(check, status "pass"/"warn"/"info", value, reason).
 
     Checks: ``n_segments`` within [min_k, max_k]; ``min_share`` (every segment at least
     ``min_share`` of customers); ``identifiable`` (surrogate rules ``fidelity`` >= ``min_fidelity``);
@@ -933,12 +975,17 @@ def actionability_checks(
     ``min_effect_size``). ``features`` is joined on ``id_col`` when given; otherwise numeric
     columns of ``segments`` are used.
 
+    ``noise_col`` names a boolean column marking customers that belong to no segment (HDBSCAN
+    noise labelled -1): they are left out of the segment count, the distinctness test and the
+    null-segment count, segment shares stay shares of *all* customers, and an extra ``noise``
+    row (status ``"info"``, value = noise share) reports them. Only "pass"/"warn" rows are checks.
+
     >>> seg = pl.DataFrame({"customer_id": list("abcdef"), "segment": list("xxyyzz"), "total_spend": [1., 2, 10, 11, 50, 52]})
     >>> actionability_checks(seg, fidelity=0.9).filter(pl.col("status") == "warn")["check"].to_list()
     []
     """
     seg = segments.lazy().collect() if isinstance(segments, pl.LazyFrame) else segments
-    _check_columns(seg.schema, [segment_col], "actionability_checks (segments)")
+    _check_columns(seg.schema, [segment_col] + ([noise_col] if noise_col else []), "actionability_checks (segments)")
     table = seg
     if features is not None:
         feat = features.collect() if isinstance(features, pl.LazyFrame) else features
@@ -949,6 +996,11 @@ def actionability_checks(
     n = table.height
     if n == 0:
         raise DataError("actionability_checks: the segment table is empty. Fix: pass the assigned customers.")
+    n_noise = 0
+    if noise_col:
+        is_noise = pl.col(noise_col).cast(pl.Boolean).fill_null(False)
+        n_noise = int(table.select(is_noise.sum()).item())
+        table = table.filter(~is_noise).drop(noise_col)
     sizes = (
         table.group_by(segment_col).agg(pl.len().alias("_n")).with_columns((pl.col("_n") / n).alias("_share"))
     )
@@ -984,7 +1036,7 @@ def actionability_checks(
             f"surrogate rules reproduce {fidelity:.1%} of assignments (threshold {min_fidelity:.0%})"
             + ("" if ok else "; segments cannot be described by simple rules: deepen the surrogate or simplify the segmentation"),
         ))
-    n_null = n - int(non_null["_n"].sum())
+    n_null = table.height - int(non_null["_n"].sum())
     has_rev = revenue_col in table.columns and table.schema[revenue_col].is_numeric()
     rev_nulls = int(table[revenue_col].null_count()) if has_rev else None
     problems = []
@@ -1030,6 +1082,10 @@ def actionability_checks(
             else f"{n_bad} pair(s) of segments differ by less than |d| = {min_effect_size} on every feature; "
             f"least distinct {names[i]} / {names[j]} (best |d| = {worst:.2f} on {feat_best}); merge them",
         ))
+    if n_noise:
+        rows.append({"check": "noise", "status": "info", "value": n_noise / n,
+                     "reason": f"{n_noise:,} customers ({n_noise / n:.1%}) fit no segment (noise); reported apart, "
+                               "not counted as a segment"})
     return pl.DataFrame(rows, schema={"check": pl.String, "status": pl.String, "value": pl.Float64, "reason": pl.String})
 
 
@@ -1128,6 +1184,8 @@ def headline_metrics(
         "stability_ari_min": _finite_or_none(s.get("ari_min")),
         "stability_jaccard_min": _finite_or_none(s.get("jaccard_min")),
         "stability_doubtful_segments": s.get("n_doubtful"),
+        "stable_threshold": s.get("stable_threshold"),
+        "doubtful_threshold": s.get("doubtful_threshold"),
         "migration_changed_share": _finite_or_none(m.get("changed_share")),
         "migration_to_at_risk_share": _finite_or_none(m.get("moved_to_at_risk_share")),
         "checks_passed": None,
@@ -1137,11 +1195,13 @@ def headline_metrics(
         "separation": {},
     }
     if checks is not None and checks.height:
-        out["checks_passed"] = int((checks["status"] == "pass").sum())
-        out["checks_total"] = int(checks.height)
+        graded = checks.filter(pl.col("status").is_in(["pass", "warn"]))  # "info" rows (noise) are not checks
+        out["checks_passed"] = int((graded["status"] == "pass").sum())
+        out["checks_total"] = int(graded.height)
     if predictive is not None:
         for r in predictive.separation.iter_rows(named=True):
             out["separation"][str(r["method"])] = {
+                "n_segments": int(r["n_segments"]),
                 "eta_squared_spend": _finite_or_none(r["eta_squared_spend"]),
                 "eta_squared_log_spend": _finite_or_none(r["eta_squared_log_spend"]),
                 "purchase_rate_spread": _finite_or_none(r["purchase_rate_spread"]),

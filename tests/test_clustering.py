@@ -264,3 +264,47 @@ def test_sample_stream_independent_of_data_drawn_with_same_seed():
     for strata in (None, np.arange(20_000.0)):
         idx = stratified_sample(20_000, 2_000, strata, random_state=42)
         assert abs(code[idx].mean() - code.mean()) < 0.04
+
+
+# --------------------------------------------------------------------------- outliers left out of fitting
+
+
+def _with_wholesalers(flag: bool = True) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray]:
+    """Three planted segments (1,200 customers) plus 3 wholesalers with ~1,000x their spend, flagged is_outlier."""
+    df, truth = planted(sizes=(300, 500, 400))
+    whales = pl.DataFrame({"customer_id": ["W0", "W1", "W2"], "days_since_last": [2.0] * 3, "n_orders": [400.0, 500.0, 450.0],
+                           "total_spend": [2e6, 3e6, 2.5e6], "avg_order_value": [5000.0, 6000.0, 5500.0],
+                           "mean_days_between": [1.5] * 3, "tenure_days": [700.0] * 3})
+    full = pl.concat([df.with_columns(pl.lit(False).alias("is_outlier")),
+                      whales.select(df.columns).with_columns(pl.lit(flag).alias("is_outlier"))], how="vertical_relaxed")
+    return df, full, truth
+
+
+RAW_KMEANS = dict(n_segments=3, log_features=(), clip_quantile=None, features=("days_since_last", "n_orders", "total_spend"))
+
+
+def test_flagged_outliers_left_out_of_fitting_but_assigned():
+    df, full, truth = _with_wholesalers()
+    # without the exclusion the 3 wholesalers take a segment of their own and two planted segments merge
+    distorted = CustomerSegmenter(fit_exclude=None, **RAW_KMEANS).fit(full)
+    assert np.bincount(distorted.labels_).tolist() == [3, 800, 400]
+    seg = CustomerSegmenter(**RAW_KMEANS).fit(full)  # default fit_exclude="is_outlier"
+    assert seg.n_excluded_from_fit_ == 3
+    assert (seg.labels_[:1200] == truth).all()        # the planted segments, exactly
+    assert seg.labels_[1200:].tolist() == [0, 0, 0]   # wholesalers assigned to the highest-value segment
+    assert np.bincount(seg.labels_).tolist() == [303, 500, 400]
+    ref = CustomerSegmenter(**RAW_KMEANS).fit(df)     # the same fit as without those rows at all
+    assert (seg.labels_[:1200] == ref.labels_).all() and seg.segment_names_ == ref.segment_names_
+    assert (seg.predict(full) == seg.labels_).all()
+
+
+def test_fit_exclude_absent_column_and_errors():
+    df, full, _ = _with_wholesalers(flag=False)
+    assert CustomerSegmenter(**RAW_KMEANS).fit(df).n_excluded_from_fit_ == 0  # no is_outlier column
+    assert CustomerSegmenter(**RAW_KMEANS).fit(full).n_excluded_from_fit_ == 0  # column, nothing flagged
+    with pytest.raises(DataError, match="'is_outlier'.*not Boolean"):
+        CustomerSegmenter(**RAW_KMEANS).fit(full.with_columns(pl.col("is_outlier").cast(pl.Int8)))
+    with pytest.raises(DataError, match="Only 1 of 1,203 customers are left"):
+        CustomerSegmenter(**RAW_KMEANS).fit(full.with_columns(pl.int_range(pl.len()).gt(0).alias("is_outlier")))
+    with pytest.raises(ConfigError, match="fit_exclude"):
+        CustomerSegmenter(fit_exclude=3).fit(df)

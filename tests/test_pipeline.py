@@ -5,6 +5,10 @@ import datetime as dt
 import hashlib
 import json
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -161,6 +165,74 @@ def test_unknown_notebook_is_a_config_error(tiny) -> None:
 
     with pytest.raises(ConfigError, match="report.notebooks names 'nope'"):
         pipeline.run_pipeline(tiny["cfg"], out_dir=tiny["out"], progress=False, notebooks=["nope"], notebooks_dir=tiny["nbs"])
+
+
+def _kernel_pids(run_id: str) -> set[int]:
+    """Processes whose environment names this run (the notebook kernel inherits SEGMENTATION_RUN_ID)."""
+    pids = set()
+    for env in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"SEGMENTATION_RUN_ID={run_id}".encode() in env.read_bytes():
+                pids.add(int(env.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
+RUN_SLOW = """import sys
+from segmentation_lib import pipeline
+try:
+    pipeline.run_pipeline(sys.argv[1], out_dir=sys.argv[2], progress=False, notebooks=["c_slow"], notebooks_dir=sys.argv[3])
+except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_interrupted_cell_kills_kernel_quietly(tiny, tmp_path, sig) -> None:
+    """Stopping a run mid-cell: failed folder, no kernel left, and no kernel traceback (ZMQError) on stderr."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _tiny_notebook(nbs / "c_slow.ipynb", ["import pathlib, time\npathlib.Path(run_dir, 'started').write_text('x')\n"
+                                          "time.sleep(120)"])
+    out = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-c", RUN_SLOW, str(tiny["cfg"]), str(out), str(nbs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, tmp = time.monotonic() + 60, None
+    while time.monotonic() < deadline and proc.poll() is None and tmp is None:
+        tmp = next((p for p in out.glob(".tmp-*") if (p / "started").is_file()), None)
+        time.sleep(0.05)
+    assert tmp is not None, proc.communicate(timeout=30)
+    run_id = tmp.name[len(pipeline.TMP_PREFIX):]
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and stderr.strip() == "interrupted", stderr
+    assert not list(out.glob(".tmp-*")) and pipeline.list_runs(out) == []
+    failed = pipeline.list_failed_runs(out)
+    assert len(failed) == 1 and "stopped during c_slow: interrupted" in (failed[0] / "FAILED.txt").read_text()
+    time.sleep(0.3)
+    assert _kernel_pids(run_id) == set(), "the kernel outlived the interrupted run"
+
+
+def test_summary_text_wording_follows_the_settings() -> None:
+    m = {"customers": 1000, "transactions": 5000, "as_of": "2024-01-01", "n_clusters": 5, "algorithm": "hdbscan",
+         "n_rfm_segments": 11, "silhouette": 0.3, "stability_ari_median": 0.7, "predictive_clusters": 0.1,
+         "predictive_rfm": 0.4, "predictive_clusters_refit_k": 2, "outliers_flagged": 3, "validation": {}}
+    text = stages.summary_text(m)
+    assert "moderately stable when refitted (median ARI 0.70)" in text  # defaults 0.75 / 0.6
+    assert "show weak structure (silhouette 0.30)" in text
+    assert "3 outlier customer(s) (highest net spend) were left out of fitting" in text
+    assert "hdbscan found 2 segments instead of 5" in text
+    m["validation"] = {"stable_threshold": 0.7, "doubtful_threshold": 0.5}
+    assert "segments are stable when refitted" in stages.summary_text(m)
+    m["validation"] = {"stable_threshold": 0.9, "doubtful_threshold": 0.8}
+    assert "segments are doubtful when refitted" in stages.summary_text(m)
+    m.update(outliers_flagged=0, outliers_excluded=4, predictive_clusters_refit_k=5)
+    text = stages.summary_text(m)
+    assert "4 outlier customer(s) (highest net spend) were excluded from every table" in text
+    assert "left out of fitting" not in text and "instead of" not in text
 
 
 def test_kernel_registered_for_this_python() -> None:

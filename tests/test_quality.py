@@ -86,13 +86,14 @@ def test_examples_show_raw_values(log):
     assert rep["null_customer"].examples["customer_id"].to_list() == [None, ""]
 
 
-def test_returns_drop_and_keep(log):
+def test_returns_drop_and_removed_keep(log):
     clean, rep = run(log, returns="drop")
     assert rep["returns"].excluded == 2 and rep.rows_out == 2
     assert (rep.customers_out, rep.customers_dropped) == (2, 6)  # h had only a return
     assert rep.dropped_customers.filter(pl.col("customer_id") == "h")["reason"].item() == "returns"
-    clean_keep, rep_keep = run(log, returns="keep")
-    assert rep_keep.rows_out == 4 and rep_keep["returns"].action == "kept as-is"
+    # 'keep' behaved exactly like 'net'; it is refused with the replacement named
+    with pytest.raises(ConfigError, match=r"quality.returns: 'keep' is no longer a policy.*use 'net'.*or 'drop'"):
+        run(log, returns="keep")
 
 
 def test_keep_policies(log):
@@ -159,7 +160,28 @@ def test_outliers_flag():
     assert (rep["outliers"].rows, rep["outliers"].customers) == (3, 2)
     assert clean.filter("is_outlier")["customer_id"].unique().sort().to_list() == ["c", "d"]
     _, rep_keep = clean_transactions(df, policy={"outlier_quantile": 0.5})
-    assert rep_keep["outliers"].customers == 2
+    assert rep_keep["outliers"].customers == 2 and "is_outlier" not in _.columns
+    # every policy lists the outliers (largest net spend first) and counts them in the summary
+    assert rep.outlier_customers.rows() == rep_keep.outlier_customers.rows() == [("d", 2, 100.0), ("c", 1, 3.0)]
+    assert rep.to_dict()["customers_outliers"] == 2 and rep.to_dict()["outlier_policy"] == "flag"
+    assert rep.customers_out == 4 and rep["outliers"].excluded == 0 and "flagged is_outlier" in rep.notes[0]
+
+
+def test_outliers_exclude_counts_every_customer():
+    df = pl.DataFrame({"customer_id": ["a", "b", "c", "d", "d", None, "e"],
+                       "timestamp": [dt.datetime(2024, 1, i) for i in range(1, 8)],
+                       "amount": [1.0, 2.0, 3.0, 60.0, 40.0, 9.0, 0.0]})
+    clean, rep = clean_transactions(df, policy={"outliers": "exclude", "outlier_quantile": 0.5})
+    # kept customers a 1, b 2, c 3, d 100 (e had only a zero row); linear median 2.5 -> c and d removed
+    assert sorted(clean["customer_id"]) == ["a", "b"] and "is_outlier" not in clean.columns
+    out = rep["outliers"]
+    assert (out.rows, out.excluded, out.customers, out.action) == (3, 3, 2, "customers excluded")
+    assert rep.rows_in - sum(r.excluded for r in rep.rules) == rep.rows_out == 2  # 7 - (1 null + 1 zero + 3)
+    assert (rep.customers_in, rep.customers_out, rep.customers_dropped) == (5, 2, 3)
+    assert rep.dropped_customers.rows() == [("c", 1, "outliers"), ("d", 2, "outliers"), ("e", 1, "zero_amount")]
+    assert rep.dropped_by_reason() == {"outliers": 2, "zero_amount": 1}
+    assert rep.outlier_customers["customer_id"].to_list() == ["d", "c"]
+    assert "2 outlier customer(s)" in rep.notes[0] and "excluded" in rep.to_markdown()
 
 
 def test_duplicate_flag_matches_exact_definition():
@@ -183,7 +205,8 @@ def test_no_customer_lost_invariant_random():
     ts = ts.scatter(np.flatnonzero(rng.random(n) < 0.02).tolist(), None)
     df = pl.DataFrame({"customer_id": pl.Series(ids, dtype=pl.String), "timestamp": ts, "amount": amount})
     df = pl.concat([df, df.head(50)])
-    for pol in ({}, {"returns": "drop"}, {"future": "keep", "zero_amount": "keep"}):
+    for pol in ({}, {"returns": "drop"}, {"future": "keep", "zero_amount": "keep"},
+                {"outliers": "exclude", "outlier_quantile": 0.9}):
         clean, rep = clean_transactions(df, as_of="2024-03-01", policy=pol)
         valid = df.filter(pl.col("customer_id").is_not_null())["customer_id"]
         assert rep.customers_in == valid.n_unique()
@@ -212,6 +235,8 @@ def test_policy_validation():
     assert QualityPolicy() == QualityPolicy.from_config({"null_customer": "drop", "returns": "net"})
     with pytest.raises(ConfigError, match="quality.returns"):
         QualityPolicy(returns="gross")
+    with pytest.raises(ConfigError, match="quality.outliers: 'drop'.*keep, flag, exclude"):
+        QualityPolicy(outliers="drop")
     with pytest.raises(ConfigError, match="unknown key"):
         QualityPolicy.from_config({"retruns": "net"})
     with pytest.raises(ConfigError, match="outlier_quantile"):

@@ -75,3 +75,54 @@ def test_misspelled_truth_path_is_a_config_error(project):
     clusters = stages.clustering_stage(ctx, data, rfm, recompute=True)
     with pytest.raises(ConfigError, match="truht.parquet.*does not exist"):
         stages.validation_stage(ctx, data, rfm, clusters)
+
+
+def _run_stages(project, name, overrides):
+    ctx = stages.open_run(project / "cfg.yaml", project / name, overrides=overrides)
+    data = stages.data_stage(ctx, recompute=True)
+    rfm = stages.rfm_stage(ctx, data, recompute=True)
+    clusters = stages.clustering_stage(ctx, data, rfm, recompute=True)
+    return ctx, data, clusters, stages.validation_stage(ctx, data, rfm, clusters)
+
+
+def test_flagged_outliers_carried_per_customer_excluded_from_fit_and_counted(project):
+    ctx, data, clusters, val = _run_stages(project, "run-outliers", {
+        "quality": {"outliers": "flag", "outlier_quantile": 0.99}, "validation": {"n_resamples": 2, "n_seeds": 0}})
+    # expected by hand from the definition: net spend per customer above its linear 99% quantile
+    net = data.transactions.group_by("customer_id").agg(pl.col("amount").sum())
+    cut = net["amount"].quantile(0.99, interpolation="linear")
+    expected = set(net.filter(pl.col("amount") > cut)["customer_id"])
+    assert len(expected) == 15  # 1,501 customers: 1% above the 99% quantile
+    a = clusters.assignments
+    assert set(a.filter(pl.col("is_outlier"))["customer_id"]) == expected
+    assert a.filter(pl.col("is_outlier"))["cluster"].min() >= 0  # still assigned a segment
+    feats = stages.purchasing(data.features)
+    fitted = set(feats[clusters.model.sample_index_]["customer_id"])
+    assert clusters.model.n_excluded_from_fit_ == 15 and not fitted & expected and len(fitted) == feats.height - 15
+    m = val.metrics
+    assert (m["outlier_customers"], m["outliers_flagged"], m["excluded_from_fit"], m["outliers_excluded"]) == (15, 15, 15, 0)
+    assert "15 outlier customer(s)" in m["summary_text"] and data.quality["customers_outliers"] == 15
+    assert pl.read_parquet(ctx.run_dir / "excluded_customers.parquet").height == data.quality["customers_dropped"]
+
+
+def test_outliers_exclude_listed_never_silently_dropped(project):
+    ctx, data, clusters, val = _run_stages(project, "run-exclude", {
+        "quality": {"outliers": "exclude", "outlier_quantile": 0.99}, "validation": {"n_resamples": 2, "n_seeds": 0}})
+    gone = pl.read_parquet(ctx.run_dir / "excluded_customers.parquet").filter(pl.col("reason") == "outliers")
+    assert gone.height == 15 and val.metrics["outliers_excluded"] == 15
+    assert not set(gone["customer_id"]) & set(clusters.assignments["customer_id"])
+    assert clusters.assignments.height + data.quality["customers_dropped"] == data.quality["customers_in"]
+    assert "is_outlier" not in clusters.assignments.columns
+
+
+def test_hdbscan_noise_is_not_a_segment_in_the_checks(project):
+    _, _, clusters, val = _run_stages(project, "run-noise", {
+        "clustering": {"algorithm": "hdbscan", "noise": "label"}, "validation": {"n_resamples": 2, "n_seeds": 0}})
+    checks = {r["check"]: r for r in val.checks.iter_rows(named=True)}
+    a = clusters.assignments.filter(pl.col("cluster") != stages.NO_PURCHASE_LABEL)
+    noise = float((a["cluster"] == -1).mean())
+    assert noise > 0 and checks["n_segments"]["value"] == clusters.info["k"]
+    assert checks["noise"]["status"] == "info" and checks["noise"]["value"] == pytest.approx(noise)
+    shares = a.filter(pl.col("cluster") >= 0).group_by("cluster").len()["len"] / a.height
+    assert checks["min_share"]["value"] == pytest.approx(shares.min())
+    assert val.metrics["actionability_pass"][1] == val.checks.height - 1

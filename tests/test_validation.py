@@ -18,8 +18,10 @@ from segmentation_lib.validation import (
     internal_quality,
     migration,
     predictive_validity,
+    silhouette_reading,
     split_calibration_holdout,
     stability,
+    stability_word,
     stratified_sample_indices,
 )
 
@@ -311,6 +313,36 @@ def test_actionability_cohens_d_value():
     assert c.filter(pl.col("check") == "distinct")["value"][0] == pytest.approx(2.0)
 
 
+def test_actionability_noise_reported_apart_not_a_segment():
+    # 10 customers: x 3, y 3, noise 4 (HDBSCAN -1, named "Noise")
+    seg = pl.DataFrame({"customer_id": list("abcdefghij"), "segment": list("xxxyyy") + ["Noise"] * 4,
+                        "total_spend": [1.0, 2.0, 3.0, 11.0, 12.0, 13.0, 5.0, 50.0, 500.0, 0.5]})
+    seg = seg.with_columns((pl.col("segment") == "Noise").alias("is_noise"))
+    c = actionability_checks(seg, min_k=2, max_k=2, min_share=0.35, fidelity=0.9, noise_col="is_noise",
+                             feature_cols=["total_spend"])
+    rows = {r["check"]: r for r in c.iter_rows(named=True)}
+    assert rows["n_segments"]["value"] == 2 and rows["n_segments"]["status"] == "pass"
+    # shares stay shares of all 10 customers: x and y hold 30% each, below 35%
+    assert rows["min_share"]["value"] == pytest.approx(0.3) and rows["min_share"]["status"] == "warn"
+    assert "Noise" not in rows["min_share"]["reason"]
+    assert rows["measurable"]["value"] == 0 and rows["measurable"]["status"] == "pass"
+    assert (rows["noise"]["status"], rows["noise"]["value"]) == ("info", pytest.approx(0.4))
+    assert "4 customers (40.0%) fit no segment" in rows["noise"]["reason"]
+    assert c["check"].to_list()[-1] == "noise"
+    h = headline_metrics(checks=c)
+    assert (h["checks_passed"], h["checks_total"]) == (4, 5)  # the info row is not a check
+    # without noise_col the noise is counted as a third segment of 40%
+    plain = actionability_checks(seg.drop("is_noise"), min_k=2, max_k=2, fidelity=0.9, feature_cols=["total_spend"])
+    assert plain.filter(pl.col("check") == "n_segments")["value"][0] == 3 and "noise" not in plain["check"].to_list()
+
+
+def test_stability_and_silhouette_wording():
+    assert [stability_word(v) for v in (0.75, 0.74, 0.6, 0.59, None)] == ["stable", "moderate", "moderate", "doubtful", None]
+    assert stability_word(0.7, stable=0.7, doubtful=0.5) == "stable"
+    assert [silhouette_reading(v) for v in (0.7, 0.69, 0.5, 0.25, 0.249, float("nan"))] == [
+        "strong", "reasonable", "reasonable", "weak", "no substantial", None]
+
+
 # ------------------------------------------------------------------ ground truth and headline
 def test_ground_truth_agreement():
     a = pl.DataFrame({"customer_id": ["1", "2", "3", "4", "5", "6", "9"], "segment": [2, 2, 0, 0, 1, 1, 1]})
@@ -343,6 +375,8 @@ def test_headline_metrics_json_safe(blobs, planted_log):
     assert h["migration_changed_share"] == 0.0 and h["checks_passed"] == 5 and h["truth_ari"] == 1.0
     assert h["separation"]["rfm"]["eta_squared_spend"] == pytest.approx(1.0)
     assert h["new_in_holdout_excluded"] == 2
+    assert h["separation"]["rfm"]["n_segments"] == 2
+    assert (h["stable_threshold"], h["doubtful_threshold"]) == (0.75, 0.6)
     empty = headline_metrics()
     json.dumps(empty, allow_nan=False)
     assert empty["stability_ari_median"] is None
