@@ -253,24 +253,24 @@ _DAY_BITS = 20
 _ORDER_BITS = 64 - _DAY_BITS
 
 
+#: up to this many distinct products, (customer, product) pairs are packed into 64 bits
+_MAX_PACKED_PRODUCTS = 1 << _DAY_BITS
+
+
 def _u128(value: int) -> pl.Expr:
     return pl.lit(value, dtype=pl.UInt128)
 
 
-def _segment_sums(frame: pl.DataFrame, start: pl.Expr, key: pl.Expr, sums: dict[str, pl.Expr]) -> pl.DataFrame:
-    """Per-segment sums of a frame whose segments are runs of rows (``start`` marks each run's first
-    row): cumulative sums read at each run's last row, minus the previous run's (no group-by).
+def _run_sums(values: pl.DataFrame, run_lengths: pl.Series) -> pl.DataFrame:
+    """Column sums over consecutive runs of rows with the given lengths: cumulative sums read at
+    each run's last row, minus the previous run's (no group-by; the runs cover all rows).
 
-    >>> f = pl.DataFrame({"g": [1, 1, 2, 3, 3, 3], "v": [1, 2, 3, 4, 5, 6]})
-    >>> _segment_sums(f, pl.col("g") != pl.col("g").shift(), pl.col("g"), {"v": pl.col("v")}).rows()
-    [(1, 3), (2, 3), (3, 15)]
+    >>> _run_sums(pl.DataFrame({"v": [1, 2, 3, 4, 5, 6]}), pl.Series([2, 1, 3])).rows()
+    [(3,), (3,), (15,)]
     """
-    c = pl.col
-    last = start.shift(-1).fill_null(True)
-    out = frame.select(key, last.alias("_last"), *(e.cum_sum().alias(n) for n, e in sums.items())).filter(c("_last"))
-    return out.select(
-        pl.exclude("_last", *sums), *((c(n) - c(n).shift(1, fill_value=0)).alias(n) for n in sums)
-    )
+    ends = run_lengths.cast(pl.Int64).cum_sum() - 1
+    at_ends = values.select(pl.all().cum_sum().gather(ends))
+    return at_ends.select(pl.all() - pl.all().shift(1, fill_value=0))
 
 
 def _sorted_tables(
@@ -317,7 +317,8 @@ def _sorted_tables(
         c("customer_id").hash(seed=0).alias("_k"),
         (ts.dt.date().cast(pl.Int32) - day0).alias("_d"),
         pl.when(c("_order").is_not_null()).then(c("_order").hash(seed=2)).alias("_o"),
-        *([pl.when(c("_product").is_not_null()).then(c("_product").hash(seed=3)).alias("_p")] if has_product else []),
+        # products as dense codes of a private categorical (a few thousand distinct values typically)
+        *([c("_product").cast(pl.Categorical(pl.Categories.random())).to_physical().alias("_p")] if has_product else []),
     )
     rows, keys = pl.collect_all([rows_plan, keys_plan], engine="streaming")
     if keys["_o"].null_count() or (keys.height and keys["_d"].min() < 0):
@@ -333,18 +334,24 @@ def _sorted_tables(
     rows = rows.with_columns(kh.alias("_kh"))
 
     products = None
-    if has_product:  # distinct (customer, product) pairs: customer (64) | product (64), sorted
-        z = keys.filter(c("_p").is_not_null()).select(
-            (c("_k").cast(pl.UInt128) * _u128(1 << 64) + c("_p").cast(pl.UInt128)).alias("z")
-        )["z"].sort().to_frame()
+    if has_product:  # distinct (customer, product) pairs, sorted; runs of one customer counted
+        p = keys.filter(c("_p").is_not_null())
+        if p.height and p["_p"].max() < _MAX_PACKED_PRODUCTS:  # customer (44) | product code (20)
+            z = p.select((c("_k") // (1 << _DAY_BITS) * (1 << _DAY_BITS) + c("_p").cast(pl.UInt64)).alias("z"))
+            customer_bits = c("z") // (1 << _DAY_BITS)
+        else:  # over a million distinct products: customer (64) | product code (64)
+            z = p.select((c("_k").cast(pl.UInt128) * _u128(1 << 64) + c("_p").cast(pl.UInt128)).alias("z"))
+            customer_bits = (c("z") // _u128(1 << 64)).cast(pl.UInt64) // (1 << _DAY_BITS)
+        del p
+        z = z["z"].sort().to_frame()
         products = (
             z.filter((c("z") != c("z").shift()).fill_null(True))
-            .select((c("z") // _u128(1 << 64)).cast(pl.UInt64).alias("_k"))["_k"]
+            .select(customer_bits.alias("_kh"))["_kh"]
             .rle().struct.unnest()
-            .select(c("value").alias("_k"), c("len").cast(pl.Int64).alias("n_products"))
+            .select(c("value").alias("_kh"), c("len").cast(pl.Int64).alias("n_products"))
         )
         del z
-        keys = keys.drop("_p")  # memory: the product hashes are done with
+        keys = keys.drop("_p")  # memory: the product codes are done with
     # orders: customer (64) | order (44) | day (20) as one UInt128, sorted: equal customer and order
     # bits on neighbouring rows are one order, and its first row holds its (earliest) day
     x = keys.select(
@@ -366,21 +373,26 @@ def _sorted_tables(
     )
     if x["multi_day"].any():
         return None  # an order with purchase rows on two days: its time is not its rows' times
-    y = x.filter(c("new_order"))["y"].sort().to_frame()
+    y = x.filter(c("new_order"))["y"].sort()
     del x
-    cust, d = c("y") // (1 << _DAY_BITS), (c("y") & day_mask).cast(pl.Int64)
-    same = (cust == cust.shift()).fill_null(False)
-    new_day = ~same | (d != d.shift())
-    gap = pl.when(same & new_day).then(d - d.shift()).otherwise(0)
-    per_customer = _segment_sums(
-        y, start=~same, key=cust.alias("_kh"),
-        sums={
-            "n_orders": cust.is_not_null().cast(pl.Int64),  # one row per order
-            **{f"orders_{w}d": (d >= (1 << _DAY_BITS) - 1 - w).cast(pl.Int64) for w in windows},
-            "n_purchase_days": new_day.cast(pl.Int64),
-            "_gap_sum": gap,
-            "_gap_sq": gap * gap,
-        },
+    # per customer (runs of equal customer bits): orders = run length; purchase days, gaps and
+    # orders per window = sums over the run of per-row values (cumulative sums read at run ends)
+    runs = (y // (1 << _DAY_BITS)).rle().struct.unnest()
+    prev = c("y").shift()
+    new_day = (c("y") != prev).fill_null(True)
+    same_customer = ((c("y") ^ prev) <= day_mask).fill_null(False)
+    gap = pl.when(same_customer & new_day).then((c("y") - prev).cast(pl.Int64)).otherwise(0)
+    per_row = y.to_frame().select(
+        new_day.cast(pl.Int64).alias("n_purchase_days"),
+        gap.alias("_gap_sum"),
+        (gap * gap).alias("_gap_sq"),
+        *[((c("y") & day_mask) >= (1 << _DAY_BITS) - 1 - w).cast(pl.Int64).alias(f"orders_{w}d") for w in windows],
+    )
+    del y
+    per_customer = pl.concat(
+        [runs.select(c("value").alias("_kh"), c("len").cast(pl.Int64).alias("n_orders")),
+         _run_sums(per_row, runs["len"])],
+        how="horizontal",
     ).with_columns((c("n_purchase_days") - 1).alias("_m")).with_columns(
         # population std of the m = days - 1 gaps from exact integer sums: sqrt(m*S2 - S1^2) / m
         pl.when(c("_m") > 0)
@@ -477,7 +489,7 @@ def customer_features(
         rows, per_customer, products = tables
         out = rows.join(per_customer, on="_kh", how="left")
         if products is not None:
-            out = out.join(products, on="_k", how="left")
+            out = out.join(products, on="_kh", how="left")
         fill = ["n_orders", "n_purchase_days", *[f"orders_{w}d" for w in windows]]
         fill += ["n_products"] if has_product else []
         return out.with_columns(c(fill).fill_null(0)).drop("_kh")

@@ -270,6 +270,16 @@ def test_sorted_path_gives_the_grouped_table(seed, with_order, with_product, win
     assert customer_features(log, "2024-12-01", method="auto").equals(customer_features(log, "2024-12-01", method="sorted"))
 
 
+def test_many_products_use_the_wide_key(monkeypatch):
+    import segmentation_lib.features as F
+
+    log = _random_log(4)
+    packed = customer_features(log, "2024-12-01", method="sorted")
+    monkeypatch.setattr(F, "_MAX_PACKED_PRODUCTS", 1)  # as if there were over a million products
+    assert customer_features(log, "2024-12-01", method="sorted").equals(packed)
+    assert packed["n_products"].max() > 5
+
+
 def test_sorted_path_counts_on_the_hand_log():
     f = customer_features(LOG, AS_OF, method="sorted")
     a = _row(f, "a")
