@@ -317,3 +317,17 @@ def test_customer_ids_sort_as_text_whatever_their_form():
     for chosen in (ids[:8], ids):  # short ASCII ids use the integer key; the rest the text sort
         df = pl.DataFrame({"customer_id": chosen, "v": range(len(chosen))})
         assert _sort_by_text(df, "customer_id").equals(df.sort("customer_id"))
+
+
+@pytest.mark.parametrize("freq", ["D", "W", "M"])
+def test_btyd_sorted_path_gives_the_grouped_table(freq):
+    log = _random_log(5, n_customers=400)
+    for end in ("2024-12-01", "2024-03-15"):
+        fast = btyd_summary(log, end, freq=freq, method="sorted")
+        slow = btyd_summary(log, end, freq=freq, method="grouped")
+        assert fast.equals(slow)  # same rounded per-period sums, same order: bit-identical
+        assert fast.height > 300 and fast["frequency"].max() > 3
+    no_money = btyd_summary(log, "2024-12-01", monetary_value_col=None)
+    assert no_money.columns == ["customer_id", "frequency", "recency", "T"]
+    with pytest.raises(ConfigError, match="method"):
+        btyd_summary(log, "2024-12-01", method="quick")
