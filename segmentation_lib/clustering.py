@@ -388,6 +388,9 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
     ``sample_index_`` (rows used to fit), ``n_excluded_from_fit_`` (rows flagged by ``fit_exclude``).
     """
 
+    #: models saved before ``fit_exclude`` existed unpickle without it; ``get_params`` then reads this
+    fit_exclude: str | None = "is_outlier"
+
     def __init__(self, algorithm: str = "kmeans", n_segments: int | None = None,
                  k_range: Sequence[int] = (2, 10), min_k: int = 3, max_k: int = 8,
                  min_segment_share: float = 0.02, features: Sequence[str] = DEFAULT_FEATURES,

@@ -238,6 +238,7 @@ FILE_NOTES = {
     "segment_rules.sql": "the surrogate rules as a SQL CASE expression for a warehouse or CRM",
     "segments.json": "behavioural segments with sizes and revenue shares (as shown above)",
     "rfm_edges.json": "learned RFM bin edges (reuse via rfm.frozen_edges to keep scores comparable)",
+    "excluded_customers.parquet": "every customer the data-quality step left out, with the rule that did it",
 }
 
 

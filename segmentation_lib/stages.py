@@ -177,31 +177,6 @@ def monthly_activity(tx: pl.DataFrame) -> pl.DataFrame:
             .sort("month"))
 
 
-def cohort_retention(tx: pl.DataFrame) -> pl.DataFrame:
-    """Long table: ``cohort`` (first-purchase month, 'YYYY-MM'), ``months_since``, ``customers``, ``retention``.
-
-    ``retention`` = share of the cohort with a purchase in that month (month 0 is 1.0 by definition).
-
-    >>> tx = pl.DataFrame({"customer_id": ["a", "a", "b"], "amount": [5.0, 3.0, 2.0],
-    ...     "timestamp": [dt.datetime(2024, 1, 3), dt.datetime(2024, 3, 9), dt.datetime(2024, 1, 5)]})
-    >>> cohort_retention(tx).select("months_since", "retention").rows()
-    [(0, 1.0), (2, 0.5)]
-    """
-    months = (tx.filter(pl.col("amount") > 0)
-              .select("customer_id", (pl.col("timestamp").dt.year() * 12 + pl.col("timestamp").dt.month() - 1).alias("m"))
-              .unique())
-    first = months.group_by("customer_id").agg(pl.col("m").min().alias("m0"))
-    size = first.group_by("m0").agg(pl.len().alias("size"))
-    return (months.join(first, on="customer_id")
-            .group_by("m0", (pl.col("m") - pl.col("m0")).alias("months_since")).agg(pl.len().alias("customers"))
-            .join(size, on="m0")
-            .with_columns((pl.col("customers") / pl.col("size")).alias("retention"),
-                          pl.format("{}-{}", pl.col("m0") // 12, (pl.col("m0") % 12 + 1).cast(pl.String).str.zfill(2))
-                          .alias("cohort"))
-            .sort("m0", "months_since")
-            .select("cohort", pl.col("months_since").cast(pl.Int64), "customers", "retention"))
-
-
 def top_line(tx: pl.DataFrame, features: pl.DataFrame) -> dict[str, Any]:
     """Top-line numbers for the exploration text: customers, orders, revenue, period, repeat share, concentration."""
     order = pl.col("order_id") if "order_id" in tx.columns else pl.col("timestamp").cast(pl.String)
@@ -266,7 +241,7 @@ def rfm_stage(ctx: RunContext, data: DataStage, recompute: bool = False) -> RFMS
     cfg = ctx.cfg
     rule_col = (cfg.get("rules") or {}).get("segment_col") or "tier"
     path, edges_p = ctx.work / "rfm.parquet", ctx.run_dir / "rfm_edges.json"
-    actions = dict(load_segment_map(cfg["rfm"]["segment_map"]).actions)
+    actions = dict(load_segment_map(cfg["rfm"]["segment_map"], bins=int(cfg["rfm"]["bins"])).actions)
     if not recompute and path.is_file() and edges_p.is_file():
         scorer = RFMScorer.from_edges(edges_p)
         return RFMStage(pl.read_parquet(path), scorer.describe_edges(), actions, scorer, rule_col)
@@ -483,7 +458,7 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
     after = rfm.table.select("customer_id", pl.col("rfm_segment").alias("segment"))
     from .rfm import load_segment_map
 
-    order = list(load_segment_map(cfg["rfm"]["segment_map"]).segments) or None
+    order = list(load_segment_map(cfg["rfm"]["segment_map"], bins=int(cfg["rfm"]["bins"])).segments) or None
     mig = V.migration(before, after, order=order)
     # HDBSCAN noise labelled -1 (clustering.noise = label) is no segment: reported apart by the checks
     seg_table = (clusters.assignments.select("customer_id", pl.col("cluster_name").alias("segment"),

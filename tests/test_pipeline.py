@@ -97,13 +97,6 @@ def test_monthly_activity_hand_counted() -> None:
     assert m.rows() == [(dt.date(2024, 1, 1), 2, 2, 8.0), (dt.date(2024, 2, 1), 1, 2, 4.0), (dt.date(2024, 3, 1), 1, 1, 6.0)]
 
 
-def test_cohort_retention_hand_counted() -> None:
-    r = stages.cohort_retention(_tx())
-    # Jan cohort {a, b}: a buys again in March (2 months later) -> 1/2; Feb cohort {c}.
-    assert r.select("cohort", "months_since", "customers", "retention").rows() == [
-        ("2024-01", 0, 2, 1.0), ("2024-01", 2, 1, 0.5), ("2024-02", 0, 1, 1.0)]
-
-
 def test_segment_sizes() -> None:
     t = pl.DataFrame({"s": ["x", "y", "y", None], "total_spend": [6.0, 1.0, 1.0, 2.0]})
     out = stages.segment_sizes(t, "s")
