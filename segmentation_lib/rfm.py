@@ -663,6 +663,15 @@ VALUE_ENGAGEMENT_LABELS = {
 }
 
 
+def _cut_exprs(value: str, engagement: str, value_cut: float, engagement_cut: float,
+               absolute: bool) -> tuple[pl.Expr, pl.Expr]:
+    """The value and engagement cut points as expressions: literals, or quantiles of the columns."""
+    if absolute:
+        return pl.lit(float(value_cut)), pl.lit(float(engagement_cut))
+    return (pl.col(value).cast(pl.Float64).quantile(float(value_cut), interpolation="linear"),
+            pl.col(engagement).cast(pl.Float64).quantile(float(engagement_cut), interpolation="linear"))
+
+
 def value_engagement_matrix(
     features: pl.DataFrame | pl.LazyFrame,
     value: str = "total_spend",
@@ -692,11 +701,7 @@ def value_engagement_matrix(
     for name, q in (("value_cut", value_cut), ("engagement_cut", engagement_cut)):
         if not absolute and not 0.0 <= float(q) <= 1.0:
             raise ConfigError(f"value_engagement_matrix: {name}={q} is not a quantile in [0, 1]. Fix: use e.g. 0.5, or absolute=True.")
-    if absolute:
-        v_cut, e_cut = pl.lit(float(value_cut)), pl.lit(float(engagement_cut))
-    else:
-        v_cut = pl.col(value).cast(pl.Float64).quantile(float(value_cut), interpolation="linear")
-        e_cut = pl.col(engagement).cast(pl.Float64).quantile(float(engagement_cut), interpolation="linear")
+    v_cut, e_cut = _cut_exprs(value, engagement, value_cut, engagement_cut, absolute)
     hv = (pl.col(value).cast(pl.Float64) > v_cut).fill_null(False)
     he = (pl.col(engagement).cast(pl.Float64) > e_cut).fill_null(False)
     label = (
@@ -724,10 +729,8 @@ def value_engagement_cuts(
     """
     if absolute:
         return {"value": float(value_cut), "engagement": float(engagement_cut)}
-    row = features.lazy().select(
-        pl.col(value).cast(pl.Float64).quantile(float(value_cut), interpolation="linear").alias("value"),
-        pl.col(engagement).cast(pl.Float64).quantile(float(engagement_cut), interpolation="linear").alias("engagement"),
-    ).collect().row(0, named=True)
+    v_cut, e_cut = _cut_exprs(value, engagement, value_cut, engagement_cut, absolute)
+    row = features.lazy().select(v_cut.alias("value"), e_cut.alias("engagement")).collect().row(0, named=True)
     return {k: (None if v is None else float(v)) for k, v in row.items()}
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from _helpers import kernel_pids
 import yaml
 from typer.testing import CliRunner
 
@@ -268,16 +269,6 @@ def _segment_command() -> list[str]:
     return [str(exe)] if exe.is_file() else [sys.executable, "-m", "segmentation_lib.cli"]
 
 
-def _kernel_pids_of(run_id: str) -> set[int]:
-    """Kernel processes whose environment names this run (SEGMENTATION_RUN_ID), via /proc."""
-    pids = set()
-    for env in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if f"SEGMENTATION_RUN_ID={run_id}".encode() in env.read_bytes():
-                pids.add(int(env.parent.name))
-        except OSError:
-            continue
-    return pids
 
 
 @pytest.mark.slow
@@ -315,4 +306,4 @@ def test_interrupted_run_leaves_nothing_half_written(retail_cfg, retail_run, sig
     assert f"_{run_id}/index.html" not in top  # not listed as a report
     assert f"{before[0].name}/index.html" in top  # the earlier run still is
     time.sleep(0.5)
-    assert _kernel_pids_of(run_id) == set(), "the notebook kernel outlived the interrupted run"
+    assert kernel_pids(run_id) == set(), "the notebook kernel outlived the interrupted run"

@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import polars as pl
 import pytest
+from _helpers import kernel_pids
 
 from segmentation_lib import pipeline, report, stages
 from segmentation_lib.errors import PipelineError
@@ -160,16 +161,6 @@ def test_unknown_notebook_is_a_config_error(tiny) -> None:
         pipeline.run_pipeline(tiny["cfg"], out_dir=tiny["out"], progress=False, notebooks=["nope"], notebooks_dir=tiny["nbs"])
 
 
-def _kernel_pids(run_id: str) -> set[int]:
-    """Processes whose environment names this run (the notebook kernel inherits SEGMENTATION_RUN_ID)."""
-    pids = set()
-    for env in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if f"SEGMENTATION_RUN_ID={run_id}".encode() in env.read_bytes():
-                pids.add(int(env.parent.name))
-        except OSError:
-            continue
-    return pids
 
 
 RUN_SLOW = """import sys
@@ -206,7 +197,7 @@ def test_interrupted_cell_kills_kernel_quietly(tiny, tmp_path, sig) -> None:
     failed = pipeline.list_failed_runs(out)
     assert len(failed) == 1 and "stopped during c_slow: interrupted" in (failed[0] / "FAILED.txt").read_text()
     time.sleep(0.3)
-    assert _kernel_pids(run_id) == set(), "the kernel outlived the interrupted run"
+    assert kernel_pids(run_id) == set(), "the kernel outlived the interrupted run"
 
 
 def test_summary_text_wording_follows_the_settings() -> None:
