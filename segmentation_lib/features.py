@@ -313,6 +313,15 @@ _ORDER_BITS = 64 - _DAY_BITS
 _MAX_PACKED_PRODUCTS = 1 << _DAY_BITS
 
 
+def _product_codes(e: pl.Expr) -> pl.Expr:
+    """Dense integer codes of a text column, from a private categorical (freed with the result);
+    a 64-bit hash where polars has no private categoricals (then the wide product key is used)."""
+    try:
+        return e.cast(pl.Categorical(pl.Categories.random())).to_physical()
+    except (AttributeError, TypeError):  # pragma: no cover - polars without pl.Categories
+        return pl.when(e.is_not_null()).then(e.hash(seed=3))
+
+
 def _u128(value: int) -> pl.Expr:
     return pl.lit(value, dtype=pl.UInt128)
 
@@ -374,7 +383,7 @@ def _sorted_tables(
         (ts.dt.date().cast(pl.Int32) - day0).alias("_d"),
         pl.when(c("_order").is_not_null()).then(c("_order").hash(seed=2)).alias("_o"),
         # products as dense codes of a private categorical (a few thousand distinct values typically)
-        *([c("_product").cast(pl.Categorical(pl.Categories.random())).to_physical().alias("_p")] if has_product else []),
+        *([_product_codes(c("_product")).alias("_p")] if has_product else []),
     )
     rows, keys = pl.collect_all([rows_plan, keys_plan], engine="streaming")
     if keys["_o"].null_count() or (keys.height and keys["_d"].min() < 0):
