@@ -326,6 +326,27 @@ def _u128(value: int) -> pl.Expr:
     return pl.lit(value, dtype=pl.UInt128)
 
 
+def _align(keys: pl.Series, table: pl.DataFrame, key: str) -> pl.DataFrame:
+    """``table``'s columns (but ``key``) placed on the rows of the sorted, unique ``keys``: a left join
+    of sorted tables by position. ``table`` is sorted by ``key`` and its keys are among ``keys``;
+    rows without a match get 0 in integer columns and null elsewhere (counts of customers with no
+    purchase are 0).
+
+    >>> t = pl.DataFrame({"k": [2, 5], "n": [7, 8], "x": [0.5, None]})
+    >>> _align(pl.Series([1, 2, 3, 5]), t, "k").rows()
+    [(0, None), (7, 0.5), (0, None), (8, None)]
+    """
+    values = table.drop(key)
+    if table.height == keys.len() and table[key].equals(keys, check_names=False):
+        return values
+    pos = keys.search_sorted(table[key])
+    out = []
+    for name, s in values.to_dict().items():
+        base = pl.zeros(keys.len(), dtype=s.dtype, eager=True) if s.dtype.is_integer() else pl.repeat(None, keys.len(), dtype=s.dtype, eager=True)
+        out.append(base.scatter(pos, s).alias(name))
+    return pl.DataFrame(out)
+
+
 def _run_sums(values: pl.DataFrame, run_lengths: pl.Series) -> pl.DataFrame:
     """Column sums over consecutive runs of rows with the given lengths: cumulative sums read at
     each run's last row, minus the previous run's (no group-by; the runs cover all rows).
@@ -552,12 +573,11 @@ def customer_features(
         if tables is None:
             return None
         rows, per_customer, products = tables
-        out = rows.join(per_customer, on="_kh", how="left")
+        rows = rows.sort("_kh")  # the per-customer tables are sorted by _kh: align instead of joining
+        parts = [rows, _align(rows["_kh"], per_customer, "_kh")]
         if products is not None:
-            out = out.join(products, on="_kh", how="left")
-        fill = ["n_orders", "n_purchase_days", *[f"orders_{w}d" for w in windows]]
-        fill += ["n_products"] if has_product else []
-        return out.with_columns(c(fill).fill_null(0)).drop("_kh")
+            parts.append(_align(rows["_kh"], products, "_kh"))
+        return pl.concat(parts, how="horizontal").drop("_kh")
 
     def grouped_passes(base: pl.LazyFrame) -> pl.DataFrame:
         """Passes 1-3 over the rows of one partition of the customers."""

@@ -119,7 +119,7 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
 
     tx, report = load_transactions(ctx.cfg)
     windows = (ctx.cfg.get("features") or {}).get("windows") or (30, 90, 365)
-    features = customer_features(tx, report.as_of, windows=windows).sort("customer_id")
+    features = customer_features(tx, report.as_of, windows=windows)  # sorted by customer id
     if report.policy.outliers == "flag":
         features = with_outlier_flag(features, report.outlier_customers["customer_id"])
     dq = report.to_dict()
