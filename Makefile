@@ -27,7 +27,7 @@ data: $(STAMP)
 	$(BIN)/segment demo-data --out data/demo --n-customers 20000 --seed 42
 
 report: $(STAMP)
-	$(BIN)/segment run --config $(CONFIG) --demo
+	$(BIN)/segment run --config $(CONFIG) $(if $(filter configs/default.yaml,$(CONFIG)),--demo,)
 
 # Debian's chromium for the browser tests (no browser download at run time).
 browser:

@@ -377,6 +377,38 @@ def _fail(tmp: Path, failed: Path, message: str) -> Path:
     return failed
 
 
+def check_inputs(cfg: Mapping[str, Any], config_path: Path | str) -> None:
+    """Fail before any notebook runs when an input file of the configuration is missing.
+
+    >>> check_inputs({"data": {"path": "/nowhere/tx.parquet", "truth": None}}, "my.yaml")
+    Traceback (most recent call last):
+    ...
+    segmentation_lib.errors.ConfigError: my.yaml: data.path '/nowhere/tx.parquet' does not exist. Fix: correct the path in the configuration (relative paths start at the configuration file's folder); data.customers.path and data.truth may be null. The demo data is made by `segment demo-data` (or `make report` with the default configuration).
+    """
+    import glob
+
+    data = cfg.get("data") or {}
+    inputs = [("data.path", data.get("path")), ("data.customers.path", (data.get("customers") or {}).get("path")),
+              ("data.truth", data.get("truth"))]
+    problems = []
+    for key, value in inputs:
+        if not value:
+            continue
+        text = str(value)
+        if any(ch in text for ch in "*?["):
+            if not glob.glob(text, recursive=True):
+                problems.append(f"{key} '{text}' matches no file")
+        elif not Path(text).exists():
+            problems.append(f"{key} '{text}' does not exist")
+    if problems:
+        plural = "s" if len(problems) > 1 else ""
+        raise ConfigError(
+            f"{config_path}: {'; '.join(problems)}. Fix: correct the path{plural} in the configuration (relative "
+            "paths start at the configuration file's folder); data.customers.path and data.truth may be null. "
+            "The demo data is made by `segment demo-data` (or `make report` with the default configuration)."
+        )
+
+
 def run_pipeline(
     config_path: str | Path,
     out_dir: str | Path | None = None,
@@ -404,6 +436,7 @@ def run_pipeline(
 
     config_path = Path(config_path).resolve()
     cfg = load_config(config_path)
+    check_inputs(cfg, config_path)
     rep = cfg.get("report") or {}
     out = Path(out_dir if out_dir is not None else rep.get("out_dir") or "reports").resolve()
     names = list(notebooks if notebooks is not None else rep.get("notebooks") or DEFAULT_NOTEBOOKS)
