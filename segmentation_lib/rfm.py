@@ -620,13 +620,17 @@ def assign_rfm_segments(
 
     Scores outside the map (gaps) get a null segment; on overlaps the first listed segment wins.
     ``bins`` picks the shipped map for that bin count (see :func:`load_segment_map`); another map
-    must be written for ``bins`` (or for a divisor of it, then it is rescaled).
+    must be written for ``bins`` (or for a divisor of it, then it is rescaled). Without ``bins``,
+    for a shipped map name, it is read off the scores (the smallest of 3, 4, 5, 10 that holds the highest score), with a
+    warning when that is not 5, so 3-bin scores never meet a 5-bin map silently.
 
     >>> import polars as pl
     >>> s = pl.DataFrame({"r_score": [5, 1], "f_score": [5, 1], "m_score": [5, 1]})
     >>> assign_rfm_segments(s)["rfm_segment"].to_list()
     ['Champions', 'Lost']
     """
+    if bins is None and isinstance(segment_map, str) and segment_map in MAP_FOR_BINS:
+        bins = _bins_of_scores(scored)  # a shipped map name: take the one for the scores' bin count
     m = load_segment_map(segment_map, bins=bins)
     table = m.table().rename({"rfm_segment": segment_col})
     keys = [c for c in table.columns if c != segment_col]
@@ -638,6 +642,29 @@ def assign_rfm_segments(
     if isinstance(scored, pl.LazyFrame):
         return scored.with_columns(cast).join(table.lazy(), on=keys, how="left", maintain_order="left")
     return scored.with_columns(cast).join(table, on=keys, how="left", maintain_order="left")
+
+
+def _bins_of_scores(scored: pl.DataFrame | pl.LazyFrame) -> int:
+    """The bin count the score columns were made with, read off their highest value (warns unless 5).
+
+    >>> _bins_of_scores(pl.DataFrame({"r_score": [1, 5], "f_score": [2, 4]}))
+    5
+    """
+    schema = scored.collect_schema() if isinstance(scored, pl.LazyFrame) else scored.schema
+    cols = [c for c in _SCORE_COLS.values() if c in schema]
+    if not cols:
+        return 5
+    top = scored.lazy().select(pl.max_horizontal(pl.col(cols).max())).collect().item()
+    if top is None:
+        return 5
+    bins = next((b for b in _ALLOWED_BINS if b >= int(top)), None)
+    if bins is None:
+        raise DataError(f"assign_rfm_segments: scores go up to {top}, more than any supported bin count "
+                        f"{list(_ALLOWED_BINS)}. Fix: score with RFMScorer(bins=...) and pass bins= here.")
+    if bins != 5:
+        warnings.warn(f"assign_rfm_segments: the scores go up to {top}, so they are read as {bins}-bin scores and "
+                      f"the map for {bins} bins is used; pass bins= to say so explicitly.", UserWarning, stacklevel=3)
+    return bins
 
 
 def _default_actions() -> dict[str, str]:

@@ -7,7 +7,7 @@ import warnings
 import polars as pl
 import pytest
 
-from segmentation_lib.errors import ConfigError, ModelError
+from segmentation_lib.errors import ConfigError, DataError, ModelError
 from segmentation_lib.rfm import (
     MAP_FOR_BINS,
     SEGMENT_ACTIONS,
@@ -267,3 +267,17 @@ def test_score_descriptions_follow_the_configuration():
                                     "monetary": "Monetary score (5 = highest net spend)"}
     assert score_axis_labels({"bins": 10, "monetary": "avg_order_value"})["monetary"] == \
         "Monetary score (10 = highest average order value)"
+
+
+def test_segments_read_the_bin_count_off_the_scores():
+    # 3-bin scores must not meet the 5-bin map: 333 is the best 3-bin code, "Potential Loyalists" on 5 bins
+    three = pl.DataFrame({"r_score": [3, 1, 2], "f_score": [3, 1, 2], "m_score": [3, 1, 2]})
+    with pytest.warns(UserWarning, match="read as 3-bin scores"):
+        auto = assign_rfm_segments(three)
+    assert auto["rfm_segment"].to_list() == assign_rfm_segments(three, bins=3)["rfm_segment"].to_list()
+    assert auto["rfm_segment"][0] != assign_rfm_segments(three, bins=5)["rfm_segment"][0]
+    ten = pl.DataFrame({"r_score": [10, 1], "f_score": [10, 1], "m_score": [9, 1]})
+    with pytest.warns(UserWarning, match="10-bin"):
+        assert assign_rfm_segments(ten)["rfm_segment"].null_count() == 0
+    with pytest.raises(DataError, match="up to 12"):
+        assign_rfm_segments(ten.with_columns(pl.lit(12).alias("r_score")))
