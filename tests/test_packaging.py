@@ -96,3 +96,21 @@ def test_configuration_doc_shows_every_default_key():
     doc = (ROOT / "docs" / "configuration.md").read_text()
     defaults = (ROOT / "segmentation_lib" / "default_config.yaml").read_text()
     assert defaults.strip() in doc, "docs/configuration.md is out of date: regenerate its Defaults block"
+
+
+def test_a_regular_wheel_holds_everything_a_run_needs(tmp_path):
+    """A non-editable install must carry the defaults, maps, templates and the report notebooks."""
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                           "-w", str(tmp_path), str(root)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    names = set(zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist())
+    needed = {"segmentation_lib/default_config.yaml", "segmentation_lib/maps/default.yaml",
+              "segmentation_lib/templates/run_index.html.j2", "segmentation_lib/templates/nbreport/index.html.j2",
+              "segmentation_lib/templates/nbreport/conf.json", "segmentation_lib/cohorts.py"}
+    needed |= {f"segmentation_lib/notebooks/{p.name}" for p in (root / "notebooks").glob("*.ipynb")}
+    assert len(needed) >= 10 and needed <= names, sorted(needed - names)
