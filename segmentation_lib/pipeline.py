@@ -361,9 +361,35 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+#: significant digits of floats written to JSON: parallel float sums differ between runs in the last
+#: one or two of their ~16 digits; 12 keep every reported figure and make reruns byte-identical
+JSON_DIGITS = 12
+
+
+def stable_floats(value: Any) -> Any:
+    """``value`` with every float rounded to ``JSON_DIGITS`` significant digits (recursively).
+
+    >>> stable_floats({"share": 0.5905900603557512, "n": [3, 17598.989999999998]})
+    {'share': 0.590590060356, 'n': [3, 17598.99]}
+    """
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float):
+        return float(f"{value:.{JSON_DIGITS}g}") if value == value and abs(value) != float("inf") else value
+    if isinstance(value, dict):
+        return {k: stable_floats(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [stable_floats(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        return stable_floats(value.item())
+    return value
+
+
 def write_json(path: Path, payload: Any) -> Path:
-    """Write ``payload`` as indented, key-sorted JSON (dates and numpy scalars converted)."""
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n", encoding="utf-8")
+    """Write ``payload`` as indented, key-sorted JSON (dates and numpy scalars converted, floats to
+    ``JSON_DIGITS`` significant digits so that identical runs write identical files)."""
+    text = json.dumps(stable_floats(payload), indent=2, sort_keys=True, default=_json_default)
+    path.write_text(text + "\n", encoding="utf-8")
     return path
 
 
