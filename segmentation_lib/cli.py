@@ -10,6 +10,7 @@ and 1 when a report run fails (the failed notebook is kept in a `failed-...` fol
 """
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from pathlib import Path
@@ -29,6 +30,40 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
+#: metavar for plain on/off flags (typer with click >= 8.3 otherwise shows ``<bool>`` after them)
+FLAG = " "
+
+_OS_FIXES = {
+    errno.EEXIST: ("a file is in the way where a folder is expected",
+                   "choose an output path whose folders are folders (not files), or move that file away"),
+    errno.ENOTDIR: ("a file is in the way where a folder is expected",
+                    "choose an output path whose folders are folders (not files), or move that file away"),
+    errno.ENOENT: ("the folder does not exist and cannot be created there",
+                   "choose a path under a writable folder that exists (e.g. one under your home or project)"),
+    errno.EACCES: ("permission denied", "choose a folder you can write to, or fix its permissions"),
+    errno.EPERM: ("the operation is not permitted", "choose a folder you can write to, or fix its permissions"),
+    errno.EROFS: ("the file system is read-only", "choose a folder on a writable disk"),
+    errno.ENOSPC: ("the disk is full", "free some space or choose a folder on another disk"),
+    errno.EISDIR: ("it is a folder where a file is expected", "pass a file path, not a folder"),
+}
+
+
+def os_error_message(exc: OSError) -> str:
+    """One paragraph for a file-system error: which path, what went wrong, the fix.
+
+    >>> os_error_message(FileExistsError(17, "File exists", "/tmp/a.csv"))
+    "Cannot use the path '/tmp/a.csv': a file is in the way where a folder is expected (File exists). Fix: choose an output path whose folders are folders (not files), or move that file away."
+    """
+    path = exc.filename if exc.filename is not None else "(unknown path)"
+    what, fix = _OS_FIXES.get(exc.errno, ("the operating system refused the operation",
+                                          "check the path, its permissions and the free disk space"))
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and exc.filename is not None:
+        blocker = next((a for a in [Path(path), *Path(path).parents] if a.is_file()), None)
+        if blocker is not None and str(blocker) != str(path):
+            what = f"'{blocker}' is a file where a folder is expected"
+    detail = exc.strerror or type(exc).__name__
+    return f"Cannot use the path '{path}': {what} ({detail}). Fix: {fix}."
+
 
 def friendly_errors(fn: Callable) -> Callable:
     """Turn a SegmentationError into its one-paragraph message and a non-zero exit code."""
@@ -40,6 +75,9 @@ def friendly_errors(fn: Callable) -> Callable:
         except SegmentationError as exc:
             console.print(f"[bold red]Error:[/bold red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=getattr(exc, "exit_code", 2)) from None
+        except OSError as exc:
+            console.print(f"[bold red]Error:[/bold red] {os_error_message(exc)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             console.print("[yellow]Interrupted; nothing half-written was kept.[/yellow]")
             raise typer.Exit(code=130) from None
@@ -57,6 +95,10 @@ def demo_data(
 ) -> None:
     """Generate a realistic demo transaction log with planted customer archetypes (the known truth)."""
     from .demo import write_demo_data
+    from .errors import ConfigError
+
+    if fmt not in ("parquet", "csv"):
+        raise ConfigError(f"--format {fmt!r} is not supported. Fix: use --format parquet or --format csv.")
 
     with console.status(f"Generating {n_customers:,} customers into {out} ..."):
         paths = write_demo_data(out, n_customers=n_customers, seed=seed, fmt=fmt)
@@ -71,7 +113,7 @@ def check_data(
     data: Optional[Path] = typer.Option(None, "--data", help="Override data.path from the configuration."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Column preset, e.g. online_retail."),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Override run.as_of (YYYY-MM-DD)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (for scheduled checks)."),
+    as_json: bool = typer.Option(False, "--json", metavar=FLAG, help="Print the report as JSON (for scheduled checks)."),
     fail_on_exclusions: Optional[float] = typer.Option(
         None, "--max-excluded-share", min=0.0, max=1.0,
         help="Exit 1 when more than this share of rows is excluded (e.g. 0.05), for alerting."),
@@ -110,7 +152,7 @@ def check_data(
 def run(
     config: Path = typer.Option(Path("configs/default.yaml"), "--config", "-c", help="Run configuration YAML."),
     out: Optional[Path] = typer.Option(None, "--out", help="Reports folder (default: report.out_dir of the configuration)."),
-    demo: bool = typer.Option(False, "--demo", help="Generate the demo data first if data.path does not exist."),
+    demo: bool = typer.Option(False, "--demo", metavar=FLAG, help="Generate the demo data first if data.path does not exist."),
 ) -> None:
     """Execute the four report notebooks with papermill into a new folder under reports/ and print its index.html."""
     from .pipeline import run_pipeline

@@ -34,6 +34,46 @@ PATH_KEYS = (
 FREE_KEYS = ("data.columns", "data.customers.columns", "clustering.names", "data.demo")
 
 
+#: settings with a fixed set of values (kept equal to the modules' own lists; tests/test_config.py checks it)
+CHOICES: dict[str, tuple] = {
+    "rfm.bins": (3, 4, 5, 10),                                                          # rfm._ALLOWED_BINS
+    "clustering.algorithm": ("kmeans", "minibatch_kmeans", "gmm", "agglomerative", "hdbscan"),  # clustering.ALGORITHMS
+    "clustering.scaler": ("standard", "robust"),                                        # preprocessing.SCALERS
+    "clustering.noise": ("assign", "label"),
+    "validation.method": ("bootstrap", "subsample"),
+}
+
+#: numeric settings: dotted key -> (kind, low, high, nullable); kind "int" = a whole number,
+#: "num" = any number; bounds are inclusive unless written as ("(", value) / (value, ")")
+NUMBERS: dict[str, tuple[str, Any, Any, bool]] = {
+    "run.seed": ("int", None, None, False),
+    "quality.outlier_quantile": ("num", ("(", 0), (1, ")"), False),
+    "rfm.value_engagement.value_cut": ("num", ("(", 0), (1, ")"), False),
+    "rfm.value_engagement.engagement_cut": ("num", ("(", 0), (1, ")"), False),
+    "clustering.k": ("int", 2, None, True),
+    "clustering.min_k": ("int", 1, None, False),
+    "clustering.max_k": ("int", 1, None, False),
+    "clustering.clip_quantile": ("num", ("(", 0.5), 1, True),
+    "clustering.min_segment_share": ("num", 0, (1, ")"), False),
+    "clustering.sample_size": ("int", 1, None, False),
+    "clustering.metric_sample_size": ("int", 1, None, False),
+    "clustering.n_init": ("int", 1, None, False),
+    "clustering.hdbscan_min_cluster_size": ("int", 2, None, True),
+    "clustering.hdbscan_min_samples": ("int", 1, None, True),
+    "clustering.surrogate_depth": ("int", 1, None, False),
+    "validation.n_resamples": ("int", 1, None, False),
+    "validation.sample_size": ("int", 1, None, False),
+    "validation.holdout_days": ("int", 1, None, False),
+    "validation.stable_threshold": ("num", 0, 1, False),
+    "validation.doubtful_threshold": ("num", 0, 1, False),
+    "validation.n_seeds": ("int", 0, None, False),
+    "validation.metric_sample_size": ("int", 1, None, False),
+    "validation.min_fidelity": ("num", 0, 1, False),
+    "validation.min_effect_size": ("num", 0, None, False),
+    "validation.min_segment_size": ("int", 1, None, False),
+}
+
+
 def default_config() -> dict[str, Any]:
     """The kit's defaults (a fresh copy), as documented in ``segmentation_lib/default_config.yaml``."""
     with DEFAULTS_FILE.open(encoding="utf-8") as fh:
@@ -96,6 +136,95 @@ def _parse_as_of(value: Any, source: str) -> str | None:
         ) from None
 
 
+def _is_number(value: Any, kind: str) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) if kind == "int" else value == value  # NaN is not a usable number
+
+
+def _bound_ok(value: float, bound: Any, low: bool) -> bool:
+    if bound is None:
+        return True
+    if isinstance(bound, tuple):  # exclusive
+        limit = bound[1] if low else bound[0]
+        return value > limit if low else value < limit
+    return value >= bound if low else value <= bound
+
+
+def _range_text(kind: str, low: Any, high: Any, nullable: bool) -> str:
+    what = "a whole number" if kind == "int" else "a number"
+    parts = []
+    if low is not None:
+        parts.append(f"> {low[1]}" if isinstance(low, tuple) else f">= {low}")
+    if high is not None:
+        parts.append(f"< {high[0]}" if isinstance(high, tuple) else f"<= {high}")
+    return what + (" " + " and ".join(parts) if parts else "") + (", or null" if nullable else "")
+
+
+def _check_number(cfg: dict, dotted: str) -> str | None:
+    kind, low, high, nullable = NUMBERS[dotted]
+    value = _get(cfg, dotted)
+    if value is None and nullable:
+        return None
+    if _is_number(value, kind) and _bound_ok(value, low, True) and _bound_ok(value, high, False):
+        return None
+    return f"{dotted} is {value!r} (allowed: {_range_text(kind, low, high, nullable)})"
+
+
+def _check_choice(cfg: dict, dotted: str) -> str | None:
+    value, allowed = _get(cfg, dotted), CHOICES[dotted]
+    if value in allowed and not isinstance(value, bool):
+        return None
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"{dotted} is {value!r} (allowed: {', '.join(str(a) for a in allowed)}{hint})"
+
+
+def _check_lists(cfg: dict) -> list[str]:
+    problems = []
+    windows = _get(cfg, "features.windows")
+    if not isinstance(windows, list) or not windows or not all(_is_number(w, "int") and w > 0 for w in windows):
+        problems.append(f"features.windows is {windows!r} (allowed: a non-empty list of whole numbers of days > 0, "
+                        "e.g. [30, 90, 365])")
+    k_range = _get(cfg, "clustering.k_range")
+    if not (isinstance(k_range, list) and len(k_range) == 2 and all(_is_number(v, "int") for v in k_range)
+            and 2 <= k_range[0] <= k_range[1]):
+        problems.append(f"clustering.k_range is {k_range!r} (allowed: two whole numbers [low, high] with "
+                        "2 <= low <= high, e.g. [2, 10])")
+    return problems
+
+
+def _check_relations(cfg: dict) -> list[str]:
+    problems = []
+    lo, hi = _get(cfg, "clustering.min_k"), _get(cfg, "clustering.max_k")
+    if _is_number(lo, "int") and _is_number(hi, "int") and lo > hi:
+        problems.append(f"clustering.min_k ({lo}) is larger than clustering.max_k ({hi}) (allowed: min_k <= max_k)")
+    weak, strong = _get(cfg, "validation.doubtful_threshold"), _get(cfg, "validation.stable_threshold")
+    if _is_number(weak, "num") and _is_number(strong, "num") and weak > strong:
+        problems.append(f"validation.doubtful_threshold ({weak}) is above validation.stable_threshold ({strong}) "
+                        "(allowed: doubtful_threshold <= stable_threshold)")
+    return problems
+
+
+def check_values(cfg: dict, source: str = "configuration") -> None:
+    """Check the values whose allowed range is known; raise ONE ConfigError listing every problem.
+
+    >>> check_values(resolve_config({}))  # the defaults pass
+    >>> resolve_config({"rfm": {"bins": 6}})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    segmentation_lib.errors.ConfigError: configuration: 1 setting has an invalid value: rfm.bins is 6 (allowed: 3, 4, 5, 10)...
+    """
+    problems = [p for p in (_check_choice(cfg, k) for k in CHOICES) if p]
+    problems += [p for p in (_check_number(cfg, k) for k in NUMBERS) if p]
+    problems += _check_lists(cfg) + _check_relations(cfg)
+    if problems:
+        n = len(problems)
+        head = "1 setting has an invalid value" if n == 1 else f"{n} settings have invalid values"
+        raise ConfigError(f"{source}: {head}: " + "; ".join(problems) + ". Fix: correct these values in the "
+                          "configuration file (docs/configuration.md describes every setting).")
+
+
 def resolve_config(raw: Mapping[str, Any] | None, base_dir: Path | str = ".", source: str = "configuration") -> dict[str, Any]:
     """Merge ``raw`` over the defaults, check keys, resolve paths against ``base_dir``.
 
@@ -112,8 +241,7 @@ def resolve_config(raw: Mapping[str, Any] | None, base_dir: Path | str = ".", so
     if isinstance(seg_map, str) and seg_map.endswith((".yaml", ".yml")) and not Path(seg_map).is_absolute():
         cfg["rfm"]["segment_map"] = str((base / seg_map).resolve())
     cfg["run"]["as_of"] = _parse_as_of(cfg["run"].get("as_of"), source)
-    if not isinstance(cfg["run"].get("seed"), int):
-        raise ConfigError(f"{source}: run.seed must be an integer, got {cfg['run'].get('seed')!r}. Fix: e.g. seed: 42.")
+    check_values(cfg, source)
     return cfg
 
 

@@ -243,8 +243,16 @@ class SurrogateRules(BaseEstimator):
     the same segments as ``predict``. ``fidelity_`` is the share of customers for which the tree
     reproduces the segment. Features default to the clustering features when present, with the same
     fill rules (``mean_days_between`` of one-time buyers = ``tenure_days``; ``COALESCE`` in SQL);
-    other nulls are not allowed in ``fit`` and give NULL in SQL. ``class_weight="balanced"`` gives
-    small segments a better chance of their own leaf (at some cost in overall fidelity).
+    other nulls are not allowed in ``fit`` and give NULL in SQL.
+
+    Every segment gets a rule when it can: if the tree of ``max_depth`` gives some segment (with at
+    least ``min_samples_leaf`` customers in the sample) no leaf, a tree at most ``extra_depth``
+    levels deeper is grown best-first with no more leaves than the ``max_depth`` tree may have
+    (``2 ** max_depth``, or one more than the number of segments), so the rules stay as few and
+    each gains at most ``extra_depth`` conditions. ``depth_`` is the depth used, ``recall_`` the
+    share of each segment's customers the rules put back in it (by segment id; ``recall_by_name()``
+    by name), ``unreached_`` the segments no rule gives. Sibling leaves giving the same segment are
+    written as one rule.
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"n_orders": [1.0, 2, 8, 9], "total_spend": [5.0, 9, 80, 95]})
@@ -254,8 +262,10 @@ class SurrogateRules(BaseEstimator):
     """
 
     def __init__(self, max_depth: int = 3, features: Sequence[str] | None = None, min_samples_leaf: int = 20,
-                 sample_size: int = 200_000, random_state: int = 42, class_weight: str | None = None):
+                 sample_size: int = 200_000, random_state: int = 42, class_weight: str | None = None,
+                 extra_depth: int = 2):
         self.class_weight = class_weight
+        self.extra_depth = extra_depth
         self.max_depth = max_depth
         self.features = features
         self.min_samples_leaf = min_samples_leaf
@@ -284,16 +294,44 @@ class SurrogateRules(BaseEstimator):
 
         idx = stratified_sample(X.shape[0], int(self.sample_size), None, random_state=self.random_state)
         leaf = min(int(self.min_samples_leaf), max(1, idx.size // 50))
-        self.tree_ = DecisionTreeClassifier(max_depth=int(self.max_depth), min_samples_leaf=leaf,
-                                            random_state=self.random_state,
-                                            class_weight=self.class_weight).fit(X[idx], y[idx])
+        self.tree_, self.depth_ = self._grow(X[idx], y[idx], leaf)
         self.feature_names_in_ = np.array(cols, dtype=object)
         self.integer_features_ = [c for j, c in enumerate(cols) if np.array_equal(X[idx, j], np.round(X[idx, j]))]
         self.classes_ = self.tree_.classes_
         self.names_ = {int(c): (names or {}).get(int(c), f"Segment {int(c)}") for c in self.classes_}
-        self.fidelity_ = float((self.predict(features) == y).mean())
+        pred = self.predict(features)
+        self.fidelity_ = float((pred == y).mean())
+        self.recall_ = {int(c): float((pred[y == c] == c).mean()) for c in self.classes_}
         self.leaves_ = self._leaves()
+        reached = {leaf_["segment"] for leaf_ in self.leaves_}
+        self.unreached_ = [int(c) for c in self.classes_ if int(c) not in reached]
         return self
+
+    def _grow(self, X: np.ndarray, y: np.ndarray, leaf: int) -> tuple[DecisionTreeClassifier, int]:
+        """Tree of ``max_depth``; if a segment with ``leaf`` customers gets no leaf, up to ``extra_depth``
+        levels deeper with the same leaf budget. Keeps the first tree reaching every such segment
+        (else the one reaching most, shallowest first)."""
+        classes, counts = np.unique(y, return_counts=True)
+        wanted = set(classes[counts >= leaf].tolist())
+        budget = max(2 ** int(self.max_depth), classes.size + 1)
+        best: tuple[int, DecisionTreeClassifier, int] | None = None
+        for depth in range(int(self.max_depth), int(self.max_depth) + max(0, int(self.extra_depth)) + 1):
+            tree = DecisionTreeClassifier(max_depth=depth, min_samples_leaf=leaf, random_state=self.random_state,
+                                          class_weight=self.class_weight,
+                                          max_leaf_nodes=None if depth == self.max_depth else budget).fit(X, y)
+            t = tree.tree_
+            leaf_classes = set(tree.classes_[t.value[t.children_left < 0, 0, :].argmax(axis=1)].tolist())
+            missing = len(wanted - leaf_classes)
+            if best is None or missing < best[0]:
+                best = (missing, tree, depth)
+            if missing == 0:
+                break
+        return best[1], best[2]
+
+    def recall_by_name(self) -> dict[str, float]:
+        """``recall_`` keyed by segment name (JSON-safe; for ``validation.actionability_checks``)."""
+        check_is_fitted(self, "tree_")
+        return {self.names_[c]: r for c, r in self.recall_.items()}
 
     def _leaf_ids(self, X: np.ndarray) -> np.ndarray:
         t = self.tree_.tree_
@@ -326,13 +364,20 @@ class SurrogateRules(BaseEstimator):
         total = float(t.n_node_samples[0])
         out: list[dict[str, Any]] = []
         stack: list[tuple[int, list[tuple[str, str, float]]]] = [(0, [])]
+        node_class = t.value[:, 0, :].argmax(axis=1)
+        single = np.ones(t.node_count, dtype=bool)  # every leaf under the node gives the same segment
+        for node in range(t.node_count - 1, -1, -1):  # children have larger ids than their parent
+            left, right = t.children_left[node], t.children_right[node]
+            if left >= 0:
+                single[node] = bool(single[left] and single[right] and node_class[left] == node_class[right])
+                node_class[node] = node_class[left] if single[node] else node_class[node]
         while stack:  # walks tree nodes (at most 2**(depth+1)), not customers
             node, conds = stack.pop()
-            if t.children_left[node] < 0:
+            if t.children_left[node] < 0 or single[node]:
                 v = t.value[node, 0, :]
-                seg = int(self.classes_[int(v.argmax())])
+                seg = int(self.classes_[int(node_class[node])])
                 out.append({"conditions": _simplify(conds), "segment": seg, "name": self.names_[seg],
-                            "share": float(t.n_node_samples[node] / total), "purity": float(v.max() / v.sum())})
+                            "share": float(t.n_node_samples[node] / total), "purity": float(v[int(node_class[node])] / v.sum())})
                 continue
             f = str(self.feature_names_in_[t.feature[node]])
             thr = float(t.threshold[node])

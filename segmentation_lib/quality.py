@@ -102,6 +102,7 @@ class QualityPolicy:
     duplicates: str = "drop"
     outliers: str = "keep"
     outlier_quantile: float = 0.999
+    max_excluded_share: float | None = 0.5
 
     def __post_init__(self) -> None:
         for key, allowed in _ALLOWED.items():
@@ -115,6 +116,34 @@ class QualityPolicy:
         if not isinstance(q, (int, float)) or not 0 < q < 1:
             raise ConfigError(f"quality.outlier_quantile: {q!r} must be a number between 0 and 1 "
                               "(exclusive). Fix: use e.g. 0.999.")
+        m = self.max_excluded_share
+        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m <= 1):
+            raise ConfigError(f"quality.max_excluded_share: {m!r} must be a share between 0 and 1, or null for no "
+                              "limit. Fix: use e.g. 0.5.")
+
+    def check_excluded_share(self, report: "DataQualityReport") -> None:
+        """Stop a run when the rules excluded more than ``max_excluded_share`` of the rows (a wrong
+        date format or column mapping usually shows up this way); DataError naming the rules.
+
+        >>> from types import SimpleNamespace as NS
+        >>> r = NS(source="t.csv", rows_in=10, rows_excluded=8, rules=[NS(rule="bad_timestamp", excluded=8)])
+        >>> QualityPolicy(max_excluded_share=0.5).check_excluded_share(r)
+        Traceback (most recent call last):
+        ...
+        segmentation_lib.errors.DataError: t.csv: the data-quality rules excluded 8 of 10 rows (80.0%), more than quality.max_excluded_share (50%): bad_timestamp 8. Fix: run `segment check-data` to see examples of the excluded rows and correct the column mapping, data.date_format or the file; or raise quality.max_excluded_share (null = no limit) if this is expected.
+        """
+        limit = self.max_excluded_share
+        if limit is None or not report.rows_in or report.rows_excluded / report.rows_in <= limit:
+            return
+        top = sorted((r for r in report.rules if r.excluded), key=lambda r: -r.excluded)[:3]
+        rules = ", ".join(f"{r.rule} {r.excluded:,}" for r in top)
+        raise DataError(
+            f"{report.source}: the data-quality rules excluded {report.rows_excluded:,} of {report.rows_in:,} rows "
+            f"({report.rows_excluded / report.rows_in:.1%}), more than quality.max_excluded_share ({limit:.0%}): "
+            f"{rules}. Fix: run `segment check-data` to see examples of the excluded rows and correct the column "
+            "mapping, data.date_format or the file; or raise quality.max_excluded_share (null = no limit) if this "
+            "is expected."
+        )
 
     @classmethod
     def from_config(cls, section: Mapping | None) -> QualityPolicy:

@@ -15,7 +15,36 @@ from typing import Any
 
 import polars as pl
 
-from .errors import DataError
+from .errors import DataError, ModelError
+
+#: file starts that mark data rather than a model (Parquet, zip/xlsx); text files are detected separately
+_DATA_MAGIC = (b"PAR1", b"PK\x03\x04")
+
+
+def check_model_file(path: str | Path) -> None:
+    """Raise ModelError when ``path`` is plainly not a saved model (a CSV, text, Parquet or Excel file).
+
+    >>> check_model_file("transactions.csv")  # doctest: +SKIP
+    ModelError: '--model transactions.csv' is not a model saved by `segment run` (model.joblib) ...
+    """
+    p = Path(path)
+    if not p.is_file():
+        return  # the model loader reports missing files
+    with p.open("rb") as fh:
+        head = fh.read(2048)
+    kind = None
+    if head.startswith(_DATA_MAGIC):
+        kind = "a Parquet or Excel data file"
+    elif head and b"\x00" not in head:
+        try:
+            head.decode("utf-8")
+            kind = "a text file (CSV, YAML, ...)"
+        except UnicodeDecodeError:
+            kind = None
+    if kind:
+        raise ModelError(f"--model '{p}' is {kind}, not a model saved by `segment run` (model.joblib). "
+                         "Fix: pass the model.joblib of a run folder, e.g. --model reports/<run>/model.joblib; "
+                         "the customers to score go in --data.")
 
 
 def _is_feature_table(path: Path, feature_names: list[str]) -> bool:
@@ -42,9 +71,27 @@ def features_for_scoring(data: str | Path, feature_names: list[str], config: str
     cfg["data"]["path"] = str(path.resolve())
     if as_of:
         cfg["run"]["as_of"] = as_of
-    tx, report = load_transactions(cfg)
+    try:
+        tx, report = load_transactions(cfg)
+    except DataError as exc:
+        if config or "data.columns" not in str(exc):
+            raise
+        raise DataError(_without_config_hint(str(exc))) from None
     feats = customer_features(tx, as_of=report.as_of)
     return feats, {"input": "transaction log", "quality": report, "as_of": report.as_of.isoformat()}
+
+
+def _without_config_hint(message: str) -> str:
+    """Rewrite a column-mapping error for a score run without --config (the mapping is the run's).
+
+    >>> _without_config_hint("log.csv: column 'customer_id' does not exist. Fix: set data.columns.customer_id.")
+    "log.csv: column 'customer_id' does not exist. Without --config the default column names are expected (customer_id, timestamp, amount, ...). Fix: pass --config with the configuration of the run that saved the model (its data.columns maps these columns), or a configuration of your own that maps them (set data.columns.customer_id)."
+    """
+    head, _, fix = message.partition(" Fix: ")
+    own = f" ({fix.rstrip('.')})" if fix else ""
+    return (f"{head} Without --config the default column names are expected (customer_id, timestamp, amount, ...). "
+            "Fix: pass --config with the configuration of the run that saved the model (its data.columns maps "
+            f"these columns), or a configuration of your own that maps them{own}.")
 
 
 def score_file(model: str | Path, data: str | Path, out: str | Path, config: str | Path | None = None,
@@ -55,6 +102,8 @@ def score_file(model: str | Path, data: str | Path, out: str | Path, config: str
     out = Path(out)
     if out.suffix.lower() not in {".parquet", ".csv"}:
         raise DataError(f"Output file '{out}' must end in .parquet or .csv. Fix: choose e.g. --out scores.parquet.")
+    out.parent.mkdir(parents=True, exist_ok=True)  # fails early (OSError) on an unusable output folder
+    check_model_file(model)
     segmenter = load_model(model)
     names = list(getattr(segmenter, "feature_names_in_", getattr(segmenter, "features", [])))
     feats, info = features_for_scoring(data, names, config=config, as_of=as_of)
@@ -65,7 +114,6 @@ def score_file(model: str | Path, data: str | Path, out: str | Path, config: str
         dropped = report.dropped_customers.select(
             "customer_id", pl.concat_str(pl.lit("not scored: no usable rows ("), pl.col("reason"), pl.lit(")")).alias("status"))
         scored = pl.concat([scored, dropped], how="diagonal_relaxed")
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
     if out.suffix.lower() == ".csv":
         scored.write_csv(tmp)

@@ -118,6 +118,7 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     from .quality import load_transactions
 
     tx, report = load_transactions(ctx.cfg)
+    report.policy.check_excluded_share(report)  # e.g. a wrong date format dropping most rows stops the run
     windows = (ctx.cfg.get("features") or {}).get("windows") or (30, 90, 365)
     features = customer_features(tx, report.as_of, windows=windows)  # sorted by customer id
     if report.policy.outliers == "flag":

@@ -42,6 +42,7 @@ __all__ = [
     "silhouette_reading",
     "STABLE_THRESHOLD",
     "DOUBTFUL_THRESHOLD",
+    "MIN_SEGMENT_RECALL",
     "SILHOUETTE_READINGS",
     "split_calibration_holdout",
     "holdout_outcomes",
@@ -73,6 +74,11 @@ DEFAULT_AT_RISK: tuple[str, ...] = (
 #: so the per-segment table and the summary sentence never disagree in wording.
 STABLE_THRESHOLD = 0.75
 DOUBTFUL_THRESHOLD = 0.6
+
+#: Per-segment recall of the surrogate rules (share of a segment's customers the rules put back in
+#: it) below which ``identifiable`` warns: under one half, the rules give most of the segment to
+#: other segments, so the exported SQL cannot target it.
+MIN_SEGMENT_RECALL = 0.5
 
 #: Silhouette wording, after Kaufman & Rousseeuw (1990, "Finding Groups in Data"): the lowest
 #: bound a value reaches names its structure; below 0.25 "no substantial structure".
@@ -719,9 +725,12 @@ def predictive_validity(
     callable is given. Per method and segment: customers, share, holdout purchase rate, mean
     holdout spend, retention (share of customers active in the ``holdout_days`` before the cutoff
     who bought again in the holdout). Per method: ``eta_squared_spend`` (share of holdout spend
-    variance explained by segment), the same on log1p spend and on the purchase flag, and the best
-    minus worst purchase rate among segments with at least ``min_segment_size`` customers (all
-    segments when none is that large), so a handful of customers cannot make the spread.
+    variance explained by segment), the same on log1p spend and on the purchase flag, the highest
+    minus the lowest purchase rate (``purchase_rate_spread``) and ``best_segment`` /
+    ``worst_segment`` by mean holdout spend (the order of ``rank_by_spend``), all among segments with
+    at least ``min_segment_size`` customers (all segments when none is that large), so a handful of
+    customers cannot make the spread. Segments of a callable are those of the calibration refit,
+    named by it: they need not match the names of the full-period segmentation.
     """
     if not segmenters:
         raise ConfigError("predictive_validity: no segmentations given. Fix: pass e.g. {'rfm': assign_fn, 'clusters': table}.")
@@ -785,8 +794,12 @@ def predictive_validity(
         seg_tables.append(per_seg)
         eligible = per_seg.filter(pl.col("customers") >= min_segment_size)
         eligible = eligible if eligible.height else per_seg
-        best = eligible.sort(["purchase_rate", "segment"], descending=[True, False]).row(0, named=True)
-        worst = eligible.sort(["purchase_rate", "segment"]).row(0, named=True)
+        # best / worst by mean holdout spend, the measure the segments are ranked by (rank_by_spend)
+        best = eligible.sort(["mean_holdout_spend", "purchase_rate", "segment"],
+                             descending=[True, True, False]).row(0, named=True)
+        worst = eligible.sort(["mean_holdout_spend", "purchase_rate", "segment"],
+                              descending=[False, False, False]).row(0, named=True)
+        rates = eligible["purchase_rate"]
         etas = joined.select(
             _eta_squared(pl.col("holdout_spend"), "segment").alias("eta_squared_spend"),
             _eta_squared(pl.col("holdout_spend").clip(0).log1p(), "segment").alias("eta_squared_log_spend"),
@@ -798,7 +811,7 @@ def predictive_validity(
                 "n_segments": per_seg.height,
                 "customers": joined.height,
                 **etas,
-                "purchase_rate_spread": best["purchase_rate"] - worst["purchase_rate"],
+                "purchase_rate_spread": float(rates.max()) - float(rates.min()),
                 "best_segment": best["segment"],
                 "worst_segment": worst["segment"],
                 "overall_purchase_rate": float(joined["holdout_purchase"].mean()),
@@ -951,6 +964,41 @@ def _cohens_d_matrix(stats: pl.DataFrame, cols: list[str]) -> np.ndarray:
     return d
 
 
+def _identifiable(fidelity: float, min_fidelity: float, segments: list[str],
+                  recall: Mapping[Any, float] | None, min_recall: float) -> dict[str, Any]:
+    """The ``identifiable`` row: overall fidelity and the worst per-segment recall of the surrogate rules.
+
+    >>> _identifiable(0.92, 0.8, ["a", "b"], {"a": 0.99}, 0.5)["status"]
+    'warn'
+    """
+    ok = fidelity >= min_fidelity
+    text = f"surrogate rules reproduce {fidelity:.1%} of assignments (threshold {min_fidelity:.0%})"
+    if recall is None:
+        text += "; per-segment recall not checked (pass segment_recall)"
+    else:
+        by_seg = {str(k): float(v) for k, v in recall.items()}
+        if segments and not set(segments) & set(by_seg):
+            raise DataError(
+                f"actionability_checks: segment_recall names {sorted(by_seg)[:5]}, none of the segments "
+                f"{sorted(segments)[:5]}. Fix: key it by the segment values of the table (e.g. "
+                "SurrogateRules.recall_by_name() when the segments are names)."
+            )
+        values = {s: by_seg.get(s, 0.0) for s in segments}
+        unreached = sorted(s for s, v in values.items() if s not in by_seg or v == 0.0)
+        poor = sorted((v, s) for s, v in values.items() if v < min_recall)
+        worst_v, worst_s = min((v, s) for s, v in values.items()) if values else (None, None)
+        if worst_v is not None:
+            text += f"; worst segment recall {worst_v:.1%} ({worst_s}; threshold {min_recall:.0%})"
+        if unreached:
+            text += f"; reached by no rule: {', '.join(unreached)}"
+        elif poor:
+            text += f"; {len(poor)} segment(s) mostly given to other segments by the rules"
+        ok = ok and not poor
+    if not ok:
+        text += "; the rules do not describe every segment: deepen the surrogate (clustering.surrogate_depth) or simplify the segmentation"
+    return _check("identifiable", ok, fidelity, text)
+
+
 def actionability_checks(
     segments: pl.DataFrame | pl.LazyFrame,
     features: pl.DataFrame | pl.LazyFrame | None = None,
@@ -965,11 +1013,19 @@ def actionability_checks(
     segment_col: str = "segment",
     feature_cols: Sequence[str] | None = None,
     noise_col: str | None = None,
+    segment_recall: Mapping[Any, float] | None = None,
+    min_segment_recall: float = MIN_SEGMENT_RECALL,
 ) -> pl.DataFrame:
     """Can the segments be acted on? -> DataFrame(check, status "pass"/"warn"/"info", value, reason).
 
     Checks: ``n_segments`` within [min_k, max_k]; ``min_share`` (every segment at least
-    ``min_share`` of customers); ``identifiable`` (surrogate rules ``fidelity`` >= ``min_fidelity``);
+    ``min_share`` of customers); ``identifiable`` (surrogate rules ``fidelity`` >= ``min_fidelity``
+    and, when ``segment_recall`` is given, every segment's recall >= ``min_segment_recall``: the
+    share of its customers the rules put back in it; a segment missing from ``segment_recall`` is
+    reached by no rule and counts as 0; keys are matched as text to the segment values, e.g.
+    ``SurrogateRules.recall_by_name()`` for named segments). Overall fidelity alone can hide a
+    small segment folded into another, so without ``segment_recall`` the reason says it was not
+    checked;
     ``measurable`` (no null segment; sizes and ``revenue_col`` per segment available);
     ``distinct`` (every pair of segments differs on at least one feature by |Cohen's d| >=
     ``min_effect_size``). ``features`` is joined on ``id_col`` when given; otherwise numeric
@@ -1030,12 +1086,8 @@ def actionability_checks(
         rows.append(_check("identifiable", False, None,
                            "surrogate rules fidelity not computed; fit profiles.SurrogateRules and pass fidelity"))
     else:
-        ok = fidelity >= min_fidelity
-        rows.append(_check(
-            "identifiable", ok, fidelity,
-            f"surrogate rules reproduce {fidelity:.1%} of assignments (threshold {min_fidelity:.0%})"
-            + ("" if ok else "; segments cannot be described by simple rules: deepen the surrogate or simplify the segmentation"),
-        ))
+        rows.append(_identifiable(fidelity, min_fidelity, non_null[segment_col].cast(pl.String).to_list(),
+                                  segment_recall, min_segment_recall))
     n_null = table.height - int(non_null["_n"].sum())
     has_rev = revenue_col in table.columns and table.schema[revenue_col].is_numeric()
     rev_nulls = int(table[revenue_col].null_count()) if has_rev else None
@@ -1128,8 +1180,10 @@ def ground_truth_agreement(
     j = a.join(t, on=id_col, how="inner")
     if j.height == 0:
         raise DataError(
-            f"ground_truth_agreement: no customer id of the assignments is in the truth table (column '{id_col}'). "
-            f"Fix: pass the truth file written with the same data (segment demo-data)."
+            f"No customer id of the segment assignments is in the truth table (column '{id_col}', "
+            f"{t.height:,} rows; ground-truth agreement needs both). The usual cause is a copied demo config whose "
+            "data.truth still points to the demo truth file while data.path points to other data. "
+            "Fix: set data.truth: null (it is only for the demo data) or point it at a truth table for this data."
         )
     seg_codes = j["segment"].fill_null("(null)").cast(pl.Categorical).to_physical().to_numpy()
     truth_codes = j["truth"].fill_null("(null)").cast(pl.Categorical).to_physical().to_numpy()

@@ -52,3 +52,35 @@ def test_check_data_fails_when_too_many_rows_are_excluded(demo_config):
     assert strict.exit_code == 1 and "excluded" in strict.output
     lenient = runner.invoke(app, ["check-data", "--config", str(demo_config), "--max-excluded-share", "0.5"])
     assert lenient.exit_code == 0
+
+
+def test_filesystem_errors_are_one_paragraph_with_exit_code_2(tmp_path):
+    blocker = tmp_path / "tiny.csv"
+    blocker.write_text("a,b\n1,2\n")
+    result = runner.invoke(app, ["demo-data", "--out", str(blocker / "sub"), "--n-customers", "10"])
+    assert result.exit_code == 2
+    assert f"Cannot use the path '{blocker / 'sub'}': '{blocker}' is a file where a folder is expected" in result.output
+    assert "Fix:" in result.output and "Traceback" not in result.output
+
+
+def test_os_error_message_names_path_problem_and_fix():
+    from segmentation_lib.cli import os_error_message
+
+    msg = os_error_message(FileNotFoundError(2, "No such file or directory", "/proc/x"))
+    assert msg == ("Cannot use the path '/proc/x': the folder does not exist and cannot be created there "
+                   "(No such file or directory). Fix: choose a path under a writable folder that exists "
+                   "(e.g. one under your home or project).")
+
+
+def test_demo_data_format_error_names_the_cli_option(tmp_path):
+    result = runner.invoke(app, ["demo-data", "--out", str(tmp_path / "d"), "--format", "xlsx"])
+    assert result.exit_code == 2
+    assert "--format 'xlsx' is not supported. Fix: use --format parquet or --format csv." in result.output
+    assert "fmt=" not in result.output
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("command, flag", [("check-data", "--json"), ("run", "--demo")])
+def test_plain_flags_show_no_value_placeholder(command, flag):
+    lines = [ln for ln in runner.invoke(app, [command, "--help"], terminal_width=120).output.splitlines() if flag in ln]
+    assert lines and "<bool>" not in lines[0]

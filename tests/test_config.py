@@ -55,3 +55,73 @@ def test_bad_as_of_and_missing_file_and_bad_yaml(tmp_path):
 
 def test_as_of_is_normalised_to_iso_date():
     assert resolve_config({"run": {"as_of": "2024-03-01"}})["run"]["as_of"] == "2024-03-01"
+
+
+BAD_VALUES = """\
+clustering:
+  algorithm: kmean
+  k: five
+validation:
+  holdout_days: 0
+rfm:
+  bins: 6
+"""
+
+
+def test_every_bad_value_is_reported_in_one_error_naming_file_key_value_and_allowed(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text(BAD_VALUES)
+    with pytest.raises(ConfigError) as info:
+        load_config(f)
+    msg = str(info.value)
+    assert msg.startswith(f"{f}: 4 settings have invalid values: ")
+    assert ("clustering.algorithm is 'kmean' (allowed: kmeans, minibatch_kmeans, gmm, agglomerative, hdbscan; "
+            "did you mean 'kmeans'?)") in msg
+    assert "clustering.k is 'five' (allowed: a whole number >= 2, or null)" in msg
+    assert "validation.holdout_days is 0 (allowed: a whole number >= 1)" in msg
+    assert "rfm.bins is 6 (allowed: 3, 4, 5, 10)" in msg
+    assert "\n" not in msg  # one paragraph
+
+
+@pytest.mark.parametrize("raw, bad_key", [
+    ({"rfm": {"bins": 10}}, None),
+    ({"rfm": {"bins": "5"}}, "rfm.bins"),
+    ({"clustering": {"k": 4, "clip_quantile": None, "algorithm": "hdbscan"}}, None),
+    ({"clustering": {"k": True}}, "clustering.k"),
+    ({"clustering": {"k": 1}}, "clustering.k"),
+    ({"clustering": {"k_range": [5, 2]}}, "clustering.k_range"),
+    ({"clustering": {"min_k": 6, "max_k": 4}}, "clustering.min_k"),
+    ({"clustering": {"sample_size": 500.5}}, "clustering.sample_size"),
+    ({"features": {"windows": [30, "x"]}}, "features.windows"),
+    ({"validation": {"holdout_days": -5}}, "validation.holdout_days"),
+    ({"validation": {"method": "jackknife"}}, "validation.method"),
+    ({"validation": {"min_fidelity": 1.5}}, "validation.min_fidelity"),
+    ({"run": {"seed": "abc"}}, "run.seed"),
+])
+def test_single_values_are_checked_with_known_answers(raw, bad_key):
+    if bad_key is None:
+        resolve_config(raw)
+    else:
+        with pytest.raises(ConfigError, match=r"1 setting has an invalid value: " + bad_key.replace(".", r"\.")):
+            resolve_config(raw)
+
+
+def test_allowed_values_match_the_modules_that_use_them():
+    from segmentation_lib import clustering, preprocessing, rfm
+    from segmentation_lib.config import CHOICES
+
+    assert CHOICES["clustering.algorithm"] == tuple(clustering.ALGORITHMS)
+    assert CHOICES["clustering.scaler"] == tuple(preprocessing.SCALERS)
+    assert CHOICES["rfm.bins"] == tuple(rfm._ALLOWED_BINS)
+
+
+def test_check_data_stops_on_bad_values_before_reading_data(tmp_path):
+    from typer.testing import CliRunner
+
+    from segmentation_lib.cli import app
+
+    f = tmp_path / "bad.yaml"
+    f.write_text(BAD_VALUES + "data:\n  path: does_not_matter.csv\n")
+    result = CliRunner().invoke(app, ["check-data", "--config", str(f)])
+    assert result.exit_code == 2
+    assert "clustering.algorithm is 'kmean'" in result.output and "Traceback" not in result.output

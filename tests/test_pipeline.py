@@ -17,7 +17,7 @@ import pytest
 from _helpers import kernel_pids
 
 from segmentation_lib import pipeline, report, stages
-from segmentation_lib.errors import PipelineError
+from segmentation_lib.errors import ConfigError, PipelineError, SegmentationError
 
 PARAMS = 'config_path = ""\nrun_dir = ""\nseed = 0\nrun_id = ""'
 
@@ -291,8 +291,15 @@ def test_demo_run_is_repeatable_and_failure_is_clear(demo_run) -> None:
     assert flat(dict(m1))["migration_changed_share"] == flat(dict(m2))["migration_changed_share"]
     assert flat(dict(m1)) == pytest.approx(flat(dict(m2)), rel=1e-9)  # BLAS threads: last-digit noise only
     bad = demo_run["root"] / "bad.yaml"
+    # a misspelt setting stops the run before any notebook (no folder at all) ...
     bad.write_text(demo_run["cfg"].read_text().replace("k_range", "algorithm: kmeanz, k_range"), encoding="utf-8")
-    with pytest.raises(PipelineError, match=r"03_clustering failed .*kmeanz"):
+    with pytest.raises(ConfigError, match="clustering.algorithm is 'kmeanz'"):
+        pipeline.run_pipeline(bad, out_dir=demo_run["out"], progress=False)
+    assert not pipeline.list_failed_runs(demo_run["out"]) and not list(demo_run["out"].glob(".tmp-*"))
+    # ... a problem found inside a notebook leaves a failed-... folder with the executed notebook
+    bad.write_text(demo_run["cfg"].read_text().replace("k_range", "features: [no_such_feature], k_range"),
+                   encoding="utf-8")
+    with pytest.raises(SegmentationError, match="no_such_feature"):
         pipeline.run_pipeline(bad, out_dir=demo_run["out"], progress=False)
     assert [p.name for p in pipeline.list_runs(demo_run["out"])] == sorted([first.name, second.name], reverse=True)
     assert (pipeline.list_failed_runs(demo_run["out"])[0] / "03_clustering.ipynb").is_file()

@@ -78,3 +78,22 @@ def test_customers_with_no_usable_rows_are_listed_with_a_reason(trained, tmp_pat
     assert sorted(scores["customer_id"].to_list()) == ["x", "zero"]
     zero = scores.filter(pl.col("customer_id") == "zero").row(0, named=True)
     assert zero["segment"] is None and zero["status"].startswith("not scored: no usable rows")
+
+
+def test_cli_score_bad_output_folder_model_file_and_columns_are_clear(trained, tmp_path):
+    root, paths, _, _, model_path = trained
+    runner = CliRunner()
+    blocker = tmp_path / "tiny.csv"
+    blocker.write_text("cust,timestamp,amount\nx,2024-01-02,10\n")
+    under_file = runner.invoke(app, ["score", "-m", str(model_path), "-d", str(paths["transactions"]),
+                                     "-o", str(blocker / "o.csv")])
+    assert under_file.exit_code == 2 and "Traceback" not in under_file.output
+    assert f"'{blocker}': a file is in the way where a folder is expected" in under_file.output
+    csv_model = runner.invoke(app, ["score", "-m", str(blocker), "-d", str(blocker), "-o", str(tmp_path / "o.csv")])
+    assert csv_model.exit_code == 2
+    assert "not a model saved by `segment run` (model.joblib)" in csv_model.output
+    assert "ModuleNotFoundError" not in csv_model.output
+    no_config = runner.invoke(app, ["score", "-m", str(model_path), "-d", str(blocker), "-o", str(tmp_path / "o.csv")])
+    assert no_config.exit_code == 2
+    assert "column 'customer_id'" in no_config.output
+    assert "Fix: pass --config with the configuration of the run that saved the model" in no_config.output

@@ -435,3 +435,80 @@ def test_empty_holdout_is_a_clear_data_error():
     seg = pl.DataFrame({"customer_id": ["a", "b"], "segment": ["x", "y"]})
     with pytest.raises(_DataError, match="holdout period has no transactions"):
         _pv(tx, "2024-03-01", {"m": seg}, holdout_days=30)
+
+
+# ------------------------------------------------------------------ review fixes
+def _reason(checks: pl.DataFrame, name: str) -> str:
+    return checks.filter(pl.col("check") == name)["reason"][0]
+
+
+def test_identifiable_warns_when_a_segment_has_no_rule_or_poor_recall():
+    # overall fidelity 0.95 passes min_fidelity 0.8, but S2 is reached by no rule
+    c = actionability_checks(_segments(), fidelity=0.95, segment_recall={"S0": 1.0, "S1": 0.98})
+    assert _status(c)["identifiable"] == "warn"
+    assert "reached by no rule: S2" in _reason(c, "identifiable")
+    assert "worst segment recall 0.0% (S2; threshold 50%)" in _reason(c, "identifiable")
+    poor = actionability_checks(_segments(), fidelity=0.95, segment_recall={"S0": 1.0, "S1": 1.0, "S2": 0.3})
+    assert _status(poor)["identifiable"] == "warn" and "1 segment(s) mostly given" in _reason(poor, "identifiable")
+    good = actionability_checks(_segments(), fidelity=0.95, segment_recall={"S0": 1.0, "S1": 0.97, "S2": 0.9})
+    assert _status(good)["identifiable"] == "pass"
+    assert "worst segment recall 90.0% (S2" in _reason(good, "identifiable")
+    stricter = actionability_checks(_segments(), fidelity=0.95, segment_recall={"S0": 1.0, "S1": 0.97, "S2": 0.9},
+                                    min_segment_recall=0.95)
+    assert _status(stricter)["identifiable"] == "warn"
+    assert "not checked" in _reason(actionability_checks(_segments(), fidelity=0.95), "identifiable")
+    with pytest.raises(DataError, match="recall_by_name"):
+        actionability_checks(_segments(), fidelity=0.95, segment_recall={0: 1.0, 1: 1.0})
+
+
+def test_identifiable_with_a_surrogate_that_misses_a_segment():
+    from segmentation_lib.profiles import SurrogateRules
+
+    rng = np.random.default_rng(3)
+    days = np.r_[rng.integers(0, 100, 1000), rng.integers(101, 700, 1000)].astype(float)
+    spend = np.r_[rng.uniform(6000, 9000, 100), rng.uniform(10, 4000, 1900)]
+    names = np.array(["VIP"] * 100 + ["Recent"] * 900 + ["Lapsed"] * 1000)
+    code = {"VIP": 0, "Recent": 1, "Lapsed": 2}
+    feats = pl.DataFrame({"customer_id": [str(i) for i in range(2000)], "days_since_last": days, "total_spend": spend})
+    y = np.array([code[n] for n in names])
+    seg = feats.with_columns(pl.Series("segment", names))
+    label = {v: k for k, v in code.items()}
+    miss = SurrogateRules(max_depth=1, extra_depth=0).fit(feats.drop("customer_id"), y, names=label)
+    c = actionability_checks(seg, fidelity=miss.fidelity_, segment_recall=miss.recall_by_name(),
+                             min_k=3, feature_cols=["days_since_last", "total_spend"])
+    assert miss.fidelity_ == pytest.approx(0.95) and _status(c)["identifiable"] == "warn"
+    assert "reached by no rule: VIP" in _reason(c, "identifiable")
+    full = SurrogateRules(max_depth=1).fit(feats.drop("customer_id"), y, names=label)
+    c = actionability_checks(seg, fidelity=full.fidelity_, segment_recall=full.recall_by_name(),
+                             min_k=3, feature_cols=["days_since_last", "total_spend"])
+    assert _status(c)["identifiable"] == "pass"
+
+
+def test_ground_truth_no_match_names_the_setting():
+    a = pl.DataFrame({"customer_id": ["u1", "u2"], "segment": [0, 1]})
+    t = pl.DataFrame({"customer_id": ["1", "2"], "archetype": ["x", "y"]})
+    with pytest.raises(DataError, match=r"set data\.truth: null \(it is only for the demo data\) or point it") as e:
+        ground_truth_agreement(a, t)
+    assert str(e.value).startswith("No customer id of the segment assignments is in the truth table")
+
+
+def test_predictive_best_segment_by_mean_holdout_spend():
+    import datetime as _dt
+
+    def ts(d: str) -> _dt.datetime:
+        return _dt.datetime.fromisoformat(d).replace(tzinfo=_dt.timezone.utc)
+
+    # calibration: everyone buys once; holdout: "often" 2 of 2 buy 10 each, "big" 1 of 2 buys 500
+    tx = pl.DataFrame({
+        "customer_id": ["o1", "o2", "b1", "b2", "o1", "o2", "b1"],
+        "timestamp": [ts("2024-03-01")] * 4 + [ts("2024-08-01")] * 3,
+        "amount": [5.0, 5.0, 5.0, 5.0, 10.0, 10.0, 500.0],
+    })
+    seg = pl.DataFrame({"customer_id": ["o1", "o2", "b1", "b2"], "segment": ["often", "often", "big", "big"]})
+    r = predictive_validity(tx, "2024-07-01", {"m": seg}, holdout_days=90, min_segment_size=1)
+    row = r.separation.row(0, named=True)
+    # mean holdout spend: big 250, often 10 -> best "big" (rank 1 by spend); purchase rates 0.5 / 1.0
+    assert (row["best_segment"], row["worst_segment"]) == ("big", "often")
+    assert row["purchase_rate_spread"] == pytest.approx(0.5)
+    ranks = dict(r.segments.select("segment", "rank_by_spend").iter_rows())
+    assert ranks == {"big": 1, "often": 2}
