@@ -317,6 +317,8 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
         "outliers_flagged": int(assignments["is_outlier"].sum()) if flagged else 0,
         "excluded_from_fit": int(getattr(seg, "n_excluded_from_fit_", 0)),
         "surrogate_fidelity": float(surrogate.fidelity_),
+        "surrogate_recall": surrogate.recall_by_name(),
+        "surrogate_depth_used": int(surrogate.depth_),
         "surrogate_rules": surrogate.rules_text(),
         "surrogate_sql": surrogate.to_sql(),
     }
@@ -440,7 +442,8 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
             f = f.join(flags, on="customer_id", how="left").with_columns(pl.col("is_outlier").fill_null(False))
         m = make_segmenter(cfg, seed, n_segments=k).fit(f)
         refit["k"] = int(m.n_segments_)
-        names = {int(i): n for i, n in m.segment_names_.items()}
+        # the refit's own segments: named as such, they are not the main run's segments
+        names = {int(i): f"{n} (refit at the cutoff)" for i, n in m.segment_names_.items()}
         return pl.DataFrame({"customer_id": f["customer_id"], "label": np.asarray(m.labels_, dtype=np.int64)}).select(
             "customer_id", pl.col("label").replace_strict(names, default="Noise", return_dtype=pl.String).alias("segment"))
 
@@ -469,7 +472,7 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
                                     min_share=float(cc["min_segment_share"]),
                                     fidelity=clusters.info.get("surrogate_fidelity"), feature_cols=list(cc["features"]),
                                     min_fidelity=float(vc["min_fidelity"]), min_effect_size=float(vc["min_effect_size"]),
-                                    noise_col="_noise")
+                                    noise_col="_noise", segment_recall=clusters.info.get("surrogate_recall"))
     truth = None
     truth_path = (cfg.get("data") or {}).get("truth")
     if truth_path and not Path(truth_path).is_file():
