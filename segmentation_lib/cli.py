@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import typer
 from rich.console import Console
 
-from .errors import SegmentationError
+from .errors import ConfigError, SegmentationError
 
 app = typer.Typer(
     name="segment",
@@ -95,7 +95,6 @@ def demo_data(
 ) -> None:
     """Generate a realistic demo transaction log with planted customer archetypes (the known truth)."""
     from .demo import write_demo_data
-    from .errors import ConfigError
 
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"--format {fmt!r} is not supported. Fix: use --format parquet or --format csv.")
@@ -171,6 +170,12 @@ def _ensure_demo_data(config: Path) -> None:
     path = Path(cfg["data"]["path"])
     if path.exists():
         return
+    if (cfg.get("run") or {}).get("name") != "demo":  # never stand synthetic data in for a real, missing file
+        raise ConfigError(
+            f"{config}: data.path '{path}' does not exist, and --demo makes the synthetic demo data only for the "
+            "demo configuration (run.name: demo). Fix: correct data.path (relative paths start at the "
+            "configuration file's folder), or run without --demo to get the full list of missing inputs."
+        )
     demo_cfg = cfg["data"].get("demo") or {}
     n = int(demo_cfg.get("n_customers", 20_000))
     with console.status(f"Demo data not found; generating {n:,} customers into {path.parent} ..."):

@@ -122,4 +122,30 @@ def score_file(model: str | Path, data: str | Path, out: str | Path, config: str
     tmp.replace(out)
     n = scored.height
     assigned = scored.filter(pl.col("segment").is_not_null()).height if "segment" in scored.columns else n
-    return f"Scored {n:,} customers from a {info['input']} ({assigned:,} assigned, {n - assigned:,} not scorable) -> {out}"
+    text = f"Scored {n:,} customers from a {info['input']} ({assigned:,} assigned, {n - assigned:,} not scorable) -> {out}"
+    shift = segment_shift(getattr(segmenter, "segment_shares_", None), scored)
+    if shift is not None and shift > SHIFT_WARNING:
+        text += (f"\nWarning: the segment sizes differ strongly from the training run (total variation "
+                 f"{shift:.0%}). If this log holds only recent transactions, score the customers' whole history: "
+                 "features such as n_orders and total_spend are computed from the log given.")
+    return text
+
+
+#: total variation distance between scored and training segment shares above which `score` warns
+SHIFT_WARNING = 0.3
+
+
+def segment_shift(training_shares: dict[int, float] | None, scored: pl.DataFrame) -> float | None:
+    """Total variation distance (0..1) between the training segment shares and the scored ones.
+
+    >>> segment_shift({0: 0.5, 1: 0.5}, pl.DataFrame({"segment": [0, 0, 0, 1]}))
+    0.25
+    """
+    if not training_shares or "segment" not in scored.columns:
+        return None
+    got = scored.filter(pl.col("segment").is_not_null() & (pl.col("segment") >= 0))["segment"]
+    if got.len() == 0:
+        return None
+    counts = dict(got.value_counts().iter_rows())
+    ids = set(training_shares) | set(counts)
+    return 0.5 * sum(abs(training_shares.get(i, 0.0) - counts.get(i, 0) / got.len()) for i in ids)

@@ -84,3 +84,16 @@ def test_demo_data_format_error_names_the_cli_option(tmp_path):
 def test_plain_flags_show_no_value_placeholder(command, flag):
     lines = [ln for ln in runner.invoke(app, [command, "--help"], terminal_width=120).output.splitlines() if flag in ln]
     assert lines and "<bool>" not in lines[0]
+
+
+def test_demo_flag_never_stands_in_for_a_missing_real_file(tmp_path):
+    cfg = tmp_path / "my_shop.yaml"
+    cfg.write_text("run: {name: my_shop}\ndata: {path: raw/transactions.parquet, customers: null, truth: null}\n",
+                   encoding="utf-8")
+    res = runner.invoke(app, ["run", "--config", str(cfg), "--demo", "--out", str(tmp_path / "reports")])
+    assert res.exit_code == 2, res.output
+    assert "--demo makes the synthetic demo data only for the demo configuration" in res.output
+    assert not (tmp_path / "raw").exists() and not (tmp_path / "reports").exists()
+    res = runner.invoke(app, ["run", "--config", str(cfg), "--out", str(tmp_path / "reports")])
+    assert res.exit_code == 2 and "data.path" in res.output and "does not exist" in res.output, res.output
+    assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())  # nothing half-written

@@ -97,3 +97,14 @@ def test_cli_score_bad_output_folder_model_file_and_columns_are_clear(trained, t
     assert no_config.exit_code == 2
     assert "column 'customer_id'" in no_config.output
     assert "Fix: pass --config with the configuration of the run that saved the model" in no_config.output
+
+
+def test_scoring_a_short_extract_warns_that_features_need_the_history(trained, tmp_path):
+    root, paths, feats, model, model_path = trained
+    full = score_file(model_path, paths["transactions"], tmp_path / "full.parquet", as_of=AS_OF)
+    assert "Warning" not in full  # the training log itself: the same segment sizes
+    tx = pl.read_parquet(paths["transactions"])
+    tx.filter(pl.col("timestamp") >= pl.datetime(2024, 12, 1, time_zone="UTC")).write_parquet(tmp_path / "dec.parquet")
+    short = score_file(model_path, tmp_path / "dec.parquet", tmp_path / "dec_scores.parquet", as_of=AS_OF)
+    assert "Warning: the segment sizes differ strongly from the training run" in short
+    assert "whole history" in short
