@@ -236,11 +236,11 @@ def value_engagement(matrix: pl.DataFrame, segment_col: str = "value_engagement"
 
 def k_sweep(sweep: pl.DataFrame, chosen_k: int | None = None, k_col: str = "k") -> Figure:
     """Elbow and quality metrics across k (one small panel per metric; the chosen k marked)."""
-    panels = [(c, t) for c, t in (("inertia", "Inertia (within-cluster spread, lower = tighter)"),
-                                  ("silhouette", "Silhouette (higher = better separated)"),
-                                  ("calinski_harabasz", "Calinski-Harabasz (higher = better)"),
-                                  ("davies_bouldin", "Davies-Bouldin (lower = better)"),
-                                  ("bic", "BIC (lower = better)"))
+    panels = [(c, t) for c, t in (("inertia", "Inertia\n(within-segment spread, lower = tighter)"),
+                                  ("silhouette", "Silhouette\n(higher = better separated)"),
+                                  ("calinski_harabasz", "Calinski-Harabasz\n(higher = better)"),
+                                  ("davies_bouldin", "Davies-Bouldin\n(lower = better)"),
+                                  ("bic", "BIC\n(lower = better)"))
               if c in sweep.columns and sweep[c].drop_nulls().len() > 0]
     n = len(panels)
     ncols = min(3, max(n, 1))
@@ -270,7 +270,9 @@ def importance_heatmap(importance: pl.DataFrame, segment_col: str = "segment",
     mat = importance.select(feats).to_numpy().astype(float)
     lim = float(np.nanmax(np.abs(mat))) if mat.size else 1.0
     fig, ax = plt.subplots(figsize=(WIDTH, 0.55 * importance.height + 2.4))
-    sns.heatmap(mat, ax=ax, cmap="RdBu_r", center=0, vmin=-min(lim, 3), vmax=min(lim, 3), annot=True, fmt="+.0%",
+    # most features are non-negative, so a mean lies at most 100% below the average: the colour scale stops
+    # at -100% (the annotations keep the exact values)
+    sns.heatmap(mat, ax=ax, cmap="RdBu_r", center=0, vmin=-min(lim, 1.0), vmax=min(lim, 3), annot=True, fmt="+.0%",
                 annot_kws={"fontsize": 8}, xticklabels=[f.replace("_", " ") for f in feats],
                 yticklabels=[str(v) for v in importance[segment_col].to_list()],
                 cbar_kws={"label": "Difference from the average customer", "format": PercentFormatter(1.0, decimals=0)})
@@ -357,8 +359,8 @@ def predictive_comparison(segments: pl.DataFrame, method_col: str = "method", se
         ax.set_yticks(y, [str(s) for s in d[segment_col].to_list()], fontsize=8)
         ax.invert_yaxis()
         ax.set_title((labels or {}).get(m, str(m)))
-        ax.set_xlabel(xlabel, fontsize=9)
         _thousands(ax.xaxis)
+    fig.supxlabel(xlabel, fontsize=9)  # one label for the panels side by side (per-panel labels collide)
     return _finish(fig, "Do the segments predict what customers do next?")
 
 

@@ -268,7 +268,7 @@ def render_reports_index(out_dir: str | Path) -> Path:
             "customers": fmt_value(met.get("customers"), "int"),
             "k": fmt_value(met.get("n_clusters"), "int"),
             "stability": fmt_value(met.get("stability_ari_median"), "float"),
-            "seconds": fmt_value(man.get("seconds"), "float"),
+            "seconds": fmt_value(round(man["seconds"]) if isinstance(man.get("seconds"), (int, float)) else None, "int"),
         })
     failed = []
     for p in list_failed_runs(out):
