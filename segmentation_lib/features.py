@@ -421,7 +421,7 @@ def _sorted_tables(
 
     products = None
     if has_product:  # distinct (customer, product) pairs, sorted; runs of one customer counted
-        p = keys.filter(c("_p").is_not_null())
+        p = keys.select("_k", "_p").filter(c("_p").is_not_null())
         if p.height and p["_p"].max() < _MAX_PACKED_PRODUCTS:  # customer (44) | product code (20)
             z = p.select((c("_k") // (1 << _DAY_BITS) * (1 << _DAY_BITS) + c("_p").cast(pl.UInt64)).alias("z"))
             customer_bits = c("z") // (1 << _DAY_BITS)
