@@ -389,14 +389,9 @@ def _sorted_tables(
         f"spend_prev_{tw}d": pl.when(inside(2 * tw, tw)).then(amt).otherwise(0.0),
     }
     rows_plan = (
-        base.select(
-            "customer_id",
-            pl.when(buy).then(ts).alias("first_purchase"),
-            pl.when(buy).then(ts).alias("last_purchase"),
-            *(e.alias(n) for n, e in sums.items()),
-        )
+        base.select("customer_id", pl.when(buy).then(ts).alias("_bought"), *(e.alias(n) for n, e in sums.items()))
         .group_by("customer_id")
-        .agg(c("first_purchase").min(), c("last_purchase").max(), c(list(sums)).sum())
+        .agg(c("_bought").min().alias("first_purchase"), c("_bought").max().alias("last_purchase"), c(list(sums)).sum())
     )
     day0 = as_of_day - (1 << _DAY_BITS) + 1  # day offsets of rows before as_of: 0 .. 2**20 - 1
     keys_plan = base.filter(buy).select(
@@ -464,20 +459,23 @@ def _sorted_tables(
     # per customer (runs of equal customer bits): orders = run length; purchase days, gaps and
     # orders per window = sums over the run of per-row values (cumulative sums read at run ends)
     runs = (y // (1 << _DAY_BITS)).rle().struct.unnest()
+    lens = runs["len"].cast(pl.Int64)
+    ends = lens.cum_sum() - 1
+    # the gaps of a customer add up to its last purchase day minus its first
+    gap_sum = ((y.gather(ends) & day_mask).cast(pl.Int64) - (y.gather(ends - lens + 1) & day_mask).cast(pl.Int64))
     prev = c("y").shift()
     new_day = (c("y") != prev).fill_null(True)
     same_customer = ((c("y") ^ prev) <= day_mask).fill_null(False)
-    gap = pl.when(same_customer & new_day).then((c("y") - prev).cast(pl.Int64)).otherwise(0)
-    per_row = y.to_frame().select(
-        new_day.cast(pl.Int64).alias("n_purchase_days"),
-        gap.alias("_gap_sum"),
-        (gap * gap).alias("_gap_sq"),
-        *[((c("y") & day_mask) >= (1 << _DAY_BITS) - 1 - w).cast(pl.Int64).alias(f"orders_{w}d") for w in windows],
+    per_row = y.to_frame().with_columns((c("y") - prev).cast(pl.Int64).alias("_step")).select(
+        new_day.cast(pl.Int32).alias("n_purchase_days"),  # (Int32 sums: fewer bytes to add up)
+        pl.when(same_customer & new_day).then(c("_step") * c("_step")).otherwise(0).alias("_gap_sq"),
+        *[((c("y") & day_mask) >= (1 << _DAY_BITS) - 1 - w).cast(pl.Int32).alias(f"orders_{w}d") for w in windows],
     )
     del y
+    counts = [c("n_purchase_days"), *[c(f"orders_{w}d") for w in windows]]
     per_customer = pl.concat(
         [runs.select(c("value").alias("_kh"), c("len").cast(pl.Int64).alias("n_orders")),
-         _run_sums(per_row, runs["len"])],
+         _run_sums(per_row, runs["len"]).with_columns(pl.Series("_gap_sum", gap_sum), *(e.cast(pl.Int64) for e in counts))],
         how="horizontal",
     ).with_columns((c("n_purchase_days") - 1).alias("_m")).with_columns(
         # population std of the m = days - 1 gaps from exact integer sums: sqrt(m*S2 - S1^2) / m
@@ -675,7 +673,9 @@ def customer_features(
         out = passes(base)
     else:
         part = c("customer_id").hash(seed=1) % n_parts
-        out = pl.concat([passes(base.filter(part == i)) for i in range(n_parts)], rechunk=False, how="diagonal_relaxed")
+        parts = [passes(base.filter(part == i)) for i in range(n_parts)]
+        same = all(p.schema == parts[0].schema for p in parts)  # else a partition took the other path
+        out = pl.concat(parts, rechunk=False, how="vertical" if same else "diagonal_relaxed")
 
     out = out.lazy()
     first_day = c("first_purchase").dt.date().cast(pl.Int32)

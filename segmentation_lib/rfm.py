@@ -230,11 +230,12 @@ class RFMScorer:
             _score_expr(d["column"], d["edges"], d["scores"], d["reverse"], self.bins).alias(_SCORE_COLS[dim])
             for dim, d in self.edges_.items()
         ]
-        sep = "-" if self.bins >= 10 else ""
-        out = X.with_columns(exprs).with_columns(
-            pl.concat_str([pl.col(c).cast(pl.String) for c in _SCORE_COLS.values()], separator=sep).alias("rfm_code")
-        )
-        return out
+        r, f, m = (pl.col(c) for c in _SCORE_COLS.values())
+        if self.bins >= 10:
+            code = pl.concat_str([r.cast(pl.String), f.cast(pl.String), m.cast(pl.String)], separator="-")
+        else:  # one digit per score: "545" as the number 545 written out (one cast instead of a concat)
+            code = (r.cast(pl.Int32) * 100 + f.cast(pl.Int32) * 10 + m.cast(pl.Int32)).cast(pl.String)
+        return X.with_columns(exprs).with_columns(code.alias("rfm_code"))
 
     def fit_transform(self, X: pl.DataFrame | pl.LazyFrame, y: Any = None) -> pl.DataFrame:
         """``fit(X).transform(X)``."""
