@@ -677,7 +677,8 @@ def customer_features(
         same = all(p.schema == parts[0].schema for p in parts)  # else a partition took the other path
         out = pl.concat(parts, rechunk=False, how="vertical" if same else "diagonal_relaxed")
 
-    out = out.lazy()
+    # sorted by id before the derived columns are added (fewer columns to reorder)
+    out = _sort_by_text(out.drop("_k", strict=False), "customer_id").lazy()
     first_day = c("first_purchase").dt.date().cast(pl.Int32)
     last_day = c("last_purchase").dt.date().cast(pl.Int32)
     now, prev = c(f"spend_{tw}d"), c(f"spend_prev_{tw}d")
@@ -708,4 +709,4 @@ def customer_features(
     if has_product:
         order.append("n_products")
     order.append("nonpositive_net")
-    return _sort_by_text(out.select(order).collect(), "customer_id")
+    return out.select(order).collect()
