@@ -352,7 +352,7 @@ def recommend_k(sweep: pl.DataFrame, min_k: int = 3, max_k: int = 8, min_segment
         k = int(best["k"])
         dropped = in_range.height - ok.height
         notes.append(f"k={k} has the best average rank over silhouette ({best['silhouette']:.3f}), "
-                     f"Calinski-Harabasz ({best['calinski_harabasz']:.0f}) and Davies-Bouldin "
+                     f"Calinski-Harabasz ({best['calinski_harabasz']:.0f}, on the metric sample) and Davies-Bouldin "
                      f"({best['davies_bouldin']:.3f}) among k={min_k}..{max_k}")
         if dropped:
             notes.append(f"{dropped} k value(s) in range were excluded because a segment would hold fewer than "

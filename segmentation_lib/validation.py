@@ -297,6 +297,7 @@ def internal_quality(
     else:
         Xf, lf = Xc, lc
     summary["calinski_harabasz"] = _finite_or_none(calinski_harabasz_score(Xf, lf))
+    summary["calinski_harabasz_rows"] = int(Xf.shape[0])  # CH grows with the rows it is computed on
     summary["davies_bouldin"] = _finite_or_none(davies_bouldin_score(Xf, lf))
 
     want_dbcv = dbcv if dbcv is not None else (hdbscan_model is not None or bool(noise.any()))
