@@ -411,21 +411,17 @@ def check_inputs(cfg: Mapping[str, Any], config_path: Path | str) -> None:
     ...
     segmentation_lib.errors.ConfigError: my.yaml: data.path '/nowhere/tx.parquet' does not exist. Fix: correct the path in the configuration (relative paths start at the configuration file's folder); data.customers.path and data.truth may be null. The demo data is made by `segment demo-data` (or `make report` with the default configuration).
     """
-    import glob
-
     data = cfg.get("data") or {}
     inputs = [("data.path", data.get("path")), ("data.customers.path", (data.get("customers") or {}).get("path")),
               ("data.truth", data.get("truth"))]
     problems = []
     for key, value in inputs:
-        if not value:
+        if not value or _expand(value):  # the same resolution as the run's input files (file, folder, glob)
             continue
         text = str(value)
-        if any(ch in text for ch in "*?["):
-            if not glob.glob(text, recursive=True):
-                problems.append(f"{key} '{text}' matches no file")
-        elif not Path(text).exists():
-            problems.append(f"{key} '{text}' does not exist")
+        what = "matches no file" if any(ch in text for ch in "*?[") else (
+            "holds no file" if Path(text).is_dir() else "does not exist")
+        problems.append(f"{key} '{text}' {what}")
     if problems:
         plural = "s" if len(problems) > 1 else ""
         raise ConfigError(
