@@ -65,8 +65,8 @@ def synthetic_features(n: int, seed: int = 42) -> pl.DataFrame:
 def demo_features(n: int, seed: int = 42) -> pl.DataFrame:
     from datetime import timedelta
 
-    from segmentation_lib.demo import make_transactions
-    from segmentation_lib.features import customer_features
+    from segmentation_lib.data.demo import make_transactions
+    from segmentation_lib.features.customer import customer_features
 
     d = make_transactions(n_customers=n, seed=seed)
     tx = d.transactions.filter(pl.col("customer_id").is_not_null()).unique()
@@ -89,8 +89,8 @@ def run_step(step: str, data: Path, model_path: Path) -> dict:
     t_imp = time.perf_counter()
     import sklearn.cluster  # noqa: F401  (imports are timed apart: ~1-2 s, paid once per process)
 
-    import segmentation_lib.clustering  # noqa: F401
-    import segmentation_lib.persistence  # noqa: F401
+    import segmentation_lib.segment.clustering  # noqa: F401
+    import segmentation_lib.score.persistence  # noqa: F401
 
     info: dict = {"import_s": round(time.perf_counter() - t_imp, 2)}
     df = pl.read_parquet(data)
@@ -104,8 +104,8 @@ def run_step(step: str, data: Path, model_path: Path) -> dict:
         t0 = time.perf_counter()
         KMeans(5, n_init=1, random_state=0).fit(StandardScaler().fit_transform(X))
     elif step in ("kmeans", "gmm", "agglomerative", "minibatch_kmeans"):  # fit + assign all (+ save)
-        from segmentation_lib.clustering import CustomerSegmenter
-        from segmentation_lib.persistence import save_model
+        from segmentation_lib.segment.clustering import CustomerSegmenter
+        from segmentation_lib.score.persistence import save_model
 
         seg = CustomerSegmenter(algorithm=step).fit(df)
         info["seconds_fit"] = round(time.perf_counter() - t0, 2)
@@ -115,8 +115,8 @@ def run_step(step: str, data: Path, model_path: Path) -> dict:
             save_model(seg, model_path)
             info["model_mb"] = round(model_path.stat().st_size / 1e6, 2)
     elif step == "hdbscan":
-        from segmentation_lib.clustering import CustomerSegmenter
-        from segmentation_lib.persistence import save_model
+        from segmentation_lib.segment.clustering import CustomerSegmenter
+        from segmentation_lib.score.persistence import save_model
 
         seg = CustomerSegmenter(algorithm="hdbscan").fit(df)
         labels = seg.labels_
@@ -127,12 +127,12 @@ def run_step(step: str, data: Path, model_path: Path) -> dict:
         save_model(seg, hpath)
         info["model_mb"] = round(hpath.stat().st_size / 1e6, 2)
     elif step == "score":
-        from segmentation_lib.persistence import load_model, score_customers
+        from segmentation_lib.score.persistence import load_model, score_customers
 
         out = score_customers(load_model(model_path), df)
         info["scored"] = int(out["segment"].is_not_null().sum())
     elif step == "hdbscan_assign":
-        from segmentation_lib.clustering import CustomerSegmenter
+        from segmentation_lib.segment.clustering import CustomerSegmenter
 
         sub = df.head(100_000)
         res = {}

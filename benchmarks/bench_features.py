@@ -78,7 +78,7 @@ def ensure_data(n_customers: int, seed: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     try:
-        from segmentation_lib.demo import make_transactions
+        from segmentation_lib.data.demo import make_transactions
 
         tx = make_transactions(n_customers=n_customers, seed=seed).transactions
     except ImportError:
@@ -108,7 +108,7 @@ def step_floor(path: Path) -> int:
 def step_btyd(path: Path) -> int:
     import polars as pl
 
-    from segmentation_lib.features import btyd_summary
+    from segmentation_lib.features.btyd import btyd_summary
 
     return btyd_summary(pl.scan_parquet(path), AS_OF).height
 
@@ -116,7 +116,7 @@ def step_btyd(path: Path) -> int:
 def step_features(path: Path) -> int:
     import polars as pl
 
-    from segmentation_lib.features import customer_features
+    from segmentation_lib.features.customer import customer_features
 
     return customer_features(pl.scan_parquet(path), AS_OF).height
 
@@ -124,7 +124,7 @@ def step_features(path: Path) -> int:
 def step_features_grouped(path: Path) -> int:
     import polars as pl
 
-    from segmentation_lib.features import customer_features
+    from segmentation_lib.features.customer import customer_features
 
     return customer_features(pl.scan_parquet(path), AS_OF, method="grouped").height
 
@@ -135,8 +135,9 @@ def step_rfm(path: Path) -> int:
 
     import polars as pl
 
-    from segmentation_lib.features import customer_features
-    from segmentation_lib.rfm import RFMScorer, assign_rfm_segments
+    from segmentation_lib.features.customer import customer_features
+    from segmentation_lib.segment.rfm import RFMScorer
+    from segmentation_lib.segment.rfm_maps import assign_rfm_segments
 
     if "features" not in _CACHE:
         _CACHE["features"] = customer_features(pl.scan_parquet(path), AS_OF)
@@ -152,8 +153,9 @@ def step_features_rfm(path: Path) -> int:
 
     import polars as pl
 
-    from segmentation_lib.features import customer_features
-    from segmentation_lib.rfm import RFMScorer, assign_rfm_segments
+    from segmentation_lib.features.customer import customer_features
+    from segmentation_lib.segment.rfm import RFMScorer
+    from segmentation_lib.segment.rfm_maps import assign_rfm_segments
 
     feats = customer_features(pl.scan_parquet(path), AS_OF)
     with warnings.catch_warnings():
@@ -206,7 +208,7 @@ def run_step(name: str, path: Path, repeats: int) -> None:
     import polars  # noqa: F401
 
     import segmentation_lib.features  # noqa: F401
-    import segmentation_lib.rfm  # noqa: F401
+    import segmentation_lib.segment.rfm  # noqa: F401
 
     def cpu() -> float:
         r = resource.getrusage(resource.RUSAGE_SELF)
@@ -232,7 +234,7 @@ def run_interleaved(names: list[str], path: Path, repeats: int, pandas_repeats: 
     import pandas  # noqa: F401  - imports are not part of the timings
 
     import segmentation_lib.features  # noqa: F401
-    import segmentation_lib.rfm  # noqa: F401
+    import segmentation_lib.segment.rfm  # noqa: F401
 
     def cpu() -> float:
         r = resource.getrusage(resource.RUSAGE_SELF)

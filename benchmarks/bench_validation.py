@@ -21,15 +21,13 @@ import polars as pl
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.datasets import make_blobs
 
-from segmentation_lib.validation import (
-    actionability_checks,
-    ground_truth_agreement,
-    headline_metrics,
-    internal_quality,
-    migration,
-    predictive_validity,
-    stability,
-)
+from segmentation_lib.validate.actionability import actionability_checks
+from segmentation_lib.validate.truth import ground_truth_agreement
+from segmentation_lib.validate.headline import headline_metrics
+from segmentation_lib.validate.separation import internal_quality
+from segmentation_lib.validate.migration import migration
+from segmentation_lib.validate.predictive import predictive_validity
+from segmentation_lib.validate.stability import stability
 
 DATA = Path(__file__).with_name("data") / "transactions_1000000_seed42.parquet"
 timings: dict[str, float] = {}
@@ -85,7 +83,7 @@ def main() -> None:
         tx = pl.read_parquet(DATA)
         cutoff = (tx["timestamp"].max() - timedelta(days=90)).replace(hour=0, minute=0, second=0, microsecond=0)
         try:
-            from segmentation_lib.features import customer_features as feature_fn
+            from segmentation_lib.features.customer import customer_features as feature_fn
 
             feature_fn(tx.head(1000), cutoff)
         except Exception as exc:  # features module not ready: use the fallback
@@ -111,7 +109,7 @@ def main() -> None:
                                   "eta_squared_log_spend", "purchase_rate_spread"))
         print({k: p.summary[k] for k in ("calibration_customers", "holdout_customers", "new_in_holdout_excluded")})
         try:  # Part C: stability of the kit's own segmenter on real features (skipped if not importable)
-            from segmentation_lib.clustering import CustomerSegmenter
+            from segmentation_lib.segment.clustering import CustomerSegmenter
 
             f = feature_fn(tx, tx["timestamp"].max() + timedelta(days=1))
             s_real = timed("stability CustomerSegmenter", stability, CustomerSegmenter(n_segments=5, random_state=0),

@@ -1,7 +1,13 @@
 """segmentation_lib: turn a transaction log into customer segments a business can act on.
 
 The public functions are importable from the package top level; modules load on first use so
-that ``import segmentation_lib`` and the ``segment`` command stay fast.
+that ``import segmentation_lib`` and the ``segment`` command stay fast. The subpackages follow the
+data flow, and imports only point down it (``tests/test_architecture.py`` keeps it so):
+
+``data`` (read, check, demo) -> ``features`` -> ``segment`` (RFM, rules, clusters, names) ->
+``score`` (saved models) -> ``validate`` -> ``describe`` (tables, plain-language text) ->
+``report`` (run folders, notebooks, HTML, plots) -> ``cli``. ``errors``, ``config`` and ``paths``
+sit below everything.
 
 >>> import segmentation_lib as seg
 >>> demo = seg.make_transactions(n_customers=200, seed=1)
@@ -22,34 +28,34 @@ _EXPORTS: dict[str, str] = {
     "SegmentationError": "errors", "DataError": "errors", "ConfigError": "errors",
     "ModelError": "errors", "PipelineError": "errors",
     # data contract
-    "read_transactions": "transactions", "read_customers": "transactions", "attach_customers": "transactions",
-    "PRESETS": "transactions",
-    "QualityPolicy": "quality", "DataQualityReport": "quality", "clean_transactions": "quality",
-    "load_transactions": "quality",
-    "make_transactions": "demo", "write_demo_data": "demo",
+    "read_transactions": "data.read", "read_customers": "data.read", "attach_customers": "data.read",
+    "PRESETS": "data.read",
+    "QualityPolicy": "data.quality", "DataQualityReport": "data.quality", "clean_transactions": "data.quality",
+    "load_transactions": "data.quality",
+    "make_transactions": "data.demo", "write_demo_data": "data.demo",
     # features, RFM, rules
-    "btyd_summary": "features", "customer_features": "features",
-    "RFMScorer": "rfm", "load_segment_map": "rfm", "validate_segment_map": "rfm",
-    "assign_rfm_segments": "rfm", "value_engagement_matrix": "rfm",
-    "assign_rule_segments": "rules", "validate_rules": "rules",
-    "segment_summary": "summary", "with_actions": "summary", "describe_summary": "summary",
-    "rescale_segment_map": "rfm", "value_engagement_cuts": "rfm", "value_engagement_summary": "rfm",
-    "describe_measure": "rfm", "describe_scores": "rfm", "describe_cut_points": "rfm",
-    "describe_value_engagement": "rfm", "describe_segment_map": "rfm", "score_ranges": "rfm",
-    "score_axis_labels": "rfm",
-    "cohort_table": "cohorts", "retention_curve": "cohorts", "describe_retention": "cohorts",
+    "btyd_summary": "features.btyd", "customer_features": "features.customer",
+    "RFMScorer": "segment.rfm", "load_segment_map": "segment.rfm_maps", "validate_segment_map": "segment.rfm_maps",
+    "assign_rfm_segments": "segment.rfm_maps", "value_engagement_matrix": "segment.value_engagement",
+    "assign_rule_segments": "segment.rules", "validate_rules": "segment.rules",
+    "segment_summary": "describe.tables", "with_actions": "describe.tables", "describe_summary": "describe.tables",
+    "rescale_segment_map": "segment.rfm_maps", "value_engagement_cuts": "segment.value_engagement", "value_engagement_summary": "segment.value_engagement",
+    "describe_measure": "describe.rfm_text", "describe_scores": "describe.rfm_text", "describe_cut_points": "describe.rfm_text",
+    "describe_value_engagement": "describe.rfm_text", "describe_segment_map": "describe.rfm_text", "score_ranges": "describe.rfm_text",
+    "score_axis_labels": "describe.rfm_text",
+    "cohort_table": "features.cohorts", "retention_curve": "features.cohorts", "describe_retention": "features.cohorts",
     # clustering and profiles
-    "make_preprocessor": "preprocessing",
-    "CustomerSegmenter": "clustering", "sweep_k": "clustering", "recommend_k": "clustering",
-    "segment_profiles": "profiles", "name_segments": "profiles", "SurrogateRules": "profiles",
-    "crosstab": "profiles",
-    "save_model": "persistence", "load_model": "persistence", "score_customers": "persistence",
+    "make_preprocessor": "segment.preprocessing",
+    "CustomerSegmenter": "segment.clustering", "sweep_k": "segment.clustering", "recommend_k": "segment.clustering",
+    "segment_profiles": "segment.profiles", "name_segments": "segment.profiles", "SurrogateRules": "segment.surrogate",
+    "crosstab": "segment.profiles",
+    "save_model": "score.persistence", "load_model": "score.persistence", "score_customers": "score.persistence",
     # validation
-    "internal_quality": "validation", "stability": "validation", "predictive_validity": "validation",
-    "migration": "validation", "actionability_checks": "validation",
-    "ground_truth_agreement": "validation", "headline_metrics": "validation",
+    "internal_quality": "validate.separation", "stability": "validate.resampling", "predictive_validity": "validate.predictive",
+    "migration": "validate.movement", "actionability_checks": "validate.actionability",
+    "ground_truth_agreement": "validate.truth", "headline_metrics": "validate.headline",
     # reports
-    "run_pipeline": "pipeline",
+    "run_pipeline": "report.pipeline",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import typer
 from rich.console import Console
 
-from .errors import ConfigError, SegmentationError
+from segmentation_lib.errors import ConfigError, SegmentationError
 
 app = typer.Typer(
     name="segment",
@@ -94,7 +94,7 @@ def demo_data(
     fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
 ) -> None:
     """Generate a realistic demo transaction log with planted customer archetypes (the known truth)."""
-    from .demo import write_demo_data
+    from segmentation_lib.data.demo import write_demo_data
 
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"--format {fmt!r} is not supported. Fix: use --format parquet or --format csv.")
@@ -118,7 +118,7 @@ def check_data(
         help="Exit 1 when more than this share of rows is excluded (e.g. 0.05), for alerting."),
 ) -> None:
     """Read the transaction log as configured, apply the data-quality rules and print the report."""
-    from .config import load_config
+    from segmentation_lib.config import load_config
 
     overrides: dict = {}
     if data is not None:
@@ -128,7 +128,7 @@ def check_data(
     if as_of is not None:
         overrides.setdefault("run", {})["as_of"] = as_of
     cfg = load_config(config, overrides=overrides)
-    from .quality import load_transactions
+    from segmentation_lib.data.quality import load_transactions
 
     with console.status(f"Checking {cfg['data']['path']} ..."):
         _, report = load_transactions(cfg)
@@ -154,7 +154,7 @@ def run(
     demo: bool = typer.Option(False, "--demo", metavar=FLAG, help="Generate the demo data first if data.path does not exist."),
 ) -> None:
     """Execute the four report notebooks with papermill into a new folder under reports/ and print its index.html."""
-    from .pipeline import run_pipeline
+    from segmentation_lib.report.pipeline import run_pipeline
 
     if demo:
         _ensure_demo_data(config)
@@ -163,8 +163,8 @@ def run(
 
 
 def _ensure_demo_data(config: Path) -> None:
-    from .config import load_config
-    from .demo import write_demo_data
+    from segmentation_lib.config import load_config
+    from segmentation_lib.data.demo import write_demo_data
 
     cfg = load_config(config)
     path = Path(cfg["data"]["path"])
@@ -192,7 +192,7 @@ def score(
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the features are computed at (default: the day after the last transaction)."),
 ) -> None:
     """Assign segments to customers of a new transaction log or feature table with a saved model."""
-    from .scoring import score_file
+    from segmentation_lib.score.scoring import score_file
 
     with console.status(f"Scoring {data} ..."):
         summary = score_file(model, data, out, config=config, as_of=as_of)

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from .errors import ConfigError
+from segmentation_lib.errors import ConfigError
 
 DEFAULTS_FILE = Path(__file__).with_name("default_config.yaml")
 
@@ -36,7 +36,7 @@ FREE_KEYS = ("data.columns", "data.customers.columns", "clustering.names", "data
 
 #: settings with a fixed set of values (kept equal to the modules' own lists; tests/test_config.py checks it)
 CHOICES: dict[str, tuple] = {
-    "rfm.bins": (3, 4, 5, 10),                                                          # rfm._ALLOWED_BINS
+    "rfm.bins": (3, 4, 5, 10),                                                          # rfm.ALLOWED_BINS
     "clustering.algorithm": ("kmeans", "minibatch_kmeans", "gmm", "agglomerative", "hdbscan"),  # clustering.ALGORITHMS
     "clustering.scaler": ("standard", "robust"),                                        # preprocessing.SCALERS
     "clustering.noise": ("assign", "label"),

@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 
 from segmentation_lib.errors import ConfigError, DataError, SegmentationError
-from segmentation_lib.quality import clean_transactions, load_transactions
-from segmentation_lib.transactions import read_customers, read_transactions
+from segmentation_lib.data.quality import clean_transactions, load_transactions
+from segmentation_lib.data.read import read_customers, read_transactions
 
 GOOD = "customer_id,timestamp,amount\na,2024-01-01,1.0\nb,2024-01-02,2.0\n"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from segmentation_lib import pipeline
+from segmentation_lib.report import pipeline
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -25,7 +25,7 @@ def test_missing_config_is_a_clear_error_not_a_traceback(tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_config(tmp_path_factory):
-    from segmentation_lib.demo import write_demo_data
+    from segmentation_lib.data.demo import write_demo_data
 
     root = tmp_path_factory.mktemp("cli")
     write_demo_data(root / "data", n_customers=300, seed=3)

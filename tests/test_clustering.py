@@ -7,14 +7,8 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from segmentation_lib.clustering import (
-    CustomerSegmenter,
-    elbow_k,
-    recommend_k,
-    silhouettes,
-    stratified_sample,
-    sweep_k,
-)
+from segmentation_lib.segment.clustering import CustomerSegmenter, elbow_k, recommend_k, silhouettes, sweep_k
+from segmentation_lib.segment.sampling import stratified_sample
 from segmentation_lib.errors import ConfigError, DataError
 
 FEATURES = ["days_since_last", "n_orders", "total_spend", "avg_order_value", "mean_days_between", "tenure_days"]
@@ -221,8 +215,8 @@ def test_null_feature_error_names_column(data):
 
 
 def test_demo_truth_recovered_with_default_config():
-    demo = pytest.importorskip("segmentation_lib.demo")
-    features = pytest.importorskip("segmentation_lib.features")
+    demo = pytest.importorskip("segmentation_lib.data.demo")
+    features = pytest.importorskip("segmentation_lib.features.customer")
     from datetime import timedelta
 
     d = demo.make_transactions(n_customers=8_000, seed=3)
@@ -240,7 +234,7 @@ def test_segmenter_from_default_config():
     import yaml
     from pathlib import Path
 
-    from segmentation_lib.clustering import segmenter_from_config
+    from segmentation_lib.segment.clustering import segmenter_from_config
 
     cfg = yaml.safe_load((Path(__file__).parents[1] / "configs" / "default.yaml").read_text())
     seg = segmenter_from_config(cfg["clustering"], random_state=7)

@@ -6,7 +6,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from segmentation_lib.cohorts import cohort_table, describe_retention, retention_curve
+from segmentation_lib.features.cohorts import cohort_table, describe_retention, retention_curve
 from segmentation_lib.errors import ConfigError, DataError
 
 

@@ -107,12 +107,14 @@ def test_single_values_are_checked_with_known_answers(raw, bad_key):
 
 
 def test_allowed_values_match_the_modules_that_use_them():
-    from segmentation_lib import clustering, preprocessing, rfm
+    from segmentation_lib.segment import clustering
+    from segmentation_lib.segment import preprocessing
+    from segmentation_lib.segment import rfm
     from segmentation_lib.config import CHOICES
 
     assert CHOICES["clustering.algorithm"] == tuple(clustering.ALGORITHMS)
     assert CHOICES["clustering.scaler"] == tuple(preprocessing.SCALERS)
-    assert CHOICES["rfm.bins"] == tuple(rfm._ALLOWED_BINS)
+    assert CHOICES["rfm.bins"] == tuple(rfm.ALLOWED_BINS)
 
 
 def test_check_data_stops_on_bad_values_before_reading_data(tmp_path):

@@ -10,14 +10,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from segmentation_lib.demo import (
-    ARCHETYPES,
-    DEFAULT_SHARES,
-    TRANSACTION_SCHEMA,
-    DemoData,
-    make_transactions,
-    write_demo_data,
-)
+from segmentation_lib.data.demo import ARCHETYPES, DEFAULT_SHARES, TRANSACTION_SCHEMA, DemoData, make_transactions, write_demo_data
 from segmentation_lib.errors import ConfigError, SegmentationError
 
 AS_OF = datetime(2025, 1, 1, tzinfo=timezone.utc)  # default end 2024-12-31 + 1 day
@@ -126,7 +119,7 @@ def test_same_seed_same_frames_different_seed_differs() -> None:
 
 def test_chunks_do_not_change_the_first_customers(monkeypatch: pytest.MonkeyPatch) -> None:
     """More customers than one chunk: still deterministic, ids and orders stay unique."""
-    import segmentation_lib.demo as demo_mod
+    import segmentation_lib.data.demo as demo_mod
 
     monkeypatch.setattr(demo_mod, "CHUNK_CUSTOMERS", 700)
     a = make_transactions(n_customers=2_000, seed=9, duplicate_rate=0.0)

@@ -5,9 +5,11 @@ import datetime as dt
 
 import polars as pl
 
-from segmentation_lib.demo import make_transactions
-from segmentation_lib.features import btyd_summary, customer_features
-from segmentation_lib.rfm import RFMScorer, assign_rfm_segments
+from segmentation_lib.data.demo import make_transactions
+from segmentation_lib.features.btyd import btyd_summary
+from segmentation_lib.features.customer import customer_features
+from segmentation_lib.segment.rfm import RFMScorer
+from segmentation_lib.segment.rfm_maps import assign_rfm_segments
 
 
 def test_feature_table_and_rfm_are_bit_identical_between_runs():

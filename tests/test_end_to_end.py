@@ -24,7 +24,7 @@ from _helpers import kernel_pids
 import yaml
 from typer.testing import CliRunner
 
-from segmentation_lib import pipeline
+from segmentation_lib.report import pipeline, runs
 from segmentation_lib.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def html_problems(html: str) -> list[str]:
 
 def assert_complete_run(index: Path) -> tuple[Path, dict]:
     run = index.parent
-    assert pipeline.RUN_DIR_RE.match(run.name) and index.is_file()
+    assert runs.RUN_DIR_RE.match(run.name) and index.is_file()
     assert RUN_FILES <= {p.name for p in run.iterdir()}, RUN_FILES - {p.name for p in run.iterdir()}
     assert not (run / "work").exists()
     for nb in NOTEBOOKS:
@@ -93,7 +93,7 @@ def assert_complete_run(index: Path) -> tuple[Path, dict]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from segmentation_lib.demo import write_demo_data
+    from segmentation_lib.data.demo import write_demo_data
 
     root = tmp_path_factory.mktemp("e2e")
     paths = write_demo_data(root / "demo", n_customers=1500, seed=7)
@@ -135,7 +135,7 @@ def test_shipped_online_retail_config_loads() -> None:
 
 def test_conversion_reads_back_through_the_preset(demo) -> None:
     """The converted CSV read with the preset gives back the demo log (ids, UTC times, net amounts)."""
-    from segmentation_lib.transactions import read_transactions
+    from segmentation_lib.data.read import read_transactions
 
     back = read_transactions(demo["csv"], preset="online_retail", timezone="Europe/London").collect()
     tx = demo["tx"]
@@ -192,9 +192,9 @@ def test_bad_input_scheduled_run_exits_2_with_one_paragraph(tmp_path: Path, case
     cfg, words = _bad_input_cases(tmp_path / "bad")[case]
     result = runner.invoke(app, ["run", "--config", str(cfg), "--out", str(tmp_path / "reports")])
     _assert_one_paragraph(result, words)
-    assert pipeline.list_runs(tmp_path / "reports") == []
+    assert runs.list_runs(tmp_path / "reports") == []
     if case == "missing":  # the executed notebook is kept for whoever debugs the data
-        assert "01_exploration" in result.output and len(pipeline.list_failed_runs(tmp_path / "reports")) == 1
+        assert "01_exploration" in result.output and len(runs.list_failed_runs(tmp_path / "reports")) == 1
 
 
 # --------------------------------------------------------------------------- whole pipeline (slow)
@@ -275,7 +275,7 @@ def _segment_command() -> list[str]:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_interrupted_run_leaves_nothing_half_written(retail_cfg, retail_run, sig) -> None:
     out = retail_run["out"]
-    before = pipeline.list_runs(out)
+    before = runs.list_runs(out)
     assert retail_run["index"].parent in before
     proc = subprocess.Popen(_segment_command() + ["run", "--config", str(retail_cfg)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -288,7 +288,7 @@ def test_interrupted_run_leaves_nothing_half_written(retail_cfg, retail_run, sig
             break
         time.sleep(0.1)
     assert tmp is not None, "the run never started its first notebook"
-    run_id = tmp.name[len(pipeline.TMP_PREFIX):]
+    run_id = tmp.name[len(runs.TMP_PREFIX):]
     time.sleep(1.0)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
@@ -299,9 +299,9 @@ def test_interrupted_run_leaves_nothing_half_written(retail_cfg, retail_run, sig
     assert "Interrupted; nothing half-written was kept." in stderr, stderr
     assert "ZMQError" not in stderr, stderr
     assert "KeyboardInterrupt" not in stderr and "segmentation_lib" not in stderr, stderr
-    assert pipeline.list_runs(out) == before
+    assert runs.list_runs(out) == before
     assert not list(out.glob(".tmp-*"))
-    assert not any(run_id in p.name for p in pipeline.list_runs(out))
+    assert not any(run_id in p.name for p in runs.list_runs(out))
     top = (out / "index.html").read_text(encoding="utf-8")
     assert f"_{run_id}/index.html" not in top  # not listed as a report
     assert f"{before[0].name}/index.html" in top  # the earlier run still is

@@ -10,7 +10,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from segmentation_lib.errors import ConfigError, DataError
-from segmentation_lib.features import btyd_summary, customer_features
+from segmentation_lib.features.btyd import btyd_summary
+from segmentation_lib.features.customer import customer_features
 
 UTC = dt.timezone.utc
 
@@ -195,10 +196,10 @@ def test_btyd_summary_matches_lifetimes_on_random_log(freq):
 
 
 def test_text_key_fallback_gives_the_same_table(monkeypatch):
-    import segmentation_lib.features as F
+    import segmentation_lib.features.customer as F
 
     hashed = customer_features(LOG, AS_OF)
-    monkeypatch.setattr(F, "_HASH_KEYS", False)
+    monkeypatch.setattr(F, "HASH_KEYS", False)
     assert customer_features(LOG, AS_OF).equals(hashed)
 
 
@@ -271,7 +272,7 @@ def test_sorted_path_gives_the_grouped_table(seed, with_order, with_product, win
 
 
 def test_many_products_use_the_wide_key(monkeypatch):
-    import segmentation_lib.features as F
+    import segmentation_lib.features.customer as F
 
     log = _random_log(4)
     packed = customer_features(log, "2024-12-01", method="sorted")
@@ -311,12 +312,12 @@ def test_auto_falls_back_where_the_sorted_path_does_not_apply():
 
 
 def test_customer_ids_sort_as_text_whatever_their_form():
-    from segmentation_lib.features import _sort_by_text
+    from segmentation_lib.features.common import sort_by_text
 
     ids = ["b", "ab", "a", "B", "a0", "Z9", "10", "9", "é", "x" * 20]
     for chosen in (ids[:8], ids):  # short ASCII ids use the integer key; the rest the text sort
         df = pl.DataFrame({"customer_id": chosen, "v": range(len(chosen))})
-        assert _sort_by_text(df, "customer_id").equals(df.sort("customer_id"))
+        assert sort_by_text(df, "customer_id").equals(df.sort("customer_id"))
 
 
 @pytest.mark.parametrize("freq", ["D", "W", "M"])

@@ -109,8 +109,8 @@ def test_a_regular_wheel_holds_everything_a_run_needs(tmp_path):
                            "-w", str(tmp_path), str(root)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     names = set(zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist())
-    needed = {"segmentation_lib/default_config.yaml", "segmentation_lib/maps/default.yaml",
-              "segmentation_lib/templates/run_index.html.j2", "segmentation_lib/templates/nbreport/index.html.j2",
-              "segmentation_lib/templates/nbreport/conf.json", "segmentation_lib/cohorts.py"}
+    needed = {"segmentation_lib/default_config.yaml", "segmentation_lib/segment/maps/default.yaml",
+              "segmentation_lib/report/templates/run_index.html.j2", "segmentation_lib/report/templates/nbreport/index.html.j2",
+              "segmentation_lib/report/templates/nbreport/conf.json", "segmentation_lib/features/cohorts.py"}
     needed |= {f"segmentation_lib/notebooks/{p.name}" for p in (root / "notebooks").glob("*.ipynb")}
     assert len(needed) >= 10 and needed <= names, sorted(needed - names)

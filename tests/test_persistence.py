@@ -6,17 +6,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from segmentation_lib.clustering import CustomerSegmenter
+from segmentation_lib.segment.clustering import CustomerSegmenter
 from segmentation_lib.errors import DataError, ModelError
-from segmentation_lib.persistence import (
-    FORMAT_VERSION,
-    ModelVersionWarning,
-    data_fingerprint,
-    load_model,
-    read_model_file,
-    save_model,
-    score_customers,
-)
+from segmentation_lib.score.persistence import FORMAT_VERSION, ModelVersionWarning, data_fingerprint, load_model, read_model_file, save_model, score_customers
 
 FEATURES = ["days_since_last", "n_orders", "total_spend", "avg_order_value", "mean_days_between", "tenure_days"]
 CENTERS = np.array([[10, 30, 5000, 160, 12, 700], [40, 8, 600, 75, 45, 400], [300, 3, 150, 50, 120, 600]])

@@ -16,7 +16,11 @@ import polars as pl
 import pytest
 from _helpers import kernel_pids
 
-from segmentation_lib import pipeline, report, stages
+from segmentation_lib.report import pipeline
+from segmentation_lib.describe import activity
+from segmentation_lib.describe import format as report
+from segmentation_lib.report import context, files, runs
+from segmentation_lib.report import stages
 from segmentation_lib.errors import ConfigError, PipelineError, SegmentationError
 
 PARAMS = 'config_path = ""\nrun_dir = ""\nseed = 0\nrun_id = ""'
@@ -63,7 +67,7 @@ def tiny(tmp_path_factory):
 def test_sha256_streamed(tmp_path: Path) -> None:
     p = tmp_path / "f"
     p.write_bytes(b"abc")
-    assert pipeline.sha256_file(p, chunk=1) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert files.sha256_file(p, chunk=1) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
 
 def test_list_runs_newest_first_ignores_failed_and_tmp(tmp_path: Path) -> None:
@@ -72,8 +76,8 @@ def test_list_runs_newest_first_ignores_failed_and_tmp(tmp_path: Path) -> None:
         (tmp_path / name).mkdir()
         if not name.startswith("2024-05"):  # a folder without index.html is not a finished run
             (tmp_path / name / "index.html").write_text("x")
-    assert [p.name for p in pipeline.list_runs(tmp_path)] == ["2024-03-01_000000_bbbbbbbb", "2024-01-01_000000_aaaaaaaa"]
-    assert [p.name for p in pipeline.list_failed_runs(tmp_path)] == ["failed-2024-04-01_000000_cccccccc"]
+    assert [p.name for p in runs.list_runs(tmp_path)] == ["2024-03-01_000000_bbbbbbbb", "2024-01-01_000000_aaaaaaaa"]
+    assert [p.name for p in runs.list_failed_runs(tmp_path)] == ["failed-2024-04-01_000000_cccccccc"]
 
 
 def test_formatting_helpers() -> None:
@@ -93,22 +97,15 @@ def _tx() -> pl.DataFrame:
 
 
 def test_monthly_activity_hand_counted() -> None:
-    m = stages.monthly_activity(_tx())
+    m = activity.monthly_activity(_tx())
     # Jan: a and b buy (a's -4 is a return: counts in revenue, not in orders); Feb: c twice; Mar: a.
     assert m.rows() == [(dt.date(2024, 1, 1), 2, 2, 8.0), (dt.date(2024, 2, 1), 1, 2, 4.0), (dt.date(2024, 3, 1), 1, 1, 6.0)]
 
 
-def test_segment_sizes() -> None:
-    t = pl.DataFrame({"s": ["x", "y", "y", None], "total_spend": [6.0, 1.0, 1.0, 2.0]})
-    out = stages.segment_sizes(t, "s")
-    assert out.select("segment", "customers").rows() == [("y", 2), ("(none)", 1), ("x", 1)]
-    assert out["revenue_share"].to_list() == pytest.approx([0.2, 0.2, 0.6])
-
-
 def test_resolve_config_path_from_notebooks_dir(monkeypatch) -> None:
-    root = Path(pipeline.__file__).resolve().parents[1]
+    root = Path(pipeline.__file__).resolve().parents[2]
     monkeypatch.chdir(root / "notebooks")
-    assert stages.resolve_config_path("configs/default.yaml") == root / "configs" / "default.yaml"
+    assert context.resolve_config_path("configs/default.yaml") == root / "configs" / "default.yaml"
 
 
 # --------------------------------------------------------------------------- mechanics (tiny notebooks)
@@ -116,7 +113,7 @@ def test_resolve_config_path_from_notebooks_dir(monkeypatch) -> None:
 
 def test_tiny_run_folder(tiny) -> None:
     run = tiny["index"].parent
-    assert pipeline.RUN_DIR_RE.match(run.name)
+    assert runs.RUN_DIR_RE.match(run.name)
     assert {"a_good.ipynb", "a_good.html", "index.html", "manifest.json", "metrics.json"} <= {p.name for p in run.iterdir()}
     assert not (run / "work").exists(), "intermediate hand-off files must be removed"
     assert not list(tiny["out"].glob(".tmp-*"))
@@ -136,19 +133,19 @@ def test_tiny_run_folder(tiny) -> None:
 
 
 def test_failing_notebook_keeps_failed_folder_and_earlier_runs(tiny) -> None:
-    before = pipeline.list_runs(tiny["out"])
+    before = runs.list_runs(tiny["out"])
     with pytest.raises(PipelineError) as err:
         pipeline.run_pipeline(tiny["cfg"], out_dir=tiny["out"], progress=False, notebooks=["a_good", "b_bad"],
                               notebooks_dir=tiny["nbs"])
     msg = str(err.value)
     assert "b_bad" in msg and "raise ValueError('unknown algorithm zzz')" in msg and "ValueError" in msg
     assert err.value.exit_code == 1
-    failed = pipeline.list_failed_runs(tiny["out"])
+    failed = runs.list_failed_runs(tiny["out"])
     assert len(failed) == 1 and str(failed[0]) in msg
     nb = nbformat.read(failed[0] / "b_bad.ipynb", as_version=4)
     assert any("papermill-error-cell" in c.metadata.get("tags", []) or "An Exception was encountered" in c.source
                for c in nb.cells), "papermill's error banner is kept"
-    assert pipeline.list_runs(tiny["out"]) == before  # earlier runs untouched, the failed one not listed
+    assert runs.list_runs(tiny["out"]) == before  # earlier runs untouched, the failed one not listed
     top = (tiny["out"] / "index.html").read_text()
     assert before[0].name in top and "Failed or interrupted runs" in top
     assert not list(tiny["out"].glob(".tmp-*"))
@@ -189,12 +186,12 @@ def test_interrupted_cell_kills_kernel_quietly(tiny, tmp_path, sig) -> None:
         tmp = next((p for p in out.glob(".tmp-*") if (p / "started").is_file()), None)
         time.sleep(0.05)
     assert tmp is not None, proc.communicate(timeout=30)
-    run_id = tmp.name[len(pipeline.TMP_PREFIX):]
+    run_id = tmp.name[len(runs.TMP_PREFIX):]
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and stderr.strip() == "interrupted", stderr
-    assert not list(out.glob(".tmp-*")) and pipeline.list_runs(out) == []
-    failed = pipeline.list_failed_runs(out)
+    assert not list(out.glob(".tmp-*")) and runs.list_runs(out) == []
+    failed = runs.list_failed_runs(out)
     assert len(failed) == 1 and "stopped during c_slow: interrupted" in (failed[0] / "FAILED.txt").read_text()
     time.sleep(0.3)
     assert kernel_pids(run_id) == set(), "the kernel outlived the interrupted run"
@@ -235,7 +232,7 @@ EXPECTED_IMAGES = {"01_exploration": 3, "02_rfm": 4, "03_clustering": 5, "04_val
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    from segmentation_lib.demo import write_demo_data
+    from segmentation_lib.data.demo import write_demo_data
 
     root = tmp_path_factory.mktemp("demo")
     write_demo_data(root / "data", n_customers=2000, seed=7)
@@ -295,11 +292,11 @@ def test_demo_run_is_repeatable_and_failure_is_clear(demo_run) -> None:
     bad.write_text(demo_run["cfg"].read_text().replace("k_range", "algorithm: kmeanz, k_range"), encoding="utf-8")
     with pytest.raises(ConfigError, match="clustering.algorithm is 'kmeanz'"):
         pipeline.run_pipeline(bad, out_dir=demo_run["out"], progress=False)
-    assert not pipeline.list_failed_runs(demo_run["out"]) and not list(demo_run["out"].glob(".tmp-*"))
+    assert not runs.list_failed_runs(demo_run["out"]) and not list(demo_run["out"].glob(".tmp-*"))
     # ... a problem found inside a notebook leaves a failed-... folder with the executed notebook
     bad.write_text(demo_run["cfg"].read_text().replace("k_range", "features: [no_such_feature], k_range"),
                    encoding="utf-8")
     with pytest.raises(SegmentationError, match="no_such_feature"):
         pipeline.run_pipeline(bad, out_dir=demo_run["out"], progress=False)
-    assert [p.name for p in pipeline.list_runs(demo_run["out"])] == sorted([first.name, second.name], reverse=True)
-    assert (pipeline.list_failed_runs(demo_run["out"])[0] / "03_clustering.ipynb").is_file()
+    assert [p.name for p in runs.list_runs(demo_run["out"])] == sorted([first.name, second.name], reverse=True)
+    assert (runs.list_failed_runs(demo_run["out"])[0] / "03_clustering.ipynb").is_file()

@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import clone
 
 from segmentation_lib.errors import ConfigError, DataError
-from segmentation_lib.preprocessing import make_preprocessor
+from segmentation_lib.segment.preprocessing import make_preprocessor
 
 
 @pytest.fixture

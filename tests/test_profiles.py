@@ -6,13 +6,8 @@ import polars as pl
 import pytest
 
 from segmentation_lib.errors import ConfigError, DataError
-from segmentation_lib.profiles import (
-    SurrogateRules,
-    crosstab,
-    name_segments,
-    relative_importance,
-    segment_profiles,
-)
+from segmentation_lib.segment.surrogate import SurrogateRules
+from segmentation_lib.segment.profiles import crosstab, name_segments, relative_importance, segment_profiles
 
 
 @pytest.fixture

@@ -9,15 +9,8 @@ import polars as pl
 import pytest
 
 from segmentation_lib.errors import ConfigError, DataError
-from segmentation_lib.quality import (
-    DataQualityReport,
-    QualityPolicy,
-    clean_transactions,
-    duplicate_flag,
-    load_transactions,
-    parse_as_of,
-)
-from segmentation_lib.transactions import read_transactions
+from segmentation_lib.data.quality import DataQualityReport, QualityPolicy, clean_transactions, duplicate_flag, load_transactions, parse_as_of
+from segmentation_lib.data.read import read_transactions
 
 UTC = dt.timezone.utc
 

@@ -7,8 +7,9 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from segmentation_lib import pipeline, stages
-from segmentation_lib.demo import write_demo_data
+from segmentation_lib.report import pipeline
+from segmentation_lib.report import context, stages
+from segmentation_lib.data.demo import write_demo_data
 from segmentation_lib.errors import ConfigError
 
 CFG = ("run: {seed: 7}\n"
@@ -43,7 +44,7 @@ def test_return_only_customer_and_attribute_rule_run_end_to_end(project):
 
 def test_validation_settings_reach_the_validation_functions(project, monkeypatch):
     seen = {}
-    from segmentation_lib import validation as V
+    V = stages
 
     real_stability, real_checks = V.stability, V.actionability_checks
 
@@ -57,7 +58,7 @@ def test_validation_settings_reach_the_validation_functions(project, monkeypatch
 
     monkeypatch.setattr(V, "stability", spy_stability)
     monkeypatch.setattr(V, "actionability_checks", spy_checks)
-    ctx = stages.open_run(project / "cfg.yaml", project / "run-a", overrides={
+    ctx = context.open_run(project / "cfg.yaml", project / "run-a", overrides={
         "validation": {"method": "subsample", "n_seeds": 1, "min_fidelity": 0.99, "min_effect_size": 3.0}})
     data = stages.data_stage(ctx, recompute=True)
     rfm = stages.rfm_stage(ctx, data, recompute=True)
@@ -68,7 +69,7 @@ def test_validation_settings_reach_the_validation_functions(project, monkeypatch
 
 
 def test_misspelled_truth_path_is_a_config_error(project):
-    ctx = stages.open_run(project / "cfg.yaml", project / "run-b",
+    ctx = context.open_run(project / "cfg.yaml", project / "run-b",
                           overrides={"data": {"truth": str(project / "data" / "truht.parquet")}})
     data = stages.data_stage(ctx, recompute=True)
     rfm = stages.rfm_stage(ctx, data, recompute=True)
@@ -78,7 +79,7 @@ def test_misspelled_truth_path_is_a_config_error(project):
 
 
 def _run_stages(project, name, overrides):
-    ctx = stages.open_run(project / "cfg.yaml", project / name, overrides=overrides)
+    ctx = context.open_run(project / "cfg.yaml", project / name, overrides=overrides)
     data = stages.data_stage(ctx, recompute=True)
     rfm = stages.rfm_stage(ctx, data, recompute=True)
     clusters = stages.clustering_stage(ctx, data, rfm, recompute=True)

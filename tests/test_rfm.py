@@ -8,26 +8,10 @@ import polars as pl
 import pytest
 
 from segmentation_lib.errors import ConfigError, DataError, ModelError
-from segmentation_lib.rfm import (
-    MAP_FOR_BINS,
-    SEGMENT_ACTIONS,
-    SHIPPED_MAPS,
-    RFMScorer,
-    assign_rfm_segments,
-    describe_cut_points,
-    describe_measure,
-    describe_scores,
-    describe_segment_map,
-    describe_value_engagement,
-    load_segment_map,
-    rescale_segment_map,
-    score_axis_labels,
-    score_ranges,
-    validate_segment_map,
-    value_engagement_cuts,
-    value_engagement_matrix,
-    value_engagement_summary,
-)
+from segmentation_lib.segment.rfm_maps import MAP_FOR_BINS, SEGMENT_ACTIONS, SHIPPED_MAPS, assign_rfm_segments, load_segment_map, rescale_segment_map, validate_segment_map
+from segmentation_lib.segment.rfm import RFMScorer
+from segmentation_lib.describe.rfm_text import describe_cut_points, describe_measure, describe_scores, describe_segment_map, describe_value_engagement, score_axis_labels, score_ranges
+from segmentation_lib.segment.value_engagement import value_engagement_cuts, value_engagement_matrix, value_engagement_summary
 
 
 def _table(r, f, m):

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from segmentation_lib.errors import ConfigError
-from segmentation_lib.rules import assign_rule_segments, validate_rules
+from segmentation_lib.segment.rules import assign_rule_segments, validate_rules
 
 T = pl.DataFrame({
     "customer_id": ["a", "b", "c", "d", "e"],

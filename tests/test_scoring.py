@@ -6,11 +6,11 @@ import pytest
 from typer.testing import CliRunner
 
 from segmentation_lib.cli import app
-from segmentation_lib.clustering import CustomerSegmenter
-from segmentation_lib.demo import write_demo_data
-from segmentation_lib.features import customer_features
-from segmentation_lib.persistence import save_model
-from segmentation_lib.scoring import score_file
+from segmentation_lib.segment.clustering import CustomerSegmenter
+from segmentation_lib.data.demo import write_demo_data
+from segmentation_lib.features.customer import customer_features
+from segmentation_lib.score.persistence import save_model
+from segmentation_lib.score.scoring import score_file
 
 AS_OF = "2025-01-01"
 

@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from segmentation_lib.errors import DataError
-from segmentation_lib.summary import describe_summary, segment_summary, with_actions
+from segmentation_lib.describe.tables import describe_summary, segment_summary, with_actions
 
 T = pl.DataFrame({
     "seg": ["A", "A", "A", "B", "B", None],

@@ -6,15 +6,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from segmentation_lib.quality import clean_transactions
-from segmentation_lib.transactions import (
-    PRESETS,
-    TS_DTYPE,
-    attach_customers,
-    read_customers,
-    read_transactions,
-    resolve_mapping,
-)
+from segmentation_lib.data.quality import clean_transactions
+from segmentation_lib.data.read import PRESETS, TS_DTYPE, attach_customers, read_customers, read_transactions, resolve_mapping
 
 UTC = dt.timezone.utc
 
@@ -259,7 +252,7 @@ def test_currency_symbols_in_amounts(tmp_path):
 
 
 def test_load_customers_from_config(tmp_path):
-    from segmentation_lib.transactions import load_customers
+    from segmentation_lib.data.read import load_customers
 
     p = tmp_path / "customers.parquet"
     pl.DataFrame({"cid": [1, 2], "plan": ["pro", "free"]}).write_parquet(p)
@@ -269,7 +262,7 @@ def test_load_customers_from_config(tmp_path):
 
 
 def test_day_first_decided_by_rows_beyond_the_sample(tmp_path, monkeypatch):
-    import segmentation_lib.transactions as tx
+    import segmentation_lib.data.read as tx
 
     monkeypatch.setattr(tx, "_SAMPLE_ROWS", 2)  # the sample sees only ambiguous dates
     f = write(tmp_path / "log.csv", "customer_id,timestamp,amount\na,01/02/2024,1\nb,03/04/2024,1\nc,25/12/2024,1\n")

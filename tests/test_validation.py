@@ -11,19 +11,14 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
 from segmentation_lib.errors import ConfigError, DataError
-from segmentation_lib.validation import (
-    actionability_checks,
-    ground_truth_agreement,
-    headline_metrics,
-    internal_quality,
-    migration,
-    predictive_validity,
-    silhouette_reading,
-    split_calibration_holdout,
-    stability,
-    stability_word,
-    stratified_sample_indices,
-)
+from segmentation_lib.validate.actionability import actionability_checks
+from segmentation_lib.validate.truth import ground_truth_agreement
+from segmentation_lib.validate.headline import headline_metrics
+from segmentation_lib.validate.separation import internal_quality
+from segmentation_lib.validate.movement import migration
+from segmentation_lib.validate.predictive import predictive_validity, split_calibration_holdout
+from segmentation_lib.validate.resampling import silhouette_reading, stability, stability_word
+from segmentation_lib.validate.common import stratified_sample_indices
 
 
 @pytest.fixture(scope="module")
@@ -427,7 +422,7 @@ def test_empty_holdout_is_a_clear_data_error():
     import datetime as _dt
 
     from segmentation_lib.errors import DataError as _DataError
-    from segmentation_lib.validation import predictive_validity as _pv
+    from segmentation_lib.validate.predictive import predictive_validity as _pv
 
     tx = pl.DataFrame({"customer_id": ["a", "b"], "amount": [10.0, 20.0],
                        "timestamp": [_dt.datetime(2024, 1, 5, tzinfo=_dt.timezone.utc),
@@ -462,7 +457,7 @@ def test_identifiable_warns_when_a_segment_has_no_rule_or_poor_recall():
 
 
 def test_identifiable_with_a_surrogate_that_misses_a_segment():
-    from segmentation_lib.profiles import SurrogateRules
+    from segmentation_lib.segment.surrogate import SurrogateRules
 
     rng = np.random.default_rng(3)
     days = np.r_[rng.integers(0, 100, 1000), rng.integers(101, 700, 1000)].astype(float)

@@ -50,8 +50,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 import polars as pl
 
-from .errors import ConfigError, DataError
-from .transactions import _NULL_TOKENS, CANONICAL, HELPER_COLUMNS, TS_DTYPE, polars_error_message, read_transactions
+from segmentation_lib.errors import ConfigError, DataError
+from segmentation_lib.data.read import _NULL_TOKENS, CANONICAL, HELPER_COLUMNS, TS_DTYPE, polars_error_message, read_transactions
+
 
 RULES = ("null_customer", "bad_timestamp", "non_numeric_amount", "future", "duplicates", "zero_amount", "returns")
 INFO_RULES = ("mixed_time_zones", "outliers")

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -29,22 +27,18 @@ import sys
 import threading
 import uuid
 from glob import glob
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from .errors import ConfigError, PipelineError
+from segmentation_lib.errors import ConfigError, PipelineError
+from segmentation_lib.paths import PACKAGE_DIR, REPO_DIR
+from segmentation_lib.report.files import json_default, sha256_file, write_json
+from segmentation_lib.report.runs import TMP_PREFIX, run_names
+
 
 #: name of the Jupyter kernel the notebooks run in (this environment's Python)
 KERNEL_NAME = "segmentation-kit"
-#: folder of the report notebooks (the repository's notebooks/, else the copy shipped in the package)
-PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_DIR = PACKAGE_DIR.parent
 DEFAULT_NOTEBOOKS = ("01_exploration", "02_rfm", "03_clustering", "04_validation")
-#: folder names of successful runs: 2024-05-01_093000_1a2b3c4d
-RUN_DIR_RE = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{6}_[0-9a-f]{8}$")
-FAILED_PREFIX = "failed-"
-TMP_PREFIX = ".tmp-"
 #: files removed from the run folder before it is moved into place (intermediate hand-off data)
 WORK_DIR = "work"
 #: libraries whose versions go into the manifest
@@ -99,21 +93,6 @@ def ensure_kernel(name: str = KERNEL_NAME) -> str:
     return name
 
 
-# --------------------------------------------------------------------------- inputs and fingerprints
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file, streamed in 1 MiB chunks (constant memory).
-
-    >>> sha256_file(__file__)[:8]  # doctest: +SKIP
-    """
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _expand(path: str | None) -> list[Path]:
     if not path or "://" in str(path):
         return []
@@ -143,7 +122,7 @@ def fingerprint(cfg: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 def library_versions() -> dict[str, str]:
     """Versions of Python and the libraries that shape the results (for the manifest)."""
-    from .persistence import library_versions as versions_of
+    from segmentation_lib.score.persistence import library_versions as versions_of
 
     return versions_of(VERSIONED)
 
@@ -325,74 +304,6 @@ def execute_notebook(src: Path, dst: Path, parameters: Mapping[str, Any], kernel
         ) from None
 
 
-# --------------------------------------------------------------------------- run folders
-
-
-def _run_names(started: dt.datetime, run_id: str) -> tuple[str, str]:
-    stamp = started.astimezone().strftime("%Y-%m-%d_%H%M%S")
-    return f"{stamp}_{run_id}", f"{FAILED_PREFIX}{stamp}_{run_id}"
-
-
-def list_runs(out_dir: str | Path) -> list[Path]:
-    """Successful run folders under ``out_dir`` (with an index.html), newest first."""
-    out = Path(out_dir)
-    if not out.is_dir():
-        return []
-    runs = [p for p in out.iterdir() if p.is_dir() and RUN_DIR_RE.match(p.name) and (p / "index.html").is_file()]
-    return sorted(runs, key=lambda p: p.name, reverse=True)
-
-
-def list_failed_runs(out_dir: str | Path) -> list[Path]:
-    """Failed or interrupted run folders under ``out_dir``, newest first."""
-    out = Path(out_dir)
-    if not out.is_dir():
-        return []
-    return sorted((p for p in out.iterdir() if p.is_dir() and p.name.startswith(FAILED_PREFIX)),
-                  key=lambda p: p.name[len(FAILED_PREFIX):], reverse=True)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    return str(value)
-
-
-#: significant digits of floats written to JSON: parallel float sums differ between runs in the last
-#: one or two of their ~16 digits; 12 keep every reported figure and make reruns byte-identical
-JSON_DIGITS = 12
-
-
-def stable_floats(value: Any) -> Any:
-    """``value`` with every float rounded to ``JSON_DIGITS`` significant digits (recursively).
-
-    >>> stable_floats({"share": 0.5905900603557512, "n": [3, 17598.989999999998]})
-    {'share': 0.590590060356, 'n': [3, 17598.99]}
-    """
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, float):
-        return float(f"{value:.{JSON_DIGITS}g}") if value == value and abs(value) != float("inf") else value
-    if isinstance(value, dict):
-        return {k: stable_floats(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [stable_floats(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
-        return stable_floats(value.item())
-    return value
-
-
-def write_json(path: Path, payload: Any) -> Path:
-    """Write ``payload`` as indented, key-sorted JSON (dates and numpy scalars converted, floats to
-    ``JSON_DIGITS`` significant digits so that identical runs write identical files)."""
-    text = json.dumps(stable_floats(payload), indent=2, sort_keys=True, default=_json_default)
-    path.write_text(text + "\n", encoding="utf-8")
-    return path
-
-
 def _fail(tmp: Path, failed: Path, message: str) -> Path:
     """Move the temporary folder to ``failed`` (keeping the executed notebooks) with a FAILED.txt."""
     with contextlib.suppress(OSError):
@@ -453,8 +364,8 @@ def run_pipeline(
     """
     from tqdm.auto import tqdm
 
-    from . import report
-    from .config import dump_config, load_config
+    from segmentation_lib.report import html as report
+    from segmentation_lib.config import dump_config, load_config
 
     config_path = Path(config_path).resolve()
     cfg = load_config(config_path)
@@ -468,7 +379,7 @@ def run_pipeline(
 
     started = dt.datetime.now(dt.timezone.utc)
     run_id = uuid.uuid4().hex[:8]
-    final_name, failed_name = _run_names(started, run_id)
+    final_name, failed_name = run_names(started, run_id)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f"{TMP_PREFIX}{run_id}"
     tmp.mkdir()
@@ -504,7 +415,7 @@ def run_pipeline(
             "config_file": str(config_path),
             "config_sha256": sha256_file(config_path),
             "configuration": json.loads(json.dumps({k: v for k, v in cfg.items() if not str(k).startswith("_")},
-                                                   default=_json_default)),
+                                                   default=json_default)),
             "configuration_yaml": dump_config(cfg),
             "inputs": fingerprint(cfg),
             "row_counts": report.row_counts(tmp),

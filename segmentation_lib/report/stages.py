@@ -20,7 +20,6 @@ them when they are absent (so any notebook also runs on its own in JupyterLab), 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -28,73 +27,18 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from .errors import ConfigError
+from segmentation_lib.errors import ConfigError
+from segmentation_lib.describe.run_summary import summary_text
+from segmentation_lib.report.context import RunContext
+from segmentation_lib.report.files import read_json, write_json
+from segmentation_lib.validate.actionability import actionability_checks
+from segmentation_lib.validate.headline import headline_metrics
+from segmentation_lib.validate.movement import migration
+from segmentation_lib.validate.predictive import predictive_validity
+from segmentation_lib.validate.resampling import stability
+from segmentation_lib.validate.separation import internal_quality
+from segmentation_lib.validate.truth import ground_truth_agreement
 
-REPO_DIR = Path(__file__).resolve().parent.parent
-WORK = "work"
-
-
-# --------------------------------------------------------------------------- run context
-
-
-@dataclass
-class RunContext:
-    """Configuration and folders of one run (or of an interactive JupyterLab session)."""
-
-    cfg: dict[str, Any]
-    run_dir: Path
-    seed: int
-    interactive: bool
-
-    @property
-    def work(self) -> Path:
-        return self.run_dir / WORK
-
-
-def resolve_config_path(config_path: str | Path) -> Path:
-    """An absolute config path: as given, else relative to the cwd, its parent (notebooks/) or the repo root."""
-    p = Path(config_path).expanduser()
-    if p.is_absolute():
-        return p
-    for base in (Path.cwd(), Path.cwd().parent, REPO_DIR):
-        if (base / p).is_file():
-            return (base / p).resolve()
-    return (REPO_DIR / p).resolve()
-
-
-def open_run(config_path: str | Path = "configs/default.yaml", run_dir: str | Path = "", seed: int | None = None,
-             as_of: str | None = None, overrides: Mapping[str, Any] | None = None) -> RunContext:
-    """Load the configuration and prepare the run folder.
-
-    ``run_dir=""`` (JupyterLab) uses the scratch folder ``reports/.lab-<config name>/``, which is never
-    listed as a report. ``seed`` / ``as_of`` / ``overrides`` (nested dict) override the configuration.
-    """
-    from .config import load_config
-
-    path = resolve_config_path(config_path)
-    extra: dict[str, Any] = dict(overrides or {})
-    if seed is not None:
-        extra.setdefault("run", {})["seed"] = int(seed)
-    if as_of:
-        extra.setdefault("run", {})["as_of"] = str(as_of)
-    cfg = load_config(path, overrides=extra or None)
-    interactive = not run_dir
-    if interactive:
-        out = Path((cfg.get("report") or {}).get("out_dir") or REPO_DIR / "reports")
-        run_dir = out / f".lab-{path.stem}"
-    rd = Path(run_dir).resolve()
-    (rd / WORK).mkdir(parents=True, exist_ok=True)
-    return RunContext(cfg=cfg, run_dir=rd, seed=int(cfg["run"]["seed"]), interactive=interactive)
-
-
-def _write_json(path: Path, payload: Any) -> None:
-    from .pipeline import write_json
-
-    write_json(path, payload)
-
-
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 # --------------------------------------------------------------------------- 1: data
@@ -112,10 +56,10 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     """Clean transactions, data-quality summary and the customer feature table."""
     tx_p, ft_p, dq_p = ctx.work / "transactions.parquet", ctx.work / "features.parquet", ctx.run_dir / "data_quality.json"
     if not recompute and tx_p.is_file() and ft_p.is_file() and dq_p.is_file():
-        dq = _read_json(dq_p)
+        dq = read_json(dq_p)
         return DataStage(pl.read_parquet(tx_p), pl.read_parquet(ft_p), dq, dt.datetime.fromisoformat(dq["as_of"]))
-    from .features import customer_features
-    from .quality import load_transactions
+    from segmentation_lib.features.customer import customer_features
+    from segmentation_lib.data.quality import load_transactions
 
     tx, report = load_transactions(ctx.cfg)
     report.policy.check_excluded_share(report)  # e.g. a wrong date format dropping most rows stops the run
@@ -129,7 +73,7 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     tx.write_parquet(tx_p)
     features.write_parquet(ft_p)
     report.dropped_customers.write_parquet(ctx.run_dir / "excluded_customers.parquet")
-    _write_json(dq_p, dq)
+    write_json(dq_p, dq)
     return DataStage(tx, features, dq, report.as_of)
 
 
@@ -152,50 +96,13 @@ def with_customer_attributes(features: pl.DataFrame, cfg: Mapping[str, Any]) -> 
     Every customer of the feature table is kept (left join); customers found in only one of the two
     tables are counted in the returned report (None when no attributes table is configured).
     """
-    from .transactions import attach_customers, load_customers
+    from segmentation_lib.data.read import attach_customers, load_customers
 
     customers = load_customers(cfg)
     if customers is None:
         return features, None
     joined, report = attach_customers(features, customers)
     return joined, report
-
-
-def monthly_activity(tx: pl.DataFrame) -> pl.DataFrame:
-    """Per calendar month: active (purchasing) customers, orders and net revenue.
-
-    >>> tx = pl.DataFrame({"customer_id": ["a", "a", "b"], "amount": [5.0, -1.0, 2.0],
-    ...     "timestamp": [dt.datetime(2024, 1, 3), dt.datetime(2024, 1, 9), dt.datetime(2024, 2, 1)]})
-    >>> monthly_activity(tx).rows()
-    [(datetime.date(2024, 1, 1), 1, 1, 4.0), (datetime.date(2024, 2, 1), 1, 1, 2.0)]
-    """
-    order = pl.col("order_id") if "order_id" in tx.columns else pl.col("timestamp").cast(pl.String)
-    buy = pl.col("amount") > 0
-    return (tx.group_by(pl.col("timestamp").dt.date().dt.truncate("1mo").alias("month"))
-            .agg(pl.col("customer_id").filter(buy).n_unique().alias("customers"),
-                 order.filter(buy).n_unique().alias("orders"),
-                 pl.col("amount").sum().alias("revenue"))
-            .sort("month"))
-
-
-def top_line(tx: pl.DataFrame, features: pl.DataFrame) -> dict[str, Any]:
-    """Top-line numbers for the exploration text: customers, orders, revenue, period, repeat share, concentration."""
-    order = pl.col("order_id") if "order_id" in tx.columns else pl.col("timestamp").cast(pl.String)
-    t = tx.select(pl.len().alias("rows"), order.filter(pl.col("amount") > 0).n_unique().alias("orders"),
-                  pl.col("amount").sum().alias("revenue"), pl.col("timestamp").min().alias("first"),
-                  pl.col("timestamp").max().alias("last")).row(0, named=True)
-    spend = features["total_spend"].sort(descending=True)
-    top = max(1, int(round(0.2 * spend.len())))
-    total = float(spend.sum()) or 1.0
-    return {
-        **t,
-        "customers": features.height,
-        "repeat_share": float((features["n_orders"] >= 2).mean()),
-        "median_spend": float(features["total_spend"].median()),
-        "median_orders": float(features["n_orders"].median()),
-        "top20_revenue_share": float(spend.head(top).sum()) / total,
-        "returns_share": float(-tx.filter(pl.col("amount") < 0)["amount"].sum()) / max(float(tx.filter(pl.col("amount") > 0)["amount"].sum()), 1e-9),
-    }
 
 
 # --------------------------------------------------------------------------- 2: RFM
@@ -215,7 +122,7 @@ RFM_COLS = ("customer_id", "r_score", "f_score", "m_score", "rfm_code", "rfm_seg
 
 def make_rfm_scorer(cfg: Mapping[str, Any]):
     """An unfitted RFMScorer from the ``rfm`` section (frozen edges when ``rfm.frozen_edges`` is set)."""
-    from .rfm import RFMScorer
+    from segmentation_lib.segment.rfm import RFMScorer
 
     rc = cfg["rfm"]
     return RFMScorer(bins=int(rc["bins"]), recency=rc["recency"], frequency=rc["frequency"], monetary=rc["monetary"],
@@ -224,8 +131,9 @@ def make_rfm_scorer(cfg: Mapping[str, Any]):
 
 def rfm_assign(features: pl.DataFrame, cfg: Mapping[str, Any], scorer=None) -> pl.DataFrame:
     """Scores, named RFM segment, value/engagement quadrant and rule tier for every customer."""
-    from .rfm import assign_rfm_segments, value_engagement_matrix
-    from .rules import assign_rule_segments
+    from segmentation_lib.segment.rfm_maps import assign_rfm_segments
+    from segmentation_lib.segment.value_engagement import value_engagement_matrix
+    from segmentation_lib.segment.rules import assign_rule_segments
 
     rc = cfg["rfm"]
     scorer = scorer or make_rfm_scorer(cfg).fit(features)
@@ -237,7 +145,8 @@ def rfm_assign(features: pl.DataFrame, cfg: Mapping[str, Any], scorer=None) -> p
 
 def rfm_stage(ctx: RunContext, data: DataStage, recompute: bool = False) -> RFMStage:
     """RFM scores with learned (or frozen) edges, the named segment map, value/engagement and rule tiers."""
-    from .rfm import RFMScorer, load_segment_map
+    from segmentation_lib.segment.rfm import RFMScorer
+    from segmentation_lib.segment.rfm_maps import load_segment_map
 
     cfg = ctx.cfg
     rule_col = (cfg.get("rules") or {}).get("segment_col") or "tier"
@@ -259,7 +168,7 @@ def rfm_stage(ctx: RunContext, data: DataStage, recompute: bool = False) -> RFMS
 
 def make_segmenter(cfg: Mapping[str, Any], seed: int, **params: Any):
     """An unfitted CustomerSegmenter from the ``clustering`` section (``params`` override)."""
-    from .clustering import segmenter_from_config
+    from segmentation_lib.segment.clustering import segmenter_from_config
 
     seg = segmenter_from_config(cfg["clustering"], random_state=seed)
     if seg.names:
@@ -278,12 +187,12 @@ class ClusterStage:
 
 def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute: bool = False) -> ClusterStage:
     """Fit the segmenter (k from the sweep unless configured), surrogate rules, save model and assignments."""
-    from .persistence import load_model, save_model
-    from .profiles import SurrogateRules
+    from segmentation_lib.score.persistence import load_model, save_model
+    from segmentation_lib.segment.surrogate import SurrogateRules
 
     model_p, assign_p, info_p = ctx.run_dir / "model.joblib", ctx.run_dir / "assignments.parquet", ctx.work / "clusters.json"
     if not recompute and model_p.is_file() and assign_p.is_file() and info_p.is_file():
-        return ClusterStage(load_model(model_p), pl.read_parquet(assign_p), _read_json(info_p))
+        return ClusterStage(load_model(model_p), pl.read_parquet(assign_p), read_json(info_p))
     cc = ctx.cfg["clustering"]
     feats = purchasing(data.features)
     seg = make_segmenter(ctx.cfg, ctx.seed).fit(feats)
@@ -330,8 +239,8 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
     assignments.write_parquet(assign_p)
     if seg.sweep_ is not None:
         seg.sweep_.write_parquet(ctx.work / "k_sweep.parquet")
-    _write_json(info_p, info)
-    _write_json(ctx.run_dir / "segments.json", segment_rows(assignments, data.features, names))
+    write_json(info_p, info)
+    write_json(ctx.run_dir / "segments.json", segment_rows(assignments, data.features, names))
     return ClusterStage(seg, assignments, info, surrogate)
 
 
@@ -352,7 +261,7 @@ def purchasing(features: pl.DataFrame) -> pl.DataFrame:
 
 def filled_features(features: pl.DataFrame, columns) -> pl.DataFrame:
     """The feature table with the documented structural nulls filled (as the clustering model does)."""
-    from .preprocessing import fill_exprs
+    from segmentation_lib.segment.preprocessing import fill_exprs
 
     return features.with_columns(fill_exprs(list(columns), features.columns))
 
@@ -373,28 +282,6 @@ def segment_rows(assignments: pl.DataFrame, features: pl.DataFrame, names: Mappi
             for r in g.iter_rows(named=True)]
 
 
-def pca_projection(model: Any, features: pl.DataFrame, labels: pl.DataFrame, n: int, seed: int) -> tuple[pl.DataFrame, list[float]]:
-    """2-D PCA of the model's preprocessed features on a seeded sample of ``n`` customers (labels joined)."""
-    from sklearn.decomposition import PCA
-
-    sample = features.sample(n=min(n, features.height), seed=seed, shuffle=False) if features.height > n else features
-    Z = model.preprocessor_.transform(sample)
-    pca = PCA(n_components=2, random_state=seed).fit(Z)
-    xy = pca.transform(Z)
-    coords = pl.DataFrame({"customer_id": sample["customer_id"], "pc1": xy[:, 0], "pc2": xy[:, 1]})
-    return coords.join(labels, on="customer_id", how="left"), [float(v) for v in pca.explained_variance_ratio_]
-
-
-def standardised_means(model: Any, features: pl.DataFrame, labels: np.ndarray, names: Mapping[int, str]) -> pl.DataFrame:
-    """Snake-plot data: per segment the mean of each preprocessed (scaled) model feature."""
-    Z = model.preprocessor_.transform(features)
-    cols = [str(c) for c in model.preprocessor_.get_feature_names_out()] if hasattr(model.preprocessor_, "get_feature_names_out") else list(model.feature_names_in_)
-    df = pl.DataFrame(Z, schema=cols, orient="row").with_columns(pl.Series("_id", labels))
-    out = df.group_by("_id").agg(pl.all().mean()).sort("_id")
-    return out.with_columns(pl.col("_id").replace_strict({int(k): v for k, v in names.items()}, default="Noise",
-                                                         return_dtype=pl.String).alias("segment")).select("segment", *cols)
-
-
 # --------------------------------------------------------------------------- 4: validation
 
 
@@ -411,7 +298,6 @@ class ValidationStage:
 
 def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: ClusterStage) -> ValidationStage:
     """Quality, stability, predictive validity (clusters vs RFM), RFM migration, actionability, truth -> metrics.json."""
-    from . import validation as V
 
     cfg, seed = ctx.cfg, ctx.seed
     vc, cc = cfg["validation"], cfg["clustering"]
@@ -424,9 +310,9 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
     noise = aligned["is_noise"].fill_null(False).to_numpy() if "is_noise" in aligned.columns else False
     labels = np.where(noise, -1, aligned["cluster"].to_numpy())
     Z = model.preprocessor_.transform(feats)
-    quality = V.internal_quality(Z, labels, sample_size=int(vc["metric_sample_size"]), random_state=seed)
+    quality = internal_quality(Z, labels, sample_size=int(vc["metric_sample_size"]), random_state=seed)
     fixed = make_segmenter(cfg, seed, n_segments=k)
-    stab = V.stability(fixed, feats, n_resamples=int(vc["n_resamples"]), sample_size=int(vc["sample_size"]),
+    stab = stability(fixed, feats, n_resamples=int(vc["n_resamples"]), sample_size=int(vc["sample_size"]),
                        random_state=seed, stable_threshold=float(vc["stable_threshold"]),
                        doubtful_threshold=float(vc["doubtful_threshold"]), method=str(vc["method"]),
                        n_seeds=int(vc["n_seeds"]))
@@ -451,24 +337,24 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
         f, _ = with_customer_attributes(f, cfg)  # rules may use attribute columns
         return rfm_assign(f, cfg).select("customer_id", pl.col("rfm_segment").alias("segment"))
 
-    predictive = V.predictive_validity(data.transactions, cutoff, {"clusters": clusters_on, "rfm": rfm_on},
+    predictive = predictive_validity(data.transactions, cutoff, {"clusters": clusters_on, "rfm": rfm_on},
                                        holdout_days=holdout, min_segment_size=int(vc["min_segment_size"]))
-    from .features import customer_features
+    from segmentation_lib.features.customer import customer_features
 
     before_f = customer_features(data.transactions.filter(pl.col("timestamp") < cutoff), cutoff,
                                  windows=(cfg.get("features") or {}).get("windows") or (30, 90, 365))
     before_f, _ = with_customer_attributes(before_f, cfg)
     before = rfm_assign(before_f, cfg, rfm.scorer).select("customer_id", pl.col("rfm_segment").alias("segment"))
     after = rfm.table.select("customer_id", pl.col("rfm_segment").alias("segment"))
-    from .rfm import load_segment_map
+    from segmentation_lib.segment.rfm_maps import load_segment_map
 
     order = list(load_segment_map(cfg["rfm"]["segment_map"], bins=int(cfg["rfm"]["bins"])).segments) or None
-    mig = V.migration(before, after, order=order)
+    mig = migration(before, after, order=order)
     # HDBSCAN noise labelled -1 (clustering.noise = label) is no segment: reported apart by the checks
     seg_table = (clusters.assignments.select("customer_id", pl.col("cluster_name").alias("segment"),
                                              (pl.col("cluster") == NOISE_LABEL).alias("_noise"))
                  .join(filled_features(feats, cc["features"]).drop("_noise", strict=False), on="customer_id", how="inner"))
-    checks = V.actionability_checks(seg_table, min_k=int(cc["min_k"]), max_k=int(cc["max_k"]),
+    checks = actionability_checks(seg_table, min_k=int(cc["min_k"]), max_k=int(cc["max_k"]),
                                     min_share=float(cc["min_segment_share"]),
                                     fidelity=clusters.info.get("surrogate_fidelity"), feature_cols=list(cc["features"]),
                                     min_fidelity=float(vc["min_fidelity"]), min_effect_size=float(vc["min_effect_size"]),
@@ -479,12 +365,12 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
         raise ConfigError(f"data.truth is set to '{truth_path}', but that file does not exist. Fix: correct the path "
                           f"(the demo writes truth.parquet beside transactions.parquet) or set data.truth: null.")
     if truth_path:
-        truth = V.ground_truth_agreement(clusters.assignments.select("customer_id", pl.col("cluster_name").alias("segment")),
+        truth = ground_truth_agreement(clusters.assignments.select("customer_id", pl.col("cluster_name").alias("segment")),
                                          pl.read_parquet(truth_path) if str(truth_path).endswith(".parquet") else pl.read_csv(truth_path))
-    head = V.headline_metrics(quality, stab, predictive, mig, checks, truth)
+    head = headline_metrics(quality, stab, predictive, mig, checks, truth)
     head["predictive_clusters_refit_k"] = refit.get("k")
     metrics = run_metrics(data, rfm, clusters, head)
-    _write_json(ctx.run_dir / "metrics.json", metrics)
+    write_json(ctx.run_dir / "metrics.json", metrics)
     return ValidationStage(quality, stab, predictive, mig, checks, truth, metrics)
 
 
@@ -522,73 +408,3 @@ def run_metrics(data: DataStage, rfm: RFMStage, clusters: ClusterStage, head: Ma
     }
     metrics["summary_text"] = summary_text(metrics)
     return metrics
-
-
-#: how :func:`summary_text` words each stability reading of :func:`validation.stability_word`
-STABILITY_WORDS = {"stable": "stable", "moderate": "moderately stable", "doubtful": "doubtful"}
-
-
-def summary_text(m: Mapping[str, Any]) -> str:
-    """One plain paragraph for the run index, written from the numbers.
-
-    Wording thresholds are not hard-coded here: stability is read with ``validation.stable_threshold``
-    / ``doubtful_threshold`` (carried in ``m["validation"]``, defaults
-    :data:`validation.STABLE_THRESHOLD` / :data:`validation.DOUBTFUL_THRESHOLD`), the same cut-offs as
-    the per-segment table; separation with :data:`validation.SILHOUETTE_READINGS`.
-
-    >>> m = {"customers": 10, "transactions": 50, "as_of": "2024-01-01", "n_clusters": 3, "algorithm": "kmeans",
-    ...      "n_rfm_segments": 5, "stability_ari_median": 0.7, "validation": {"stable_threshold": 0.65}}
-    >>> summary_text(m).split(". ")[1]
-    'The behavioural segments are stable when refitted (median ARI 0.70).'
-    """
-    from .validation import DOUBTFUL_THRESHOLD, STABLE_THRESHOLD, silhouette_reading, stability_word
-
-    v = m.get("validation") or {}
-    parts = [f"{m['customers']:,} customers with {m['transactions']:,} transactions up to {m['as_of']} "
-             f"were segmented into {m['n_clusters']} behavioural segments ({m['algorithm']}) and "
-             f"{m['n_rfm_segments']} RFM groups."]
-    if m.get("noise_share"):
-        parts.append(f"{m['noise_share']:.1%} of the customers fit no behavioural segment well (HDBSCAN noise).")
-    if m.get("outliers_flagged"):
-        parts.append(f"{m['outliers_flagged']:,} outlier customer(s) (highest net spend) were left out of fitting the "
-                     "behavioural segments and then assigned by the fitted model (flagged is_outlier).")
-    if m.get("outliers_excluded"):
-        parts.append(f"{m['outliers_excluded']:,} outlier customer(s) (highest net spend) were excluded from every "
-                     "table (listed in excluded_customers.parquet).")
-    sil = m.get("silhouette")
-    if sil is not None:
-        parts.append(f"The behavioural segments show {silhouette_reading(sil)} structure (silhouette {sil:.2f}).")
-    s = m.get("stability_ari_median")
-    if s is not None:
-        stable = v.get("stable_threshold") if v.get("stable_threshold") is not None else STABLE_THRESHOLD
-        doubtful = v.get("doubtful_threshold") if v.get("doubtful_threshold") is not None else DOUBTFUL_THRESHOLD
-        word = STABILITY_WORDS[stability_word(s, stable, doubtful)]
-        parts.append(f"The behavioural segments are {word} when refitted (median ARI {s:.2f}).")
-    pc, pr = m.get("predictive_clusters"), m.get("predictive_rfm")
-    if pc is not None and pr is not None:
-        better = "the behavioural segments" if pc > pr else "the RFM groups"
-        parts.append(f"Over the holdout period {better} explain more of the variation in customers' spend "
-                     f"({100 * max(pc, pr):.1f}% vs {100 * min(pc, pr):.1f}%).")
-        k_cal = m.get("predictive_clusters_refit_k")
-        if k_cal is not None and k_cal != m["n_clusters"]:
-            parts.append(f"(Refitted on the history before the holdout, {m['algorithm']} found {k_cal} segments "
-                         f"instead of {m['n_clusters']}, which limits that comparison.)")
-    ap = m.get("actionability_pass")
-    if ap:
-        parts.append(f"{ap[0]} of {ap[1]} actionability checks pass.")
-    return " ".join(parts)
-
-
-def segment_sizes(table: pl.DataFrame, segment_col: str, revenue_col: str = "total_spend") -> pl.DataFrame:
-    """Per segment: customers, share, revenue, revenue_share (largest first) - the report's size table.
-
-    >>> t = pl.DataFrame({"s": ["a", "a", "b"], "total_spend": [1.0, 2.0, 7.0]})
-    >>> segment_sizes(t, "s").with_columns(pl.selectors.float().round(2)).rows()
-    [('a', 2, 0.67, 3.0, 0.3), ('b', 1, 0.33, 7.0, 0.7)]
-    """
-    return (table.group_by(pl.col(segment_col).fill_null("(none)").alias("segment"))
-            .agg(pl.len().alias("customers"), pl.col(revenue_col).sum().alias("revenue"))
-            .with_columns((pl.col("customers") / pl.col("customers").sum()).alias("share"),
-                          (pl.col("revenue") / pl.col("revenue").sum()).alias("revenue_share"))
-            .sort(["customers", "segment"], descending=[True, False])
-            .select("segment", "customers", "share", "revenue", "revenue_share"))

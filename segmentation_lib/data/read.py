@@ -47,7 +47,8 @@ from pathlib import Path
 
 import polars as pl
 
-from .errors import ConfigError, DataError
+from segmentation_lib.errors import ConfigError, DataError
+
 
 CANONICAL = ("customer_id", "timestamp", "amount", "order_id", "product_id", "quantity", "unit_price")
 REQUIRED = ("customer_id", "timestamp", "amount")

@@ -20,6 +20,7 @@ import polars as pl
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+
 #: default figure width in inches (fits the report column at 96 dpi)
 WIDTH = 10.0
 CURRENCY = "currency units"

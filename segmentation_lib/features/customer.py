@@ -1,20 +1,13 @@
-"""Customer-level tables from the canonical transaction frame.
+"""The customer feature table: one row per customer for RFM, rules and clustering.
 
-Two tables, both one row per customer and both computed lazily in polars (no pandas):
-
-- :func:`btyd_summary`: ``frequency, recency, T, monetary_value`` in exactly the convention of
-  ``lifetimes.utils.summary_data_from_transaction_data`` / pymc-marketing ``rfm_summary`` (the
-  *model* sense of recency: last minus first purchase period).
-- :func:`customer_features`: behavioural features for marketing RFM, rules and clustering
-  (``days_since_last`` is the *marketing* sense of recency). Every column is documented in
-  ``docs/features.md``.
+``days_since_last`` is the *marketing* sense of recency; every column is documented in
+``docs/features.md``. Two paths give the same table: sorted integer keys (fast) and a grouped
+definition (general).
 
 >>> import polars as pl, datetime as dt
 >>> tx = pl.DataFrame({"customer_id": ["a", "a", "b"],
 ...     "timestamp": [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 3), dt.datetime(2024, 1, 2)],
 ...     "amount": [10.0, 5.0, 7.0]}).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
->>> btyd_summary(tx, "2024-01-10")["frequency"].to_list()
-[1.0, 0.0]
 >>> customer_features(tx, "2024-01-10")["n_orders"].to_list()
 [2, 1]
 """
@@ -25,292 +18,22 @@ from typing import Sequence
 
 import polars as pl
 
-from .errors import ConfigError, DataError
-
-__all__ = [
-    "btyd_summary",
-    "customer_features",
-    "period_index",
-    "FREQS",
-    "TREND_WINDOW",
-]
-
-#: period units supported by :func:`btyd_summary` (lifetimes' ``freq``): day, ISO week, month
-FREQS = ("D", "W", "M")
-
-#: length in days of the two adjacent windows compared by ``spend_trend``
-TREND_WINDOW = 90
+from segmentation_lib.errors import ConfigError, DataError
+from segmentation_lib.features.common import (DAY_BITS, TREND_WINDOW, as_lazy, rounded_money, require_columns,
+                                              require_numeric, sort_by_text, to_utc, ts_expr)
 
 #: key the sort-heavy passes by a hash of the customer id (falls back to the text on a collision)
-_HASH_KEYS = True
+HASH_KEYS = True
 
 
-# --------------------------------------------------------------------------------------------
-# helpers
-# --------------------------------------------------------------------------------------------
-#: money sums are rounded to this many decimals: far below a cent, far above float summation noise
-MONEY_DECIMALS = 6
 
-
-def _money(e: pl.Expr) -> pl.Expr:
-    """A money sum rounded to ``MONEY_DECIMALS`` with ``-0.0`` made ``+0.0``: a net-zero sum's
-    float residue (``-1e-15`` or ``+1e-15``, by summation order) must not leave a sign behind.
-
-    >>> pl.select(_money(pl.lit(-1e-15))).item(), pl.select(_money(pl.lit(0.1) + pl.lit(0.2))).item()
-    (0.0, 0.3)
-    """
-    r = e.round(MONEY_DECIMALS)
-    return pl.when(r == 0.0).then(0.0).otherwise(r)  # (``r + 0.0`` is not reliably kept by polars)
-
-
-def _sort_by_text(frame: pl.DataFrame, col: str) -> pl.DataFrame:
-    """``frame.sort(col)`` for a text column, about 5x faster for short ASCII ids: ids of up to 16
-    bytes are compared as big-endian 128-bit integers of their zero-padded bytes, which orders them
-    exactly as the text sort does (longer or non-ASCII ids use the text sort).
-
-    >>> _sort_by_text(pl.DataFrame({"id": ["b", "ab", "a", "B"]}), "id")["id"].to_list()
-    ['B', 'a', 'ab', 'b']
-    """
-    s = frame[col]
-    if s.dtype != pl.String or frame.height < 2:
-        return frame.sort(col)
-    n_bytes = s.str.len_bytes()
-    if n_bytes.max() > 16 or not (n_bytes == s.str.len_chars()).all() or s.str.contains("\x00", literal=True).any():
-        return frame.sort(col)
-    key = pl.col(col).str.pad_end(16, "\x00").cast(pl.Binary).bin.reinterpret(dtype=pl.UInt128, endianness="big")
-    return frame.sort(key, nulls_last=False)
-
-
-def _lazy(transactions: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    if isinstance(transactions, pl.DataFrame):
-        return transactions.lazy()
-    if isinstance(transactions, pl.LazyFrame):
-        return transactions
-    raise DataError(
-        f"transactions: expected a polars DataFrame or LazyFrame, got {type(transactions).__name__}. "
-        "Fix: read the log with segmentation_lib.transactions.read_transactions or pl.scan_parquet."
-    )
-
-
-def _require(lf: pl.LazyFrame, columns: Sequence[str], where: str) -> dict[str, pl.DataType]:
-    schema = dict(lf.collect_schema())
-    missing = [c for c in columns if c not in schema]
-    if missing:
-        raise DataError(
-            f"{where}: column(s) {missing} not found in the transaction frame (it has {list(schema)}). "
-            "Fix: map your columns to the canonical names (customer_id, timestamp, amount) with "
-            "data.columns in the configuration or the column arguments."
-        )
-    return schema
-
-
-def _require_numeric(schema: dict[str, pl.DataType], col: str, where: str) -> None:
-    """A clear error when the money column is not numeric (e.g. text read from a CSV by hand)."""
-    if not schema[col].is_numeric():
-        raise DataError(
-            f"{where}: column '{col}' has dtype {schema[col]}, not a number. Fix: read the log with "
-            "segmentation_lib.transactions.read_transactions (it parses and checks amounts), or cast it "
-            f"first, e.g. pl.col('{col}').str.replace_all(',', '').cast(pl.Float64)."
-        )
-
-
-def _to_utc(value: str | dt.date | dt.datetime, name: str) -> dt.datetime:
-    """Parse ``as_of`` / ``observation_end`` into an aware UTC datetime (dates mean midnight UTC)."""
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ConfigError(
-                f"{name}={value!r} is not a date. Fix: give it as 'YYYY-MM-DD' or an ISO-8601 datetime."
-            ) from None
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
-    raise ConfigError(f"{name}={value!r} is not a date. Fix: give it as 'YYYY-MM-DD' or a datetime.")
-
-
-def _ts_expr(col: str, dtype: pl.DataType) -> pl.Expr:
-    """The timestamp column as UTC ``Datetime('us', 'UTC')`` (naive values are taken as UTC)."""
-    e = pl.col(col)
-    if dtype == pl.Date:
-        e = e.cast(pl.Datetime("us"))
-    elif not isinstance(dtype, pl.Datetime):
-        raise DataError(
-            f"column '{col}' has dtype {dtype}, not a datetime. Fix: parse it with read_transactions "
-            "(data.date_format) before computing features."
-        )
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-        return e.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
-    return e.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-
-
-def period_index(ts: pl.Expr, freq: str = "D") -> pl.Expr:
-    """Integer index of the period containing ``ts`` (UTC): days since 1970-01-01 (``"D"``),
-    Monday-based weeks (``"W"``, as pandas' ``W-SUN`` periods used by lifetimes) or months (``"M"``).
-
-    >>> import polars as pl, datetime as dt
-    >>> pl.select(period_index(pl.lit(dt.datetime(1970, 1, 5)), "W")).item()  # a Monday
-    1
-    """
-    if freq == "D":
-        return ts.dt.date().cast(pl.Int32)
-    if freq == "W":
-        return (ts.dt.date().cast(pl.Int32) + 3) // 7
-    if freq == "M":
-        return ts.dt.year().cast(pl.Int32) * 12 + ts.dt.month().cast(pl.Int32) - 1
-    raise ConfigError(f"btyd_summary: freq={freq!r} is not supported. Fix: use one of {list(FREQS)}.")
-
-
-def _period_of(moment: dt.datetime, freq: str) -> int:
-    return pl.select(period_index(pl.lit(moment.replace(tzinfo=None)), freq)).item()
-
-
-# --------------------------------------------------------------------------------------------
-# BTYD summary
-# --------------------------------------------------------------------------------------------
-def btyd_summary(
-    transactions: pl.DataFrame | pl.LazyFrame,
-    observation_end: str | dt.date | dt.datetime,
-    freq: str = "D",
-    customer_id_col: str = "customer_id",
-    datetime_col: str = "timestamp",
-    monetary_value_col: str | None = "amount",
-    method: str = "auto",
-) -> pl.DataFrame:
-    """One row per customer with ``frequency, recency, T, monetary_value`` as lifetimes computes them.
-
-    Transactions are bucketed into periods of ``freq`` (UTC calendar days, Monday-based weeks or
-    months); amounts in the same period are summed; rows whose period is after the period of
-    ``observation_end`` are dropped (as lifetimes does, a row later on the same day as
-    ``observation_end`` is kept). ``frequency`` = periods with a transaction - 1, ``recency`` = last
-    - first period, ``T`` = period of ``observation_end`` - first period, ``monetary_value`` = mean
-    of the per-period sums excluding the first period (0 for one-period customers). Every row
-    counts, as in lifetimes: a return on its own day is a period (filter ``amount > 0`` first if
-    you want purchases only). Output is sorted by customer id; values are Float64 like lifetimes.
-    ``method``: ``"sorted"`` sorts the rows by a packed customer | period key and reads periods and
-    customers off the sorted runs; ``"grouped"`` groups by (customer, period) then by customer;
-    ``"auto"`` (default) is ``"sorted"`` unless two customers share a key or the log spans more
-    than 2**20 periods. Both give the same table (tested).
-
-    >>> import polars as pl, datetime as dt
-    >>> tx = pl.DataFrame({"customer_id": ["a", "a", "a"], "amount": [1.0, 2.0, 5.0],
-    ...     "timestamp": [dt.datetime(2020, 1, 1, 10), dt.datetime(2020, 1, 1, 12), dt.datetime(2020, 1, 5)]})
-    >>> btyd_summary(tx, "2020-01-10").row(0)
-    ('a', 1.0, 4.0, 9.0, 5.0)
-    """
-    if freq not in FREQS:
-        raise ConfigError(f"btyd_summary: freq={freq!r} is not supported. Fix: use one of {list(FREQS)}.")
-    lf = _lazy(transactions)
-    cols = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
-    schema = _require(lf, cols, "btyd_summary")
-    if monetary_value_col:
-        _require_numeric(schema, monetary_value_col, "btyd_summary")
-    end_p = _period_of(_to_utc(observation_end, "observation_end"), freq)
-    c = pl.col
-    amount = c(monetary_value_col).cast(pl.Float64) if monetary_value_col else pl.lit(0.0)
-    if method not in ("auto", "sorted", "grouped"):
-        raise ConfigError(f"btyd_summary: method={method!r} is not one of 'auto', 'sorted', 'grouped'.")
-    rows = lf.select(
-        c(customer_id_col).alias("_cid"),
-        period_index(_ts_expr(datetime_col, schema[datetime_col]), freq).alias("_p"),
-        amount.alias("_v"),
-    ).filter(c("_p") <= end_p, c("_cid").is_not_null())
-    per_customer = _btyd_sorted(rows, end_p) if method != "grouped" else None
-    if per_customer is None and method == "sorted":
-        raise DataError(
-            "btyd_summary: method='sorted' does not apply to this log (two customers share a 44-bit key, or "
-            f"it spans more than {(1 << _DAY_BITS) - 1:,} periods). Fix: use method='auto'."
-        )
-    if per_customer is None:
-        per_period = (
-            rows.group_by("_cid", "_p")
-            # rounded: deterministic between runs (see customer_features); a -0.0 here cannot reach the
-            # output (monetary_value is a difference with the +0.0-normalised total, or 0.0)
-            .agg(c("_v").sum().round(MONEY_DECIMALS))
-        )
-        per_customer = per_period.group_by("_cid").agg(
-            pl.len().alias("_n"),
-            c("_p").min().alias("_first"),
-            c("_p").max().alias("_last"),
-            _money(c("_v").sum()).alias("_total"),
-            c("_v").min_by("_p").alias("_first_v"),
-        ).collect(engine="streaming")
-    out = per_customer.lazy().select(
-        c("_cid").alias(customer_id_col),
-        (c("_n") - 1).cast(pl.Float64).alias("frequency"),
-        (c("_last") - c("_first")).cast(pl.Float64).alias("recency"),
-        (pl.lit(end_p) - c("_first")).cast(pl.Float64).alias("T"),
-        pl.when(c("_n") > 1)
-        .then((c("_total") - c("_first_v")) / (c("_n") - 1))
-        .otherwise(0.0)
-        .alias("monetary_value"),
-    )
-    if not monetary_value_col:
-        out = out.drop("monetary_value")
-    return _sort_by_text(out.collect(), customer_id_col)
-
-
-def _btyd_sorted(rows: pl.LazyFrame, end_p: int) -> pl.DataFrame | None:
-    """Per-customer ``_n, _first, _last, _total, _first_v`` of :func:`btyd_summary` by sorting.
-
-    The rows (``_cid, _p, _v``) are sorted by one UInt64 key, customer (44 bits of a hash) | period
-    offset (20 bits); runs of equal keys are the (customer, period) cells and runs of equal customer
-    bits the customers, so both aggregations run on sorted keys. A second, independent 64-bit hash
-    must be constant within each customer run; otherwise two customers share a key and ``None``
-    sends the caller to the grouped path (as does a log spanning more than 2**20 periods).
-    """
-    c = pl.col
-    df = rows.collect(engine="streaming")
-    p0 = end_p - (1 << _DAY_BITS) + 1  # period offsets 0 .. 2**20 - 1
-    if df.height == 0 or df["_p"].min() < p0:
-        return None
-    index_type = pl.UInt32 if df.height < 2**32 else pl.UInt64
-    s = df.select(
-        (c("_cid").hash(seed=0) // (1 << _DAY_BITS) * (1 << _DAY_BITS) + (c("_p") - p0).cast(pl.UInt64)).alias("_kp"),
-        c("_v"),
-        pl.int_range(pl.len(), dtype=index_type).alias("_i"),
-        c("_cid").hash(seed=1).alias("_h2"),
-    ).sort("_kp")
-    customer = c("_kp") // (1 << _DAY_BITS)
-    new_customer = (customer != customer.shift()).fill_null(True)
-    if s.select((~new_customer & (c("_h2") != c("_h2").shift())).any()).item():
-        return None
-    first_rows = s.select(new_customer.arg_true().alias("r"))["r"]
-    cid = df["_cid"].gather(s["_i"].gather(first_rows))
-    s = s.drop("_i", "_h2")
-    offset = (c("_kp") % (1 << _DAY_BITS)).cast(pl.Int64) + p0
-    per_customer = (
-        s.lazy()
-        .group_by(c("_kp").set_sorted(), maintain_order=True)
-        .agg(c("_v").sum().round(MONEY_DECIMALS))
-        .group_by(customer.alias("_kh").set_sorted(), maintain_order=True)
-        .agg(
-            pl.len().alias("_n"),
-            offset.first().alias("_first"),
-            offset.last().alias("_last"),
-            _money(c("_v").sum()).alias("_total"),
-            c("_v").first().alias("_first_v"),
-        )
-        .collect()
-    )
-    return per_customer.with_columns(cid.alias("_cid"))
-
-
-# --------------------------------------------------------------------------------------------
-# behavioural features
-# --------------------------------------------------------------------------------------------
-#: bits for a day in a packed sort key: day offsets before ``as_of`` up to 2**20 - 1 (2,870 years)
-_DAY_BITS = 20
 #: bits of an order id's 64-bit hash kept in a packed key (two orders of one customer would need equal
 #: 44-bit hashes to merge: about 1 chance in 10**11 per customer with 50 orders)
-_ORDER_BITS = 64 - _DAY_BITS
+_ORDER_BITS = 64 - DAY_BITS
 
 
 #: up to this many distinct products, (customer, product) pairs are packed into 64 bits
-_MAX_PACKED_PRODUCTS = 1 << _DAY_BITS
+_MAX_PACKED_PRODUCTS = 1 << DAY_BITS
 
 
 def _product_codes(e: pl.Expr) -> pl.Expr:
@@ -393,7 +116,7 @@ def _sorted_tables(
         .group_by("customer_id")
         .agg(c("_bought").min().alias("first_purchase"), c("_bought").max().alias("last_purchase"), c(list(sums)).sum())
     )
-    day0 = as_of_day - (1 << _DAY_BITS) + 1  # day offsets of rows before as_of: 0 .. 2**20 - 1
+    day0 = as_of_day - (1 << DAY_BITS) + 1  # day offsets of rows before as_of: 0 .. 2**20 - 1
     keys_plan = base.filter(buy).select(
         c("customer_id").hash(seed=0).alias("_k"),
         (ts.dt.date().cast(pl.Int32) - day0).alias("_d"),
@@ -405,11 +128,11 @@ def _sorted_tables(
     if keys["_o"].null_count() or (keys.height and keys["_d"].min() < 0):
         return None
     rows = rows.with_columns(
-        *(_money(c(n)).alias(n) for n in sums if n != "n_returns"),
+        *(rounded_money(c(n)).alias(n) for n in sums if n != "n_returns"),
         c("customer_id").hash(seed=0).alias("_k"),
     )
-    day_mask = (1 << _DAY_BITS) - 1
-    kh = rows["_k"] // (1 << _DAY_BITS)  # customer bits of the UInt64 customer | day key
+    day_mask = (1 << DAY_BITS) - 1
+    kh = rows["_k"] // (1 << DAY_BITS)  # customer bits of the UInt64 customer | day key
     if kh.n_unique() != rows.height:  # (unique 44-bit prefixes imply unique 64-bit hashes)
         return None  # two customers share (a prefix of) a hash: the grouped path keys by text
     rows = rows.with_columns(kh.alias("_kh"))
@@ -418,11 +141,11 @@ def _sorted_tables(
     if has_product:  # distinct (customer, product) pairs, sorted; runs of one customer counted
         p = keys.select("_k", "_p").filter(c("_p").is_not_null())
         if p.height and p["_p"].max() < _MAX_PACKED_PRODUCTS:  # customer (44) | product code (20)
-            z = p.select((c("_k") // (1 << _DAY_BITS) * (1 << _DAY_BITS) + c("_p").cast(pl.UInt64)).alias("z"))
-            customer_bits = c("z") // (1 << _DAY_BITS)
+            z = p.select((c("_k") // (1 << DAY_BITS) * (1 << DAY_BITS) + c("_p").cast(pl.UInt64)).alias("z"))
+            customer_bits = c("z") // (1 << DAY_BITS)
         else:  # over a million distinct products: customer (64) | product code (64)
             z = p.select((c("_k").cast(pl.UInt128) * _u128(1 << 64) + c("_p").cast(pl.UInt128)).alias("z"))
-            customer_bits = (c("z") // _u128(1 << 64)).cast(pl.UInt64) // (1 << _DAY_BITS)
+            customer_bits = (c("z") // _u128(1 << 64)).cast(pl.UInt64) // (1 << DAY_BITS)
         del p
         z = z["z"].sort().to_frame()
         products = (
@@ -437,20 +160,20 @@ def _sorted_tables(
     # bits on neighbouring rows are one order, and its first row holds its (earliest) day
     x = keys.select(
         (c("_k").cast(pl.UInt128) * _u128(1 << 64)
-         + (c("_o") // (1 << _DAY_BITS)).cast(pl.UInt128) * _u128(1 << _DAY_BITS)
+         + (c("_o") // (1 << DAY_BITS)).cast(pl.UInt128) * _u128(1 << DAY_BITS)
          + c("_d").cast(pl.UInt128)).alias("x")
     )["x"].sort()
     del keys
     x = x.to_frame().select(
         (c("x") // _u128(1 << 64)).cast(pl.UInt64).alias("k"), (c("x") % _u128(1 << 64)).cast(pl.UInt64).alias("lo")
     )
-    od, d = c("lo") // (1 << _DAY_BITS), c("lo") & day_mask
+    od, d = c("lo") // (1 << DAY_BITS), c("lo") & day_mask
     new_order = ((c("k") != c("k").shift()) | (od != od.shift())).fill_null(True)
     x = x.select(
         new_order.alias("new_order"),
         (~new_order & (d != d.shift())).alias("multi_day"),
         # purchase days: customer bits (44) | day (20), one per order
-        (c("k") // (1 << _DAY_BITS) * (1 << _DAY_BITS) + d).alias("y"),
+        (c("k") // (1 << DAY_BITS) * (1 << DAY_BITS) + d).alias("y"),
     )
     if x["multi_day"].any():
         return None  # an order with purchase rows on two days: its time is not its rows' times
@@ -458,7 +181,7 @@ def _sorted_tables(
     del x
     # per customer (runs of equal customer bits): orders = run length; purchase days, gaps and
     # orders per window = sums over the run of per-row values (cumulative sums read at run ends)
-    runs = (y // (1 << _DAY_BITS)).rle().struct.unnest()
+    runs = (y // (1 << DAY_BITS)).rle().struct.unnest()
     lens = runs["len"].cast(pl.Int64)
     ends = lens.cum_sum() - 1
     # the gaps of a customer add up to its last purchase day minus its first
@@ -469,7 +192,7 @@ def _sorted_tables(
     per_row = y.to_frame().with_columns((c("y") - prev).cast(pl.Int64).alias("_step")).select(
         new_day.cast(pl.Int32).alias("n_purchase_days"),  # (Int32 sums: fewer bytes to add up)
         pl.when(same_customer & new_day).then(c("_step") * c("_step")).otherwise(0).alias("_gap_sq"),
-        *[((c("y") & day_mask) >= (1 << _DAY_BITS) - 1 - w).cast(pl.Int32).alias(f"orders_{w}d") for w in windows],
+        *[((c("y") & day_mask) >= (1 << DAY_BITS) - 1 - w).cast(pl.Int32).alias(f"orders_{w}d") for w in windows],
     )
     del y
     counts = [c("n_purchase_days"), *[c(f"orders_{w}d") for w in windows]]
@@ -538,16 +261,16 @@ def customer_features(
             f"customer_features: windows={list(windows)} / trend_window={trend_window} must be positive "
             "numbers of days. Fix: set features.windows to e.g. [30, 90, 365]."
         )
-    lf = _lazy(transactions)
-    schema = _require(lf, ["customer_id", "timestamp", "amount"], "customer_features")
-    _require_numeric(schema, "amount", "customer_features")
-    as_of_dt = _to_utc(as_of, "as_of")
+    lf = as_lazy(transactions)
+    schema = require_columns(lf, ["customer_id", "timestamp", "amount"], "customer_features")
+    require_numeric(schema, "amount", "customer_features")
+    as_of_dt = to_utc(as_of, "as_of")
     as_of_day = (as_of_dt.date() - dt.date(1970, 1, 1)).days
     has_order = "order_id" in schema
     has_product = "product_id" in schema
     c = pl.col
 
-    ts = _ts_expr("timestamp", schema["timestamp"])
+    ts = ts_expr("timestamp", schema["timestamp"])
     buy = c("amount") > 0
     order_key = c("order_id").cast(pl.String) if has_order else ts.dt.epoch("us")
     cols = [
@@ -624,7 +347,7 @@ def customer_features(
         key = c("customer_id").hash(seed=0)
         out = (
             orders.group_by("customer_id").agg(aggs)
-            .with_columns(*(_money(c(n)).alias(n) for n in money), days.alias("_days"), key.alias("_k"))
+            .with_columns(*(rounded_money(c(n)).alias(n) for n in money), days.alias("_days"), key.alias("_k"))
             .with_columns(
                 c("_days").list.len().cast(pl.Int64).alias("n_purchase_days"),
                 c("_days").list.diff(null_behavior="drop").list.std(ddof=0).alias("std_days_between"),
@@ -632,7 +355,7 @@ def customer_features(
             .drop("_days")
             .collect(engine="streaming")
         )
-        use_hash = _HASH_KEYS and out["_k"].n_unique() == out.height
+        use_hash = HASH_KEYS and out["_k"].n_unique() == out.height
         kcol = "_k" if use_hash else "customer_id"
         keyed = base.with_columns(key.alias("_k")) if use_hash else base
         if has_product:  # pass 3: distinct (customer, product) pairs, then a count
@@ -662,7 +385,7 @@ def customer_features(
                 raise DataError(
                     "customer_features: method='sorted' does not apply to this log: a purchase order spans "
                     "two calendar days, a purchase row has no order id, or the log spans more than "
-                    f"{(1 << _DAY_BITS) - 1:,} days. Fix: use method='auto' (it falls back to 'grouped')."
+                    f"{(1 << DAY_BITS) - 1:,} days. Fix: use method='auto' (it falls back to 'grouped')."
                 )
         return grouped_passes(base)
 
@@ -678,7 +401,7 @@ def customer_features(
         out = pl.concat(parts, rechunk=False, how="vertical" if same else "diagonal_relaxed")
 
     # sorted by id before the derived columns are added (fewer columns to reorder)
-    out = _sort_by_text(out.drop("_k", strict=False), "customer_id").lazy()
+    out = sort_by_text(out.drop("_k", strict=False), "customer_id").lazy()
     first_day = c("first_purchase").dt.date().cast(pl.Int32)
     last_day = c("last_purchase").dt.date().cast(pl.Int32)
     now, prev = c(f"spend_{tw}d"), c(f"spend_prev_{tw}d")

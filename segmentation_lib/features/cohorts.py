@@ -25,7 +25,8 @@ from typing import Iterable
 
 import polars as pl
 
-from .errors import ConfigError, DataError
+from segmentation_lib.errors import ConfigError, DataError
+
 
 __all__ = ["cohort_table", "retention_curve", "describe_retention", "PERIODS"]
 

@@ -21,7 +21,8 @@ from typing import Any, Mapping, Sequence
 
 import polars as pl
 
-from .errors import ConfigError, DataError
+from segmentation_lib.errors import ConfigError, DataError
+
 
 __all__ = ["Rule", "RuleValidation", "parse_rules", "rule_expr", "validate_rules", "assign_rule_segments"]
 

@@ -36,7 +36,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from .errors import ConfigError, DataError
+from segmentation_lib.errors import ConfigError, DataError
+
 
 #: skewness above which ``log_features="auto"`` applies log1p to a non-negative feature
 SKEW_THRESHOLD = 1.0

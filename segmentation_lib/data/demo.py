@@ -34,7 +34,8 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from .errors import ConfigError
+from segmentation_lib.errors import ConfigError
+
 
 #: planted archetypes, in a fixed order (their integer code is the position here)
 ARCHETYPES: tuple[str, ...] = ("power", "steady", "explorer", "dormant", "new", "churned")

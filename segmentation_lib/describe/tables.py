@@ -12,7 +12,8 @@ from typing import Mapping, Sequence
 
 import polars as pl
 
-from .errors import DataError
+from segmentation_lib.errors import DataError
+
 
 __all__ = ["segment_summary", "with_actions", "describe_summary", "MEDIAN_COLUMNS", "UNASSIGNED"]
 

@@ -68,12 +68,13 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from .errors import ConfigError, DataError
-from .preprocessing import make_preprocessor, to_numpy
+from segmentation_lib.errors import ConfigError, DataError
+from segmentation_lib.segment.preprocessing import make_preprocessor, to_numpy
+from segmentation_lib.segment.sampling import stratified_sample, subsample
+
 
 ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm", "agglomerative", "hdbscan")
 DEFAULT_FEATURES = ("days_since_last", "n_orders", "total_spend", "avg_order_value", "mean_days_between", "tenure_days")
-_SAMPLE_STREAM = 0x5E6A  # tag mixed into the sampling seed
 SWEEP_COLUMNS = ("k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "bic", "min_segment_share")
 
 
@@ -85,47 +86,6 @@ def thread_limit(n_threads: int | None) -> ContextManager[Any]:
     segmenter uses 1 thread by default (``n_threads``).
     """
     return threadpool_limits(limits=int(n_threads)) if n_threads else nullcontext()
-
-
-# --------------------------------------------------------------------------------------------
-# sampling
-# --------------------------------------------------------------------------------------------
-def stratified_sample(n: int, size: int, strata: np.ndarray | None = None, n_bins: int = 10,
-                      random_state: int = 42) -> np.ndarray:
-    """Sorted indices of a seeded sample of ``size`` rows out of ``n``, stratified by quantile bins.
-
-    ``strata`` (e.g. total spend) is cut into ``n_bins`` quantile bins and each bin is sampled in
-    proportion to its size. All rows are returned when ``n <= size``.
-
-    >>> stratified_sample(10, 20).tolist() == list(range(10))
-    True
-    >>> len(stratified_sample(1000, 100, np.arange(1000.0)))
-    100
-    """
-    if n <= size:
-        return np.arange(n)
-    # a stream of its own (seed mixed with a tag): data drawn with np.random.default_rng(seed) for the
-    # same seed must not line up with the sample keys
-    rng = np.random.default_rng([int(random_state), _SAMPLE_STREAM])
-    keys = rng.random(n)
-    if strata is None:
-        return np.sort(np.argsort(keys, kind="stable")[:size])
-    ranks = np.argsort(np.argsort(strata, kind="stable"), kind="stable")
-    bins = (ranks * n_bins) // n
-    counts = np.bincount(bins, minlength=n_bins)
-    quota = np.floor(counts * size / n).astype(np.int64)
-    short = size - quota.sum()  # hand out the remainder to the largest fractional parts
-    frac = counts * size / n - quota
-    quota[np.argsort(-frac, kind="stable")[:short]] += 1
-    order = np.lexsort((keys, bins))
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank_in_bin = np.arange(n) - start[bins[order]]
-    chosen = order[rank_in_bin < quota[bins[order]]]
-    return np.sort(chosen)
-
-
-def _subsample(n: int, size: int, random_state: int) -> np.ndarray:
-    return stratified_sample(n, size, None, random_state=random_state)
 
 
 # --------------------------------------------------------------------------------------------
@@ -260,10 +220,10 @@ def _sweep(Z: np.ndarray, k_range: Sequence[int], algorithm: str, metric_sample_
         raise ConfigError(f"clustering.k_range {list(k_range)} needs more customers than the {Z.shape[0]} given. "
                           "Fix: lower k_range or provide more customers.")
     ks = list(range(lo, hi + 1))
-    metric_idx = _subsample(Z.shape[0], metric_sample_size, random_state)
+    metric_idx = subsample(Z.shape[0], metric_sample_size, random_state)
     ward: dict[int, np.ndarray] = {}
     if algorithm == "agglomerative":
-        a_idx = _subsample(Z.shape[0], agglomerative_sample_size, random_state)
+        a_idx = subsample(Z.shape[0], agglomerative_sample_size, random_state)
         cut = _ward_labels(Z[a_idx], ks)
         ward = {k: _nearest_centroid(Z, _centroids(Z[a_idx], cut[k], k)) for k in ks}
     rows, label_sets = [], []
@@ -551,7 +511,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
 
     def _fit_k(self, Zs: np.ndarray, k: int) -> None:
         if self.algorithm == "agglomerative":
-            a_idx = _subsample(Zs.shape[0], int(self.agglomerative_sample_size), self.random_state)
+            a_idx = subsample(Zs.shape[0], int(self.agglomerative_sample_size), self.random_state)
             cut = _ward_labels(Zs[a_idx], [k])[k]
             self.model_ = {"kind": "ward_centroids", "centers": _centroids(Zs[a_idx], cut, k),
                            "n_fitted": int(a_idx.size)}
@@ -657,7 +617,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
 
     # ---- names ---------------------------------------------------------------------------------
     def _names(self, raw: np.ndarray, labels: np.ndarray, features: list[str]) -> dict[int, str]:
-        from .profiles import name_segments, segment_profiles
+        from segmentation_lib.segment.profiles import name_segments, segment_profiles
 
         frame = pl.DataFrame(raw, schema=features, orient="row") if raw.size else pl.DataFrame(schema=features)
         keep = labels >= 0

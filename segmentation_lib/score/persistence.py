@@ -37,7 +37,8 @@ import joblib
 import numpy as np
 import polars as pl
 
-from .errors import DataError, ModelError
+from segmentation_lib.errors import DataError, ModelError
+
 
 FORMAT_NAME = "segmentation_lib.model"
 #: fitted attributes with one entry per training customer, left out of the saved file

@@ -15,7 +15,8 @@ from typing import Any
 
 import polars as pl
 
-from .errors import DataError, ModelError
+from segmentation_lib.errors import DataError, ModelError
+
 
 #: file starts that mark data rather than a model (Parquet, zip/xlsx); text files are detected separately
 _DATA_MAGIC = (b"PAR1", b"PK\x03\x04")
@@ -60,9 +61,9 @@ def _is_feature_table(path: Path, feature_names: list[str]) -> bool:
 def features_for_scoring(data: str | Path, feature_names: list[str], config: str | Path | None = None,
                          as_of: str | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Feature table for ``data`` (a feature table as is, or computed from a transaction log)."""
-    from .config import load_config, resolve_config
-    from .features import customer_features
-    from .quality import load_transactions
+    from segmentation_lib.config import load_config, resolve_config
+    from segmentation_lib.features.customer import customer_features
+    from segmentation_lib.data.quality import load_transactions
 
     path = Path(data)
     if _is_feature_table(path, feature_names):
@@ -97,7 +98,7 @@ def _without_config_hint(message: str) -> str:
 def score_file(model: str | Path, data: str | Path, out: str | Path, config: str | Path | None = None,
                as_of: str | None = None) -> str:
     """Score every customer of ``data`` with the saved ``model`` and write ``out`` (.parquet or .csv)."""
-    from .persistence import load_model, score_customers
+    from segmentation_lib.score.persistence import load_model, score_customers
 
     out = Path(out)
     if out.suffix.lower() not in {".parquet", ".csv"}:

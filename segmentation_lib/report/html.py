@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
-import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
+from segmentation_lib.describe.format import fmt_value
+from segmentation_lib.describe.quality_text import customer_attributes_sentence
+from segmentation_lib.report.files import read_json
+
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -47,33 +49,6 @@ HEADLINES: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-# --------------------------------------------------------------------------- formatting helpers
-
-
-def fmt_value(value: Any, kind: str = "auto") -> str:
-    """Format a number for people: ``fmt_value(12345.6, "money") == '12,346'``, ``fmt_value(0.123, "pct") == '12.3%'``.
-
-    >>> fmt_value(0.4567, "float"), fmt_value(1234567, "int"), fmt_value(None)
-    ('0.457', '1,234,567', '-')
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if kind == "ratio" and isinstance(value, (list, tuple)) and len(value) == 2:
-        return f"{value[0]} / {value[1]}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if kind == "pct":
-        return f"{100 * value:.1f}%"
-    if kind == "money":
-        return f"{value:,.0f}"
-    if kind == "int" or (kind == "auto" and float(value).is_integer()):
-        return f"{int(round(value)):,}"
-    if kind == "float" or kind == "auto":
-        text = f"{value:,.3f}" if abs(value) < 100 else f"{value:,.1f}"
-        return text.rstrip("0").rstrip(".") if kind == "auto" else text
-    return str(value)
-
-
 def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None,
                numeric: Iterable[str] = (), formats: Mapping[str, str] | None = None) -> str:
     """A plain escaped ``<table>`` from records (numbers right-aligned).
@@ -104,13 +79,6 @@ def _env():
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = fmt_value
     return env
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _atomic_write(path: Path, text: str) -> Path:
@@ -174,7 +142,7 @@ def _markup(text: str):
 def row_counts(run_dir: Path) -> dict[str, Any]:
     """Row counts for the manifest, read from the run's data-quality summary and Parquet outputs."""
     out: dict[str, Any] = {}
-    dq = _read_json(run_dir / "data_quality.json") or {}
+    dq = read_json(run_dir / "data_quality.json", None) or {}
     for key in ("rows_in", "rows_out", "rows_excluded", "customers_in", "customers_out", "customers_dropped"):
         if key in dq:
             out[key] = dq[key]
@@ -198,15 +166,15 @@ def headline_cards(metrics: Mapping[str, Any]) -> list[dict[str, str]]:
 
 
 def _segment_rows(run_dir: Path) -> list[dict[str, Any]]:
-    data = _read_json(run_dir / "segments.json")
+    data = read_json(run_dir / "segments.json", None)
     return data if isinstance(data, list) else []
 
 
 def render_run_index(run_dir: str | Path, manifest: Mapping[str, Any]) -> Path:
     """Write ``index.html`` of one run: headline numbers, links to each report, segments, data quality, files."""
     run_dir = Path(run_dir)
-    metrics = _read_json(run_dir / "metrics.json") or {}
-    dq = _read_json(run_dir / "data_quality.json") or {}
+    metrics = read_json(run_dir / "metrics.json", None) or {}
+    dq = read_json(run_dir / "data_quality.json", None) or {}
     pages = [{"href": f"{Path(n).stem}.html", "title": PAGE_TITLES.get(Path(n).stem, Path(n).stem),
               "blurb": PAGE_BLURBS.get(Path(n).stem, ""), "notebook": n} for n in manifest.get("notebooks", [])]
     dq_rules = [r for r in dq.get("rules", []) if r.get("rows")]
@@ -253,13 +221,13 @@ def _local(iso: str | None) -> str:
 
 def render_reports_index(out_dir: str | Path) -> Path:
     """Write ``<out_dir>/index.html`` listing every successful run newest first (and failed runs apart)."""
-    from .pipeline import list_failed_runs, list_runs
+    from segmentation_lib.report.runs import list_failed_runs, list_runs
 
     out = Path(out_dir)
     runs = []
     for p in list_runs(out):
-        man = _read_json(p / "manifest.json") or {}
-        met = _read_json(p / "metrics.json") or {}
+        man = read_json(p / "manifest.json", None) or {}
+        met = read_json(p / "metrics.json", None) or {}
         cfg = man.get("configuration") or {}
         runs.append({
             "href": f"{p.name}/index.html", "name": p.name, "started": _local(man.get("started")),
@@ -279,70 +247,3 @@ def render_reports_index(out_dir: str | Path) -> Path:
                                                                n_failed=len(failed), out=str(out))
     out.mkdir(parents=True, exist_ok=True)
     return _atomic_write(out / "index.html", text)
-
-
-# --------------------------------------------------------------------------- Markdown for notebooks
-
-
-def md_table(df, formats: Mapping[str, str] | None = None, max_rows: int = 40, rename: Mapping[str, str] | None = None) -> str:
-    """A polars frame as a Markdown table with human number formats (for ``IPython.display.Markdown``).
-
-    ``formats`` maps a column to ``int`` / ``money`` / ``pct`` / ``float``; headers lose underscores.
-
-    >>> import polars as pl
-    >>> print(md_table(pl.DataFrame({"segment": ["A"], "share": [0.25]}), {"share": "pct"}))
-    | segment | share |
-    |---|---:|
-    | A | 25.0% |
-    """
-    formats = dict(formats or {})
-    rename = dict(rename or {})
-    cols = list(df.columns)
-    num = {c for c in cols if df.schema[c].is_numeric()}
-    head = "| " + " | ".join(rename.get(c, c.replace("_", " ")) for c in cols) + " |"
-    sep = "|" + "|".join("---:" if c in num else "---" for c in cols) + "|"
-    rows = []
-    for r in df.head(max_rows).iter_rows(named=True):
-        cells = []
-        for c in cols:
-            v = r[c]
-            text = fmt_value(v, formats.get(c, "auto")) if c in num or v is None else str(v)
-            cells.append(text.replace("|", "\\|").replace("\n", " "))
-        rows.append("| " + " | ".join(cells) + " |")
-    more = [f"\n*{df.height - max_rows:,} more rows not shown.*"] if df.height > max_rows else []
-    return "\n".join([head, sep, *rows, *more])
-
-
-def quality_markdown(dq: Mapping[str, Any]) -> str:
-    """The data-quality summary (``DataQualityReport.to_dict()``) as Markdown: totals, then one row per rule."""
-    lines = [
-        f"- **Rows:** {fmt_value(dq.get('rows_in'), 'int')} read, {fmt_value(dq.get('rows_out'), 'int')} used, "
-        f"{fmt_value(dq.get('rows_excluded'), 'int')} excluded.",
-        f"- **Customers:** {fmt_value(dq.get('customers_in'), 'int')} found, {fmt_value(dq.get('customers_out'), 'int')} kept"
-        + (f", {fmt_value(dq.get('customers_dropped'), 'int')} dropped because none of their rows was usable."
-           if dq.get("customers_dropped") else "."),
-        f"- **As of:** {str(dq.get('as_of') or '-')[:10]}"
-        + (" (the day after the last transaction)." if dq.get("as_of_inferred") else "."),
-        "",
-        "| rule | what it checks | rows found | rows excluded | action |",
-        "|---|---|---:|---:|---|",
-    ]
-    for r in dq.get("rules", []):
-        lines.append(f"| {r.get('rule')} | {r.get('description')} | {fmt_value(r.get('rows'), 'int')} | "
-                     f"{fmt_value(r.get('excluded'), 'int')} | {r.get('action')} |")
-    for note in dq.get("notes") or []:
-        lines.append(f"\n*Note: {note}*")
-    attrs = dq.get("customer_attributes")
-    if attrs:
-        lines.append(f"\n{customer_attributes_sentence(attrs)}")
-    return "\n".join(lines)
-
-
-def customer_attributes_sentence(attrs: Mapping[str, Any]) -> str:
-    """One sentence on the customer attributes join: matched, only in one table, null ids."""
-    text = (f"Customer attributes: {fmt_value(attrs.get('matched'), 'int')} of {fmt_value(attrs.get('customers'), 'int')} "
-            f"customers matched; {fmt_value(attrs.get('only_in_transactions'), 'int')} have transactions but no attributes, "
-            f"{fmt_value(attrs.get('only_in_attributes'), 'int')} have attributes but no usable transactions")
-    if attrs.get("attribute_null_ids"):
-        text += f", {fmt_value(attrs.get('attribute_null_ids'), 'int')} attribute rows have no customer id"
-    return text + "."

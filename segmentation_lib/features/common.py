@@ -1,0 +1,152 @@
+"""Shared building blocks of the feature tables: input checks, UTC times, periods, money sums.
+
+>>> import datetime as dt
+>>> to_utc("2024-01-10", "as_of")
+datetime.datetime(2024, 1, 10, 0, 0, tzinfo=datetime.timezone.utc)
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Sequence
+
+import polars as pl
+
+from segmentation_lib.errors import ConfigError, DataError
+
+
+#: period units supported by :func:`btyd_summary` (lifetimes' ``freq``): day, ISO week, month
+FREQS = ("D", "W", "M")
+
+#: length in days of the two adjacent windows compared by ``spend_trend``
+TREND_WINDOW = 90
+
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+#: money sums are rounded to this many decimals: far below a cent, far above float summation noise
+MONEY_DECIMALS = 6
+
+
+def rounded_money(e: pl.Expr) -> pl.Expr:
+    """A money sum rounded to ``MONEY_DECIMALS`` with ``-0.0`` made ``+0.0``: a net-zero sum's
+    float residue (``-1e-15`` or ``+1e-15``, by summation order) must not leave a sign behind.
+
+    >>> pl.select(rounded_money(pl.lit(-1e-15))).item(), pl.select(rounded_money(pl.lit(0.1) + pl.lit(0.2))).item()
+    (0.0, 0.3)
+    """
+    r = e.round(MONEY_DECIMALS)
+    return pl.when(r == 0.0).then(0.0).otherwise(r)  # (``r + 0.0`` is not reliably kept by polars)
+
+
+def sort_by_text(frame: pl.DataFrame, col: str) -> pl.DataFrame:
+    """``frame.sort(col)`` for a text column, about 5x faster for short ASCII ids: ids of up to 16
+    bytes are compared as big-endian 128-bit integers of their zero-padded bytes, which orders them
+    exactly as the text sort does (longer or non-ASCII ids use the text sort).
+
+    >>> sort_by_text(pl.DataFrame({"id": ["b", "ab", "a", "B"]}), "id")["id"].to_list()
+    ['B', 'a', 'ab', 'b']
+    """
+    s = frame[col]
+    if s.dtype != pl.String or frame.height < 2:
+        return frame.sort(col)
+    n_bytes = s.str.len_bytes()
+    if n_bytes.max() > 16 or not (n_bytes == s.str.len_chars()).all() or s.str.contains("\x00", literal=True).any():
+        return frame.sort(col)
+    key = pl.col(col).str.pad_end(16, "\x00").cast(pl.Binary).bin.reinterpret(dtype=pl.UInt128, endianness="big")
+    return frame.sort(key, nulls_last=False)
+
+
+def as_lazy(transactions: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    if isinstance(transactions, pl.DataFrame):
+        return transactions.lazy()
+    if isinstance(transactions, pl.LazyFrame):
+        return transactions
+    raise DataError(
+        f"transactions: expected a polars DataFrame or LazyFrame, got {type(transactions).__name__}. "
+        "Fix: read the log with segmentation_lib.transactions.read_transactions or pl.scan_parquet."
+    )
+
+
+def require_columns(lf: pl.LazyFrame, columns: Sequence[str], where: str) -> dict[str, pl.DataType]:
+    schema = dict(lf.collect_schema())
+    missing = [c for c in columns if c not in schema]
+    if missing:
+        raise DataError(
+            f"{where}: column(s) {missing} not found in the transaction frame (it has {list(schema)}). "
+            "Fix: map your columns to the canonical names (customer_id, timestamp, amount) with "
+            "data.columns in the configuration or the column arguments."
+        )
+    return schema
+
+
+def require_numeric(schema: dict[str, pl.DataType], col: str, where: str) -> None:
+    """A clear error when the money column is not numeric (e.g. text read from a CSV by hand)."""
+    if not schema[col].is_numeric():
+        raise DataError(
+            f"{where}: column '{col}' has dtype {schema[col]}, not a number. Fix: read the log with "
+            "segmentation_lib.transactions.read_transactions (it parses and checks amounts), or cast it "
+            f"first, e.g. pl.col('{col}').str.replace_all(',', '').cast(pl.Float64)."
+        )
+
+
+def to_utc(value: str | dt.date | dt.datetime, name: str) -> dt.datetime:
+    """Parse ``as_of`` / ``observation_end`` into an aware UTC datetime (dates mean midnight UTC)."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ConfigError(
+                f"{name}={value!r} is not a date. Fix: give it as 'YYYY-MM-DD' or an ISO-8601 datetime."
+            ) from None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+    raise ConfigError(f"{name}={value!r} is not a date. Fix: give it as 'YYYY-MM-DD' or a datetime.")
+
+
+def ts_expr(col: str, dtype: pl.DataType) -> pl.Expr:
+    """The timestamp column as UTC ``Datetime('us', 'UTC')`` (naive values are taken as UTC)."""
+    e = pl.col(col)
+    if dtype == pl.Date:
+        e = e.cast(pl.Datetime("us"))
+    elif not isinstance(dtype, pl.Datetime):
+        raise DataError(
+            f"column '{col}' has dtype {dtype}, not a datetime. Fix: parse it with read_transactions "
+            "(data.date_format) before computing features."
+        )
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        return e.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    return e.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+
+
+def period_index(ts: pl.Expr, freq: str = "D") -> pl.Expr:
+    """Integer index of the period containing ``ts`` (UTC): days since 1970-01-01 (``"D"``),
+    Monday-based weeks (``"W"``, as pandas' ``W-SUN`` periods used by lifetimes) or months (``"M"``).
+
+    >>> import polars as pl, datetime as dt
+    >>> pl.select(period_index(pl.lit(dt.datetime(1970, 1, 5)), "W")).item()  # a Monday
+    1
+    """
+    if freq == "D":
+        return ts.dt.date().cast(pl.Int32)
+    if freq == "W":
+        return (ts.dt.date().cast(pl.Int32) + 3) // 7
+    if freq == "M":
+        return ts.dt.year().cast(pl.Int32) * 12 + ts.dt.month().cast(pl.Int32) - 1
+    raise ConfigError(f"btyd_summary: freq={freq!r} is not supported. Fix: use one of {list(FREQS)}.")
+
+
+def period_of(moment: dt.datetime, freq: str) -> int:
+    return pl.select(period_index(pl.lit(moment.replace(tzinfo=None)), freq)).item()
+
+
+# --------------------------------------------------------------------------------------------
+# behavioural features
+# --------------------------------------------------------------------------------------------
+#: bits for a day in a packed sort key: day offsets before ``as_of`` up to 2**20 - 1 (2,870 years)
+DAY_BITS = 20

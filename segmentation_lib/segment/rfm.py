@@ -1,0 +1,318 @@
+"""Marketing RFM: edge-based scores, named segment maps (as data) and a value-engagement matrix.
+
+Scoring (:class:`RFMScorer`) follows scikit-learn: ``fit`` learns quantile bin edges per dimension
+from a reference table, ``transform`` scores any table with those edges, so identical values
+always get identical scores (edges, never ranks) and frozen edges keep scheduled reports
+comparable. Scores run 1..``bins``; recency (``days_since_last``) is reversed so ``bins`` = most
+recent.
+
+How edges are learned (per dimension, on the non-null values of the reference table):
+
+1. if the column has at most ``bins`` distinct values, every distinct value is its own level
+   (edges = the distinct values except the largest);
+2. otherwise the inner edges are the linear-interpolated quantiles ``k / bins`` (k = 1..bins-1),
+   with duplicates removed and edges >= the maximum dropped (they would only create empty top bins);
+3. a value ``v`` falls in level ``#(edges < v)`` (bins are closed on the right: ``(e_k-1, e_k]``);
+4. with ``L`` levels, level ``i`` gets score ``1 + round(i * (bins - 1) / (L - 1))``: when ``L ==
+   bins`` this is ``i + 1``; when ``L < bins`` (ties or few distinct values) the levels are
+   *spread* over 1..bins so the bottom level is 1 and the top level is ``bins`` and some scores
+   are not used. This is never silent: ``degenerate_`` lists each such dimension with its levels
+   and used scores, and a ``UserWarning`` is emitted. A constant column (``L == 1``) scores the
+   middle score ``(bins + 1) // 2``. Null values score 1 (the worst), recency included.
+
+>>> import polars as pl
+>>> t = pl.DataFrame({"days_since_last": [1, 5, 9, 30, 200], "n_orders": [9, 5, 3, 2, 1],
+...                   "total_spend": [900.0, 300.0, 120.0, 50.0, 10.0]})
+>>> RFMScorer().fit_transform(t)["rfm_code"].to_list()
+['555', '444', '333', '222', '111']
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import polars as pl
+
+from segmentation_lib.errors import ConfigError, DataError, ModelError
+
+
+DIMS = ("recency", "frequency", "monetary")
+SCORE_COLS = {"recency": "r_score", "frequency": "f_score", "monetary": "m_score"}
+ALLOWED_BINS = (3, 4, 5, 10)
+
+
+# --------------------------------------------------------------------------------------------
+# scorer
+# --------------------------------------------------------------------------------------------
+def _learn_edges(values: pl.Series, bins: int) -> list[float]:
+    """Inner bin edges for one column (see the module docstring for the rules)."""
+    v = values.drop_nulls().cast(pl.Float64)
+    v = v.filter(v.is_not_nan())
+    if v.len() == 0:
+        return []
+    distinct = v.unique().sort()
+    if distinct.len() <= bins:
+        return distinct.to_list()[:-1]
+    top = distinct[-1]
+    qs = [v.quantile(k / bins, interpolation="linear") for k in range(1, bins)]
+    return sorted({float(q) for q in qs if q < top})
+
+
+def _level_scores(n_levels: int, bins: int) -> list[int]:
+    """Score of each level: ``1 + round(i * (bins - 1) / (L - 1))`` (spread), middle for L == 1."""
+    if n_levels <= 1:
+        return [(bins + 1) // 2]
+    return [1 + int(round(i * (bins - 1) / (n_levels - 1))) for i in range(n_levels)]
+
+
+def _score_expr(column: str, edges: list[float], scores: list[int], reverse: bool, bins: int) -> pl.Expr:
+    """Polars expression: level = #(edges < value), then the level's score (reversed if asked)."""
+    x = pl.col(column).cast(pl.Float64)
+    level = pl.lit(0, dtype=pl.Int32)
+    for e in edges:
+        level = level + (x > e).cast(pl.Int32)
+    table = [bins + 1 - s for s in scores] if reverse else list(scores)
+    score = pl.lit(table[0], dtype=pl.Int8)
+    for i in range(1, len(table)):  # a handful of levels, not rows
+        score = pl.when(level == i).then(pl.lit(table[i], dtype=pl.Int8)).otherwise(score)
+    return pl.when(x.is_null() | x.is_nan()).then(pl.lit(1, dtype=pl.Int8)).otherwise(score)
+
+
+class RFMScorer:
+    """Learn quantile edges on a reference table, then score any table with them.
+
+    Parameters: ``bins`` (3, 4, 5 or 10), the three column names, and optionally ``edges`` (a
+    dict as saved by :meth:`save_edges`, or a path to that JSON) to use frozen edges: ``fit``
+    then keeps them unchanged.
+
+    Fitted attributes: ``edges_`` ({dimension: {"column", "edges", "scores", "reverse"}}),
+    ``degenerate_`` ({dimension: message} for dimensions with fewer than ``bins`` levels),
+    ``n_fit_`` (rows of the reference table; None for frozen edges).
+
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"days_since_last": [3, 3, 40], "n_orders": [1, 1, 1],
+    ...                   "total_spend": [5.0, 5.0, 80.0]})
+    >>> s = RFMScorer(bins=5).fit(t)
+    >>> s.transform(t)["rfm_code"].to_list()   # ties share scores; n_orders is constant -> 3
+    ['531', '531', '135']
+    >>> sorted(s.degenerate_)
+    ['frequency', 'monetary', 'recency']
+    """
+
+    def __init__(
+        self,
+        bins: int = 5,
+        recency: str = "days_since_last",
+        frequency: str = "n_orders",
+        monetary: str = "total_spend",
+        edges: Mapping[str, Any] | str | Path | None = None,
+    ) -> None:
+        self.bins = bins
+        self.recency = recency
+        self.frequency = frequency
+        self.monetary = monetary
+        self.edges = edges
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _check_bins(self) -> int:
+        if self.bins not in ALLOWED_BINS:
+            raise ConfigError(
+                f"RFMScorer: bins={self.bins!r} is not supported. Fix: set rfm.bins to one of {list(ALLOWED_BINS)}."
+            )
+        return int(self.bins)
+
+    def _columns(self) -> dict[str, str]:
+        return {"recency": self.recency, "frequency": self.frequency, "monetary": self.monetary}
+
+    def _frozen(self) -> None:
+        payload = self.edges
+        if isinstance(payload, (str, Path)):
+            payload = _read_edges_file(Path(payload))
+        bins = int(payload.get("bins", self.bins))
+        if bins != self.bins:
+            raise ConfigError(
+                f"RFMScorer: frozen edges were learned with bins={bins} but the scorer has bins={self.bins}. "
+                "Fix: set rfm.bins to the value of the saved edges, or fit new edges (rfm.frozen_edges: null)."
+            )
+        dims = payload.get("dimensions", payload)
+        edges: dict[str, dict] = {}
+        for dim in DIMS:
+            if dim not in dims:
+                raise ModelError(f"frozen RFM edges: dimension '{dim}' missing. Fix: save the edges again with save_edges().")
+            d = dims[dim]
+            edges[dim] = {
+                "column": self._columns()[dim],
+                "edges": [float(e) for e in d["edges"]],
+                "scores": [int(s) for s in d["scores"]],
+                "reverse": dim == "recency",
+            }
+            if d.get("column") not in (None, edges[dim]["column"]):
+                warnings.warn(
+                    f"frozen RFM edges for {dim} were learned on column '{d['column']}' and are applied to "
+                    f"'{edges[dim]['column']}'.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        self.edges_ = edges
+        self.degenerate_ = {k: m for k, m in _degenerate(edges, self.bins).items()}
+        self.n_fit_ = None
+
+    # -- sklearn API -----------------------------------------------------------------------
+    def fit(self, X: pl.DataFrame | pl.LazyFrame, y: Any = None) -> "RFMScorer":
+        """Learn the edges from the reference table ``X`` (or load the frozen ``edges``)."""
+        bins = self._check_bins()
+        if self.edges is not None:
+            self._frozen()
+            return self
+        cols = self._columns()
+        df = _frame(X, list(cols.values()), "RFMScorer.fit")
+        if df.height == 0:
+            raise DataError("RFMScorer.fit: the reference table is empty. Fix: fit on a table with customers.")
+        edges: dict[str, dict] = {}
+        for dim, col in cols.items():
+            e = _learn_edges(df[col], bins)
+            edges[dim] = {"column": col, "edges": e, "scores": _level_scores(len(e) + 1, bins), "reverse": dim == "recency"}
+        self.edges_ = edges
+        self.degenerate_ = _degenerate(edges, bins)
+        self.n_fit_ = df.height
+        for dim, msg in self.degenerate_.items():
+            warnings.warn(f"RFMScorer: {msg}", UserWarning, stacklevel=2)
+        return self
+
+    def transform(self, X: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+        """Add ``r_score, f_score, m_score`` (Int8, 1..bins) and ``rfm_code`` to ``X``.
+
+        ``rfm_code`` concatenates the three scores ("545"); with ``bins=10`` the scores are
+        joined by ``-`` ("10-9-7") so codes stay unambiguous.
+        """
+        if not hasattr(self, "edges_"):
+            raise ModelError("RFMScorer.transform: the scorer is not fitted. Fix: call fit() first or use RFMScorer.from_edges(path).")
+        lazy = isinstance(X, pl.LazyFrame)
+        names = [d["column"] for d in self.edges_.values()]
+        schema = X.collect_schema() if lazy else X.schema
+        missing = [c for c in names if c not in schema]
+        if missing:
+            raise DataError(
+                f"RFMScorer.transform: column(s) {missing} not in the table (columns: {list(schema)}). "
+                "Fix: compute the customer feature table first or set rfm.recency/frequency/monetary."
+            )
+        exprs = [
+            _score_expr(d["column"], d["edges"], d["scores"], d["reverse"], self.bins).alias(SCORE_COLS[dim])
+            for dim, d in self.edges_.items()
+        ]
+        r, f, m = (pl.col(c) for c in SCORE_COLS.values())
+        if self.bins >= 10:
+            code = pl.concat_str([r.cast(pl.String), f.cast(pl.String), m.cast(pl.String)], separator="-")
+        else:  # one digit per score: "545" as the number 545 written out (one cast instead of a concat)
+            code = (r.cast(pl.Int32) * 100 + f.cast(pl.Int32) * 10 + m.cast(pl.Int32)).cast(pl.String)
+        return X.with_columns(exprs).with_columns(code.alias("rfm_code"))
+
+    def fit_transform(self, X: pl.DataFrame | pl.LazyFrame, y: Any = None) -> pl.DataFrame:
+        """``fit(X).transform(X)``."""
+        return self.fit(X).transform(X)
+
+    # -- edges as data ---------------------------------------------------------------------
+    def describe_edges(self) -> pl.DataFrame:
+        """One row per (dimension, score level): ``dimension, column, level, lower, upper, score``.
+
+        A value ``v`` gets the row's score when ``lower < v <= upper`` (null bound = unbounded).
+        """
+        if not hasattr(self, "edges_"):
+            raise ModelError("RFMScorer.describe_edges: not fitted. Fix: call fit() first.")
+        rows = []
+        for dim, d in self.edges_.items():
+            e = d["edges"]
+            for i, s in enumerate(d["scores"]):
+                rows.append({
+                    "dimension": dim,
+                    "column": d["column"],
+                    "level": i,
+                    "lower": e[i - 1] if i > 0 else None,
+                    "upper": e[i] if i < len(e) else None,
+                    "score": self.bins + 1 - s if d["reverse"] else s,
+                })
+        return pl.DataFrame(rows, schema={"dimension": pl.String, "column": pl.String, "level": pl.Int32,
+                                          "lower": pl.Float64, "upper": pl.Float64, "score": pl.Int8})
+
+    def edges_dict(self) -> dict[str, Any]:
+        """The fitted edges as a JSON-ready dict (what :meth:`save_edges` writes)."""
+        if not hasattr(self, "edges_"):
+            raise ModelError("RFMScorer: not fitted. Fix: call fit() first.")
+        return {
+            "kind": "segmentation_lib.RFMScorer.edges",
+            "version": 1,
+            "bins": self.bins,
+            "dimensions": {
+                dim: {"column": d["column"], "edges": d["edges"], "scores": d["scores"]}
+                for dim, d in self.edges_.items()
+            },
+        }
+
+    def save_edges(self, path: str | Path) -> Path:
+        """Write the fitted edges as JSON (reuse them with ``RFMScorer.from_edges(path)``)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.edges_dict(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_edges(cls, path: str | Path | Mapping[str, Any], **columns: str) -> "RFMScorer":
+        """A fitted scorer with frozen edges from :meth:`save_edges` (a path or the dict).
+
+        Column names default to the ones saved with the edges; override them by keyword.
+        """
+        payload = _read_edges_file(Path(path)) if isinstance(path, (str, Path)) else dict(path)
+        dims = payload.get("dimensions", {})
+        kw = {dim: dims.get(dim, {}).get("column") for dim in DIMS}
+        kw = {k: v for k, v in kw.items() if v}
+        kw.update(columns)
+        scorer = cls(bins=int(payload.get("bins", 5)), edges=payload, **kw)
+        scorer._check_bins()
+        scorer._frozen()
+        return scorer
+
+    def __repr__(self) -> str:
+        return (f"RFMScorer(bins={self.bins}, recency={self.recency!r}, frequency={self.frequency!r}, "
+                f"monetary={self.monetary!r}, edges={'frozen' if self.edges is not None else None})")
+
+
+def _degenerate(edges: Mapping[str, dict], bins: int) -> dict[str, str]:
+    out = {}
+    for dim, d in edges.items():
+        levels = len(d["edges"]) + 1
+        if levels < bins:
+            used = [bins + 1 - s for s in d["scores"]] if d["reverse"] else d["scores"]
+            out[dim] = (
+                f"{dim} ('{d['column']}') has only {levels} distinct level(s) for {bins} bins (ties or few "
+                f"distinct values); levels are spread over the scores {sorted(set(used))} so the lowest and "
+                f"highest levels keep the extreme scores."
+            )
+    return out
+
+
+def _read_edges_file(path: Path) -> dict[str, Any]:
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: frozen RFM edges file not found. Fix: point rfm.frozen_edges at an edges JSON "
+                          "written by an earlier run, or set it to null to learn new edges.") from None
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path}: not a valid edges JSON ({exc}). Fix: write it with RFMScorer.save_edges().") from None
+    if not isinstance(payload, dict) or "dimensions" not in payload:
+        raise ModelError(f"{path}: not an RFM edges file (no 'dimensions'). Fix: write it with RFMScorer.save_edges().")
+    return payload
+
+
+def _frame(X: pl.DataFrame | pl.LazyFrame, columns: list[str], where: str) -> pl.DataFrame:
+    schema = X.collect_schema() if isinstance(X, pl.LazyFrame) else X.schema
+    missing = [c for c in columns if c not in schema]
+    if missing:
+        raise DataError(
+            f"{where}: column(s) {missing} not in the table (columns: {list(schema)}). Fix: compute the "
+            "customer feature table with customer_features() or set rfm.recency/frequency/monetary."
+        )
+    if isinstance(X, pl.LazyFrame):
+        return X.select(columns).collect()
+    return X.select(columns)

@@ -1,0 +1,132 @@
+"""The value vs engagement matrix: four cells from one value and one engagement measure.
+
+>>> import polars as pl
+>>> f = pl.DataFrame({"total_spend": [10.0, 500.0, 20.0, 900.0], "n_orders": [1, 1, 8, 9]})
+>>> value_engagement_matrix(f)["value_engagement"].to_list()
+['Dormant', 'At Risk', 'Promising', 'Champions']
+"""
+from __future__ import annotations
+
+
+import polars as pl
+
+from segmentation_lib.errors import ConfigError, DataError
+
+
+
+# --------------------------------------------------------------------------------------------
+# value vs engagement
+# --------------------------------------------------------------------------------------------
+#: quadrant names: (high value?, high engagement?) -> label
+VALUE_ENGAGEMENT_LABELS = {
+    (True, True): "Champions",
+    (True, False): "At Risk",
+    (False, True): "Promising",
+    (False, False): "Dormant",
+}
+
+
+def _cut_exprs(value: str, engagement: str, value_cut: float, engagement_cut: float,
+               absolute: bool) -> tuple[pl.Expr, pl.Expr]:
+    """The value and engagement cut points as expressions: literals, or quantiles of the columns."""
+    if absolute:
+        return pl.lit(float(value_cut)), pl.lit(float(engagement_cut))
+    return (pl.col(value).cast(pl.Float64).quantile(float(value_cut), interpolation="linear"),
+            pl.col(engagement).cast(pl.Float64).quantile(float(engagement_cut), interpolation="linear"))
+
+
+def value_engagement_matrix(
+    features: pl.DataFrame | pl.LazyFrame,
+    value: str = "total_spend",
+    engagement: str = "n_orders",
+    value_cut: float = 0.5,
+    engagement_cut: float = 0.5,
+    absolute: bool = False,
+    col: str = "value_engagement",
+) -> pl.DataFrame | pl.LazyFrame:
+    """Add ``col`` in {Champions, At Risk, Promising, Dormant} from a value and an engagement measure.
+
+    "High" means strictly above the cut. By default the cuts are quantiles of the table
+    (``value_cut=0.5`` = the median); with ``absolute=True`` they are values in the columns' units.
+    Champions = high value & high engagement; At Risk = high value & low engagement (valuable but
+    drifting); Promising = low value & high engagement; Dormant = low & low. Nulls count as low.
+
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"total_spend": [10.0, 900.0, 20.0, 800.0], "n_orders": [9, 8, 1, 1]})
+    >>> value_engagement_matrix(t)["value_engagement"].to_list()
+    ['Promising', 'Champions', 'Dormant', 'At Risk']
+    """
+    schema = features.collect_schema() if isinstance(features, pl.LazyFrame) else features.schema
+    for c in (value, engagement):
+        if c not in schema:
+            raise DataError(f"value_engagement_matrix: column '{c}' not in the table (columns: {list(schema)}). "
+                            "Fix: set rfm.value_engagement.value/engagement to feature columns.")
+    for name, q in (("value_cut", value_cut), ("engagement_cut", engagement_cut)):
+        if not absolute and not 0.0 <= float(q) <= 1.0:
+            raise ConfigError(f"value_engagement_matrix: {name}={q} is not a quantile in [0, 1]. Fix: use e.g. 0.5, or absolute=True.")
+    v_cut, e_cut = _cut_exprs(value, engagement, value_cut, engagement_cut, absolute)
+    hv = (pl.col(value).cast(pl.Float64) > v_cut).fill_null(False)
+    he = (pl.col(engagement).cast(pl.Float64) > e_cut).fill_null(False)
+    label = (
+        pl.when(hv & he).then(pl.lit("Champions"))
+        .when(hv).then(pl.lit("At Risk"))
+        .when(he).then(pl.lit("Promising"))
+        .otherwise(pl.lit("Dormant"))
+    )
+    return features.with_columns(label.alias(col))
+
+
+def value_engagement_cuts(
+    features: pl.DataFrame | pl.LazyFrame,
+    value: str = "total_spend",
+    engagement: str = "n_orders",
+    value_cut: float = 0.5,
+    engagement_cut: float = 0.5,
+    absolute: bool = False,
+) -> dict[str, float | None]:
+    """The cut points :func:`value_engagement_matrix` uses, in the columns' units: ``{"value", "engagement"}``.
+
+    >>> import polars as pl
+    >>> value_engagement_cuts(pl.DataFrame({"total_spend": [1.0, 2.0, 9.0], "n_orders": [1, 1, 4]}))
+    {'value': 2.0, 'engagement': 1.0}
+    """
+    if absolute:
+        return {"value": float(value_cut), "engagement": float(engagement_cut)}
+    v_cut, e_cut = _cut_exprs(value, engagement, value_cut, engagement_cut, absolute)
+    row = features.lazy().select(v_cut.alias("value"), e_cut.alias("engagement")).collect().row(0, named=True)
+    return {k: (None if v is None else float(v)) for k, v in row.items()}
+
+
+def value_engagement_summary(
+    table: pl.DataFrame | pl.LazyFrame, col: str = "value_engagement", revenue_col: str = "total_spend"
+) -> pl.DataFrame:
+    """All four quadrants (empty ones with 0): ``col, high_value, high_engagement, customers, share, revenue, revenue_share``.
+
+    ``revenue_share`` is null when the total revenue is <= 0. Rows in the order Champions, At Risk,
+    Promising, Dormant.
+
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"value_engagement": ["Champions", "Champions", "Dormant"], "total_spend": [8.0, 1.0, 1.0]})
+    >>> value_engagement_summary(t).select("value_engagement", "customers", "revenue_share").rows()
+    [('Champions', 2, 0.9), ('At Risk', 0, 0.0), ('Promising', 0, 0.0), ('Dormant', 1, 0.1)]
+    """
+    schema = table.collect_schema() if isinstance(table, pl.LazyFrame) else table.schema
+    missing = [c for c in (col, revenue_col) if c not in schema]
+    if missing:
+        raise DataError(f"value_engagement_summary: column(s) {missing} not in the table (columns: {list(schema)}). "
+                        "Fix: run value_engagement_matrix first and pass a revenue column.")
+    quads = pl.DataFrame({
+        col: list(VALUE_ENGAGEMENT_LABELS.values()),
+        "high_value": [k[0] for k in VALUE_ENGAGEMENT_LABELS],
+        "high_engagement": [k[1] for k in VALUE_ENGAGEMENT_LABELS],
+    })
+    counts = (table.lazy().group_by(col)
+              .agg(pl.len().cast(pl.Int64).alias("customers"), pl.col(revenue_col).cast(pl.Float64).sum().alias("revenue"))
+              .collect())
+    out = quads.join(counts, on=col, how="left", maintain_order="left").with_columns(
+        pl.col("customers").fill_null(0), pl.col("revenue").fill_null(0.0))
+    n, rev = int(out["customers"].sum()), float(out["revenue"].sum())
+    return out.with_columns(
+        (pl.col("customers") / n if n else pl.lit(None, pl.Float64)).alias("share"),
+        (pl.col("revenue") / rev if rev > 0 else pl.lit(None, pl.Float64)).alias("revenue_share"),
+    ).select(col, "high_value", "high_engagement", "customers", "share", "revenue", "revenue_share")
