@@ -18,7 +18,7 @@ from segmentation_lib.validate.separation import internal_quality
 from segmentation_lib.validate.movement import migration
 from segmentation_lib.validate.predictive import predictive_validity, split_calibration_holdout
 from segmentation_lib.validate.resampling import silhouette_reading, stability, stability_word
-from segmentation_lib.validate.common import stratified_sample_indices
+from segmentation_lib.segment.sampling import stratified_sample_indices
 
 
 @pytest.fixture(scope="module")

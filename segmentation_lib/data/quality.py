@@ -50,8 +50,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 import polars as pl
 
+from segmentation_lib.formatting import fmt_number
 from segmentation_lib.errors import ConfigError, DataError
-from segmentation_lib.data.read import _NULL_TOKENS, CANONICAL, HELPER_COLUMNS, TS_DTYPE, polars_error_message, read_transactions
+from segmentation_lib.data.read import NULL_TOKENS, CANONICAL, HELPER_COLUMNS, TS_DTYPE, polars_error_message, read_transactions
 
 
 RULES = ("null_customer", "bad_timestamp", "non_numeric_amount", "future", "duplicates", "zero_amount", "returns")
@@ -192,12 +193,6 @@ class RuleResult:
         return DESCRIPTIONS.get(self.rule, self.rule)
 
 
-def _fmt(v: object) -> str:
-    if isinstance(v, float):
-        return f"{v:,.2f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return "-" if v is None else str(v)
 
 
 def _json_value(v: object) -> object:
@@ -312,14 +307,14 @@ class DataQualityReport:
     def _header_lines(self) -> list[str]:
         as_of = self.as_of.date().isoformat() if self.as_of else "-"
         how = " (inferred: day after the last transaction)" if self.as_of_inferred else ""
-        reasons = "; ".join(f"{k}: {_fmt(v)}" for k, v in self.dropped_by_reason().items())
+        reasons = "; ".join(f"{k}: {_fmt_example(v)}" for k, v in self.dropped_by_reason().items())
         reasons = f"; by reason: {reasons}" if reasons else ""
         return [
             f"Data quality report: {self.source or 'transactions'}",
             f"as_of {as_of}{how}",
-            f"rows:      {_fmt(self.rows_in)} in -> {_fmt(self.rows_out)} out ({_fmt(self.rows_excluded)} excluded)",
-            f"customers: {_fmt(self.customers_in)} in -> {_fmt(self.customers_out)} out "
-            f"({_fmt(self.customers_dropped)} dropped entirely{reasons})",
+            f"rows:      {_fmt_example(self.rows_in)} in -> {_fmt_example(self.rows_out)} out ({_fmt_example(self.rows_excluded)} excluded)",
+            f"customers: {_fmt_example(self.customers_in)} in -> {_fmt_example(self.customers_out)} out "
+            f"({_fmt_example(self.customers_dropped)} dropped entirely{reasons})",
         ]
 
     def to_text(self, examples: int = 3) -> str:
@@ -328,7 +323,7 @@ class DataQualityReport:
         w = max(len(r.rule) for r in self.rules)
         lines.append(f"{'rule':<{w}}  {'rows':>11}  {'excluded':>11}  {'customers':>10}  action")
         for r in self.rules:
-            lines.append(f"{r.rule:<{w}}  {_fmt(r.rows):>11}  {_fmt(r.excluded):>11}  {_fmt(r.customers):>10}  "
+            lines.append(f"{r.rule:<{w}}  {_fmt_example(r.rows):>11}  {_fmt_example(r.excluded):>11}  {_fmt_example(r.customers):>10}  "
                          f"{r.action}" + (f"  [{r.details}]" if r.details else ""))
         for r in self.rules:
             if examples and r.rows and r.examples.height:
@@ -350,8 +345,8 @@ class DataQualityReport:
                  "| rule | description | rows | excluded | customers | action | details |",
                  "|---|---|---:|---:|---:|---|---|"]
         for r in self.rules:
-            lines.append(f"| {r.rule} | {r.description} | {_fmt(r.rows)} | {_fmt(r.excluded)} | "
-                         f"{_fmt(r.customers)} | {r.action} | {r.details} |")
+            lines.append(f"| {r.rule} | {r.description} | {_fmt_example(r.rows)} | {_fmt_example(r.excluded)} | "
+                         f"{_fmt_example(r.customers)} | {r.action} | {r.details} |")
         if self.notes:
             lines += ["", *[f"- note: {n}" for n in self.notes]]
         return "\n".join(lines)
@@ -388,7 +383,7 @@ def parse_as_of(as_of: str | dt.date | dt.datetime | None) -> dt.datetime | None
 
 def valid_customer(col: str = "customer_id") -> pl.Expr:
     """True where the customer id is usable (not null, not blank, not a null token)."""
-    return pl.col(col).is_not_null() & ~pl.col(col).is_in(list(_NULL_TOKENS))
+    return pl.col(col).is_not_null() & ~pl.col(col).is_in(list(NULL_TOKENS))
 
 
 def duplicate_flag(df: pl.DataFrame, columns: list[str] | None = None) -> pl.Series:
@@ -728,3 +723,13 @@ def load_transactions(config: Mapping) -> tuple[pl.DataFrame, DataQualityReport]
     policy = QualityPolicy.from_config(config.get("quality"))
     as_of = (config.get("run") or {}).get("as_of")
     return clean_transactions(lf, as_of=as_of, policy=policy, source=str(path))
+
+
+def _fmt_example(v: object) -> str:
+    """An example value in a message: floats with two decimals, integers with separators."""
+    if isinstance(v, float):
+        return fmt_number(v, 2, large=None, trim=False)
+    if isinstance(v, int):
+        return f"{v:,}"
+    return "-" if v is None else str(v)
+

@@ -68,7 +68,7 @@ AWARE_FORMATS = ("%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%
 _OFFSET_RE = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*([+-]\d\d(?::?\d\d)?)$"
 _USER_OFFSET_RE = r"([+-]\d\d:?\d\d|Z)$"
 _SAMPLE_ROWS = 5000
-_NULL_TOKENS = ("", "nan", "NaN", "None", "none", "NULL", "null")
+NULL_TOKENS = ("", "nan", "NaN", "None", "none", "NULL", "null")
 
 
 @dataclass(frozen=True)
@@ -661,7 +661,7 @@ def _check_sample_numbers(src: _Source, lf: pl.LazyFrame, name: str, dtype: pl.D
     if dtype != pl.String:
         return False
     sample = lf.select(pl.col(name)).head(_SAMPLE_ROWS).collect().to_series().drop_nulls()
-    sample = sample.filter(~sample.str.strip_chars().is_in(_NULL_TOKENS))
+    sample = sample.filter(~sample.str.strip_chars().is_in(NULL_TOKENS))
     if sample.len() == 0:
         return True
     parsed = pl.select(parse_number(pl.lit(sample))).to_series()

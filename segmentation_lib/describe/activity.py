@@ -5,6 +5,8 @@ from typing import Any
 
 import polars as pl
 
+from segmentation_lib.features.common import order_key
+
 
 
 
@@ -17,19 +19,19 @@ def monthly_activity(tx: pl.DataFrame) -> pl.DataFrame:
     >>> monthly_activity(tx).rows()
     [(datetime.date(2024, 1, 1), 1, 1, 4.0), (datetime.date(2024, 2, 1), 1, 1, 2.0)]
     """
-    order = pl.col("order_id") if "order_id" in tx.columns else pl.col("timestamp").cast(pl.String)
+    order = order_key(tx.columns)
     buy = pl.col("amount") > 0
     return (tx.group_by(pl.col("timestamp").dt.date().dt.truncate("1mo").alias("month"))
             .agg(pl.col("customer_id").filter(buy).n_unique().alias("customers"),
-                 order.filter(buy).n_unique().alias("orders"),
+                 order.filter(buy).drop_nulls().n_unique().alias("orders"),
                  pl.col("amount").sum().alias("revenue"))
             .sort("month"))
 
 
 def top_line(tx: pl.DataFrame, features: pl.DataFrame) -> dict[str, Any]:
     """Top-line numbers for the exploration text: customers, orders, revenue, period, repeat share, concentration."""
-    order = pl.col("order_id") if "order_id" in tx.columns else pl.col("timestamp").cast(pl.String)
-    t = tx.select(pl.len().alias("rows"), order.filter(pl.col("amount") > 0).n_unique().alias("orders"),
+    order = order_key(tx.columns)
+    t = tx.select(pl.len().alias("rows"), order.filter(pl.col("amount") > 0).drop_nulls().n_unique().alias("orders"),
                   pl.col("amount").sum().alias("revenue"), pl.col("timestamp").min().alias("first"),
                   pl.col("timestamp").max().alias("last")).row(0, named=True)
     spend = features["total_spend"].sort(descending=True)

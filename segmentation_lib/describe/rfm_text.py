@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import polars as pl
 
 from segmentation_lib.errors import ModelError
+from segmentation_lib.formatting import fmt_number
 from segmentation_lib.segment.rfm import DIMS, RFMScorer
 from segmentation_lib.segment.rfm_maps import SegmentMap, load_segment_map
 from segmentation_lib.segment.value_engagement import VALUE_ENGAGEMENT_LABELS, value_engagement_cuts
@@ -55,9 +56,6 @@ def _as_scorer(scorer_or_config: "RFMScorer | Mapping[str, Any]") -> "RFMScorer"
                      frequency=rc.get("frequency", "n_orders"), monetary=rc.get("monetary", "total_spend"))
 
 
-def _num(x: float) -> str:
-    """``3`` / ``83.4`` / ``1,123``: whole numbers from 100 on, else one decimal (a trailing .0 dropped)."""
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.1f}".removesuffix(".0")
 
 
 def _a(noun: str) -> str:
@@ -95,8 +93,8 @@ def score_ranges(scorer: "RFMScorer") -> pl.DataFrame:
     (3, 'up to 1', 'over 2', 'over 8')
     """
     d = scorer.describe_edges()
-    lo = pl.col("lower").map_elements(_num, return_dtype=pl.String)
-    hi = pl.col("upper").map_elements(_num, return_dtype=pl.String)
+    lo = pl.col("lower").map_elements(lambda v: fmt_number(v, 1), return_dtype=pl.String)
+    hi = pl.col("upper").map_elements(lambda v: fmt_number(v, 1), return_dtype=pl.String)
     d = d.with_columns(
         pl.when(pl.col("lower").is_null() & pl.col("upper").is_null()).then(pl.lit("all values"))
         .when(pl.col("lower").is_null()).then(pl.format("up to {}", hi))
@@ -129,12 +127,12 @@ def describe_cut_points(scorer: "RFMScorer") -> str:
             parts.append(f"everyone has the same {what}, so every {dim} score is {d['scores'][0]}")
         elif d["column"] == "days_since_last":
             days = e[0]
-            parts.append(f"a {dim} score of {b} means the last purchase was at most {_num(days)} day{'' if days == 1 else 's'} "
+            parts.append(f"a {dim} score of {b} means the last purchase was at most {fmt_number(days, 1)} day{'' if days == 1 else 's'} "
                          "before the analysis date")
         elif d["reverse"]:
-            parts.append(f"a {dim} score of {b} means {_a(what)} of at most {_num(e[0])}")
+            parts.append(f"a {dim} score of {b} means {_a(what)} of at most {fmt_number(e[0], 1)}")
         else:
-            parts.append(f"a {dim} score of {b} means {_a(what)} over {_num(e[-1])}")
+            parts.append(f"a {dim} score of {b} means {_a(what)} over {fmt_number(e[-1], 1)}")
     text = "; ".join(parts) + "."
     return text[0].upper() + text[1:]
 
@@ -175,8 +173,8 @@ def describe_value_engagement(
     sides = []
     for key, column, q in (("value", value, value_cut), ("engagement", engagement, engagement_cut)):
         what = describe_measure(column)[0]
-        where = _num(float(q)) if absolute else _quantile_words(q)
-        at = f" ({_num(cuts[key])})" if cuts is not None and not absolute and cuts[key] is not None else ""
+        where = fmt_number(float(q), 1) if absolute else _quantile_words(q)
+        at = f" ({fmt_number(cuts[key], 1)})" if cuts is not None and not absolute and cuts[key] is not None else ""
         sides.append(f"{_a(what)} above {where}{at}")
     text = (f"**High value** means {sides[0]}; **high engagement** means {sides[1]}. "
             "A customer exactly on a cut counts as low.")

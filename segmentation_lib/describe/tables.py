@@ -13,6 +13,7 @@ from typing import Mapping, Sequence
 import polars as pl
 
 from segmentation_lib.errors import DataError
+from segmentation_lib.segment.sizes import segment_sizes, with_shares
 
 
 __all__ = ["segment_summary", "with_actions", "describe_summary", "MEDIAN_COLUMNS", "UNASSIGNED"]
@@ -34,7 +35,8 @@ def segment_summary(
     """One row per segment: ``customers, share, revenue, revenue_share`` and ``median_<col>``.
 
     ``share`` = customers / all customers; ``revenue`` = sum of ``revenue_col`` (net, so it can
-    be negative); ``revenue_share`` = revenue / total revenue (null when the total is <= 0).
+    be negative); ``revenue_share`` = revenue / total revenue (null when the total is <= 0); the
+    size columns come from :func:`segmentation_lib.segment.sizes.segment_sizes`.
     Medians are of ``median_cols`` (default ``days_since_last, n_orders, total_spend``; pass the
     configured R, F, M measures) where present in the table.
     Customers with a null segment are reported as ``(unassigned)``. Rows are sorted by revenue,
@@ -50,22 +52,14 @@ def segment_summary(
                 "Fix: pass the segment column produced by the segmentation step and a revenue column."
             )
     medians = [c for c in dict.fromkeys(MEDIAN_COLUMNS if median_cols is None else median_cols) if c in schema]
-    seg = pl.col(segment_col).cast(pl.String).fill_null(UNASSIGNED)
-    rev = pl.col(revenue_col).cast(pl.Float64)
-    stats = [pl.len().cast(pl.Int64).alias("customers"), rev.sum().alias("revenue")]
-    stats += [pl.col(c).cast(pl.Float64).median().alias(f"median_{c}") for c in medians]
-    grouped = lf.with_columns(seg.alias(segment_col)).group_by(segment_col).agg(stats)
+    median_aggs = [pl.col(c).cast(pl.Float64).median().alias(f"median_{c}") for c in medians]
+    filled = lf.with_columns(pl.col(segment_col).cast(pl.String).fill_null(UNASSIGNED))
+    out = segment_sizes(filled, segment_col, revenue_col, aggs=median_aggs)
     if with_total:
-        total = lf.select([pl.lit("Total").alias(segment_col)] + stats)
-        grouped = pl.concat([grouped, total], how="vertical_relaxed")
-    out = grouped.collect()
-    body = out.filter(pl.col(segment_col) != "Total") if with_total else out
-    n_all = int(body["customers"].sum())
-    rev_all = float(body["revenue"].sum())
-    out = out.with_columns(
-        (pl.col("customers") / n_all if n_all else pl.lit(None, pl.Float64)).alias("share"),
-        (pl.col("revenue") / rev_all if rev_all > 0 else pl.lit(None, pl.Float64)).alias("revenue_share"),
-    )
+        n, rev = int(out["customers"].sum()), float(out["revenue"].sum())
+        total = filled.select(pl.lit("Total").alias(segment_col), pl.len().cast(pl.Int64).alias("customers"),
+                              pl.col(revenue_col).cast(pl.Float64).sum().alias("revenue"), *median_aggs).collect()
+        out = pl.concat([out, with_shares(total, n, rev).select(out.columns)], how="vertical_relaxed")
     order = [segment_col, "customers", "share", "revenue", "revenue_share"] + [f"median_{c}" for c in medians]
     out = out.select(order).with_columns((pl.col(segment_col) == "Total").alias("_is_total") if with_total else pl.lit(False).alias("_is_total"))
     out = out.sort(["_is_total", "revenue", "customers", segment_col], descending=[False, True, True, False])

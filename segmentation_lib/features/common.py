@@ -7,7 +7,7 @@ datetime.datetime(2024, 1, 10, 0, 0, tzinfo=datetime.timezone.utc)
 from __future__ import annotations
 
 import datetime as dt
-from typing import Sequence
+from typing import Collection, Sequence
 
 import polars as pl
 
@@ -150,3 +150,25 @@ def period_of(moment: dt.datetime, freq: str) -> int:
 # --------------------------------------------------------------------------------------------
 #: bits for a day in a packed sort key: day offsets before ``as_of`` up to 2**20 - 1 (2,870 years)
 DAY_BITS = 20
+
+
+def order_key(columns: Collection[str], timestamp: pl.Expr | None = None) -> pl.Expr:
+    """The key of an order, unique across customers: ``(customer_id, order_id)``, or
+    ``(customer_id, timestamp)`` when no ``order_id`` is mapped (one order per customer and moment).
+
+    The one definition of an order in the kit: the feature table (orders per customer) and the
+    exploration page (orders in total and per month) both count distinct values of this key, so
+    two customers buying at the same second are two orders everywhere. ``timestamp`` replaces
+    ``pl.col("timestamp")`` where the caller has already converted it to UTC. A row without an
+    order id has a null key (it is no order; the feature table's fast path then falls back).
+
+    >>> import datetime as dt
+    >>> t = dt.datetime(2024, 1, 1, 12)
+    >>> tx = pl.DataFrame({"customer_id": ["a", "b", "b"], "timestamp": [t, t, t]})
+    >>> tx.select(order_key(tx.columns).n_unique()).item()
+    2
+    """
+    ts = pl.col("timestamp") if timestamp is None else timestamp
+    part = pl.col("order_id").cast(pl.String) if "order_id" in columns else ts.dt.epoch("us")
+    return pl.when(part.is_not_null()).then(pl.struct(pl.col("customer_id"), part.alias("order")))
+

@@ -19,7 +19,7 @@ from typing import Sequence
 import polars as pl
 
 from segmentation_lib.errors import ConfigError, DataError
-from segmentation_lib.features.common import (DAY_BITS, TREND_WINDOW, as_lazy, rounded_money, require_columns,
+from segmentation_lib.features.common import (DAY_BITS, TREND_WINDOW, as_lazy, order_key, rounded_money, require_columns,
                                               require_numeric, sort_by_text, to_utc, ts_expr)
 
 #: key the sort-heavy passes by a hash of the customer id (falls back to the text on a collision)
@@ -266,18 +266,17 @@ def customer_features(
     require_numeric(schema, "amount", "customer_features")
     as_of_dt = to_utc(as_of, "as_of")
     as_of_day = (as_of_dt.date() - dt.date(1970, 1, 1)).days
-    has_order = "order_id" in schema
     has_product = "product_id" in schema
     c = pl.col
 
     ts = ts_expr("timestamp", schema["timestamp"])
     buy = c("amount") > 0
-    order_key = c("order_id").cast(pl.String) if has_order else ts.dt.epoch("us")
     cols = [
         c("customer_id"),
         ts.alias("_ts"),
         c("amount").cast(pl.Float64).alias("_amt"),
-        pl.when(buy).then(order_key).alias("_order"),
+        # orders are counted per customer here, so the order part of the key is enough
+        pl.when(buy).then(order_key(schema, ts).struct.field("order")).alias("_order"),
     ]
     if has_product:
         cols.append(pl.when(buy).then(c("product_id").cast(pl.String)).alias("_product"))

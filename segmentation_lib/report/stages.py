@@ -7,7 +7,8 @@ them when they are absent (so any notebook also runs on its own in JupyterLab), 
     work/transactions.parquet, work/features.parquet, data_quality.json,
     excluded_customers.parquet                                             (1 exploration)
     work/rfm.parquet, rfm_edges.json                                       (2 RFM)
-    model.joblib, assignments.parquet, segments.json, work/clusters.json  (3 clustering)
+    model.joblib, assignments.parquet, segment_rules.sql, segments.json,
+    work/clusters.json                                                     (3 clustering)
     metrics.json                                                           (4 validation)
 
 ``work/`` is removed when the pipeline moves a successful run into place.
@@ -30,6 +31,7 @@ import polars as pl
 from segmentation_lib.errors import ConfigError
 from segmentation_lib.describe.run_summary import summary_text
 from segmentation_lib.report.context import RunContext
+from segmentation_lib.segment.sizes import segment_sizes
 from segmentation_lib.report.files import read_json, write_json
 from segmentation_lib.validate.actionability import actionability_checks
 from segmentation_lib.validate.headline import headline_metrics
@@ -237,6 +239,7 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
     save_model(seg, model_p, training_fingerprint=fp,
                extra={"as_of": data.as_of.isoformat(), "config": ctx.cfg.get("_source"), "seed": ctx.seed})
     assignments.write_parquet(assign_p)
+    (ctx.run_dir / "segment_rules.sql").write_text(info["surrogate_sql"] + "\n", encoding="utf-8")  # for a warehouse / CRM
     if seg.sweep_ is not None:
         seg.sweep_.write_parquet(ctx.work / "k_sweep.parquet")
     write_json(info_p, info)
@@ -269,15 +272,13 @@ def filled_features(features: pl.DataFrame, columns) -> pl.DataFrame:
 def segment_rows(assignments: pl.DataFrame, features: pl.DataFrame, names: Mapping[int, str]) -> list[dict[str, Any]]:
     """Per cluster (in id order): name, customers, share, revenue share and the dominant RFM segment."""
     j = assignments.join(features.select("customer_id", "total_spend"), on="customer_id", how="left")
-    total_c, total_r = j.height, float(j["total_spend"].sum()) or 1.0
     dom = (j.group_by("cluster", "rfm_segment").agg(pl.len().alias("n"))
            .sort(["cluster", "n", "rfm_segment"], descending=[False, True, False])
            .group_by("cluster", maintain_order=True).agg(pl.col("rfm_segment").first().alias("rfm"),
                                                          (pl.col("n").first() / pl.col("n").sum()).alias("rfm_share")))
-    g = (j.group_by("cluster").agg(pl.len().alias("customers"), pl.col("total_spend").sum().alias("revenue"))
-         .join(dom, on="cluster", how="left").sort("cluster"))
+    g = segment_sizes(j, "cluster", "total_spend").join(dom, on="cluster", how="left").sort("cluster")
     return [{"id": r["cluster"], "name": names.get(int(r["cluster"]), "Noise") if r["cluster"] is not None else "Noise",
-             "customers": r["customers"], "share": r["customers"] / total_c, "revenue_share": r["revenue"] / total_r,
+             "customers": r["customers"], "share": r["share"], "revenue_share": r["revenue_share"],
              "action": f"mostly RFM '{r['rfm']}' ({100 * r['rfm_share']:.0f}%)" if r["rfm"] else ""}
             for r in g.iter_rows(named=True)]
 

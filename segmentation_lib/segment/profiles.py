@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import polars as pl
 
+from segmentation_lib.segment.sizes import segment_sizes
 from segmentation_lib.errors import ConfigError, DataError
 
 
@@ -59,7 +60,8 @@ def segment_profiles(features: pl.DataFrame, labels: Any, names: Mapping[int, st
 
     ``labels`` is one label per row (array / Series) or the name of a column of ``features``.
     ``rel_<f>`` = segment mean / overall mean - 1 (null when the overall mean is 0).
-    ``revenue_share`` = segment sum of ``revenue_col`` / overall sum (when the column exists).
+    ``size``, ``share`` and ``revenue_share`` (when ``revenue_col`` is one of the columns) follow
+    :func:`segmentation_lib.segment.sizes.segment_sizes` (revenue share null when total revenue <= 0).
     """
     if isinstance(features, pl.LazyFrame):
         features = features.collect()
@@ -69,20 +71,13 @@ def segment_profiles(features: pl.DataFrame, labels: Any, names: Mapping[int, st
         cols = [c for c in cols if c != labels]
     df = features.select(cols).with_columns(seg)
     overall = df.select(pl.col(cols).cast(pl.Float64).mean()).row(0, named=True) if cols else {}
-    aggs = [pl.len().alias("size")]
-    aggs += [pl.col(c).cast(pl.Float64).mean().alias(f"mean_{c}") for c in cols]
+    aggs = [pl.col(c).cast(pl.Float64).mean().alias(f"mean_{c}") for c in cols]
     aggs += [pl.col(c).cast(pl.Float64).median().alias(f"median_{c}") for c in cols]
     has_rev = revenue_col in cols
-    if has_rev:
-        aggs.append(pl.col(revenue_col).cast(pl.Float64).sum().alias("_rev"))
-    out = df.group_by("segment").agg(aggs).sort("segment")
-    total_rev = float(df[revenue_col].cast(pl.Float64).sum()) if has_rev else 0.0
-    extra = [(pl.col("size") / df.height).alias("share")]
-    if has_rev:
-        extra.append((pl.col("_rev") / total_rev if total_rev else pl.lit(None, pl.Float64)).alias("revenue_share"))
-    extra += [(pl.col(f"mean_{c}") / overall[c] - 1 if overall[c] else pl.lit(None, pl.Float64)).alias(f"rel_{c}")
-              for c in cols]
-    out = out.with_columns(extra).drop("_rev", strict=False)
+    out = segment_sizes(df, "segment", revenue_col if has_rev else None, aggs=aggs).rename({"customers": "size"})
+    extra = [(pl.col(f"mean_{c}") / overall[c] - 1 if overall[c] else pl.lit(None, pl.Float64)).alias(f"rel_{c}")
+             for c in cols]
+    out = out.with_columns(extra).drop("revenue", strict=False)
     lead = ["segment", "size", "share"] + (["revenue_share"] if has_rev else [])
     out = out.select(lead + [c for c in out.columns if c not in lead])
     if names is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from segmentation_lib.segment.sizes import segment_sizes, with_shares
 from segmentation_lib.errors import ConfigError, DataError
 
 
@@ -120,13 +121,8 @@ def value_engagement_summary(
         "high_value": [k[0] for k in VALUE_ENGAGEMENT_LABELS],
         "high_engagement": [k[1] for k in VALUE_ENGAGEMENT_LABELS],
     })
-    counts = (table.lazy().group_by(col)
-              .agg(pl.len().cast(pl.Int64).alias("customers"), pl.col(revenue_col).cast(pl.Float64).sum().alias("revenue"))
-              .collect())
+    counts = segment_sizes(table, col, revenue_col).select(col, "customers", "revenue")
     out = quads.join(counts, on=col, how="left", maintain_order="left").with_columns(
         pl.col("customers").fill_null(0), pl.col("revenue").fill_null(0.0))
-    n, rev = int(out["customers"].sum()), float(out["revenue"].sum())
-    return out.with_columns(
-        (pl.col("customers") / n if n else pl.lit(None, pl.Float64)).alias("share"),
-        (pl.col("revenue") / rev if rev > 0 else pl.lit(None, pl.Float64)).alias("revenue_share"),
-    ).select(col, "high_value", "high_engagement", "customers", "share", "revenue", "revenue_share")
+    # shares over the four cells (customers outside every cell, a null cell, are not counted)
+    return with_shares(out).select(col, "high_value", "high_engagement", "customers", "share", "revenue", "revenue_share")

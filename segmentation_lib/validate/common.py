@@ -116,33 +116,6 @@ def finite_or_none(x: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def stratified_sample_indices(
-    labels: np.ndarray, sample_size: int, random_state: int = 0, min_per_segment: int | None = None
-) -> np.ndarray:
-    """Row indices of a sample stratified by label: proportional allocation, but every segment gets
-    at least ``min_per_segment`` rows (default ``sample_size // (4 * k)``) or all its rows if smaller.
-
-    >>> idx = stratified_sample_indices(np.array([0] * 990 + [1] * 10), 100)
-    >>> int((np.array([0] * 990 + [1] * 10)[idx] == 1).sum())
-    10
-    """
-    labels = np.asarray(labels)
-    n = labels.shape[0]
-    if n <= sample_size:
-        return np.arange(n)
-    rng = np.random.default_rng(random_state)
-    uniq, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    k = len(uniq)
-    floor = max(2, sample_size // (4 * k)) if min_per_segment is None else min_per_segment
-    alloc = np.maximum(np.floor(counts / n * sample_size).astype(int), np.minimum(counts, floor))
-    alloc = np.minimum(alloc, counts)
-    # random key per row; keep the alloc[g] smallest keys of each group (no loop over rows)
-    keys = rng.random(n)
-    order = np.lexsort((keys, inv))
-    starts = np.r_[0, np.cumsum(counts)[:-1]]
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n) - np.repeat(starts, counts)
-    return np.flatnonzero(rank < alloc[inv])
 
 
 def check_columns(df_schema: Mapping[str, Any], cols: Iterable[str], what: str) -> None:

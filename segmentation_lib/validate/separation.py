@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from segmentation_lib.validate.common import as_labels, as_matrix, finite_or_none, noise_mask, stratified_sample_indices
+from segmentation_lib.segment.sampling import stratified_sample_indices
+from segmentation_lib.validate.common import as_labels, as_matrix, finite_or_none, noise_mask
 
 
 
