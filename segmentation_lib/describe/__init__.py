@@ -1,4 +1,5 @@
 """Step 6, description: per-segment tables and the plain-language text and numbers the reports show.
 
-Modules: ``activity``, ``format``, ``projection``, ``quality_text``, ``rfm_text``, ``run_summary``, ``tables``.
+Modules: ``activity``, ``clustering_text``, ``exploration_text``, ``format``, ``notes_text``, ``projection``,
+``quality_text``, ``rfm_page_text``, ``rfm_text``, ``run_summary``, ``tables``, ``validation_text``.
 """

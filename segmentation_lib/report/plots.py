@@ -1,13 +1,20 @@
 """Static figures for the report notebooks (seaborn / matplotlib), one function per figure.
 
-Every function takes a small polars table (already aggregated by the library), returns a
-``matplotlib.figure.Figure`` with a title, labelled axes (with units) and readable category
-names, and never samples without a seed. pandas appears only at seaborn's boundary.
+Every function takes a small polars table (already aggregated by the library) and draws a titled
+figure with labelled axes (with units) and readable category names; it never samples without a seed.
+Single-panel functions take ``ax=`` (a matplotlib Axes; None creates a figure) and return the Axes;
+multi-panel functions (``activity_over_time``, ``log_distributions``, ``segment_bars``, ``k_sweep``,
+``predictive_comparison``) take ``axes=`` (a sequence of Axes) and return the Figure.
+Segment colours come from one mapping, :func:`segment_palette`, passed as ``palette=`` so that a
+segment has the same colour in every figure of a run. pandas appears only at seaborn's boundary.
 
 >>> import polars as pl
 >>> fig = segment_bars(pl.DataFrame({"segment": ["A", "B"], "customers": [10, 5], "revenue": [100.0, 20.0]}))
 >>> fig.axes[0].get_title()
 'Customers by segment'
+>>> ax = stability_bars(pl.DataFrame({"segment": ["A"], "jaccard_mean": [0.9]}))
+>>> ax.get_title()
+'Segment stability across resamples and seeds'
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
@@ -34,6 +42,65 @@ def apply_style(dpi: int = 96) -> None:
     matplotlib.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi, "axes.titleweight": "semibold",
                                 "axes.titlesize": 12, "figure.titlesize": 13, "figure.titleweight": "semibold",
                                 "axes.labelsize": 10, "legend.fontsize": 9, "legend.title_fontsize": 9})
+
+
+#: colours of the segments, in order (seaborn "deep", then "dark", without their greys)
+SEGMENT_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#ccb974", "#64b5cd",
+                  "#001c7f", "#b1400d", "#12711c", "#8c0800", "#591e71", "#592f0d", "#a23582", "#b8850a", "#006374")
+#: fixed greys of the groups that are no segment (HDBSCAN noise, customers with returns only)
+FIXED_COLORS = {"Noise": "#8c8c8c", "No purchases (returns only)": "#c7c7c7"}
+
+
+def segment_palette(names: Sequence[str]) -> dict[str, str]:
+    """One colour per segment name, in the order given (behavioural segments in id order, RFM segments in the
+    map's order); "Noise" and "No purchases (returns only)" always get their fixed greys. Colours repeat after 18.
+
+    >>> segment_palette(["Loyal", "Noise", "New"])
+    {'Loyal': '#4c72b0', 'Noise': '#8c8c8c', 'New': '#dd8452'}
+    """
+    out: dict[str, str] = {}
+    i = 0
+    for name in dict.fromkeys(str(n) for n in names):
+        if name in FIXED_COLORS:
+            out[name] = FIXED_COLORS[name]
+        else:
+            out[name] = SEGMENT_COLORS[i % len(SEGMENT_COLORS)]
+            i += 1
+    return out
+
+
+def _colors_for(names: Sequence[str], palette: Mapping[str, str] | None) -> dict[str, str]:
+    """``palette`` extended to every name in ``names`` (names it lacks get the next free colours)."""
+    pal = dict(palette or {})
+    extra = [n for n in dict.fromkeys(str(x) for x in names) if n not in pal]
+    if extra:
+        more = segment_palette([*pal, *extra])
+        pal.update({n: more[n] for n in extra})
+    return pal
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
+    """``ax`` or the Axes of a new figure of ``figsize``."""
+    if ax is not None:
+        return ax
+    _, new = plt.subplots(figsize=figsize)
+    return new
+
+
+def _panels(axes: Sequence[Axes] | None, nrows: int, ncols: int, figsize: tuple[float, float], **kw) -> tuple[Figure, np.ndarray]:
+    """``(figure, 2-D array of Axes)``: the given ``axes`` (reshaped) or a new grid."""
+    if axes is not None:
+        arr = np.asarray(list(np.ravel(axes)), dtype=object).reshape(nrows, ncols)
+        return arr.flat[0].figure, arr
+    fig, arr = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, **kw)
+    return fig, arr
+
+
+def _finish_ax(ax: Axes, owned: bool) -> Axes:
+    """Tight layout of the figure when this function created it; return ``ax``."""
+    if owned:
+        ax.figure.tight_layout()
+    return ax
 
 
 def _thousands(ax_axis) -> None:
@@ -54,14 +121,17 @@ def _finish(fig: Figure, title: str | None = None) -> Figure:
 # --------------------------------------------------------------------------- exploration
 
 
-def activity_over_time(monthly: pl.DataFrame, month_col: str = "month") -> Figure:
+def activity_over_time(monthly: pl.DataFrame, month_col: str = "month", axes: Sequence[Axes] | None = None) -> Figure:
     """Active customers, orders and net revenue per month (three stacked panels sharing the time axis).
 
-    ``monthly``: one row per month with ``customers``, ``orders`` and ``revenue``.
+    ``monthly``: one row per month with ``customers``, ``orders`` and ``revenue``. Multi-panel: ``axes`` takes
+    three Axes (None: a new figure) and the Figure is returned.
     """
     m = monthly.sort(month_col)
     x = m[month_col].to_list()
-    fig, axes = plt.subplots(3, 1, figsize=(WIDTH, 7.2), sharex=True)
+    owned = axes is None
+    fig, grid = _panels(axes, 3, 1, (WIDTH, 7.2), sharex=True)
+    axes = grid[:, 0]
     for ax, col, label, color in zip(axes, ("customers", "orders", "revenue"),
                                      ("Active customers", "Orders", f"Net revenue ({CURRENCY})"),
                                      ("#4C72B0", "#55A868", "#C44E52")):
@@ -71,12 +141,18 @@ def activity_over_time(monthly: pl.DataFrame, month_col: str = "month") -> Figur
         ax.set_ylim(bottom=0)
     axes[0].set_title("Customers, orders and revenue per month")
     axes[-1].set_xlabel("Month (UTC)")
-    return _finish(fig)
+    return _finish(fig) if owned else fig
 
 
-def log_distributions(features: pl.DataFrame, spend_col: str = "total_spend", freq_col: str = "n_orders") -> Figure:
-    """Histograms of spend per customer and orders per customer on log scales (customers with positive values)."""
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(WIDTH, 3.8))
+def log_distributions(features: pl.DataFrame, spend_col: str = "total_spend", freq_col: str = "n_orders",
+                      axes: Sequence[Axes] | None = None) -> Figure:
+    """Histograms of spend per customer and orders per customer on log scales (customers with positive values).
+
+    Multi-panel: ``axes`` takes two Axes (None: a new figure) and the Figure is returned.
+    """
+    owned = axes is None
+    fig, grid = _panels(axes, 1, 2, (WIDTH, 3.8))
+    a1, a2 = grid[0]
     spend = features.filter(pl.col(spend_col) > 0)[spend_col].to_numpy()
     if spend.size:
         a1.hist(spend, bins=np.logspace(np.log10(spend.min()), np.log10(spend.max()) + 1e-9, 40), color="#4C72B0")
@@ -93,10 +169,10 @@ def log_distributions(features: pl.DataFrame, spend_col: str = "total_spend", fr
     a2.set_ylabel("Customers")
     for ax in (a1, a2):
         _thousands(ax.yaxis)
-    return _finish(fig)
+    return _finish(fig) if owned else fig
 
 
-def cohort_heatmap(retention: pl.DataFrame, max_cohorts: int = 24, max_months: int = 24) -> Figure:
+def cohort_heatmap(retention: pl.DataFrame, max_cohorts: int = 24, max_months: int = 24, ax: Axes | None = None) -> Axes:
     """Share of each first-purchase cohort buying again N months later.
 
     ``retention``: long table ``cohort`` (month label), ``months_since`` (0..), ``retention`` (share).
@@ -109,7 +185,8 @@ def cohort_heatmap(retention: pl.DataFrame, max_cohorts: int = 24, max_months: i
             .pivot(on="months_since", index="cohort", values="retention", sort_columns=True).sort("cohort"))
     mat = wide.drop("cohort").to_numpy().astype(float)
     cols = [int(c) for c in wide.columns[1:]]
-    fig, ax = plt.subplots(figsize=(WIDTH, max(3.5, 0.26 * len(cohorts) + 1.5)))
+    owned = ax is None
+    ax = _axes(ax, (WIDTH, max(3.5, 0.26 * len(cohorts) + 1.5)))
     sns.heatmap(mat, ax=ax, cmap="Blues", vmin=0, vmax=min(1.0, float(np.nanmax(mat[:, 1:])) if mat.shape[1] > 1 else 1.0),
                 cbar_kws={"label": "Share of cohort purchasing", "format": PercentFormatter(1.0, decimals=0)},
                 xticklabels=cols, yticklabels=wide["cohort"].to_list(), linewidths=0.2, linecolor="white")
@@ -118,19 +195,25 @@ def cohort_heatmap(retention: pl.DataFrame, max_cohorts: int = 24, max_months: i
     ax.set_ylabel("First-purchase month")
     ax.tick_params(axis="y", labelsize=8)
     ax.tick_params(axis="x", labelsize=8, rotation=0)
-    return _finish(fig)
+    return _finish_ax(ax, owned)
 
 
 # --------------------------------------------------------------------------- RFM and summaries
 
 
 def segment_bars(summary: pl.DataFrame, segment_col: str = "segment", customers_col: str = "customers",
-                 revenue_col: str = "revenue", title: str = "Customers by segment") -> Figure:
-    """Customers and share of revenue per segment, side by side (horizontal bars, largest first)."""
+                 revenue_col: str = "revenue", title: str = "Customers by segment",
+                 axes: Sequence[Axes] | None = None) -> Figure:
+    """Customers and share of revenue per segment, side by side (horizontal bars, largest first).
+
+    Multi-panel: ``axes`` takes two Axes (None: a new figure) and the Figure is returned.
+    """
     s = summary.sort(customers_col, descending=True)
     names = [str(x) for x in s[segment_col].to_list()]
     total_rev = float(s[revenue_col].sum()) or 1.0
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(WIDTH, max(3.0, 0.38 * len(names) + 1.4)), sharey=True)
+    owned = axes is None
+    fig, grid = _panels(axes, 1, 2, (WIDTH, max(3.0, 0.38 * len(names) + 1.4)), sharey=True)
+    a1, a2 = grid[0]
     y = np.arange(len(names))
     a1.barh(y, s[customers_col].to_numpy(), color="#4C72B0")
     a1.set_yticks(y, names)
@@ -146,7 +229,7 @@ def segment_bars(summary: pl.DataFrame, segment_col: str = "segment", customers_
     for yi, v in zip(y, share):
         a2.text(v, yi, f" {100 * v:.1f}%", va="center", fontsize=8)
     a2.set_xlim(right=max(share.max() * 1.18, 0.05) if len(share) else 1)
-    return _finish(fig)
+    return _finish(fig) if owned else fig
 
 
 #: axis labels of score charts when none are given (``rfm.score_axis_labels`` gives the configured ones)
@@ -156,16 +239,17 @@ SCORE_LABELS = {"recency": "Recency score (higher = bought more recently)",
 
 def score_heatmap(scores: pl.DataFrame, row: str = "f_score", col: str = "r_score", value: str | None = None,
                   title: str = "Customers by recency and frequency score",
-                  labels: dict[str, str] | None = None) -> Figure:
+                  labels: dict[str, str] | None = None, ax: Axes | None = None) -> Axes:
     """Heatmap of customers (or the mean of ``value``) per R score x F score cell; higher = better.
-    ``labels``: axis labels by dimension, e.g. ``rfm.score_axis_labels(scorer)``."""
+    ``labels``: axis labels by dimension, e.g. ``rfm.score_axis_labels(scorer)``. Returns the Axes."""
     import seaborn as sns
 
     agg = pl.len().alias("v") if value is None else pl.col(value).mean().alias("v")
     g = scores.group_by(row, col).agg(agg)
     wide = g.pivot(on=col, index=row, values="v", sort_columns=True).sort(row, descending=True)
     mat = wide.drop(row).to_numpy().astype(float)
-    fig, ax = plt.subplots(figsize=(min(WIDTH, 1.0 * mat.shape[1] + 3), 0.6 * mat.shape[0] + 1.8))
+    owned = ax is None
+    ax = _axes(ax, (min(WIDTH, 1.0 * mat.shape[1] + 3), 0.6 * mat.shape[0] + 1.8))
     sns.heatmap(mat, ax=ax, annot=True, fmt=",.0f", cmap="YlGnBu", annot_kws={"fontsize": 8},
                 xticklabels=[str(c) for c in wide.columns[1:]], yticklabels=[str(v) for v in wide[row].to_list()],
                 cbar_kws={"label": "Customers" if value is None else f"Mean {value.replace('_', ' ')}"})
@@ -173,25 +257,29 @@ def score_heatmap(scores: pl.DataFrame, row: str = "f_score", col: str = "r_scor
     lab = {**SCORE_LABELS, **(labels or {})}
     ax.set_xlabel(lab["recency"] if col.startswith("r") else col.replace("_", " "))
     ax.set_ylabel(lab["frequency"] if row.startswith("f") else row.replace("_", " "))
-    return _finish(fig)
+    return _finish_ax(ax, owned)
 
 
 def segment_map(cells: pl.DataFrame, r_col: str = "r_score", f_col: str = "f_score", segment_col: str = "segment",
                 title: str = "RFM segment map: most common segment per recency x frequency cell",
-                labels: dict[str, str] | None = None) -> Figure:
+                labels: dict[str, str] | None = None, palette: Mapping[str, str] | None = None,
+                ax: Axes | None = None) -> Axes:
     """The segment map: for every R x F cell, the segment most of its customers belong to (with its share).
-    ``labels``: axis labels by dimension, e.g. ``rfm.score_axis_labels(scorer)``."""
+    ``labels``: axis labels by dimension, e.g. ``rfm.score_axis_labels(scorer)``; ``palette``: segment -> colour
+    (:func:`segment_palette`; None: colours by sorted name). Returns the Axes."""
     modal = (cells.group_by(r_col, f_col, segment_col).agg(pl.len().alias("n"))
              .sort([r_col, f_col, "n", segment_col], descending=[False, False, True, False])
              .group_by(r_col, f_col, maintain_order=True)
              .agg(pl.col(segment_col).first(), (pl.col("n").first() / pl.col("n").sum()).alias("share")))
     names = sorted(modal[segment_col].unique().to_list())
+    colors = _colors_for(names, palette)
     code = {n: i for i, n in enumerate(names)}
     rs = sorted(modal[r_col].unique().to_list())
     fs = sorted(modal[f_col].unique().to_list(), reverse=True)
     mat = np.full((len(fs), len(rs)), np.nan)
-    fig, ax = plt.subplots(figsize=(WIDTH, 0.75 * len(fs) + 2.0))
-    cmap = plt.get_cmap("tab20", max(len(names), 1))
+    owned = ax is None
+    ax = _axes(ax, (WIDTH, 0.75 * len(fs) + 2.0))
+    cmap = matplotlib.colors.ListedColormap([colors[n] for n in names] or ["#ffffff"])
     for r, f, seg, share in modal.iter_rows():
         i, j = fs.index(f), rs.index(r)
         mat[i, j] = code[seg]
@@ -204,18 +292,20 @@ def segment_map(cells: pl.DataFrame, r_col: str = "r_score", f_col: str = "f_sco
     ax.set_xlabel(lab["recency"])
     ax.set_ylabel(lab["frequency"])
     ax.set_title(title)
-    return _finish(fig)
+    return _finish_ax(ax, owned)
 
 
-def value_engagement(matrix: pl.DataFrame, segment_col: str = "value_engagement", revenue_col: str = "revenue") -> Figure:
+def value_engagement(matrix: pl.DataFrame, segment_col: str = "value_engagement", revenue_col: str = "revenue",
+                     ax: Axes | None = None) -> Axes:
     """2 x 2 value-vs-engagement matrix: customers and share of revenue per quadrant.
 
     ``matrix``: one row per quadrant with ``segment_col``, ``customers``, ``revenue``, and the flags
-    ``high_value`` / ``high_engagement`` (booleans) that place the quadrant.
+    ``high_value`` / ``high_engagement`` (booleans) that place the quadrant. Returns the Axes.
     """
     total_c = float(matrix["customers"].sum()) or 1.0
     total_r = float(matrix[revenue_col].sum()) or 1.0
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    owned = ax is None
+    ax = _axes(ax, (6.4, 4.6))
     for row in matrix.iter_rows(named=True):
         x, y = int(bool(row["high_engagement"])), int(bool(row["high_value"]))
         rev = row[revenue_col] / total_r
@@ -229,14 +319,18 @@ def value_engagement(matrix: pl.DataFrame, segment_col: str = "value_engagement"
     ax.set_yticks([0.5, 1.5], ["Low value", "High value"])
     ax.grid(False)
     ax.set_title("Value vs engagement (colour = share of revenue)")
-    return _finish(fig)
+    return _finish_ax(ax, owned)
 
 
 # --------------------------------------------------------------------------- clustering
 
 
-def k_sweep(sweep: pl.DataFrame, chosen_k: int | None = None, k_col: str = "k") -> Figure:
-    """Elbow and quality metrics across k (one small panel per metric; the chosen k marked)."""
+def k_sweep(sweep: pl.DataFrame, chosen_k: int | None = None, k_col: str = "k", axes: Sequence[Axes] | None = None) -> Figure:
+    """Elbow and quality metrics across k (one small panel per metric; the chosen k marked).
+
+    Multi-panel: ``axes`` takes ``nrows x 3`` Axes (one per metric present, at most 3 a row; None: a new figure)
+    and the Figure is returned.
+    """
     panels = [(c, t) for c, t in (("inertia", "Inertia\n(within-segment spread, lower = tighter)"),
                                   ("silhouette", "Silhouette\n(higher = better separated)"),
                                   ("calinski_harabasz", "Calinski-Harabasz\n(higher = better)"),
@@ -246,7 +340,8 @@ def k_sweep(sweep: pl.DataFrame, chosen_k: int | None = None, k_col: str = "k") 
     n = len(panels)
     ncols = min(3, max(n, 1))
     nrows = int(np.ceil(n / ncols)) or 1
-    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, 3.0 * nrows), squeeze=False)
+    owned = axes is None
+    fig, axes = _panels(axes, nrows, ncols, (WIDTH, 3.0 * nrows))
     s = sweep.sort(k_col)
     for ax, (col, title) in zip(axes.flat, panels):
         ax.plot(s[k_col].to_list(), s[col].to_list(), marker="o", color="#4C72B0")
@@ -259,18 +354,20 @@ def k_sweep(sweep: pl.DataFrame, chosen_k: int | None = None, k_col: str = "k") 
         ax.set_visible(False)
     if chosen_k is not None and n:
         axes.flat[0].legend(loc="best")
-    return _finish(fig, "Choosing the number of segments")
+    return _finish(fig, "Choosing the number of segments") if owned else fig
 
 
 def importance_heatmap(importance: pl.DataFrame, segment_col: str = "segment",
-                       title: str = "What sets each segment apart (segment mean vs overall mean)") -> Figure:
-    """Relative importance (segment mean / overall mean - 1) per segment x feature, diverging colours."""
+                       title: str = "What sets each segment apart (segment mean vs overall mean)",
+                       ax: Axes | None = None) -> Axes:
+    """Relative importance (segment mean / overall mean - 1) per segment x feature, diverging colours; returns the Axes."""
     import seaborn as sns
 
     feats = [c for c in importance.columns if c != segment_col]
     mat = importance.select(feats).to_numpy().astype(float)
     lim = float(np.nanmax(np.abs(mat))) if mat.size else 1.0
-    fig, ax = plt.subplots(figsize=(WIDTH, 0.55 * importance.height + 2.4))
+    owned = ax is None
+    ax = _axes(ax, (WIDTH, 0.55 * importance.height + 2.4))
     # most features are non-negative, so a mean lies at most 100% below the average: the colour scale stops
     # at -100% (the annotations keep the exact values)
     sns.heatmap(mat, ax=ax, cmap="RdBu_r", center=0, vmin=-min(lim, 1.0), vmax=min(lim, 3), annot=True, fmt="+.0%",
@@ -282,47 +379,62 @@ def importance_heatmap(importance: pl.DataFrame, segment_col: str = "segment",
     ax.set_ylabel("Segment")
     ax.tick_params(axis="x", rotation=30)
     plt.setp(ax.get_xticklabels(), ha="right")
-    return _finish(fig)
+    return _finish_ax(ax, owned)
 
 
 def snake_plot(means: pl.DataFrame, segment_col: str = "segment",
-               title: str = "Snake plot: standardised feature means per segment") -> Figure:
-    """One line per segment across features (values standardised: 0 = average customer, units = std devs)."""
+               title: str = "Snake plot: standardised feature means per segment",
+               palette: Mapping[str, str] | None = None, ax: Axes | None = None) -> Axes:
+    """One line per segment across features (values standardised: 0 = average customer, units = std devs).
+
+    ``palette``: segment -> colour (:func:`segment_palette`; None: by the rows' order). Returns the Axes.
+    """
     feats = [c for c in means.columns if c != segment_col]
-    fig, ax = plt.subplots(figsize=(WIDTH, 4.2))
+    owned = ax is None
+    ax = _axes(ax, (WIDTH, 4.2))
     x = np.arange(len(feats))
+    colors = _colors_for([str(v) for v in means[segment_col].to_list()], palette)
     for row in means.iter_rows(named=True):
-        ax.plot(x, [row[f] for f in feats], marker="o", label=str(row[segment_col]))
+        name = str(row[segment_col])
+        ax.plot(x, [row[f] for f in feats], marker="o", label=name, color=colors[name])
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(x, [f.replace("_", " ") for f in feats], rotation=20, ha="right")
     ax.set_ylabel("Standardised mean (std devs from average)")
     ax.set_xlabel("Feature (after the model's log / clipping / scaling)")
     ax.set_title(title)
     ax.legend(title="Segment", bbox_to_anchor=(1.01, 1), loc="upper left")
-    return _finish(fig)
+    return _finish_ax(ax, owned)
 
 
 def projection(coords: pl.DataFrame, segment_col: str = "segment", x: str = "pc1", y: str = "pc2",
                explained: Sequence[float] | None = None,
-               title: str = "Customers in two dimensions (PCA of the clustering features), coloured by segment") -> Figure:
-    """Scatter of a sampled 2-D projection, one colour per segment (order as given)."""
-    import seaborn as sns
+               title: str = "Customers in two dimensions (PCA of the clustering features), coloured by segment",
+               palette: Mapping[str, str] | None = None, ax: Axes | None = None) -> Axes:
+    """Scatter of a sampled 2-D projection, one colour (and one collection, labelled) per segment.
 
-    fig, ax = plt.subplots(figsize=(WIDTH, 5.6))
-    order = list(dict.fromkeys(coords[segment_col].to_list()))
-    sns.scatterplot(data=_pd(coords), x=x, y=y, hue=segment_col, hue_order=sorted(order, key=str), s=9, alpha=0.55,
-                    linewidth=0, ax=ax)
+    ``palette``: segment -> colour (:func:`segment_palette`); segments are drawn and listed in its order
+    (segments it lacks after them, by name). Returns the Axes.
+    """
+    owned = ax is None
+    ax = _axes(ax, (WIDTH, 5.6))
+    present = {str(v) for v in coords[segment_col].drop_nulls().to_list()}
+    order = [n for n in (palette or {}) if n in present] + sorted(present - set(palette or {}))
+    colors = _colors_for(order, palette)
+    seg = coords[segment_col].cast(pl.String)
+    for name in order:
+        part = coords.filter(seg == name)
+        ax.scatter(part[x].to_numpy(), part[y].to_numpy(), s=9, alpha=0.55, linewidths=0, color=colors[name], label=name)
     ex = list(explained or [])
     ax.set_xlabel(f"Component 1 ({100 * ex[0]:.0f}% of variance)" if ex else "Component 1")
     ax.set_ylabel(f"Component 2 ({100 * ex[1]:.0f}% of variance)" if len(ex) > 1 else "Component 2")
     ax.set_title(title)
     ax.legend(title="Segment", bbox_to_anchor=(1.01, 1), loc="upper left", markerscale=2)
-    return _finish(fig)
+    return _finish_ax(ax, owned)
 
 
 def crosstab_heatmap(table: pl.DataFrame, index_col: str, title: str, xlabel: str, ylabel: str,
-                     fmt: str = ".0%", normalize_rows: bool = True) -> Figure:
-    """Heatmap of a wide cross-tab (first column = row labels); rows normalised to shares by default."""
+                     fmt: str = ".0%", normalize_rows: bool = True, ax: Axes | None = None) -> Axes:
+    """Heatmap of a wide cross-tab (first column = row labels); rows normalised to shares by default. Returns the Axes."""
     import seaborn as sns
 
     cols = [c for c in table.columns if c != index_col]
@@ -330,7 +442,8 @@ def crosstab_heatmap(table: pl.DataFrame, index_col: str, title: str, xlabel: st
     if normalize_rows:
         tot = mat.sum(axis=1, keepdims=True)
         mat = np.divide(mat, tot, out=np.zeros_like(mat), where=tot > 0)
-    fig, ax = plt.subplots(figsize=(WIDTH, 0.5 * table.height + 2.8))
+    owned = ax is None
+    ax = _axes(ax, (WIDTH, 0.5 * table.height + 2.8))
     sns.heatmap(mat, ax=ax, cmap="Blues", annot=mat.size <= 180, fmt=fmt, annot_kws={"fontsize": 7},
                 vmin=0, vmax=1 if normalize_rows else None,
                 xticklabels=[str(c) for c in cols], yticklabels=[str(v) for v in table[index_col].to_list()],
@@ -340,7 +453,7 @@ def crosstab_heatmap(table: pl.DataFrame, index_col: str, title: str, xlabel: st
     ax.set_ylabel(ylabel)
     ax.tick_params(axis="x", rotation=35, labelsize=8)
     plt.setp(ax.get_xticklabels(), ha="right")
-    return _finish(fig)
+    return _finish_ax(ax, owned)
 
 
 # --------------------------------------------------------------------------- validation
@@ -348,11 +461,16 @@ def crosstab_heatmap(table: pl.DataFrame, index_col: str, title: str, xlabel: st
 
 def predictive_comparison(segments: pl.DataFrame, method_col: str = "method", segment_col: str = "segment",
                           value_col: str = "holdout_spend_mean", labels: Mapping[str, str] | None = None,
-                          xlabel: str = f"Mean spend per customer in the holdout period ({CURRENCY})") -> Figure:
-    """Holdout outcome per segment, one panel per segmentation method (side by side)."""
+                          xlabel: str = f"Mean spend per customer in the holdout period ({CURRENCY})",
+                          axes: Sequence[Axes] | None = None) -> Figure:
+    """Holdout outcome per segment, one panel per segmentation method (side by side).
+
+    Multi-panel: ``axes`` takes one Axes per method (None: a new figure) and the Figure is returned.
+    """
     methods = list(dict.fromkeys(segments[method_col].to_list()))
     heights = [segments.filter(pl.col(method_col) == m).height for m in methods]
-    fig, axes = plt.subplots(1, len(methods), figsize=(WIDTH, 0.34 * max(heights + [3]) + 1.6), squeeze=False)
+    owned = axes is None
+    fig, axes = _panels(axes, 1, len(methods), (WIDTH, 0.34 * max(heights + [3]) + 1.6))
     for ax, m in zip(axes[0], methods):
         d = segments.filter(pl.col(method_col) == m).sort(value_col, descending=True)
         y = np.arange(d.height)
@@ -362,22 +480,24 @@ def predictive_comparison(segments: pl.DataFrame, method_col: str = "method", se
         ax.set_title((labels or {}).get(m, str(m)))
         _thousands(ax.xaxis)
     fig.supxlabel(xlabel, fontsize=9)  # one label for the panels side by side (per-panel labels collide)
-    return _finish(fig, "Do the segments predict what customers do next?")
+    return _finish(fig, "Do the segments predict what customers do next?") if owned else fig
 
 
 def migration_heatmap(shares_wide: pl.DataFrame, from_col: str | None = None,
-                      title: str = "Segment migration between the two snapshots (share of each starting segment)") -> Figure:
-    """Transition shares from each segment (rows, earlier snapshot) to each segment (columns, later snapshot)."""
+                      title: str = "Segment migration between the two snapshots (share of each starting segment)",
+                      ax: Axes | None = None) -> Axes:
+    """Transition shares from each segment (rows, earlier snapshot) to each segment (columns, later snapshot); returns the Axes."""
     from_col = from_col or shares_wide.columns[0]
     return crosstab_heatmap(shares_wide, from_col, title, "Segment at the later snapshot", "Segment at the earlier snapshot",
-                            normalize_rows=False)
+                            normalize_rows=False, ax=ax)
 
 
 def stability_bars(segments: pl.DataFrame, segment_col: str = "segment", value_col: str = "jaccard_mean",
-                   stable: float = 0.75, doubtful: float = 0.6) -> Figure:
-    """Per-segment Jaccard stability across refits, with the 'stable' and 'doubtful' thresholds."""
+                   stable: float = 0.75, doubtful: float = 0.6, ax: Axes | None = None) -> Axes:
+    """Per-segment Jaccard stability across refits, with the 'stable' and 'doubtful' thresholds; returns the Axes."""
     d = segments.sort(segment_col)
-    fig, ax = plt.subplots(figsize=(WIDTH, max(2.8, 0.4 * d.height + 1.5)))
+    owned = ax is None
+    ax = _axes(ax, (WIDTH, max(2.8, 0.4 * d.height + 1.5)))
     y = np.arange(d.height)
     vals = d[value_col].to_numpy().astype(float)
     colors = ["#55A868" if v >= stable else "#DD8452" if v >= doubtful else "#C44E52" for v in vals]
@@ -390,4 +510,4 @@ def stability_bars(segments: pl.DataFrame, segment_col: str = "segment", value_c
     ax.set_xlabel("Mean Jaccard similarity with the segment after refitting (0..1)")
     ax.set_title("Segment stability across resamples and seeds")
     ax.legend(loc="lower right")
-    return _finish(fig)
+    return _finish_ax(ax, owned)

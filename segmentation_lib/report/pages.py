@@ -1,0 +1,535 @@
+"""The four report pages: one setup call per notebook, then one call per cell returning what the cell shows.
+
+A notebook holds no logic of its own: its setup cell is ``page = notebook_setup("exploration", config_path,
+run_dir, seed=seed, as_of=as_of, ...)`` and every later cell one call such as ``page.top_line()``. A call
+returns a :class:`MarkdownText` (text and tables), a matplotlib ``Figure`` (closed from pyplot, so the
+inline backend does not show it a second time) or None (a section that does not apply to this run).
+Warnings the library raises while a page computes are recorded and listed by ``page.run_notes()``.
+
+>>> page = notebook_setup("exploration", "configs/default.yaml", "/tmp/run")  # doctest: +SKIP
+>>> page.top_line()                                                            # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import warnings
+from typing import Any, Callable, Iterator, TypeVar
+
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from segmentation_lib.describe import clustering_text, exploration_text, validation_text
+from segmentation_lib.describe.format import md_table
+from segmentation_lib.describe.notes_text import run_notes_markdown
+from segmentation_lib.describe.rfm_page_text import score_notes_markdown
+from segmentation_lib.report import plots, stages
+from segmentation_lib.report.context import RunContext, open_run
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# --------------------------------------------------------------------------- what a cell returns
+
+
+class MarkdownText(str):
+    """A Markdown string that IPython displays once, as Markdown; an empty one displays nothing.
+
+    >>> MarkdownText("**hi**")._repr_markdown_()
+    '**hi**'
+    """
+
+    def _repr_markdown_(self) -> str | None:
+        return str(self) or None
+
+    def _ipython_display_(self) -> None:
+        if str(self):
+            from IPython.display import display
+
+            display({"text/markdown": str(self), "text/plain": str(self)}, raw=True)
+
+
+def _md(*parts: str) -> MarkdownText:
+    """The non-empty ``parts`` as one Markdown text, separated by blank lines."""
+    return MarkdownText("\n\n".join(p for p in parts if p))
+
+
+def _figure(drawn: Axes | Figure) -> Figure:
+    """The Figure of what a plot function returned, closed from pyplot (IPython's formatter shows the returned one)."""
+    fig = drawn if isinstance(drawn, Figure) else drawn.figure
+    plt.close(fig)
+    return fig
+
+
+@contextlib.contextmanager
+def recording(sink: list[str]) -> Iterator[None]:
+    """Record the messages of UserWarnings raised inside into ``sink``; other warnings are shown as usual.
+
+    >>> notes: list[str] = []
+    >>> with recording(notes):
+    ...     warnings.warn("rule 'x' matches no customer.", UserWarning)
+    >>> notes
+    ["rule 'x' matches no customer."]
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        yield
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            sink.append(str(w.message))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
+def _recorded(method: F) -> F:
+    """Run a page method with its warnings recorded into the page's notes."""
+
+    @functools.wraps(method)
+    def wrapper(self: "Page", *args: Any, **kwargs: Any) -> Any:
+        with recording(self.notes):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- pages
+
+
+class Page:
+    """What every page has: the run context, its stages' results, one segment palette and the run notes."""
+
+    def __init__(self, ctx: RunContext, **options: Any) -> None:
+        self.ctx = ctx
+        self.cfg = ctx.cfg
+        self.options = options
+        self.notes: list[str] = []
+        with recording(self.notes):
+            self._compute()
+
+    def _compute(self) -> None:  # the stages of the page
+        raise NotImplementedError
+
+    def run_notes(self) -> MarkdownText:
+        """"Notes on this run": the warnings raised while this page computed (empty when there were none)."""
+        return MarkdownText(run_notes_markdown(self.notes))
+
+
+class ExplorationPage(Page):
+    """01 exploration: top line, data quality, activity over time, spend / frequency, cohort retention."""
+
+    def _compute(self) -> None:
+        from segmentation_lib.describe import activity
+
+        self.data = stages.data_stage(self.ctx, recompute=True)
+        self.monthly = activity.monthly_activity(self.data.transactions)
+        self.top = activity.top_line(self.data.transactions, self.data.features)
+
+    @_recorded
+    def top_line(self) -> MarkdownText:
+        """Customers, orders, period, revenue, returns, repeat share and concentration."""
+        return _md(exploration_text.top_line_markdown(self.top, self.data.as_of))
+
+    @_recorded
+    def quality_table(self) -> MarkdownText:
+        """What each data-quality rule found and what was done."""
+        from segmentation_lib.describe.quality_text import quality_markdown
+
+        return _md(quality_markdown(self.data.quality))
+
+    @_recorded
+    def activity_over_time(self) -> Figure:
+        """Customers, orders and revenue per month."""
+        return _figure(plots.activity_over_time(self.monthly))
+
+    @_recorded
+    def activity_summary(self) -> MarkdownText:
+        """Peak month, last complete month and the monthly average."""
+        return _md(exploration_text.activity_sentence(self.monthly, self.data.as_of))
+
+    @_recorded
+    def spend_frequency(self) -> Figure:
+        """Spend and orders per customer (log scales)."""
+        return _figure(plots.log_distributions(self.data.features))
+
+    @_recorded
+    def spend_frequency_summary(self) -> MarkdownText:
+        """Median and top-10% spend, one-time buyers, most active customers."""
+        return _md(exploration_text.spend_frequency_sentence(exploration_text.spend_frequency_quantiles(self.data.features)))
+
+    @functools.cached_property
+    def _cohorts(self) -> pl.DataFrame:
+        from segmentation_lib.features.cohorts import cohort_table
+
+        with recording(self.notes):
+            return cohort_table(self.data.transactions, period="month")
+
+    @_recorded
+    def cohort_retention(self) -> Figure:
+        """Cohort retention heatmap (the latest ``max_cohorts`` first-purchase months)."""
+        ret = self._cohorts.rename({"period_number": "months_since"})
+        return _figure(plots.cohort_heatmap(ret, max_cohorts=int(self.options.get("max_cohorts", 24))))
+
+    @_recorded
+    def retention_summary(self) -> MarkdownText:
+        """Pooled retention 1, 3 and 12 months after the first purchase."""
+        from segmentation_lib.features.cohorts import describe_retention, retention_curve
+
+        return _md(describe_retention(retention_curve(self._cohorts), periods=(1, 3, 12), period="month"))
+
+
+class RFMPage(Page):
+    """02 RFM: scores, cut points, the segment map, sizes, R x F heatmap, value / engagement, tiers, actions."""
+
+    def _compute(self) -> None:
+        from segmentation_lib.describe.rfm_text import score_axis_labels
+        from segmentation_lib.segment.rfm_maps import load_segment_map
+
+        rc = self.cfg["rfm"]
+        self.data = stages.data_stage(self.ctx)
+        self.rfm = stages.rfm_stage(self.ctx, self.data, recompute=True)
+        self.measures = [rc["recency"], rc["frequency"], rc["monetary"]]  # the configured R, F, M columns
+        cols = dict.fromkeys([*self.measures, "total_spend"])
+        self.table = self.rfm.table.join(self.data.features.select("customer_id", *cols), on="customer_id")
+        self.segment_map_ = load_segment_map(rc["segment_map"], bins=int(rc["bins"]))  # the map for the bin count
+        self.axis = score_axis_labels(self.rfm.scorer)
+        self.palette = plots.segment_palette(self.segment_map_.segments)
+
+    @_recorded
+    def scores_intro(self) -> MarkdownText:
+        """What each score measures and its range."""
+        from segmentation_lib.describe.rfm_text import describe_scores
+
+        return _md(describe_scores(self.rfm.scorer))
+
+    @_recorded
+    def score_ranges(self) -> MarkdownText:
+        """The value range of every score, then what the best score takes."""
+        from segmentation_lib.describe.rfm_text import describe_cut_points, score_ranges
+
+        return _md(md_table(score_ranges(self.rfm.scorer)), describe_cut_points(self.rfm.scorer))
+
+    @_recorded
+    def score_notes(self) -> MarkdownText:
+        """Columns with fewer distinct values than score levels (empty when none)."""
+        return _md(score_notes_markdown(getattr(self.rfm.scorer, "degenerate_", None)))
+
+    @_recorded
+    def segment_map_intro(self) -> MarkdownText:
+        """Which map is used and how the chart reads."""
+        from segmentation_lib.describe.rfm_text import describe_segment_map
+
+        return _md(describe_segment_map(self.segment_map_))
+
+    @_recorded
+    def segment_map(self) -> Figure:
+        """The most common segment per recency x frequency cell."""
+        cells = self.table.drop_nulls("rfm_segment")
+        return _figure(plots.segment_map(cells, segment_col="rfm_segment", labels=self.axis, palette=self.palette))
+
+    @functools.cached_property
+    def sizes(self) -> pl.DataFrame:
+        """Customers, revenue and median R / F / M per RFM segment."""
+        from segmentation_lib.describe.tables import segment_summary
+
+        return segment_summary(self.table, "rfm_segment", median_cols=self.measures)
+
+    @_recorded
+    def segment_sizes(self) -> Figure:
+        """Customers and revenue share per RFM segment."""
+        return _figure(plots.segment_bars(self.sizes, segment_col="rfm_segment", title="Customers by RFM segment"))
+
+    @_recorded
+    def segment_table(self) -> MarkdownText:
+        """The segment summary table and its sentence (largest, most revenue)."""
+        from segmentation_lib.describe.tables import describe_summary
+
+        formats = {"share": "pct", "revenue_share": "pct", "revenue": "money", f"median_{self.cfg['rfm']['monetary']}": "money"}
+        return _md(md_table(self.sizes, formats), describe_summary(self.sizes, "rfm_segment"))
+
+    @_recorded
+    def score_heatmap(self) -> Figure:
+        """Customers per recency x frequency score."""
+        return _figure(plots.score_heatmap(self.table, labels=self.axis))
+
+    @functools.cached_property
+    def _value_engagement(self) -> pl.DataFrame:
+        from segmentation_lib.segment.value_engagement import value_engagement_summary
+
+        return value_engagement_summary(self.table)
+
+    @_recorded
+    def value_engagement(self) -> Figure:
+        """The 2 x 2 value vs engagement matrix."""
+        return _figure(plots.value_engagement(self._value_engagement))
+
+    @_recorded
+    def value_engagement_summary(self) -> MarkdownText:
+        """What high value / engagement mean, and the At Risk group."""
+        from segmentation_lib.describe.rfm_text import describe_value_engagement
+
+        ve = self.cfg["rfm"].get("value_engagement") or {}
+        return _md(describe_value_engagement(self.data.features, self._value_engagement, **ve))
+
+    @_recorded
+    def rule_tiers(self) -> MarkdownText:
+        """Customers and revenue per rule-based tier."""
+        from segmentation_lib.describe.tables import segment_summary
+
+        tiers = segment_summary(self.table, self.rfm.rule_col, median_cols=[])
+        return _md(md_table(tiers, {"share": "pct", "revenue_share": "pct", "revenue": "money"}))
+
+    @_recorded
+    def actions(self) -> MarkdownText:
+        """The suggested action per RFM segment."""
+        from segmentation_lib.describe.tables import with_actions
+
+        acts = with_actions(self.sizes, self.segment_map_.actions, "rfm_segment")
+        return _md(md_table(acts.select("rfm_segment", "customers", "revenue_share", "suggested_action"),
+                            {"revenue_share": "pct"}, rename={"rfm_segment": "segment"}))
+
+
+def cluster_labels(assignments: pl.DataFrame, features: pl.DataFrame) -> np.ndarray:
+    """The cluster id of every row of ``features`` (assignments aligned on ``customer_id``; null when absent).
+
+    >>> a = pl.DataFrame({"customer_id": ["b", "a"], "cluster": [1, 0]})
+    >>> cluster_labels(a, pl.DataFrame({"customer_id": ["a", "b"]})).tolist()
+    [0, 1]
+    """
+    return assignments.join(features.select("customer_id"), on="customer_id", how="right")["cluster"].to_numpy()
+
+
+def cluster_palette(info: dict[str, Any]) -> dict[str, str]:
+    """:func:`plots.segment_palette` of a run's behavioural segments: names in segment-id order, then the fixed greys.
+
+    >>> cluster_palette({"names": {"1": "B", "0": "A"}})["A"]
+    '#4c72b0'
+    """
+    names = [v for _, v in sorted((int(k), v) for k, v in info["names"].items())]
+    return plots.segment_palette([*names, "Noise", stages.NO_PURCHASE_NAME])
+
+
+class ClusteringPage(Page):
+    """03 clustering: how many segments, profiles, snake plot, 2-D projection, surrogate rules, vs RFM."""
+
+    def _compute(self) -> None:
+        self.data = stages.data_stage(self.ctx)
+        self.rfm = stages.rfm_stage(self.ctx, self.data)
+        self.cl = stages.clustering_stage(self.ctx, self.data, self.rfm, recompute=True)
+        self.model, self.info = self.cl.model, self.cl.info
+        self.features = stages.purchasing(self.data.features)  # customers with purchases
+        self.names = {int(k): v for k, v in self.info["names"].items()}
+        self.labels = cluster_labels(self.cl.assignments, self.features)
+        self.palette = cluster_palette(self.info)
+
+    @_recorded
+    def k_choice(self) -> MarkdownText:
+        """How many segments and why; the outliers left out of fitting when there were any."""
+        excluded = int(self.info.get("excluded_from_fit") or 0)
+        outliers = clustering_text.outlier_sentence(excluded, float(self.cfg["quality"]["outlier_quantile"]),
+                                                    clustering_text.flagged_by_segment(self.cl.assignments) if excluded else [])
+        return _md(clustering_text.k_choice_sentence(self.info), outliers)
+
+    @_recorded
+    def k_sweep(self) -> Figure | None:
+        """Quality metrics across k (None when k was configured, without a sweep)."""
+        if self.model.sweep_ is None:
+            return None
+        return _figure(plots.k_sweep(self.model.sweep_, chosen_k=self.info["k"]))
+
+    @functools.cached_property
+    def profiles(self) -> pl.DataFrame:
+        """Per-segment sizes, shares, means, medians and relative importance of the clustering features."""
+        from segmentation_lib.segment.profiles import segment_profiles
+
+        with recording(self.notes):
+            return segment_profiles(self.features, self.labels, names=self.names,
+                                    columns=list(self.cfg["clustering"]["features"]))
+
+    @_recorded
+    def importance(self) -> Figure:
+        """Each segment's mean against the average customer, per feature."""
+        from segmentation_lib.segment.profiles import relative_importance
+
+        heat = clustering_text.importance_table(relative_importance(self.profiles, form="wide"))
+        return _figure(plots.importance_heatmap(heat))
+
+    @_recorded
+    def profile_table(self) -> MarkdownText:
+        """Size, shares and feature medians per segment, and the most valuable segment."""
+        show = clustering_text.profile_table(self.profiles, self.cfg["clustering"]["features"])
+        return _md(md_table(show, {"share": "pct", "revenue_share": "pct", "size": "int"}),
+                   clustering_text.most_valuable_sentence(self.profiles))
+
+    @_recorded
+    def snake_plot(self) -> Figure:
+        """Standardised feature means per segment (the model's scale)."""
+        from segmentation_lib.describe.projection import standardised_means
+
+        means = standardised_means(self.model, self.features, self.labels, self.names)
+        return _figure(plots.snake_plot(means, palette=self.palette))
+
+    @functools.cached_property
+    def _projection(self) -> tuple[pl.DataFrame, list[float]]:
+        from segmentation_lib.describe.projection import pca_projection
+
+        with recording(self.notes):
+            seg = self.cl.assignments.select("customer_id", pl.col("cluster_name").alias("segment"))
+            return pca_projection(self.model, self.features, seg, int(self.options.get("projection_sample", 3000)),
+                                  self.ctx.seed)
+
+    @_recorded
+    def projection_summary(self) -> MarkdownText:
+        """Sample size of the 2-D picture and the variation it keeps."""
+        coords, explained = self._projection
+        return _md(clustering_text.projection_sentence(coords.height, explained))
+
+    @_recorded
+    def projection(self) -> Figure:
+        """Customers on the first two principal components, coloured by segment."""
+        coords, explained = self._projection
+        return _figure(plots.projection(coords, explained=explained, palette=self.palette))
+
+    @_recorded
+    def surrogate_rules(self) -> MarkdownText:
+        """How well the rules reproduce the segments, then the rules (the SQL is in segment_rules.sql)."""
+        return _md(clustering_text.rules_markdown(self.info["surrogate_fidelity"], self.info["surrogate_rules"]))
+
+    @_recorded
+    def rfm_crosstab(self) -> Figure:
+        """How each behavioural segment spreads over the RFM segments."""
+        from segmentation_lib.segment.profiles import crosstab
+
+        a = self.cl.assignments
+        ct = crosstab(a["cluster_name"], a["rfm_segment"].fill_null("(none)"), "segment", "rfm")
+        return _figure(plots.crosstab_heatmap(ct, "segment", "Behavioural segment vs RFM segment (share of each behavioural segment)",
+                                              "RFM segment", "Behavioural segment"))
+
+
+class ValidationPage(Page):
+    """04 validation: summary, separation, stability, predictive validity, migration, checklist, planted truth."""
+
+    def _compute(self) -> None:
+        self.data = stages.data_stage(self.ctx)
+        self.rfm = stages.rfm_stage(self.ctx, self.data)
+        self.cl = stages.clustering_stage(self.ctx, self.data, self.rfm)
+        self.val = stages.validation_stage(self.ctx, self.data, self.rfm, self.cl)
+        self.metrics = self.val.metrics
+        self.names = {int(k): v for k, v in self.cl.info["names"].items()}
+        self.palette = cluster_palette(self.cl.info)
+
+    @_recorded
+    def summary(self) -> MarkdownText:
+        """The run's plain-language summary paragraph."""
+        return _md(validation_text.summary_markdown(self.metrics["summary_text"]))
+
+    @_recorded
+    def separation_table(self) -> MarkdownText:
+        """Silhouette, Calinski-Harabasz and Davies-Bouldin with how to read them."""
+        from segmentation_lib.validate.common import SILHOUETTE_READINGS
+        from segmentation_lib.validate.resampling import silhouette_reading
+
+        qs = self.val.quality.summary
+        table = validation_text.separation_table(qs, SILHOUETTE_READINGS, silhouette_reading(qs.get("silhouette")))
+        return _md(validation_text.separation_markdown(table))
+
+    @_recorded
+    def stability_summary(self) -> MarkdownText:
+        """ARI across refits and how many segments are stable."""
+        return _md(validation_text.stability_sentence(self.val.stability.summary))
+
+    @_recorded
+    def stability_figure(self) -> Figure:
+        """Per-segment Jaccard stability against the thresholds."""
+        vc = self.cfg["validation"]
+        st = validation_text.stability_table(self.val.stability.segments, self.names)
+        return _figure(plots.stability_bars(st, stable=float(vc["stable_threshold"]), doubtful=float(vc["doubtful_threshold"])))
+
+    @_recorded
+    def predictive_table(self) -> MarkdownText:
+        """Variance explained per method, the cutoff sentence and a note when the refit found another k."""
+        table = validation_text.predictive_table(self.val.predictive.separation)
+        info = self.cl.info
+        return _md(validation_text.predictive_markdown(table),
+                   validation_text.predictive_sentence(self.val.predictive.summary, int(self.cfg["validation"]["holdout_days"]), table),
+                   validation_text.refit_sentence(self.metrics.get("predictive_clusters_refit_k"), info["k"], info["algorithm"]))
+
+    @_recorded
+    def predictive_figure(self) -> Figure:
+        """Mean holdout spend per segment, behavioural vs RFM."""
+        return _figure(plots.predictive_comparison(self.val.predictive.segments, value_col="mean_holdout_spend",
+                                                   labels={"clusters": "Behavioural segments", "rfm": "RFM segments"}))
+
+    @_recorded
+    def migration_summary(self) -> MarkdownText:
+        """How many customers changed RFM segment between the cutoff and today."""
+        return _md(validation_text.migration_sentence(self.val.migration.summary))
+
+    @_recorded
+    def migration_figure(self) -> Figure:
+        """Transition shares between RFM segments."""
+        return _figure(plots.migration_heatmap(self.val.migration.shares_wide, from_col="from_segment"))
+
+    @_recorded
+    def checklist(self) -> MarkdownText:
+        """The actionability checks with their status."""
+        return _md(validation_text.checks_markdown(self.val.checks))
+
+    @_recorded
+    def truth_summary(self) -> MarkdownText:
+        """Agreement with the planted archetypes (empty without a truth file)."""
+        t = self.val.truth
+        return _md(validation_text.truth_markdown(t.ari, t.nmi) if t is not None else "")
+
+    @_recorded
+    def truth_figure(self) -> Figure | None:
+        """Behavioural segments vs planted archetypes (None without a truth file)."""
+        if self.val.truth is None:
+            return None
+        conf = validation_text.truth_wide(self.val.truth.confusion)
+        return _figure(plots.crosstab_heatmap(conf, "segment", "Behavioural segments vs planted archetypes (share of each segment)",
+                                              "Planted archetype", "Behavioural segment"))
+
+
+PAGES: dict[str, type[Page]] = {"exploration": ExplorationPage, "rfm": RFMPage, "clustering": ClusteringPage,
+                                "validation": ValidationPage}
+
+
+# --------------------------------------------------------------------------- the one setup call
+
+
+def _inline_png() -> None:
+    """PNG figures in a running IPython (what ``%config InlineBackend.figure_formats = ["png"]`` did); no-op outside."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    with contextlib.suppress(Exception):  # a terminal IPython without matplotlib_inline keeps its defaults
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats("png")
+
+
+def notebook_setup(page: str, config_path: str = "configs/default.yaml", run_dir: str = "", seed: int | None = None,
+                   as_of: str | None = None, **options: Any) -> Page:
+    """Open the run, style the figures, compute the page's stages (warnings recorded) and return the page.
+
+    ``page``: ``exploration`` | ``rfm`` | ``clustering`` | ``validation``; ``options`` are the notebook's own
+    parameters (``max_cohorts``, ``projection_sample``).
+
+    >>> page = notebook_setup("rfm", "configs/default.yaml", "", seed=42)  # doctest: +SKIP
+    >>> page.scores_intro()                                                # doctest: +SKIP
+    """
+    from segmentation_lib.errors import ConfigError
+
+    if page not in PAGES:
+        raise ConfigError(f"notebook_setup: page '{page}' is unknown. Fix: use one of {', '.join(PAGES)}.")
+    _inline_png()
+    plots.apply_style()
+    ctx = open_run(config_path, run_dir, seed=seed, as_of=as_of)
+    return PAGES[page](ctx, **options)
