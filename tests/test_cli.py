@@ -9,6 +9,12 @@ from segmentation_lib.cli import app
 runner = CliRunner()
 
 
+@pytest.fixture(scope="module")
+def demo_config(demo_project):
+    """The configuration of the session's demo project (1,500 demo customers)."""
+    return demo_project.cfg
+
+
 @pytest.mark.parametrize("command", ["demo-data", "check-data", "run", "score"])
 def test_every_subcommand_has_help(command):
     result = runner.invoke(app, [command, "--help"])
@@ -21,17 +27,6 @@ def test_missing_config_is_a_clear_error_not_a_traceback(tmp_path):
     assert result.exit_code == 2
     assert "does not exist" in result.output
     assert "Traceback" not in result.output
-
-
-@pytest.fixture(scope="module")
-def demo_config(tmp_path_factory):
-    from segmentation_lib.data.demo import write_demo_data
-
-    root = tmp_path_factory.mktemp("cli")
-    write_demo_data(root / "data", n_customers=300, seed=3)
-    cfg = root / "run.yaml"
-    cfg.write_text("data:\n  path: data/transactions.parquet\n")
-    return cfg
 
 
 def test_check_data_prints_the_report_and_json(demo_config):

@@ -127,3 +127,11 @@ def test_check_data_stops_on_bad_values_before_reading_data(tmp_path):
     result = CliRunner().invoke(app, ["check-data", "--config", str(f)])
     assert result.exit_code == 2
     assert "clustering.algorithm is 'kmean'" in result.output and "Traceback" not in result.output
+
+
+def test_shipped_online_retail_config_loads() -> None:
+    cfg = load_config(ROOT / "configs" / "online_retail.yaml")
+    assert cfg["data"]["preset"] == "online_retail"
+    assert cfg["data"]["path"] == str((ROOT / "data" / "online_retail_ii.csv").resolve())
+    assert cfg["report"]["out_dir"] == str((ROOT / "reports").resolve())
+    assert cfg["data"]["customers"]["path"] is None and cfg["data"]["truth"] is None

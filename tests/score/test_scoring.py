@@ -1,4 +1,5 @@
-"""`segment score`: a saved model scores a new transaction log or feature table; nobody is dropped."""
+"""segmentation_lib.score.scoring and `segment score`: a saved model scores a new transaction log or feature
+table; nobody is dropped."""
 from __future__ import annotations
 
 import polars as pl
@@ -7,7 +8,6 @@ from typer.testing import CliRunner
 
 from segmentation_lib.cli import app
 from segmentation_lib.segment.clustering import CustomerSegmenter
-from segmentation_lib.data.demo import write_demo_data
 from segmentation_lib.features.customer import customer_features
 from segmentation_lib.score.persistence import save_model
 from segmentation_lib.score.scoring import score_file
@@ -16,9 +16,10 @@ AS_OF = "2025-01-01"
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, demo_project):
+    """A model fitted on the session's demo project (1,500 customers); outputs go to this module's own folder."""
     root = tmp_path_factory.mktemp("score")
-    paths = write_demo_data(root / "demo", n_customers=1500, seed=7)
+    paths = demo_project.paths
     tx = pl.read_parquet(paths["transactions"]).filter(pl.col("customer_id").is_not_null())
     feats = customer_features(tx, as_of=AS_OF)
     model = CustomerSegmenter(n_segments=4, random_state=0).fit(feats)

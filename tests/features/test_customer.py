@@ -1,10 +1,10 @@
-"""Hand-computed expectations for btyd_summary and customer_features."""
+"""segmentation_lib.features.customer: customer_features hand-computed, the sorted path against the grouped
+one, and bit-identical tables between runs and row orders."""
 from __future__ import annotations
 
 import datetime as dt
 import math
 
-import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -12,22 +12,13 @@ from polars.testing import assert_frame_equal
 from segmentation_lib.errors import ConfigError, DataError
 from segmentation_lib.features.btyd import btyd_summary
 from segmentation_lib.features.customer import customer_features
+from segmentation_lib.data.demo import make_transactions
+from segmentation_lib.segment.rfm import RFMScorer
+from segmentation_lib.segment.rfm_maps import assign_rfm_segments
+from tests.conftest import random_log as _random_log
+from tests.conftest import tx_frame as _tx
 
 UTC = dt.timezone.utc
-
-
-def _tx(rows, with_order=True, with_product=True):
-    cols = ["customer_id", "timestamp", "amount", "order_id", "product_id"]
-    df = pl.DataFrame(rows, schema=cols, orient="row").with_columns(
-        pl.col("timestamp").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"), pl.col("amount").cast(pl.Float64)
-    )
-    if not with_order:
-        df = df.drop("order_id")
-    if not with_product:
-        df = df.drop("product_id")
-    return df
-
-
 D = dt.datetime
 LOG = _tx([
     ("a", D(2024, 1, 1, 10), 10.0, "O1", "P1"),
@@ -119,82 +110,6 @@ def test_bad_inputs_raise_friendly_errors():
         customer_features(LOG, "2024-03-01T12:00:00", method="sorted")
 
 
-# ------------------------------------------------------------------------------------- BTYD
-BT = _tx([
-    ("a", D(2020, 1, 1, 10), 1.0, "1", "p"),
-    ("a", D(2020, 1, 1, 12), 2.0, "2", "p"),    # same day: merged with the one above
-    ("a", D(2020, 1, 5), 5.0, "3", "p"),
-    ("a", D(2020, 1, 10, 20), 7.0, "4", "p"),   # later on the observation end day: kept (lifetimes)
-    ("a", D(2020, 1, 11), 100.0, "5", "p"),     # after the end: dropped
-    ("b", D(2020, 1, 3), 3.0, "6", "p"),
-])
-
-
-def test_btyd_summary_daily_hand_computed():
-    s = btyd_summary(BT, "2020-01-10")
-    assert s.columns == ["customer_id", "frequency", "recency", "T", "monetary_value"]
-    assert s.row(0) == ("a", 2.0, 9.0, 9.0, 6.0)  # periods Jan 1 (3.0), Jan 5 (5), Jan 10 (7)
-    assert s.row(1) == ("b", 0.0, 0.0, 7.0, 0.0)
-
-
-def test_btyd_summary_weekly_and_monthly_hand_computed():
-    w = btyd_summary(BT, "2020-01-31", freq="W")
-    # weeks start on Monday: Dec 30 - Jan 5 holds Jan 1 and Jan 5; Jan 6 - 12 holds Jan 10, 11
-    assert w.row(0) == ("a", 1.0, 1.0, 4.0, 107.0)
-    assert w.row(1) == ("b", 0.0, 0.0, 4.0, 0.0)
-    m = btyd_summary(BT.vstack(_tx([("b", D(2020, 3, 3), 4.0, "7", "p")])), "2020-04-15", freq="M")
-    assert m.row(1) == ("b", 1.0, 2.0, 3.0, 4.0)
-
-
-def _lifetimes_reference(pdf, end, freq):
-    """A tiny reference of lifetimes' algorithm in pandas (used when lifetimes cannot run)."""
-    import pandas as pd
-
-    p = pdf.copy()
-    p["per"] = p["timestamp"].dt.to_period(freq)
-    endp = pd.Timestamp(end).to_period(freq)
-    p = p[p["per"] <= endp]
-    g = p.groupby(["customer_id", "per"], as_index=False)["amount"].sum().sort_values(["customer_id", "per"])
-    rows = []
-    for cid, grp in g.groupby("customer_id"):
-        ords = [x.ordinal for x in grp["per"]]
-        mv = grp["amount"].iloc[1:].mean() if len(grp) > 1 else 0.0
-        rows.append((cid, len(grp) - 1.0, float(ords[-1] - ords[0]), float(endp.ordinal - ords[0]), mv))
-    return rows
-
-
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-@pytest.mark.filterwarnings("ignore::FutureWarning")
-@pytest.mark.parametrize("freq", ["D", "W", "M"])
-def test_btyd_summary_matches_lifetimes_on_random_log(freq):
-    rng = np.random.default_rng(3)
-    n = 3000
-    start = np.datetime64("2022-01-01T00:00:00", "us")
-    ts = start + rng.integers(0, 700 * 86_400_000_000, n).astype("timedelta64[us]")
-    amount = np.round(rng.lognormal(3, 1, n), 2) * np.where(rng.random(n) < 0.05, -1, 1)
-    log = pl.DataFrame({"customer_id": [f"c{i:03d}" for i in rng.integers(0, 300, n)], "timestamp": ts,
-                        "amount": amount}).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
-    end = "2023-09-30"
-    ours = btyd_summary(log, end, freq=freq)
-    pdf = log.with_columns(pl.col("timestamp").dt.replace_time_zone(None)).to_pandas()
-    if freq == "M":  # lifetimes 0.11 cannot divide by a month under pandas >= 2: use the reference
-        ref_rows = sorted(_lifetimes_reference(pdf, end, freq))
-    else:
-        lifetimes_utils = pytest.importorskip("lifetimes.utils")
-        ref = lifetimes_utils.summary_data_from_transaction_data(
-            pdf, "customer_id", "timestamp", monetary_value_col="amount", observation_period_end=end, freq=freq
-        ).reset_index()
-        ref_rows = sorted(ref[["customer_id", "frequency", "recency", "T", "monetary_value"]].itertuples(index=False, name=None))
-    assert ours["customer_id"].to_list() == [r[0] for r in ref_rows]
-    for got, exp in zip(ours.rows(), ref_rows):
-        assert got[:4] == tuple(exp[:4])
-        assert math.isclose(got[4], exp[4], rel_tol=1e-9, abs_tol=1e-9)
-    # the small pandas reference (used for "M") agrees with lifetimes where both run
-    if freq != "M":  # for "M" ref_rows is that reference itself: comparing it with itself proves nothing
-        mine = sorted(_lifetimes_reference(pdf, end, freq))
-        assert [r[:4] for r in mine] == [tuple(r[:4]) for r in ref_rows]
-
-
 def test_text_key_fallback_gives_the_same_table(monkeypatch):
     import segmentation_lib.features.customer as F
 
@@ -221,40 +136,6 @@ def test_net_zero_money_is_positive_zero_whatever_the_summation_order():
     same_day = [(z, D(2024, 1, 5), v, o, p) for z, _, v, o, p in rows]  # a net-zero period
     b = btyd_summary(_tx([("z", D(2024, 1, 1), 1.0, "O1", "P1"), *same_day]), AS_OF)
     assert b["monetary_value"][0] == 0.0 and math.copysign(1.0, b["monetary_value"][0]) == 1.0
-
-
-# ------------------------------------------------------------------- sorted path vs grouped path
-def _random_log(seed: int, n_customers: int = 300, with_order: bool = True, with_product: bool = True):
-    """Orders of 1-3 lines on one timestamp, same-day orders, returns on later days, zero amounts,
-    null products and return-only customers."""
-    rng = np.random.default_rng(seed)
-    n_orders = n_customers * 4
-    cust = rng.integers(0, n_customers, n_orders)
-    start = np.datetime64("2023-01-01T00:00:00", "us")
-    ts = start + rng.integers(0, 700 * 86_400, n_orders).astype("timedelta64[s]").astype("timedelta64[us]")
-    lines = rng.integers(1, 4, n_orders)
-    idx = np.repeat(np.arange(n_orders), lines)
-    amount = np.round(rng.lognormal(3, 1, idx.size), 2)
-    amount[rng.random(idx.size) < 0.02] = 0.0
-    df = pl.DataFrame({
-        "customer_id": [f"C{c:05d}" for c in cust[idx]],
-        "timestamp": ts[idx],
-        "amount": amount,
-        "order_id": [f"O{o}" for o in idx],
-        "product_id": [None if r < 0.05 else f"P{p}" for r, p in zip(rng.random(idx.size), rng.integers(0, 40, idx.size))],
-    }).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
-    returns = df.sample(fraction=0.05, seed=seed).with_columns(
-        -pl.col("amount"), pl.col("timestamp") + pl.duration(days=3, hours=5)
-    )
-    only_returns = pl.DataFrame({"customer_id": ["R1", "R1"], "timestamp": np.array([start, start + 10**9]),
-                                 "amount": [-5.0, -7.5], "order_id": ["X1", "X2"], "product_id": ["P1", None]})
-    only_returns = only_returns.with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
-    out = pl.concat([df, returns, only_returns]).sample(fraction=1.0, shuffle=True, seed=seed)
-    if not with_order:
-        out = out.drop("order_id")
-    if not with_product:
-        out = out.drop("product_id")
-    return out
 
 
 @pytest.mark.parametrize("seed,with_order,with_product,windows", [
@@ -311,24 +192,25 @@ def test_auto_falls_back_where_the_sorted_path_does_not_apply():
     assert _row(customer_features(LOG, noon), "a")["orders_30d"] == 1  # O4 at 08:00 is before 09:00
 
 
-def test_customer_ids_sort_as_text_whatever_their_form():
-    from segmentation_lib.features.common import sort_by_text
+# ------------------------------------------------------------------- determinism
+# Same data and parameters give bit-identical tables (parallel float sums must not leak into results).
+def test_feature_table_and_rfm_are_bit_identical_between_runs():
+    tx = make_transactions(n_customers=3000, seed=11).transactions.drop_nulls("customer_id")
+    # many rows per group and a shuffled row order: the cases where thread scheduling changes float sums
+    tx = pl.concat([tx] * 3).sample(fraction=1.0, shuffle=True, seed=3)
+    cut = dt.datetime(2024, 10, 1, tzinfo=dt.timezone.utc)
+    runs = [customer_features(tx.filter(pl.col("timestamp") < cut), cut).sort("customer_id") for _ in range(4)]
+    assert all(r.equals(runs[0]) for r in runs[1:])
+    scorer = RFMScorer().fit(runs[0])
+    segs = [assign_rfm_segments(scorer.transform(r))["rfm_segment"] for r in runs]
+    assert all(s.equals(segs[0]) for s in segs[1:])
+    b = [btyd_summary(tx, cut) for _ in range(3)]
+    assert all(x.equals(b[0]) for x in b[1:])
 
-    ids = ["b", "ab", "a", "B", "a0", "Z9", "10", "9", "é", "x" * 20]
-    for chosen in (ids[:8], ids):  # short ASCII ids use the integer key; the rest the text sort
-        df = pl.DataFrame({"customer_id": chosen, "v": range(len(chosen))})
-        assert sort_by_text(df, "customer_id").equals(df.sort("customer_id"))
 
-
-@pytest.mark.parametrize("freq", ["D", "W", "M"])
-def test_btyd_sorted_path_gives_the_grouped_table(freq):
-    log = _random_log(5, n_customers=400)
-    for end in ("2024-12-01", "2024-03-15"):
-        fast = btyd_summary(log, end, freq=freq, method="sorted")
-        slow = btyd_summary(log, end, freq=freq, method="grouped")
-        assert fast.equals(slow)  # same rounded per-period sums, same order: bit-identical
-        assert fast.height > 300 and fast["frequency"].max() > 3
-    no_money = btyd_summary(log, "2024-12-01", monetary_value_col=None)
-    assert no_money.columns == ["customer_id", "frequency", "recency", "T"]
-    with pytest.raises(ConfigError, match="method"):
-        btyd_summary(log, "2024-12-01", method="quick")
+def test_shuffled_input_rows_give_the_same_features():
+    tx = make_transactions(n_customers=1000, seed=5).transactions.drop_nulls("customer_id")
+    as_of = "2025-01-01"
+    a = customer_features(tx, as_of).sort("customer_id")
+    b = customer_features(tx.sample(fraction=1.0, shuffle=True, seed=1), as_of).sort("customer_id")
+    assert a.equals(b)

@@ -1,4 +1,4 @@
-"""Tests of the demo data generator (segmentation_lib.demo): schema, determinism, planted rates,
+"""Tests of the demo data generator (segmentation_lib.data.demo): schema, determinism, planted rates,
 archetype proportions and that k-means recovers the planted archetypes."""
 from __future__ import annotations
 
@@ -301,7 +301,7 @@ def test_bad_format_raises(tmp_path) -> None:
 def test_data_readme_documents_every_file_and_column(demo: DemoData) -> None:
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "data" / "README.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "data" / "README.md").read_text(encoding="utf-8")
     for name in ("transactions", "customers", "truth"):
         assert f"`{name}.parquet`" in text
         for column in getattr(demo, name).columns:
@@ -311,14 +311,16 @@ def test_data_readme_documents_every_file_and_column(demo: DemoData) -> None:
         assert f"| {archetype} |" in text
 
 
-@pytest.mark.slow
-def test_one_million_customers_fast() -> None:
-    import time
+def test_many_customers_about_ten_rows_each_over_several_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The large-log path on a smaller size: the customers span several generation chunks.
 
-    t0 = time.perf_counter()
-    d = make_transactions(n_customers=1_000_000, seed=11)
-    elapsed = time.perf_counter() - t0
-    assert 9_500_000 <= d.transactions.height <= 11_500_000
-    assert d.truth.height == 1_000_000
+    The generation time of a million customers is measured by benchmarks/bench_features.py (it prints
+    "generated ... transactions in ... s" when it makes its log), not asserted here.
+    """
+    import segmentation_lib.data.demo as demo_mod
+
+    monkeypatch.setattr(demo_mod, "CHUNK_CUSTOMERS", 20_000)
+    d = make_transactions(n_customers=100_000, seed=11)
+    assert 950_000 <= d.transactions.height <= 1_150_000
+    assert d.truth.height == 100_000
     assert d.transactions["order_id"].str.starts_with("O").sum() > 0
-    assert elapsed < 45, f"1M customers took {elapsed:.1f} s"

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NB_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = ["01_exploration", "02_rfm", "03_clustering", "04_validation"]
 
 

@@ -1,4 +1,5 @@
-"""Report pipeline: run folders, manifest, HTML, failure handling; and the whole pipeline on demo data."""
+"""segmentation_lib.report.pipeline: run folders, manifest, HTML, failure handling (tiny notebooks); and the
+whole pipeline on demo data (the session's ``demo_run`` and the ``review_project``)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -14,14 +15,12 @@ from pathlib import Path
 import nbformat
 import polars as pl
 import pytest
-from _helpers import kernel_pids
 
 from segmentation_lib.report import pipeline
-from segmentation_lib.describe import activity
-from segmentation_lib.describe import format as report
-from segmentation_lib.report import context, files, runs
+from segmentation_lib.report import runs
 from segmentation_lib.report import stages
 from segmentation_lib.errors import ConfigError, PipelineError, SegmentationError
+from tests.conftest import kernel_pids
 
 PARAMS = 'config_path = ""\nrun_dir = ""\nseed = 0\nrun_id = ""'
 
@@ -59,53 +58,6 @@ def tiny(tmp_path_factory):
     out = root / "reports"
     index = pipeline.run_pipeline(cfg, out_dir=out, progress=False, notebooks=["a_good"], notebooks_dir=nbs)
     return {"root": root, "nbs": nbs, "cfg": cfg, "out": out, "index": index}
-
-
-# --------------------------------------------------------------------------- small pieces
-
-
-def test_sha256_streamed(tmp_path: Path) -> None:
-    p = tmp_path / "f"
-    p.write_bytes(b"abc")
-    assert files.sha256_file(p, chunk=1) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-
-
-def test_list_runs_newest_first_ignores_failed_and_tmp(tmp_path: Path) -> None:
-    for name in ("2024-01-01_000000_aaaaaaaa", "2024-03-01_000000_bbbbbbbb", "failed-2024-04-01_000000_cccccccc",
-                 ".tmp-dddddddd", "2024-05-01_000000_eeeeeeee"):
-        (tmp_path / name).mkdir()
-        if not name.startswith("2024-05"):  # a folder without index.html is not a finished run
-            (tmp_path / name / "index.html").write_text("x")
-    assert [p.name for p in runs.list_runs(tmp_path)] == ["2024-03-01_000000_bbbbbbbb", "2024-01-01_000000_aaaaaaaa"]
-    assert [p.name for p in runs.list_failed_runs(tmp_path)] == ["failed-2024-04-01_000000_cccccccc"]
-
-
-def test_formatting_helpers() -> None:
-    assert report.fmt_value(1234567.8, "money") == "1,234,568"
-    assert report.fmt_value(0.1234, "pct") == "12.3%"
-    assert report.fmt_value([3, 5], "ratio") == "3 / 5"
-    assert report.fmt_value(float("nan")) == "-"
-    md = report.md_table(pl.DataFrame({"segment": ["A|B"], "n": [1200]}))
-    assert md.splitlines() == ["| segment | n |", "|---|---:|", "| A\\|B | 1,200 |"]
-
-
-def _tx() -> pl.DataFrame:
-    ts = [dt.datetime(2024, 1, 3), dt.datetime(2024, 1, 20), dt.datetime(2024, 3, 9), dt.datetime(2024, 1, 5),
-          dt.datetime(2024, 2, 2), dt.datetime(2024, 2, 10)]
-    return pl.DataFrame({"customer_id": ["a", "a", "a", "b", "c", "c"], "timestamp": ts,
-                         "amount": [10.0, -4.0, 6.0, 2.0, 3.0, 1.0], "order_id": ["1", "2", "3", "4", "5", "6"]})
-
-
-def test_monthly_activity_hand_counted() -> None:
-    m = activity.monthly_activity(_tx())
-    # Jan: a and b buy (a's -4 is a return: counts in revenue, not in orders); Feb: c twice; Mar: a.
-    assert m.rows() == [(dt.date(2024, 1, 1), 2, 2, 8.0), (dt.date(2024, 2, 1), 1, 2, 4.0), (dt.date(2024, 3, 1), 1, 1, 6.0)]
-
-
-def test_resolve_config_path_from_notebooks_dir(monkeypatch) -> None:
-    root = Path(pipeline.__file__).resolve().parents[2]
-    monkeypatch.chdir(root / "notebooks")
-    assert context.resolve_config_path("configs/default.yaml") == root / "configs" / "default.yaml"
 
 
 # --------------------------------------------------------------------------- mechanics (tiny notebooks)
@@ -158,10 +110,8 @@ def test_unknown_notebook_is_a_config_error(tiny) -> None:
         pipeline.run_pipeline(tiny["cfg"], out_dir=tiny["out"], progress=False, notebooks=["nope"], notebooks_dir=tiny["nbs"])
 
 
-
-
 RUN_SLOW = """import sys
-from segmentation_lib import pipeline
+from segmentation_lib.report import pipeline
 try:
     pipeline.run_pipeline(sys.argv[1], out_dir=sys.argv[2], progress=False, notebooks=["c_slow"], notebooks_dir=sys.argv[3])
 except KeyboardInterrupt:
@@ -197,25 +147,6 @@ def test_interrupted_cell_kills_kernel_quietly(tiny, tmp_path, sig) -> None:
     assert kernel_pids(run_id) == set(), "the kernel outlived the interrupted run"
 
 
-def test_summary_text_wording_follows_the_settings() -> None:
-    m = {"customers": 1000, "transactions": 5000, "as_of": "2024-01-01", "n_clusters": 5, "algorithm": "hdbscan",
-         "n_rfm_segments": 11, "silhouette": 0.3, "stability_ari_median": 0.7, "predictive_clusters": 0.1,
-         "predictive_rfm": 0.4, "predictive_clusters_refit_k": 2, "outliers_flagged": 3, "validation": {}}
-    text = stages.summary_text(m)
-    assert "moderately stable when refitted (median ARI 0.70)" in text  # defaults 0.75 / 0.6
-    assert "show weak structure (silhouette 0.30)" in text
-    assert "3 outlier customer(s) (highest net spend) were left out of fitting" in text
-    assert "hdbscan found 2 segments instead of 5" in text
-    m["validation"] = {"stable_threshold": 0.7, "doubtful_threshold": 0.5}
-    assert "segments are stable when refitted" in stages.summary_text(m)
-    m["validation"] = {"stable_threshold": 0.9, "doubtful_threshold": 0.8}
-    assert "segments are doubtful when refitted" in stages.summary_text(m)
-    m.update(outliers_flagged=0, outliers_excluded=4, predictive_clusters_refit_k=5)
-    text = stages.summary_text(m)
-    assert "4 outlier customer(s) (highest net spend) were excluded from every table" in text
-    assert "left out of fitting" not in text and "instead of" not in text
-
-
 def test_kernel_registered_for_this_python() -> None:
     from jupyter_client.kernelspec import KernelSpecManager
 
@@ -228,22 +159,6 @@ def test_kernel_registered_for_this_python() -> None:
 
 
 EXPECTED_IMAGES = {"01_exploration": 3, "02_rfm": 4, "03_clustering": 5, "04_validation": 4}
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    from segmentation_lib.data.demo import write_demo_data
-
-    root = tmp_path_factory.mktemp("demo")
-    write_demo_data(root / "data", n_customers=2000, seed=7)
-    cfg = root / "cfg.yaml"
-    cfg.write_text(
-        "run: {name: test-demo, seed: 7}\n"
-        "data: {path: data/transactions.parquet, customers: {path: data/customers.parquet}, truth: data/truth.parquet}\n"
-        "clustering: {k_range: [2, 8], metric_sample_size: 2000}\n"
-        "validation: {n_resamples: 3, sample_size: 2000}\n", encoding="utf-8")
-    index = pipeline.run_pipeline(cfg, out_dir=root / "reports", progress=False)
-    return {"root": root, "cfg": cfg, "index": index, "out": root / "reports"}
 
 
 @pytest.mark.slow
@@ -300,3 +215,13 @@ def test_demo_run_is_repeatable_and_failure_is_clear(demo_run) -> None:
         pipeline.run_pipeline(bad, out_dir=demo_run["out"], progress=False)
     assert [p.name for p in runs.list_runs(demo_run["out"])] == sorted([first.name, second.name], reverse=True)
     assert (runs.list_failed_runs(demo_run["out"])[0] / "03_clustering.ipynb").is_file()
+
+
+@pytest.mark.slow
+def test_return_only_customer_and_attribute_rule_run_end_to_end(review_project):
+    index = pipeline.run_pipeline(review_project / "cfg.yaml", out_dir=review_project / "reports", progress=False)
+    a = pl.read_parquet(index.parent / "assignments.parquet")
+    ret = a.filter(pl.col("customer_id") == "RET1").row(0, named=True)
+    assert ret["cluster"] == stages.NO_PURCHASE_LABEL and ret["cluster_name"] == stages.NO_PURCHASE_NAME
+    assert a["customer_id"].n_unique() == a.height == 1501
+    assert set(a["tier"].unique()) == {"Premium", "Bronze"}

@@ -1,4 +1,5 @@
-"""read_transactions / read_customers / attach_customers / the Online Retail preset (hand-counted data)."""
+"""segmentation_lib.data.read: read_transactions / read_customers / attach_customers / the Online Retail preset
+(hand-counted data), and bad input: DataError / ConfigError in one paragraph naming the file, the column and the fix."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,8 +7,10 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from segmentation_lib.data.quality import clean_transactions
+from segmentation_lib.errors import ConfigError, DataError
+from segmentation_lib.data.quality import clean_transactions, load_transactions
 from segmentation_lib.data.read import PRESETS, TS_DTYPE, attach_customers, read_customers, read_transactions, resolve_mapping
+from tests.conftest import check_message
 
 UTC = dt.timezone.utc
 
@@ -273,3 +276,194 @@ def test_day_first_decided_by_rows_beyond_the_sample(tmp_path, monkeypatch):
     h = write(tmp_path / "amb.csv", "customer_id,timestamp,amount\na,01/02/2024,1\nb,03/04/2024,1\n")
     with pytest.warns(UserWarning, match="month-first or day-first"):
         assert read_transactions(h).collect()["timestamp"].to_list() == [utc(2024, 1, 2), utc(2024, 3, 4)]
+
+
+# ----------------------------------------------------------------------------- the demo log as Online Retail II
+
+
+def test_conversion_reads_back_through_the_preset(demo_project, online_retail_csv) -> None:
+    """The converted CSV read with the preset gives back the demo log (ids, UTC times, net amounts)."""
+    back = read_transactions(online_retail_csv, preset="online_retail", timezone="Europe/London").collect()
+    tx = pl.read_parquet(demo_project.paths["transactions"])
+    assert back.height == tx.height
+    assert back["timestamp"].to_list() == tx["timestamp"].to_list()
+    assert back["customer_id"].drop_nulls().head(3).to_list() == [
+        str(int(c[1:]) + 12_000) for c in tx["customer_id"].drop_nulls().head(3)]
+    assert back["is_cancellation"].sum() == (tx["quantity"] < 0).sum()
+    assert (back["amount"] - tx["amount"]).abs().max() < 0.006  # Quantity x Price vs the demo's rounded amount
+
+
+# ----------------------------------------------------------------------------- bad input
+
+GOOD = "customer_id,timestamp,amount\na,2024-01-01,1.0\nb,2024-01-02,2.0\n"
+
+
+def test_missing_file_suggests_near_name(tmp_path):
+    (tmp_path / "transactions.csv").write_text(GOOD)
+    with pytest.raises(DataError) as err:
+        read_transactions(tmp_path / "transaction.csv")
+    check_message(err, "transaction.csv", "file not found", "transactions.csv", "data.path")
+
+
+def test_empty_file(tmp_path):
+    f = tmp_path / "empty.csv"
+    f.write_bytes(b"")
+    with pytest.raises(DataError) as err:
+        read_transactions(f)
+    check_message(err, "empty.csv", "empty (0 bytes)")
+
+
+def test_header_only_file(tmp_path):
+    f = tmp_path / "head.csv"
+    f.write_text("customer_id,timestamp,amount\n")
+    with pytest.raises(DataError) as err:
+        read_transactions(f)
+    check_message(err, "head.csv", "no data rows", "customer_id, timestamp, amount")
+
+
+def test_empty_and_corrupt_parquet(tmp_path):
+    empty = tmp_path / "empty.parquet"
+    pl.DataFrame({"customer_id": [], "timestamp": [], "amount": []},
+                 schema={"customer_id": pl.String, "timestamp": pl.Datetime, "amount": pl.Float64}).write_parquet(empty)
+    with pytest.raises(DataError) as err:
+        read_transactions(empty)
+    check_message(err, "empty.parquet", "no rows")
+    bad = tmp_path / "broken.parquet"
+    bad.write_bytes(b"PAR1 this is not really parquet")
+    with pytest.raises(DataError) as err:
+        read_transactions(bad)
+    check_message(err, "broken.parquet", "cannot be read as Parquet")
+
+
+def test_unreadable_excel_and_empty_glob_and_dir(tmp_path):
+    xl = tmp_path / "Online Retail.xlsx"
+    xl.write_bytes(b"PK\x03\x04 fake workbook")
+    with pytest.raises(DataError) as err:
+        read_transactions(xl)
+    check_message(err, "Online Retail.xlsx", "CSV")
+    with pytest.raises(DataError) as err:
+        read_transactions(str(tmp_path / "*.parquet"))
+    check_message(err, "no file matches")
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(DataError) as err:
+        read_transactions(tmp_path / "sub")
+    check_message(err, "sub", "no .parquet or .csv files")
+
+
+def test_mapped_column_missing_lists_columns_and_closest(tmp_path):
+    f = tmp_path / "log.csv"
+    f.write_text("Customer_ID,InvoiceDate,Sales,Region\nx,2024-01-01,1\n")
+    with pytest.raises(DataError) as err:
+        read_transactions(f, columns={"customer_id": "CustomerID", "timestamp": "InvoiceDate", "amount": "Sales"})
+    check_message(err, "log.csv", "'CustomerID'", "Customer_ID, InvoiceDate, Sales, Region",
+                  "closest is 'Customer_ID'", "data.columns.customer_id")
+    # an explicitly named optional column that does not exist is an error too (a typo, not "absent")
+    with pytest.raises(DataError) as err:
+        read_transactions(f, columns={"customer_id": "Customer_ID", "timestamp": "InvoiceDate", "amount": "Sales",
+                                      "product_id": "Sku"})
+    check_message(err, "'Sku'", "data.columns.product_id")
+
+
+def test_no_amount_source(tmp_path):
+    f = tmp_path / "log.csv"
+    f.write_text("customer_id,timestamp,quantity\nx,2024-01-01,1\n")
+    with pytest.raises(DataError) as err:
+        read_transactions(f, columns={"customer_id": "customer_id", "timestamp": "timestamp", "amount": None,
+                                      "quantity": "quantity"})
+    check_message(err, "log.csv", "quantity / unit_price", "data.columns.amount")
+
+
+def test_amount_column_all_text(tmp_path):
+    f = tmp_path / "log.csv"
+    f.write_text("customer_id,timestamp,amount,country\nx,2024-01-01,France,FR\ny,2024-01-02,Spain,ES\n")
+    with pytest.raises(DataError) as err:
+        read_transactions(f)
+    check_message(err, "log.csv", "column 'amount' holds text", "'France'")
+
+
+def test_wrong_parquet_types(tmp_path):
+    f = tmp_path / "log.parquet"
+    pl.DataFrame({"customer_id": ["a"], "timestamp": [dt.date(2024, 1, 1)], "amount": [dt.date(2024, 1, 1)]}
+                 ).write_parquet(f)
+    with pytest.raises(DataError) as err:
+        read_transactions(f)
+    check_message(err, "log.parquet", "'amount'", "type Date")
+    pl.DataFrame({"customer_id": ["a"], "timestamp": [1.5], "amount": [1.0]}).write_parquet(f)
+    with pytest.raises(DataError) as err:
+        read_transactions(f)
+    check_message(err, "'timestamp'", "type Float64", "data.columns.timestamp")
+
+
+def test_timestamps_not_recognised(tmp_path):
+    f = tmp_path / "log.csv"
+    f.write_text("customer_id,timestamp,amount\nx,Jan 5th,1\ny,Feb 6th,1\n")
+    with pytest.raises(DataError) as err:
+        read_transactions(f)
+    check_message(err, "log.csv", "'timestamp'", "'Jan 5th'", "data.date_format")
+
+
+def test_bad_date_format(tmp_path):
+    f = tmp_path / "log.csv"
+    f.write_text(GOOD)
+    with pytest.raises(DataError) as err:
+        read_transactions(f, date_format="%d/%m/%Y")
+    check_message(err, "log.csv", "data.date_format '%d/%m/%Y'", "'2024-01-01'")
+    with pytest.raises(DataError) as err:
+        read_transactions(f, date_format="%Q")
+    check_message(err, "data.date_format '%Q'")
+
+
+def test_non_utf8_csv(tmp_path):
+    f = tmp_path / "latin1.csv"
+    f.write_bytes("customer_id,timestamp,amount,city\na,2024-01-01,1,Paris\nb,2024-01-02,2,K\u00f8benhavn\n"
+                  .encode("latin-1"))
+    with pytest.raises(DataError) as err:
+        read_transactions(f)
+    check_message(err, "latin1.csv", "not UTF-8", "line 3", "iconv", "utf8-lossy")
+    # opting in works
+    assert read_transactions(f, encoding="latin-1").collect()["city"].to_list() == ["Paris", "K\u00f8benhavn"]
+
+
+def test_config_errors(tmp_path):
+    f = tmp_path / "log.csv"
+    f.write_text(GOOD)
+    with pytest.raises(ConfigError, match="data.timezone"):
+        read_transactions(f, timezone="Mars/Olympus")
+    with pytest.raises(ConfigError, match="data.preset"):
+        read_transactions(f, preset="shopify")
+    with pytest.raises(ConfigError, match="unknown key"):
+        read_transactions(f, columns={"customer": "customer_id"})
+    with pytest.raises(ConfigError, match="data.path"):
+        load_transactions({"data": {}})
+    with pytest.raises(DataError) as err:
+        read_transactions(f, preset="online_retail")
+    check_message(err, "log.csv", "online_retail", "InvoiceNo", "customer_id, timestamp, amount")
+
+
+def test_customers_table_errors(tmp_path):
+    f = tmp_path / "customers.csv"
+    f.write_text("id,plan\n1,pro\n1,free\n2,pro\n")
+    with pytest.raises(DataError) as err:
+        read_customers(f, {"customer_id": "cust_id"})
+    check_message(err, "customers.csv", "'cust_id'", "data.customers.columns.customer_id")
+    with pytest.raises(DataError) as err:
+        read_customers(f, {"customer_id": "id"})
+    check_message(err, "customers.csv", "one row per customer", "1")
+
+
+def test_malformed_csv(tmp_path):
+    f = tmp_path / "broken.csv"
+    f.write_text('customer_id,timestamp,amount\na,2024-01-01,1\n"b,2024-01-02,2\nc,2024-01-03,3\n')
+    with pytest.raises(DataError) as err:
+        clean_transactions(read_transactions(f), source=str(f))
+    msg = check_message(err, "broken.csv", "could not be parsed", "closed quotes")
+    assert "infer_schema_length" not in msg
+
+
+def test_missing_column_suggests_matching_preset(tmp_path):
+    f = tmp_path / "Online Retail.csv"
+    f.write_text("InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+                 "536365,85123A,HEART,6,12/1/2010 8:26,2.55,17850.0,UK\n")
+    with pytest.raises(DataError) as err:
+        read_transactions(f)
+    check_message(err, "'customer_id'", "closest is 'CustomerID'", "data.preset: online_retail")

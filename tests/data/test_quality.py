@@ -1,4 +1,5 @@
-"""Every quality rule with hand-counted expectations, the policies, the report and the invariants."""
+"""segmentation_lib.data.quality: every quality rule with hand-counted expectations, the policies, the report,
+the invariants, and the one-paragraph errors when nothing usable is left."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,6 +12,7 @@ import pytest
 from segmentation_lib.errors import ConfigError, DataError
 from segmentation_lib.data.quality import DataQualityReport, QualityPolicy, clean_transactions, duplicate_flag, load_transactions, parse_as_of
 from segmentation_lib.data.read import read_transactions
+from tests.conftest import check_message
 
 UTC = dt.timezone.utc
 
@@ -271,3 +273,35 @@ def test_mixed_offsets_with_explicit_format(tmp_path):
     assert (rep["mixed_time_zones"].rows, rep["mixed_time_zones"].customers) == (1, 1)
     assert rep["mixed_time_zones"].examples["utc_offset"].to_list() == ["+0200"]
     assert clean["timestamp"].to_list() == [dt.datetime(2024, 1, 1, h, tzinfo=UTC) for h in (9, 8, 9)]
+
+
+# ----------------------------------------------------------------------------- bad input
+
+GOOD = "customer_id,timestamp,amount\na,2024-01-01,1.0\nb,2024-01-02,2.0\n"
+
+
+def load(path, **data):
+    return load_transactions({"data": {"path": str(path), **data}, "quality": {}, "run": {"as_of": None}})
+
+
+def test_no_rows_left_after_cleaning(tmp_path):
+    f = tmp_path / "log.csv"
+    f.write_text(GOOD)
+    with pytest.raises(DataError) as err:
+        clean_transactions(read_transactions(f), as_of="2023-01-01", source=str(f))
+    check_message(err, "log.csv", "no rows are left", "future: 2", "run.as_of")
+
+
+def test_all_amounts_bad_after_sample(tmp_path):
+    # amounts are all missing: the read-time sample has nothing to check, the cleaning step reports it
+    f = tmp_path / "log.csv"
+    f.write_text("customer_id,timestamp,amount\na,2024-01-01,\nb,2024-01-02,\n")
+    with pytest.raises(DataError) as err:
+        clean_transactions(read_transactions(f), source=str(f))
+    check_message(err, "log.csv", "none of the 2 amounts")
+
+
+def test_load_transactions_wraps_everything(tmp_path):
+    with pytest.raises(DataError) as err:
+        load(tmp_path / "nope.parquet")
+    check_message(err, "nope.parquet", "segment demo-data")

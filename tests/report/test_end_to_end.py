@@ -10,7 +10,6 @@ The pipeline runs take ~20-30 s each (four notebooks on 1,500 customers); they a
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -20,14 +19,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from _helpers import kernel_pids
 import yaml
 from typer.testing import CliRunner
 
 from segmentation_lib.report import pipeline, runs
 from segmentation_lib.cli import app
+from tests.conftest import kernel_pids
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "configs" / "online_retail.yaml"
 NOTEBOOKS = ("01_exploration", "02_rfm", "03_clustering", "04_validation")
 RUN_FILES = {"index.html", "manifest.json", "metrics.json", "assignments.parquet", "model.joblib", "data_quality.json",
@@ -39,27 +38,7 @@ SMALL = {"clustering": {"k_range": [2, 6], "metric_sample_size": 1500, "n_init":
 runner = CliRunner()
 
 
-# --------------------------------------------------------------------------- data in the UCI layout
-
-
-def to_online_retail_ii(tx: pl.DataFrame, timezone: str = "Europe/London") -> pl.DataFrame:
-    """A demo log in the UCI Online Retail II layout.
-
-    Invoice: 6-digit number, "C" + number for a cancellation (negative quantity); InvoiceDate: local
-    "2010-12-01 08:26:00" text; "Customer ID": float-looking (12870.0) or empty; Price per unit.
-    """
-    neg = pl.col("quantity") < 0
-    number = (pl.col("order_id").str.slice(1).cast(pl.Int64) + 489_434).cast(pl.String)
-    return tx.select(
-        pl.when(neg).then(pl.lit("C") + number).otherwise(number).alias("Invoice"),
-        pl.col("product_id").str.slice(1).alias("StockCode"),
-        pl.concat_str(pl.lit("ITEM "), pl.col("product_id")).alias("Description"),
-        pl.col("quantity").cast(pl.Int64).alias("Quantity"),
-        pl.col("timestamp").dt.convert_time_zone(timezone).dt.strftime("%Y-%m-%d %H:%M:%S").alias("InvoiceDate"),
-        pl.col("unit_price").alias("Price"),
-        (pl.col("customer_id").str.slice(1).cast(pl.Int64) + 12_000).cast(pl.Float64).alias("Customer ID"),
-        pl.lit("United Kingdom").alias("Country"),
-    )
+# --------------------------------------------------------------------------- helpers and the Online Retail project
 
 
 def write_config(path: Path, base: Path | None = None, **sections) -> Path:
@@ -92,15 +71,10 @@ def assert_complete_run(index: Path) -> tuple[Path, dict]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    from segmentation_lib.data.demo import write_demo_data
-
-    root = tmp_path_factory.mktemp("e2e")
-    paths = write_demo_data(root / "demo", n_customers=1500, seed=7)
-    tx = pl.read_parquet(paths["transactions"])
-    csv = root / "online_retail_ii.csv"
-    to_online_retail_ii(tx).write_csv(csv)
-    return {"root": root, "paths": paths, "tx": tx, "csv": csv}
+def demo(tmp_path_factory, demo_project, online_retail_csv):
+    """The session's demo project (1,500 customers, seed 7), its log as an Online Retail II CSV, a folder of this module's own."""
+    tx = pl.read_parquet(demo_project.paths["transactions"])
+    return {"root": tmp_path_factory.mktemp("e2e"), "paths": demo_project.paths, "tx": tx, "csv": online_retail_csv}
 
 
 @pytest.fixture(scope="module")
@@ -113,38 +87,13 @@ def retail_cfg(demo):
 @pytest.fixture(scope="module")
 def retail_run(demo, retail_cfg):
     """One full `segment run` on the Online Retail-shaped CSV (an earlier successful run for later tests)."""
-    t0 = time.perf_counter()
     result = runner.invoke(app, ["run", "--config", str(retail_cfg)])
     assert result.exit_code == 0, result.output
     index = Path(result.stdout.strip().splitlines()[-1])
-    return {"index": index, "out": demo["root"] / "reports", "seconds": time.perf_counter() - t0}
+    return {"index": index, "out": demo["root"] / "reports"}
 
 
 # --------------------------------------------------------------------------- fast checks
-
-
-def test_shipped_online_retail_config_loads() -> None:
-    from segmentation_lib.config import load_config
-
-    cfg = load_config(SHIPPED)
-    assert cfg["data"]["preset"] == "online_retail"
-    assert cfg["data"]["path"] == str((REPO / "data" / "online_retail_ii.csv").resolve())
-    assert cfg["report"]["out_dir"] == str((REPO / "reports").resolve())
-    assert cfg["data"]["customers"]["path"] is None and cfg["data"]["truth"] is None
-
-
-def test_conversion_reads_back_through_the_preset(demo) -> None:
-    """The converted CSV read with the preset gives back the demo log (ids, UTC times, net amounts)."""
-    from segmentation_lib.data.read import read_transactions
-
-    back = read_transactions(demo["csv"], preset="online_retail", timezone="Europe/London").collect()
-    tx = demo["tx"]
-    assert back.height == tx.height
-    assert back["timestamp"].to_list() == tx["timestamp"].to_list()
-    assert back["customer_id"].drop_nulls().head(3).to_list() == [
-        str(int(c[1:]) + 12_000) for c in tx["customer_id"].drop_nulls().head(3)]
-    assert back["is_cancellation"].sum() == (tx["quantity"] < 0).sum()
-    assert (back["amount"] - tx["amount"]).abs().max() < 0.006  # Quantity x Price vs the demo's rounded amount
 
 
 def _bad_input_cases(root: Path) -> dict[str, tuple[Path, list[str]]]:
@@ -267,8 +216,6 @@ def test_hdbscan_assigned_noise_is_counted_in_metrics(demo) -> None:
 def _segment_command() -> list[str]:
     exe = Path(sys.executable).with_name("segment")
     return [str(exe)] if exe.is_file() else [sys.executable, "-m", "segmentation_lib.cli"]
-
-
 
 
 @pytest.mark.slow

@@ -1,48 +1,16 @@
-"""Defects found in review, each pinned by a test: return-only customers, attribute rules in every
-stage, validation settings passed through, a misspelled truth path."""
+"""segmentation_lib.report.stages on the review project (1,500 demo customers, a return-only customer, an
+attribute rule): validation settings passed through, a misspelled truth path, outliers flagged or excluded,
+HDBSCAN noise in the checks."""
 from __future__ import annotations
-
-import datetime as dt
 
 import polars as pl
 import pytest
 
-from segmentation_lib.report import pipeline
 from segmentation_lib.report import context, stages
-from segmentation_lib.data.demo import write_demo_data
 from segmentation_lib.errors import ConfigError
 
-CFG = ("run: {seed: 7}\n"
-       "data: {path: data/transactions.parquet, customers: {path: data/customers.parquet}, truth: data/truth.parquet}\n"
-       "clustering: {k_range: [2, 8], metric_sample_size: 1500}\n"
-       "validation: {n_resamples: 3, sample_size: 1500}\n"
-       "rules:\n  rules:\n    - {name: Premium, when: \"plan_tier == 'premium' and total_spend >= 1000\"}\n")
 
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("review")
-    paths = write_demo_data(root / "data", n_customers=1500, seed=3)
-    tx = pl.read_parquet(paths["transactions"])
-    ret = tx.head(1).with_columns(
-        pl.lit("RET1").alias("customer_id"), pl.lit(-20.0).alias("amount"), pl.lit(-1.0).alias("quantity"),
-        pl.lit(dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc)).dt.cast_time_unit("us").alias("timestamp"))
-    pl.concat([tx, ret.select(tx.columns).cast(tx.schema)]).write_parquet(paths["transactions"])
-    (root / "cfg.yaml").write_text(CFG)
-    return root
-
-
-@pytest.mark.slow
-def test_return_only_customer_and_attribute_rule_run_end_to_end(project):
-    index = pipeline.run_pipeline(project / "cfg.yaml", out_dir=project / "reports", progress=False)
-    a = pl.read_parquet(index.parent / "assignments.parquet")
-    ret = a.filter(pl.col("customer_id") == "RET1").row(0, named=True)
-    assert ret["cluster"] == stages.NO_PURCHASE_LABEL and ret["cluster_name"] == stages.NO_PURCHASE_NAME
-    assert a["customer_id"].n_unique() == a.height == 1501
-    assert set(a["tier"].unique()) == {"Premium", "Bronze"}
-
-
-def test_validation_settings_reach_the_validation_functions(project, monkeypatch):
+def test_validation_settings_reach_the_validation_functions(review_project, monkeypatch):
     seen = {}
     V = stages
 
@@ -58,7 +26,7 @@ def test_validation_settings_reach_the_validation_functions(project, monkeypatch
 
     monkeypatch.setattr(V, "stability", spy_stability)
     monkeypatch.setattr(V, "actionability_checks", spy_checks)
-    ctx = context.open_run(project / "cfg.yaml", project / "run-a", overrides={
+    ctx = context.open_run(review_project / "cfg.yaml", review_project / "run-a", overrides={
         "validation": {"method": "subsample", "n_seeds": 1, "min_fidelity": 0.99, "min_effect_size": 3.0}})
     data = stages.data_stage(ctx, recompute=True)
     rfm = stages.rfm_stage(ctx, data, recompute=True)
@@ -68,9 +36,9 @@ def test_validation_settings_reach_the_validation_functions(project, monkeypatch
     assert seen["checks"]["min_fidelity"] == 0.99 and seen["checks"]["min_effect_size"] == 3.0
 
 
-def test_misspelled_truth_path_is_a_config_error(project):
-    ctx = context.open_run(project / "cfg.yaml", project / "run-b",
-                          overrides={"data": {"truth": str(project / "data" / "truht.parquet")}})
+def test_misspelled_truth_path_is_a_config_error(review_project):
+    ctx = context.open_run(review_project / "cfg.yaml", review_project / "run-b",
+                          overrides={"data": {"truth": str(review_project / "data" / "truht.parquet")}})
     data = stages.data_stage(ctx, recompute=True)
     rfm = stages.rfm_stage(ctx, data, recompute=True)
     clusters = stages.clustering_stage(ctx, data, rfm, recompute=True)
@@ -78,16 +46,16 @@ def test_misspelled_truth_path_is_a_config_error(project):
         stages.validation_stage(ctx, data, rfm, clusters)
 
 
-def _run_stages(project, name, overrides):
-    ctx = context.open_run(project / "cfg.yaml", project / name, overrides=overrides)
+def _run_stages(review_project, name, overrides):
+    ctx = context.open_run(review_project / "cfg.yaml", review_project / name, overrides=overrides)
     data = stages.data_stage(ctx, recompute=True)
     rfm = stages.rfm_stage(ctx, data, recompute=True)
     clusters = stages.clustering_stage(ctx, data, rfm, recompute=True)
     return ctx, data, clusters, stages.validation_stage(ctx, data, rfm, clusters)
 
 
-def test_flagged_outliers_carried_per_customer_excluded_from_fit_and_counted(project):
-    ctx, data, clusters, val = _run_stages(project, "run-outliers", {
+def test_flagged_outliers_carried_per_customer_excluded_from_fit_and_counted(review_project):
+    ctx, data, clusters, val = _run_stages(review_project, "run-outliers", {
         "quality": {"outliers": "flag", "outlier_quantile": 0.99}, "validation": {"n_resamples": 2, "n_seeds": 0}})
     # expected by hand from the definition: net spend per customer above its linear 99% quantile
     net = data.transactions.group_by("customer_id").agg(pl.col("amount").sum())
@@ -106,8 +74,8 @@ def test_flagged_outliers_carried_per_customer_excluded_from_fit_and_counted(pro
     assert pl.read_parquet(ctx.run_dir / "excluded_customers.parquet").height == data.quality["customers_dropped"]
 
 
-def test_outliers_exclude_listed_never_silently_dropped(project):
-    ctx, data, clusters, val = _run_stages(project, "run-exclude", {
+def test_outliers_exclude_listed_never_silently_dropped(review_project):
+    ctx, data, clusters, val = _run_stages(review_project, "run-exclude", {
         "quality": {"outliers": "exclude", "outlier_quantile": 0.99}, "validation": {"n_resamples": 2, "n_seeds": 0}})
     gone = pl.read_parquet(ctx.run_dir / "excluded_customers.parquet").filter(pl.col("reason") == "outliers")
     assert gone.height == 15 and val.metrics["outliers_excluded"] == 15
@@ -116,8 +84,8 @@ def test_outliers_exclude_listed_never_silently_dropped(project):
     assert "is_outlier" not in clusters.assignments.columns
 
 
-def test_hdbscan_noise_is_not_a_segment_in_the_checks(project):
-    _, _, clusters, val = _run_stages(project, "run-noise", {
+def test_hdbscan_noise_is_not_a_segment_in_the_checks(review_project):
+    _, _, clusters, val = _run_stages(review_project, "run-noise", {
         "clustering": {"algorithm": "hdbscan", "noise": "label"}, "validation": {"n_resamples": 2, "n_seeds": 0}})
     checks = {r["check"]: r for r in val.checks.iter_rows(named=True)}
     a = clusters.assignments.filter(pl.col("cluster") != stages.NO_PURCHASE_LABEL)
