@@ -4,7 +4,7 @@ The public functions are importable from the package top level; modules load on 
 that ``import segmentation_lib`` and the ``segment`` command stay fast. The subpackages follow the
 data flow, and imports only point down it (``tests/test_architecture.py`` keeps it so):
 
-``data`` (read, check, demo) -> ``features`` -> ``segment`` (RFM, rules, clusters, names) ->
+``data`` (read, check, demo) -> ``features`` -> ``predict`` (BTYD models) -> ``segment`` (RFM, rules, clusters, names) ->
 ``score`` (saved models) -> ``validate`` -> ``describe`` (tables, plain-language text) ->
 ``report`` (run folders, notebooks, HTML, plots) -> ``cli``. ``errors``, ``config`` and ``paths``
 sit below everything.
@@ -33,6 +33,10 @@ _EXPORTS: dict[str, str] = {
     "QualityPolicy": "data.quality", "DataQualityReport": "data.quality", "clean_transactions": "data.quality",
     "load_transactions": "data.quality",
     "make_transactions": "data.demo", "write_demo_data": "data.demo",
+    # predicted value (BTYD models)
+    "BetaGeoModel": "predict.counts", "ModifiedBetaGeoModel": "predict.counts", "ParetoNBDModel": "predict.counts",
+    "GammaGammaModel": "predict.spend", "predicted_value_table": "predict.value",
+    "check_data_sufficiency": "predict.sufficiency",
     # features, RFM, rules
     "btyd_summary": "features.btyd", "customer_features": "features.customer",
     "RFMScorer": "segment.rfm", "load_segment_map": "segment.rfm_maps", "validate_segment_map": "segment.rfm_maps",

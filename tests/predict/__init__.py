@@ -1,0 +1,1 @@
+"""Tests of segmentation_lib/predict/ (a package, like every test folder: see tests/conftest.py)."""
