@@ -4,6 +4,12 @@ Every error the kit raises on bad input is a :class:`SegmentationError` whose me
 plain paragraph naming the file, the column or row, and the fix. The CLI prints the message and
 exits non-zero; no traceback reaches a user for these.
 
+``DataError``, ``ConfigError`` and ``ModelError`` are also ``ValueError``s, as scikit-learn raises
+for bad input and parameters, so code written for scikit-learn (``except ValueError``, the
+estimator checks) catches them too.
+
+>>> issubclass(DataError, ValueError) and issubclass(ConfigError, SegmentationError)
+True
 >>> raise DataError("transactions.csv: column 'CustomerID' not found ... Fix: ...")  # doctest: +SKIP
 """
 from __future__ import annotations
@@ -15,15 +21,15 @@ class SegmentationError(Exception):
     exit_code = 2
 
 
-class DataError(SegmentationError):
+class DataError(SegmentationError, ValueError):
     """The input data cannot be used as given (missing file, column, type, empty after cleaning)."""
 
 
-class ConfigError(SegmentationError):
+class ConfigError(SegmentationError, ValueError):
     """The run configuration or a parameter is invalid."""
 
 
-class ModelError(SegmentationError):
+class ModelError(SegmentationError, ValueError):
     """A saved model cannot be loaded or applied."""
 
 

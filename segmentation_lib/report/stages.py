@@ -124,11 +124,11 @@ RFM_COLS = ("customer_id", "r_score", "f_score", "m_score", "rfm_code", "rfm_seg
 
 def make_rfm_scorer(cfg: Mapping[str, Any]):
     """An unfitted RFMScorer from the ``rfm`` section (frozen edges when ``rfm.frozen_edges`` is set)."""
-    from segmentation_lib.segment.rfm import RFMScorer
+    from segmentation_lib.segment.rfm import RFMScorer, read_edges
 
     rc = cfg["rfm"]
     return RFMScorer(bins=int(rc["bins"]), recency=rc["recency"], frequency=rc["frequency"], monetary=rc["monetary"],
-                     edges=rc.get("frozen_edges") or None)
+                     edges=read_edges(rc["frozen_edges"]) if rc.get("frozen_edges") else None)
 
 
 def rfm_assign(features: pl.DataFrame, cfg: Mapping[str, Any], scorer=None) -> pl.DataFrame:

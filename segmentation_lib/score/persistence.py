@@ -10,8 +10,11 @@ scikit-learn, numpy, polars, joblib, hdbscan), ``algorithm``, ``params`` (``get_
 (see ``data_fingerprint``) and ``extra`` (anything JSON-like the caller adds). The fitted
 preprocessing pipeline is inside the model. Loading a file saved with other library versions
 warns (``ModelVersionWarning``) naming each difference; a missing, corrupt or newer-format file
-raises :class:`ModelError`. The per-training-customer arrays (``labels_``, ``is_noise_``,
-``sample_index_``) are not saved; HDBSCAN models keep only the fit sample (``sample_size`` rows).
+raises :class:`ModelError` (a ``ValueError``). The per-training-customer arrays (``labels_``,
+``is_noise_``, ``sample_index_``) are not saved; the fitted ``model_`` (e.g. ``HDBSCANAssigner``)
+keeps at most the fit sample (``sample_size`` rows). Files saved before ``model_`` was an
+estimator for every algorithm (Ward and HDBSCAN kept a dict) load into the equivalent
+``NearestCentroidAssigner`` / ``HDBSCANAssigner`` and score exactly as before.
 
 Only load model files you trust: joblib files are pickles and can run code when loaded.
 

@@ -1,7 +1,12 @@
 """Behavioural segmentation: one scikit-learn estimator over k-means, GMM, Ward and HDBSCAN.
 
-``CustomerSegmenter`` follows scikit-learn conventions (parameters stored in ``__init__``,
-learning in ``fit``, fitted attributes end in ``_``; works with ``clone``/``get_params``).
+``CustomerSegmenter`` follows scikit-learn conventions (keyword-only parameters stored unchanged
+in ``__init__``, every check and all learning in ``fit``, fitted attributes end in ``_``; works
+with ``clone``/``get_params``/``set_params`` and passes ``check_estimator`` with the exceptions
+listed in tests/segment/test_estimators.py). Its fitted ``model_`` is a scikit-learn style
+estimator for every algorithm (``KMeans``, ``MiniBatchKMeans``, ``GaussianMixture``,
+:class:`NearestCentroidAssigner` for Ward, :class:`HDBSCANAssigner`) whose ``predict`` gives the
+model labels of preprocessed rows (-1 = noise, HDBSCAN only).
 
 How a fit works (every step is seeded by ``random_state``, so the same data and seed give the
 same labels):
@@ -69,7 +74,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from segmentation_lib.errors import ConfigError, DataError
-from segmentation_lib.segment.preprocessing import make_preprocessor, to_numpy
+from segmentation_lib.segment.preprocessing import check_matrix, column_names, make_preprocessor, to_numpy
 from segmentation_lib.segment.sampling import stratified_sample, subsample
 
 
@@ -336,24 +341,173 @@ def _check_k_range(k_range: Sequence[int]) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------------------------
+# fitted models for Ward and HDBSCAN (CustomerSegmenter.model_)
+# --------------------------------------------------------------------------------------------
+class NearestCentroidAssigner(ClusterMixin, BaseEstimator):
+    """Ward clustering that scales: a Ward tree on a sample, then every row goes to the nearest centroid.
+
+    ``fit`` builds the Ward tree on at most ``sample_size`` rows of ``X`` (seeded by
+    ``random_state``; Ward needs memory quadratic in its input), cuts it at ``n_clusters`` and keeps
+    the centroids of those clusters (``centers_``); ``predict`` assigns each row to the nearest centre
+    (euclidean). Fitted: ``centers_``, ``n_fitted_`` (rows in the tree), ``labels_`` (``predict`` of
+    the training rows), ``n_features_in_``.
+
+    >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
+    >>> a = NearestCentroidAssigner(n_clusters=2).fit(X)
+    >>> a.labels_.tolist(), a.predict([[4.0, 4.0], [0.5, 0.0]]).tolist()
+    ([1, 1, 0, 0], [0, 1])
+    """
+
+    def __init__(self, *, n_clusters: int = 8, sample_size: int = 5_000, random_state: int | None = 42):
+        self.n_clusters = n_clusters
+        self.sample_size = sample_size
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any = None) -> "NearestCentroidAssigner":
+        """Cut a Ward tree of (a sample of) ``X`` at ``n_clusters`` and keep the cluster centroids."""
+        Z = check_matrix(X, self, reset=True)
+        k = self.n_clusters
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ConfigError(f"n_clusters must be a positive integer, got {k!r}. Fix: use e.g. 5.")
+        if not isinstance(self.sample_size, (int, np.integer)) or self.sample_size < 2:
+            raise ConfigError(f"sample_size must be an integer >= 2, got {self.sample_size!r}. Fix: use e.g. 5000.")
+        if Z.shape[0] < 2:
+            raise DataError(f"Ward clustering needs at least 2 rows, got n_samples={Z.shape[0]}. Fix: provide more data.")
+        idx = subsample(Z.shape[0], int(self.sample_size), self.random_state)
+        cut = _ward_labels(Z[idx], [int(k)])[int(k)]
+        self.centers_ = _centroids(Z[idx], cut, int(k))
+        self.n_fitted_ = int(idx.size)
+        self.labels_ = _nearest_centroid(Z, self.centers_)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Index of the nearest centre of every row (int64)."""
+        check_is_fitted(self, "centers_")
+        return _nearest_centroid(check_matrix(X, self, reset=False), self.centers_)
+
+
+class HDBSCANAssigner(ClusterMixin, BaseEstimator):
+    """HDBSCAN (the ``hdbscan`` package) on a sample, with a fast nearest-neighbour ``predict``.
+
+    ``fit`` runs ``hdbscan.HDBSCAN(min_cluster_size, min_samples, core_dist_n_jobs=1)`` on ``X``
+    (``min_samples=None``: ``min(10, min_cluster_size)``) and keeps the fitted sample (in the
+    nearest-neighbour index ``nn_``), its ``labels_`` (-1 = noise) and ``core_distances_`` (distance
+    of each sample point to its ``min_samples``-th neighbour, itself included as in the hdbscan
+    package). ``predict`` gives a row the label of its nearest sample point, or -1 (noise) when
+    that point is noise or lies farther away than its core distance (outside every dense
+    neighbourhood); ``assign="approximate_predict"`` uses ``hdbscan.approximate_predict`` instead.
+    ``nearest_cluster`` gives the label of the nearest non-noise sample point (a noise row's most
+    likely cluster). Fitted: ``labels_``, ``core_distances_``, ``n_clusters_``, ``nn_``,
+    ``nn_core_`` / ``core_labels_`` (the non-noise sample points), ``hdbscan_`` (the fitted
+    HDBSCAN for ``approximate_predict``, else None), ``n_features_in_``.
+
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 0.1, (30, 2)), rng.normal(5, 0.1, (30, 2))])
+    >>> a = HDBSCANAssigner(min_cluster_size=10).fit(X)
+    >>> a.n_clusters_, a.predict([[0.0, 0.05], [50.0, 50.0]]).tolist()
+    (2, [0, -1])
+    >>> a.nearest_cluster([[50.0, 50.0]]).tolist()
+    [1]
+    """
+
+    def __init__(self, *, min_cluster_size: int = 10, min_samples: int | None = None, assign: str = "nearest"):
+        self.min_cluster_size = min_cluster_size
+        self.min_samples = min_samples
+        self.assign = assign
+
+    def fit(self, X: Any, y: Any = None) -> "HDBSCANAssigner":
+        """Cluster ``X`` with HDBSCAN and index the fitted sample for ``predict``."""
+        import hdbscan
+
+        Z = check_matrix(X, self, reset=True)
+        n = Z.shape[0]
+        mcs = self.min_cluster_size
+        if self.assign not in ("nearest", "approximate_predict"):
+            raise ConfigError(f"hdbscan_assign='{self.assign}' is unknown. Fix: use 'nearest' or 'approximate_predict'.")
+        if not isinstance(mcs, (int, np.integer)) or mcs < 2:
+            raise ConfigError(f"hdbscan_min_cluster_size must be an integer >= 2, got {mcs!r}. Fix: use e.g. 50.")
+        if self.min_samples is not None and (not isinstance(self.min_samples, (int, np.integer)) or self.min_samples < 1):
+            raise ConfigError(f"hdbscan_min_samples must be a positive integer or null, got {self.min_samples!r}. "
+                              "Fix: use e.g. 10.")
+        if mcs >= n:
+            raise ConfigError(f"hdbscan_min_cluster_size={mcs} is not smaller than the {n:,} customers fitted "
+                              f"(n_samples={n}). Fix: lower it or provide more customers.")
+        ms = int(self.min_samples or min(10, mcs))
+        model = hdbscan.HDBSCAN(min_cluster_size=int(mcs), min_samples=ms, core_dist_n_jobs=1,
+                                prediction_data=self.assign == "approximate_predict")
+        model.fit(Z if Z.flags.writeable else Z.copy())  # the hdbscan package cannot read read-only memory
+        labels = model.labels_.astype(np.int64)
+        keep = labels >= 0
+        self.labels_ = labels
+        self.n_clusters_ = int(labels.max()) + 1
+        self.hdbscan_ = model if self.assign == "approximate_predict" else None
+        self.nn_ = NearestNeighbors(n_neighbors=1).fit(Z)
+        self.core_distances_ = self.nn_.kneighbors(Z, n_neighbors=int(min(ms + 1, n)), return_distance=True)[0][:, -1]
+        self.nn_core_ = NearestNeighbors(n_neighbors=1).fit(Z[keep]) if keep.any() else None
+        self.core_labels_ = labels[keep]
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Cluster of every row, -1 for noise (see the class docstring)."""
+        check_is_fitted(self, "labels_")
+        Z = check_matrix(X, self, reset=False)
+        if self.hdbscan_ is not None:
+            import hdbscan
+
+            return hdbscan.approximate_predict(self.hdbscan_, Z)[0].astype(np.int64)
+        dist, nn = self.nn_.kneighbors(Z, return_distance=True)
+        raw = self.labels_[nn[:, 0]]
+        return np.where(dist[:, 0] > self.core_distances_[nn[:, 0]], -1, raw)
+
+    def nearest_cluster(self, X: Any) -> np.ndarray:
+        """Label of the nearest non-noise sample point of every row (-1 when HDBSCAN found no cluster)."""
+        check_is_fitted(self, "labels_")
+        Z = check_matrix(X, self, reset=False)
+        if self.nn_core_ is None:
+            return np.full(Z.shape[0], -1, dtype=np.int64)
+        return self.core_labels_[self.nn_core_.kneighbors(Z, return_distance=False)[:, 0]]
+
+
+def _model_from_dict(m: Mapping[str, Any]) -> BaseEstimator:
+    """The assigner equivalent to a ``model_`` dict of models saved before the assigner classes existed."""
+    if m.get("kind") == "ward_centroids":
+        model = NearestCentroidAssigner(n_clusters=len(m["centers"]))
+        model.centers_, model.n_fitted_ = m["centers"], m.get("n_fitted")
+        model.n_features_in_ = int(m["centers"].shape[1])
+        return model
+    model = HDBSCANAssigner(assign="approximate_predict" if m.get("hdbscan") is not None else "nearest")
+    model.hdbscan_, model.nn_, model.labels_ = m.get("hdbscan"), m["nn_all"], m["labels"]
+    model.core_distances_, model.nn_core_, model.core_labels_ = m["core_distances"], m["nn_core"], m["core_labels"]
+    model.n_clusters_ = int(m["labels"].max()) + 1
+    model.n_features_in_ = int(m["nn_all"].n_features_in_)
+    return model
+
+
+# --------------------------------------------------------------------------------------------
 # the estimator
 # --------------------------------------------------------------------------------------------
 class CustomerSegmenter(ClusterMixin, BaseEstimator):
     """Segment customers from a feature table; see the module docstring for the full behaviour.
 
-    Fitted attributes: ``preprocessor_``, ``model_``, ``n_segments_``, ``labels_`` (ordered),
-    ``is_noise_``, ``noise_share_`` (0 unless hdbscan), ``sweep_`` (pl.DataFrame or None),
-    ``recommendation_`` ({"k", "elbow", "reasons"}), ``segment_names_`` (dict id -> name),
-    ``segment_shares_``, ``label_order_`` (raw model label -> segment id), ``feature_names_in_``,
-    ``sample_index_`` (rows used to fit), ``n_excluded_from_fit_`` (rows flagged by ``fit_exclude``).
+    Parameters are keyword-only and checked in ``fit`` (ConfigError, a ValueError). ``features``
+    names the columns to cluster on; ``None`` takes every column of ``X`` but ``fit_exclude``
+    (``x0, x1, ...`` for a numpy array, whose columns must otherwise be the ``features`` in order).
+
+    Fitted attributes: ``preprocessor_``, ``model_`` (an estimator whose ``predict`` gives the raw
+    model labels of preprocessed rows, see the module docstring), ``n_segments_``, ``labels_``
+    (ordered), ``is_noise_``, ``noise_share_`` (0 unless hdbscan), ``sweep_`` (pl.DataFrame or
+    None), ``recommendation_`` ({"k", "elbow", "reasons"}), ``segment_names_`` (dict id -> name),
+    ``segment_shares_``, ``label_order_`` (raw model label -> segment id), ``feature_names_in_``
+    (the features used), ``n_features_in_``, ``sample_index_`` (rows used to fit),
+    ``n_excluded_from_fit_`` (rows flagged by ``fit_exclude``).
     """
 
     #: models saved before ``fit_exclude`` existed unpickle without it; ``get_params`` then reads this
     fit_exclude: str | None = "is_outlier"
 
-    def __init__(self, algorithm: str = "kmeans", n_segments: int | None = None,
+    def __init__(self, *, algorithm: str = "kmeans", n_segments: int | None = None,
                  k_range: Sequence[int] = (2, 10), min_k: int = 3, max_k: int = 8,
-                 min_segment_share: float = 0.02, features: Sequence[str] = DEFAULT_FEATURES,
+                 min_segment_share: float = 0.02, features: Sequence[str] | None = DEFAULT_FEATURES,
                  log_features: str | Sequence[str] | None = "auto", clip_quantile: float | None = 0.999,
                  scaler: str = "standard", sample_size: int = 50_000, metric_sample_size: int = 10_000,
                  random_state: int = 42, noise: str = "assign", hdbscan_min_cluster_size: int | None = None,
@@ -390,9 +544,9 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
     def _check_params(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise ConfigError(f"clustering.algorithm '{self.algorithm}' is unknown. Fix: use one of {list(ALGORITHMS)}.")
-        if isinstance(self.features, str) or len(list(self.features)) == 0:
-            raise ConfigError("clustering.features must be a non-empty list of column names, got "
-                              f"{self.features!r}. Fix: e.g. [days_since_last, n_orders, total_spend].")
+        if self.features is not None and (isinstance(self.features, str) or len(list(self.features)) == 0):
+            raise ConfigError("clustering.features must be a non-empty list of column names (or null for every "
+                              f"column), got {self.features!r}. Fix: e.g. [days_since_last, n_orders, total_spend].")
         _check_k_range(self.k_range)
         if not (isinstance(self.min_k, (int, np.integer)) and isinstance(self.max_k, (int, np.integer))
                 and 1 <= self.min_k <= self.max_k):
@@ -426,13 +580,17 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
             return self._fit(X)
 
     def _fit(self, X: Any) -> "CustomerSegmenter":
-        features = list(self.features)
+        if self.features is None:
+            features = column_names(X, exclude=[self.fit_exclude] if self.fit_exclude else [])
+        else:
+            features = list(self.features)
         self.preprocessor_ = make_preprocessor(features, self.log_features, self.clip_quantile, self.scaler,
                                                self.fill_null)
         raw = self.preprocessor_[0].fit_transform(X)  # selection + structural fills, checked finite
         n = raw.shape[0]
         if n < 2:
-            raise DataError(f"Feature table has {n} customer(s); clustering needs at least 2. Fix: provide more data.")
+            raise DataError(f"Feature table has {n} customer(s) (n_samples={n}); clustering needs at least 2. "
+                            "Fix: provide more data.")
         order_values = self._order_values(X, raw, features)
         fit_rows = np.flatnonzero(~self._excluded_rows(X, n))
         if fit_rows.size < 2:
@@ -511,69 +669,46 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
 
     def _fit_k(self, Zs: np.ndarray, k: int) -> None:
         if self.algorithm == "agglomerative":
-            a_idx = subsample(Zs.shape[0], int(self.agglomerative_sample_size), self.random_state)
-            cut = _ward_labels(Zs[a_idx], [k])[k]
-            self.model_ = {"kind": "ward_centroids", "centers": _centroids(Zs[a_idx], cut, k),
-                           "n_fitted": int(a_idx.size)}
+            self.model_ = NearestCentroidAssigner(n_clusters=k, sample_size=int(self.agglomerative_sample_size),
+                                                  random_state=self.random_state).fit(Zs)
         else:
             self.model_ = _fit_kmodel(self.algorithm, Zs, k, self.random_state, int(self.n_init))
         self.n_segments_ = k
 
     def _fit_hdbscan(self, Zs: np.ndarray) -> None:
-        import hdbscan
-
         n = Zs.shape[0]
         mcs = self.hdbscan_min_cluster_size or max(10, int(round(float(self.min_segment_share) * n)))
         if mcs >= n:
-            raise ConfigError(f"hdbscan_min_cluster_size={mcs} is not smaller than the {n:,} customers fitted. "
-                              "Fix: lower it or provide more customers.")
+            raise ConfigError(f"hdbscan_min_cluster_size={mcs} is not smaller than the {n:,} customers fitted "
+                              f"(n_samples={n}). Fix: lower it or provide more customers.")
         ms = self.hdbscan_min_samples or min(10, mcs)
-        model = hdbscan.HDBSCAN(min_cluster_size=int(mcs), min_samples=int(ms), core_dist_n_jobs=1,
-                                prediction_data=self.hdbscan_assign == "approximate_predict").fit(Zs)
-        labels = model.labels_.astype(np.int64)
-        k = int(labels.max()) + 1
-        if k < 1:
+        model = HDBSCANAssigner(min_cluster_size=int(mcs), min_samples=int(ms), assign=self.hdbscan_assign).fit(Zs)
+        if model.n_clusters_ < 1:
             raise DataError(f"HDBSCAN found no cluster in {n:,} customers (all noise) with min_cluster_size={mcs}. "
                             "Fix: lower hdbscan_min_cluster_size / min_segment_share, or use algorithm kmeans.")
         self.min_cluster_size_ = int(mcs)
-        self.n_segments_ = k
-        self.sample_noise_share_ = float((labels < 0).mean())
-        keep = labels >= 0
-        nn_all = NearestNeighbors(n_neighbors=1).fit(Zs)
-        # core distance of each sample point (distance to its min_samples-th neighbour, itself included
-        # as in the hdbscan package): a new point farther than that from its nearest sample point is
-        # outside every dense neighbourhood, hence noise
-        core = nn_all.kneighbors(Zs, n_neighbors=int(min(ms + 1, n)), return_distance=True)[0][:, -1]
-        self.model_ = {
-            "kind": "hdbscan", "hdbscan": model if self.hdbscan_assign == "approximate_predict" else None,
-            "nn_all": nn_all, "labels": labels, "core_distances": core,
-            "nn_core": NearestNeighbors(n_neighbors=1).fit(Zs[keep]), "core_labels": labels[keep],
-        }
+        self.n_segments_ = model.n_clusters_
+        self.sample_noise_share_ = float((model.labels_ < 0).mean())
+        self.model_ = model
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle; models saved before the assigner classes kept ``model_`` as a dict: convert it."""
+        super().__setstate__(state)
+        if isinstance(self.__dict__.get("model_"), dict):
+            self.model_ = _model_from_dict(self.model_)
 
     # ---- prediction ----------------------------------------------------------------------------
     def _predict_raw(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Model labels (before ordering) and the noise flag for preprocessed rows ``Z``."""
-        m = self.model_
-        no_noise = np.zeros(Z.shape[0], dtype=bool)
-        if isinstance(m, dict) and m["kind"] == "ward_centroids":
-            return _nearest_centroid(Z, m["centers"]), no_noise
-        if isinstance(m, dict) and m["kind"] == "hdbscan":
-            if m["hdbscan"] is not None:
-                import hdbscan
+        """Model labels (before ordering) and the noise flag for preprocessed rows ``Z``.
 
-                raw, _ = hdbscan.approximate_predict(m["hdbscan"], Z)
-                raw = raw.astype(np.int64)
-            else:
-                dist, nn = m["nn_all"].kneighbors(Z, return_distance=True)
-                raw = m["labels"][nn[:, 0]]
-                raw = np.where(dist[:, 0] > m["core_distances"][nn[:, 0]], -1, raw)
-            is_noise = raw < 0
-            if is_noise.any():
-                nearest = m["nn_core"].kneighbors(Z[is_noise], return_distance=False)[:, 0]
-                raw = raw.copy()
-                raw[is_noise] = m["core_labels"][nearest]
-            return raw, is_noise
-        return m.predict(Z).astype(np.int64), no_noise
+        Rows the model calls noise (-1, HDBSCAN only) get their nearest cluster and are flagged.
+        """
+        raw = np.asarray(self.model_.predict(Z), dtype=np.int64)
+        is_noise = raw < 0
+        if is_noise.any():
+            raw = raw.copy()
+            raw[is_noise] = self.model_.nearest_cluster(Z[is_noise])
+        return raw, is_noise
 
     def _order_labels(self, raw: np.ndarray, order_values: np.ndarray | None) -> np.ndarray:
         k = self.n_segments_

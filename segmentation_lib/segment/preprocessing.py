@@ -4,7 +4,7 @@ Steps, in order (each learns in ``fit`` only, and passes feature names through
 ``get_feature_names_out``):
 
 1. ``ColumnSelector``: pick ``features`` from a polars / pandas frame (or a numpy array already in
-   that order), fill structural nulls (``AUTO_FILLS``: ``mean_days_between`` of one-time buyers =
+   that order; ``features=None`` takes every column, named ``x0, x1, ...`` for an array), fill structural nulls (``AUTO_FILLS``: ``mean_days_between`` of one-time buyers =
    their tenure; ``avg_order_value`` with no order = 0) and convert to a float64 numpy array at the
    boundary. Missing columns, non-numeric columns and other null / NaN / infinite values raise
    :class:`DataError` naming the column.
@@ -15,7 +15,8 @@ Steps, in order (each learns in ``fit`` only, and passes feature names through
 4. Scaling: ``"standard"`` (StandardScaler) or ``"robust"`` (RobustScaler, median / IQR).
 
 A feature that is constant in the training data raises :class:`DataError` (it cannot separate
-customers and breaks scaling).
+customers and breaks scaling). Every step is a scikit-learn transformer (keyword-only parameters,
+validation in ``fit``, ``n_features_in_`` checked in ``transform`` with scikit-learn's message).
 
 >>> import polars as pl
 >>> df = pl.DataFrame({"customer_id": ["a", "b", "c"], "n_orders": [1, 2, 30], "tenure_days": [5.0, 50.0, 20.0]})
@@ -34,7 +35,7 @@ import polars as pl
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import RobustScaler, StandardScaler
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from segmentation_lib.errors import ConfigError, DataError
 
@@ -107,10 +108,53 @@ def to_numpy(X: Any, features: Sequence[str] | None = None) -> np.ndarray:
         return X.select(pl.col(names).cast(pl.Float64)).to_numpy().astype(np.float64, copy=False)
     if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # pandas at a dependency boundary
         return to_numpy(pl.from_pandas(X), features)
-    arr = np.asarray(X, dtype=np.float64)
-    if arr.ndim != 2:
-        raise DataError(f"Feature matrix must be 2-dimensional, got shape {arr.shape}. Fix: pass a table.")
+    return _as_matrix(X, allow_nan=True)
+
+
+def _as_matrix(X: Any, allow_nan: bool) -> np.ndarray:
+    """``check_array`` (2-d, dense, real, at least one row and column) with its ValueErrors as DataError.
+
+    TypeErrors (e.g. a dict inside an object array) pass unchanged, as scikit-learn raises them.
+    """
+    try:
+        return check_array(X, dtype=np.float64, ensure_all_finite=False if allow_nan else True)
+    except ValueError as exc:
+        raise DataError(f"Feature matrix: {exc} Fix: pass a 2-d table of numbers (one row per customer).") from None
+
+
+def check_matrix(X: Any, estimator: BaseEstimator, reset: bool, allow_nan: bool = False) -> np.ndarray:
+    """Float64 matrix for a numpy-level step: set (``reset``) or check ``estimator.n_features_in_``.
+
+    Like scikit-learn's ``validate_data`` (same messages) but leaves ``feature_names_in_`` alone.
+
+    >>> step = QuantileClipper().fit(np.ones((3, 2)))
+    >>> step.transform(np.ones((1, 3)))
+    Traceback (most recent call last):
+    ...
+    segmentation_lib.errors.DataError: X has 3 features, but QuantileClipper is expecting 2 features as input. \
+Fix: pass the columns the step was fitted on, in the same order.
+    """
+    arr = _as_matrix(X, allow_nan)
+    if reset:
+        estimator.n_features_in_ = arr.shape[1]
+    elif arr.shape[1] != estimator.n_features_in_:
+        raise DataError(f"X has {arr.shape[1]} features, but {type(estimator).__name__} is expecting "
+                        f"{estimator.n_features_in_} features as input. Fix: pass the columns the step was fitted "
+                        "on, in the same order.")
     return arr
+
+
+def column_names(X: Any, exclude: Sequence[str] = ()) -> list[str]:
+    """Every column of a frame (minus ``exclude``), or ``x0, x1, ...`` for an array.
+
+    >>> column_names(pl.DataFrame({"a": [1], "flag": [True]}), exclude=["flag"]), column_names(np.ones((2, 3)))
+    (['a'], ['x0', 'x1', 'x2'])
+    """
+    if isinstance(X, pl.LazyFrame):
+        return [c for c in X.collect_schema().names() if c not in exclude]
+    if isinstance(X, pl.DataFrame) or (hasattr(X, "columns") and hasattr(X, "to_numpy")):
+        return [str(c) for c in X.columns if str(c) not in exclude]
+    return [f"x{j}" for j in range(to_numpy(X).shape[1])]
 
 
 def check_finite(arr: np.ndarray, names: Sequence[str], where: str = "Feature table") -> None:
@@ -130,14 +174,24 @@ def check_finite(arr: np.ndarray, names: Sequence[str], where: str = "Feature ta
 class ColumnSelector(TransformerMixin, BaseEstimator):
     """Select ``features`` (after ``fill_null`` rules) and return a float64 numpy array.
 
-    ``fill_null="auto"`` applies ``AUTO_FILLS`` (``mean_days_between`` of one-time buyers = their
-    ``tenure_days``; when that column is absent, the training maximum); ``None`` fills nothing.
-    Remaining null / NaN / infinite values raise :class:`DataError`.
+    ``features=None`` selects every column (``x0, x1, ...`` for an array). ``fill_null="auto"``
+    applies ``AUTO_FILLS`` (``mean_days_between`` of one-time buyers = their ``tenure_days``; when
+    that column is absent, the training maximum); ``None`` fills nothing. Remaining null / NaN /
+    infinite values raise :class:`DataError`. A numpy array must hold the features in order.
+    Fitted: ``feature_names_in_`` (the selected names), ``n_features_in_``, ``fill_values_``.
+
+    >>> ColumnSelector(features=("b",)).fit_transform(pl.DataFrame({"a": [1, 2], "b": [3, 4]})).tolist()
+    [[3.0], [4.0]]
     """
 
-    def __init__(self, features: Sequence[str] = (), fill_null: str | None = "auto"):
+    def __init__(self, *, features: Sequence[str] | None = None, fill_null: str | None = "auto"):
         self.features = features
         self.fill_null = fill_null
+
+    def _names(self, X: Any) -> list[str]:
+        if self.features is None:
+            return column_names(X)
+        return [self.features] if isinstance(self.features, str) else list(self.features)
 
     def _frame(self, X: Any, names: list[str]) -> pl.DataFrame:
         if isinstance(X, pl.LazyFrame):
@@ -148,16 +202,19 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
             else:
                 arr = to_numpy(X)
                 if arr.shape[1] != len(names):
-                    raise DataError(f"Feature matrix has {arr.shape[1]} columns but {len(names)} features are "
-                                    f"named {names}. Fix: pass a table with these columns.")
+                    raise DataError(f"Feature matrix: X has {arr.shape[1]} features, but {type(self).__name__} is "
+                                    f"expecting {len(names)} features as input (named {names}). Fix: pass a table "
+                                    "with these columns.")
                 X = pl.DataFrame(arr, schema=names, orient="row")
         to_numpy(X.head(0), names)  # clear errors for missing / non-numeric columns
         return X
 
     def fill(self, X: Any) -> pl.DataFrame:
         """The selected features as a Float64 polars frame with the ``fill_null`` rules applied."""
-        names = list(self.features)
-        df = self._frame(X, names)
+        names = list(self.feature_names_in_) if hasattr(self, "feature_names_in_") else self._names(X)
+        return self._fill(self._frame(X, names), names)
+
+    def _fill(self, df: pl.DataFrame, names: list[str]) -> pl.DataFrame:
         if self.fill_null == "auto":
             df = df.with_columns(fill_exprs(names, df.columns, getattr(self, "fill_values_", None)))
         elif self.fill_null is not None:
@@ -165,7 +222,8 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
         return df.select(pl.col(names).cast(pl.Float64))
 
     def fit(self, X: Any, y: Any = None) -> "ColumnSelector":
-        names = list(self.features)
+        """Check the features and learn the fill fallbacks; raises DataError for non-finite values."""
+        names = self._names(X)
         if not names:
             raise ConfigError(
                 "clustering.features is empty: there is nothing to cluster on. "
@@ -177,13 +235,14 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
         # fallback for fills whose source column is absent: the largest observed value
         self.fill_values_ = {f: float(np.nan_to_num(raw[f].cast(pl.Float64).fill_nan(None).max() or 0.0))
                              for f in names if isinstance(AUTO_FILLS.get(f), str)}
-        arr = self.fill(raw).to_numpy()
+        arr = self._fill(raw, names).to_numpy()
         check_finite(arr, names)
         self.feature_names_in_ = np.array(names, dtype=object)
         self.n_features_in_ = len(names)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
+        """The selected, filled features as a float64 matrix (DataError for non-finite values)."""
         check_is_fitted(self, "feature_names_in_")
         arr = self.fill(X).to_numpy().astype(np.float64, copy=False)
         check_finite(arr, list(self.feature_names_in_))
@@ -192,6 +251,15 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "feature_names_in_")
         return self.feature_names_in_.copy()
+
+
+def _step_names(feature_names: Sequence[str], n_features: int) -> list[str]:
+    """``feature_names`` of a numpy-level step (``x0, x1, ...`` when empty), checked against the width."""
+    names = list(feature_names) or [f"x{j}" for j in range(n_features)]
+    if len(names) != n_features:
+        raise DataError(f"X has {n_features} features, but {len(names)} feature names were given ({names}). "
+                        "Fix: pass one name per column.")
+    return names
 
 
 def _skewness(arr: np.ndarray) -> np.ndarray:
@@ -204,16 +272,16 @@ def _skewness(arr: np.ndarray) -> np.ndarray:
 class Log1pTransformer(TransformerMixin, BaseEstimator):
     """``log1p`` of chosen columns: ``"auto"`` (non-negative and skewness > threshold), a list, or None."""
 
-    def __init__(self, log_features: str | Sequence[str] | None = "auto", feature_names: Sequence[str] = (),
+    def __init__(self, *, log_features: str | Sequence[str] | None = "auto", feature_names: Sequence[str] = (),
                  skew_threshold: float = SKEW_THRESHOLD):
         self.log_features = log_features
         self.feature_names = feature_names
         self.skew_threshold = skew_threshold
 
     def fit(self, X: np.ndarray, y: Any = None) -> "Log1pTransformer":
-        X = np.asarray(X, dtype=np.float64)
-        names = list(self.feature_names) or [f"x{j}" for j in range(X.shape[1])]
-        mins = X.min(axis=0) if X.shape[0] else np.zeros(X.shape[1])
+        """Choose the columns to log (``log_mask_``, ``log_features_``)."""
+        X = check_matrix(X, self, reset=True)
+        names = _step_names(self.feature_names, X.shape[1])
         if self.log_features is None or self.log_features == "none":
             mask = np.zeros(X.shape[1], dtype=bool)
         elif isinstance(self.log_features, str):
@@ -236,12 +304,12 @@ class Log1pTransformer(TransformerMixin, BaseEstimator):
         self.log_mask_ = mask
         self.log_features_ = [names[j] for j in np.flatnonzero(mask)]
         self.feature_names_in_ = np.array(names, dtype=object)
-        self.n_features_in_ = X.shape[1]
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
+        """``log1p`` of the chosen columns (a copy)."""
         check_is_fitted(self, "log_mask_")
-        X = np.array(X, dtype=np.float64, copy=True)
+        X = np.array(check_matrix(X, self, reset=False), dtype=np.float64, copy=True)
         if self.log_mask_.any():
             # values below 0 (unseen in training) are floored at 0 so log1p stays finite
             X[:, self.log_mask_] = np.log1p(np.maximum(X[:, self.log_mask_], 0.0))
@@ -255,12 +323,14 @@ class Log1pTransformer(TransformerMixin, BaseEstimator):
 class QuantileClipper(TransformerMixin, BaseEstimator):
     """Clip each column to its training ``[1 - q, q]`` quantiles (``q=None`` turns clipping off)."""
 
-    def __init__(self, q: float | None = 0.999, feature_names: Sequence[str] = ()):
+    def __init__(self, *, q: float | None = 0.999, feature_names: Sequence[str] = ()):
         self.q = q
         self.feature_names = feature_names
 
     def fit(self, X: np.ndarray, y: Any = None) -> "QuantileClipper":
-        X = np.asarray(X, dtype=np.float64)
+        """Learn the clipping bounds ``lower_`` / ``upper_``."""
+        X = check_matrix(X, self, reset=True)
+        names = _step_names(self.feature_names, X.shape[1])
         if self.q is not None and not 0.5 < float(self.q) <= 1.0:
             raise ConfigError(
                 f"clustering.clip_quantile must be in (0.5, 1] or null, got {self.q}. Fix: use e.g. 0.999."
@@ -270,14 +340,13 @@ class QuantileClipper(TransformerMixin, BaseEstimator):
             self.upper_ = np.full(X.shape[1], np.inf)
         else:
             self.lower_, self.upper_ = np.quantile(X, [1.0 - float(self.q), float(self.q)], axis=0)
-        names = list(self.feature_names) or [f"x{j}" for j in range(X.shape[1])]
         self.feature_names_in_ = np.array(names, dtype=object)
-        self.n_features_in_ = X.shape[1]
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
+        """Every column clipped to its training bounds."""
         check_is_fitted(self, "lower_")
-        return np.clip(np.asarray(X, dtype=np.float64), self.lower_, self.upper_)
+        return np.clip(check_matrix(X, self, reset=False), self.lower_, self.upper_)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "lower_")
@@ -287,16 +356,19 @@ class QuantileClipper(TransformerMixin, BaseEstimator):
 class _NamedScaler(TransformerMixin, BaseEstimator):
     """Standard or robust scaling that refuses constant features and keeps feature names."""
 
-    def __init__(self, scaler: str = "standard", feature_names: Sequence[str] = ()):
+    def __init__(self, *, scaler: str = "standard", feature_names: Sequence[str] = ()):
         self.scaler = scaler
         self.feature_names = feature_names
 
     def fit(self, X: np.ndarray, y: Any = None) -> "_NamedScaler":
         if self.scaler not in SCALERS:
             raise ConfigError(f"clustering.scaler '{self.scaler}' is unknown. Fix: use one of {list(SCALERS)}.")
-        X = np.asarray(X, dtype=np.float64)
-        names = list(self.feature_names) or [f"x{j}" for j in range(X.shape[1])]
-        spread = X.max(axis=0) - X.min(axis=0) if X.shape[0] else np.zeros(X.shape[1])
+        X = check_matrix(X, self, reset=True)
+        names = _step_names(self.feature_names, X.shape[1])
+        if X.shape[0] < 2:
+            raise DataError(f"Feature table has {X.shape[0]} row (n_samples={X.shape[0]}), so every feature is "
+                            "constant and cannot be scaled. Fix: fit on at least 2 customers.")
+        spread = X.max(axis=0) - X.min(axis=0)
         constant = [names[j] for j in np.flatnonzero(spread <= 0)]
         if constant:
             raise DataError(
@@ -311,12 +383,12 @@ class _NamedScaler(TransformerMixin, BaseEstimator):
             if zero.any():
                 scale[zero] = X[:, zero].std(axis=0)
         self.feature_names_in_ = np.array(names, dtype=object)
-        self.n_features_in_ = X.shape[1]
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
+        """The scaled matrix."""
         check_is_fitted(self, "scaler_")
-        return self.scaler_.transform(np.asarray(X, dtype=np.float64))
+        return self.scaler_.transform(check_matrix(X, self, reset=False))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "scaler_")
@@ -337,9 +409,9 @@ def make_preprocessor(features: Sequence[str], log_features: str | Sequence[str]
     if scaler not in SCALERS:
         raise ConfigError(f"clustering.scaler '{scaler}' is unknown. Fix: use one of {list(SCALERS)}.")
     return Pipeline([
-        ("select", ColumnSelector(tuple(names), fill_null)),
-        ("log1p", Log1pTransformer(log_features if isinstance(log_features, (str, type(None))) else tuple(log_features),
-                                   tuple(names))),
-        ("clip", QuantileClipper(clip_quantile, tuple(names))),
-        ("scale", _NamedScaler(scaler, tuple(names))),
+        ("select", ColumnSelector(features=tuple(names), fill_null=fill_null)),
+        ("log1p", Log1pTransformer(log_features=log_features if isinstance(log_features, (str, type(None)))
+                                   else tuple(log_features), feature_names=tuple(names))),
+        ("clip", QuantileClipper(q=clip_quantile, feature_names=tuple(names))),
+        ("scale", _NamedScaler(scaler=scaler, feature_names=tuple(names))),
     ])

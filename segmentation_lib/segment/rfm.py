@@ -20,6 +20,9 @@ How edges are learned (per dimension, on the non-null values of the reference ta
    and used scores, and a ``UserWarning`` is emitted. A constant column (``L == 1``) scores the
    middle score ``(bins + 1) // 2``. Null values score 1 (the worst), recency included.
 
+Frozen edges are data: ``RFMScorer(edges=read_edges(path))`` or ``RFMScorer.from_edges(path)``
+(``fit`` never reads a file, so the scorer clones and pickles like any scikit-learn transformer).
+
 >>> import polars as pl
 >>> t = pl.DataFrame({"days_since_last": [1, 5, 9, 30, 200], "n_orders": [9, 5, 3, 2, 1],
 ...                   "total_spend": [900.0, 300.0, 120.0, 50.0, 10.0]})
@@ -33,7 +36,10 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import polars as pl
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_array
 
 from segmentation_lib.errors import ConfigError, DataError, ModelError
 
@@ -80,16 +86,25 @@ def _score_expr(column: str, edges: list[float], scores: list[int], reverse: boo
     return pl.when(x.is_null() | x.is_nan()).then(pl.lit(1, dtype=pl.Int8)).otherwise(score)
 
 
-class RFMScorer:
+class RFMScorer(TransformerMixin, BaseEstimator):
     """Learn quantile edges on a reference table, then score any table with them.
 
-    Parameters: ``bins`` (3, 4, 5 or 10), the three column names, and optionally ``edges`` (a
-    dict as saved by :meth:`save_edges`, or a path to that JSON) to use frozen edges: ``fit``
-    then keeps them unchanged.
+    A scikit-learn transformer: keyword-only parameters stored unchanged, every check in ``fit``
+    (ConfigError / DataError, both ValueErrors); ``clone``, ``get_params`` and ``set_params`` work.
+
+    Parameters: ``bins`` (3, 4, 5 or 10); ``recency``, ``frequency``, ``monetary``: the three
+    measure columns, as names for a polars (or pandas) table, or as column positions (ints) for a
+    numpy array; ``edges``: frozen edges as data (the dict written by :meth:`save_edges`, see
+    :func:`read_edges`), which ``fit`` then keeps unchanged. ``fit`` never reads a file: load saved
+    edges with ``RFMScorer.from_edges(path)`` or ``RFMScorer(edges=read_edges(path))``.
+
+    ``transform`` of a table adds ``r_score, f_score, m_score`` and ``rfm_code``; of a numpy array it
+    returns the ``(n, 3)`` Int8 score matrix (recency, frequency, monetary).
 
     Fitted attributes: ``edges_`` ({dimension: {"column", "edges", "scores", "reverse"}}),
     ``degenerate_`` ({dimension: message} for dimensions with fewer than ``bins`` levels),
-    ``n_fit_`` (rows of the reference table; None for frozen edges).
+    ``n_fit_`` (rows of the reference table; None for frozen edges), ``n_features_in_`` (3 for a
+    table, the array width for an array) and ``feature_names_in_`` (the measure columns of a table).
 
     >>> import polars as pl
     >>> t = pl.DataFrame({"days_since_last": [3, 3, 40], "n_orders": [1, 1, 1],
@@ -99,21 +114,31 @@ class RFMScorer:
     ['531', '531', '135']
     >>> sorted(s.degenerate_)
     ['frequency', 'monetary', 'recency']
+    >>> import numpy as np
+    >>> RFMScorer(recency=0, frequency=1, monetary=2).fit_transform(np.array([[3, 1, 5.0], [40, 9, 80]])).tolist()
+    [[5, 1, 1], [1, 5, 5]]
     """
 
     def __init__(
         self,
+        *,
         bins: int = 5,
-        recency: str = "days_since_last",
-        frequency: str = "n_orders",
-        monetary: str = "total_spend",
-        edges: Mapping[str, Any] | str | Path | None = None,
+        recency: str | int = "days_since_last",
+        frequency: str | int = "n_orders",
+        monetary: str | int = "total_spend",
+        edges: Mapping[str, Any] | None = None,
     ) -> None:
         self.bins = bins
         self.recency = recency
         self.frequency = frequency
         self.monetary = monetary
         self.edges = edges
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # null / NaN measures score 1 (the worst), by design
+        tags.transformer_tags.preserves_dtype = []  # scores are small integers whatever the input dtype
+        return tags
 
     # -- helpers ---------------------------------------------------------------------------
     def _check_bins(self) -> int:
@@ -123,13 +148,63 @@ class RFMScorer:
             )
         return int(self.bins)
 
-    def _columns(self) -> dict[str, str]:
+    def _columns(self) -> dict[str, Any]:
         return {"recency": self.recency, "frequency": self.frequency, "monetary": self.monetary}
 
-    def _frozen(self) -> None:
-        payload = self.edges
-        if isinstance(payload, (str, Path)):
-            payload = _read_edges_file(Path(payload))
+    def _positional(self) -> bool:
+        """True when the measures are column positions (ints), False for names; ConfigError for a mix."""
+        cols = list(self._columns().values())
+        if all(isinstance(c, str) for c in cols):
+            return False
+        if all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 0 for c in cols):
+            return True
+        raise ConfigError(f"RFMScorer: recency/frequency/monetary must be three column names or three column "
+                          f"positions (ints >= 0), got {cols}. Fix: set rfm.recency/frequency/monetary to names.")
+
+    def _table(self, X: Any, where: str, reset: bool) -> pl.DataFrame | pl.LazyFrame:
+        """The input as a polars table holding the measure columns (an array's columns named by position)."""
+        cols = self._columns()
+        positional = self._positional()
+        if isinstance(X, (pl.DataFrame, pl.LazyFrame)) or (hasattr(X, "columns") and hasattr(X, "to_numpy")):
+            if positional:
+                raise ConfigError(f"{where}: recency/frequency/monetary are column positions {list(cols.values())}, "
+                                  "which apply to numpy arrays. Fix: give the column names for a table.")
+            if not isinstance(X, (pl.DataFrame, pl.LazyFrame)):
+                X = pl.from_pandas(X)  # pandas at a dependency boundary
+            if reset:
+                self.feature_names_in_ = np.array(list(cols.values()), dtype=object)
+                self.n_features_in_ = len(cols)
+            return X
+        if not positional:
+            raise DataError(f"{where}: a numpy array has no column names, so the measures {list(cols.values())} "
+                            "cannot be found. Fix: pass a polars table, or give recency/frequency/monetary as "
+                            "column positions (e.g. recency=0, frequency=1, monetary=2).")
+        try:
+            arr = check_array(X, dtype=np.float64, ensure_all_finite="allow-nan")
+        except ValueError as exc:
+            raise DataError(f"{where}: {exc} Fix: pass a 2-d array of numbers.") from None
+        if reset:
+            self.n_features_in_ = arr.shape[1]
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        elif hasattr(self, "n_features_in_") and arr.shape[1] != self.n_features_in_:
+            raise DataError(f"X has {arr.shape[1]} features, but {type(self).__name__} is expecting "
+                            f"{self.n_features_in_} features as input. Fix: pass the columns used in fit.")
+        if max(cols.values()) >= arr.shape[1]:
+            raise DataError(f"{where}: X has {arr.shape[1]} feature(s) (columns), but the measures are read from "
+                            f"positions {list(cols.values())}. Fix: pass an array holding those columns.")
+        return pl.DataFrame({str(c): arr[:, c] for c in cols.values()})
+
+    def _set_frozen(self, payload: Mapping[str, Any]) -> None:
+        """Fitted attributes from frozen edges (the dict of :meth:`edges_dict`)."""
+        if not isinstance(payload, Mapping):
+            if isinstance(payload, (str, Path)):
+                raise ConfigError(
+                    f"RFMScorer: edges={str(payload)!r} is a path, but fit does not read files. Fix: load the edges "
+                    "with RFMScorer.from_edges(path) or pass the data, RFMScorer(edges=read_edges(path))."
+                )
+            raise ConfigError(f"RFMScorer: edges must be the dict written by save_edges() or None, got "
+                              f"{type(payload).__name__}. Fix: use read_edges(path) or RFMScorer.from_edges(path).")
         bins = int(payload.get("bins", self.bins))
         if bins != self.bins:
             raise ConfigError(
@@ -156,24 +231,26 @@ class RFMScorer:
                     stacklevel=3,
                 )
         self.edges_ = edges
-        self.degenerate_ = {k: m for k, m in _degenerate(edges, self.bins).items()}
+        self.degenerate_ = _degenerate(edges, self.bins)
         self.n_fit_ = None
 
     # -- sklearn API -----------------------------------------------------------------------
-    def fit(self, X: pl.DataFrame | pl.LazyFrame, y: Any = None) -> "RFMScorer":
-        """Learn the edges from the reference table ``X`` (or load the frozen ``edges``)."""
+    def fit(self, X: Any, y: Any = None) -> "RFMScorer":
+        """Learn the edges from the reference table ``X`` (or keep the frozen ``edges``)."""
         bins = self._check_bins()
+        table = self._table(X, "RFMScorer.fit", reset=True)
         if self.edges is not None:
-            self._frozen()
+            self._set_frozen(self.edges)
             return self
-        cols = self._columns()
-        df = _frame(X, list(cols.values()), "RFMScorer.fit")
+        cols = {dim: str(c) for dim, c in self._columns().items()}
+        df = _frame(table, list(dict.fromkeys(cols.values())), "RFMScorer.fit")
         if df.height == 0:
             raise DataError("RFMScorer.fit: the reference table is empty. Fix: fit on a table with customers.")
         edges: dict[str, dict] = {}
         for dim, col in cols.items():
             e = _learn_edges(df[col], bins)
-            edges[dim] = {"column": col, "edges": e, "scores": _level_scores(len(e) + 1, bins), "reverse": dim == "recency"}
+            edges[dim] = {"column": self._columns()[dim], "edges": e, "scores": _level_scores(len(e) + 1, bins),
+                          "reverse": dim == "recency"}
         self.edges_ = edges
         self.degenerate_ = _degenerate(edges, bins)
         self.n_fit_ = df.height
@@ -181,16 +258,20 @@ class RFMScorer:
             warnings.warn(f"RFMScorer: {msg}", UserWarning, stacklevel=2)
         return self
 
-    def transform(self, X: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
-        """Add ``r_score, f_score, m_score`` (Int8, 1..bins) and ``rfm_code`` to ``X``.
+    def transform(self, X: Any) -> Any:
+        """Add ``r_score, f_score, m_score`` (Int8, 1..bins) and ``rfm_code`` to the table ``X``.
 
         ``rfm_code`` concatenates the three scores ("545"); with ``bins=10`` the scores are
-        joined by ``-`` ("10-9-7") so codes stay unambiguous.
+        joined by ``-`` ("10-9-7") so codes stay unambiguous. For a numpy array, the ``(n, 3)``
+        Int8 matrix of the three scores.
         """
         if not hasattr(self, "edges_"):
             raise ModelError("RFMScorer.transform: the scorer is not fitted. Fix: call fit() first or use RFMScorer.from_edges(path).")
+        array_input = not (isinstance(X, (pl.DataFrame, pl.LazyFrame))
+                           or (hasattr(X, "columns") and hasattr(X, "to_numpy")))
+        X = self._table(X, "RFMScorer.transform", reset=False)
         lazy = isinstance(X, pl.LazyFrame)
-        names = [d["column"] for d in self.edges_.values()]
+        names = [str(d["column"]) for d in self.edges_.values()]
         schema = X.collect_schema() if lazy else X.schema
         missing = [c for c in names if c not in schema]
         if missing:
@@ -199,9 +280,11 @@ class RFMScorer:
                 "Fix: compute the customer feature table first or set rfm.recency/frequency/monetary."
             )
         exprs = [
-            _score_expr(d["column"], d["edges"], d["scores"], d["reverse"], self.bins).alias(SCORE_COLS[dim])
+            _score_expr(str(d["column"]), d["edges"], d["scores"], d["reverse"], self.bins).alias(SCORE_COLS[dim])
             for dim, d in self.edges_.items()
         ]
+        if array_input:
+            return X.select(exprs).to_numpy()
         r, f, m = (pl.col(c) for c in SCORE_COLS.values())
         if self.bins >= 10:
             code = pl.concat_str([r.cast(pl.String), f.cast(pl.String), m.cast(pl.String)], separator="-")
@@ -209,9 +292,9 @@ class RFMScorer:
             code = (r.cast(pl.Int32) * 100 + f.cast(pl.Int32) * 10 + m.cast(pl.Int32)).cast(pl.String)
         return X.with_columns(exprs).with_columns(code.alias("rfm_code"))
 
-    def fit_transform(self, X: pl.DataFrame | pl.LazyFrame, y: Any = None) -> pl.DataFrame:
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
         """``fit(X).transform(X)``."""
-        return self.fit(X).transform(X)
+        return self.fit(X, y).transform(X)
 
     # -- edges as data ---------------------------------------------------------------------
     def describe_edges(self) -> pl.DataFrame:
@@ -227,7 +310,7 @@ class RFMScorer:
             for i, s in enumerate(d["scores"]):
                 rows.append({
                     "dimension": dim,
-                    "column": d["column"],
+                    "column": str(d["column"]),
                     "level": i,
                     "lower": e[i - 1] if i > 0 else None,
                     "upper": e[i] if i < len(e) else None,
@@ -259,18 +342,20 @@ class RFMScorer:
 
     @classmethod
     def from_edges(cls, path: str | Path | Mapping[str, Any], **columns: str) -> "RFMScorer":
-        """A fitted scorer with frozen edges from :meth:`save_edges` (a path or the dict).
+        """A fitted scorer with frozen edges from :meth:`save_edges` (a path, read here, or the dict).
 
-        Column names default to the ones saved with the edges; override them by keyword.
+        Column names default to the ones saved with the edges; override them by keyword. The
+        scorer's ``edges`` parameter holds the edges as data, so ``clone`` gives the same scorer.
         """
-        payload = _read_edges_file(Path(path)) if isinstance(path, (str, Path)) else dict(path)
+        payload = read_edges(path) if isinstance(path, (str, Path)) else dict(path)
         dims = payload.get("dimensions", {})
         kw = {dim: dims.get(dim, {}).get("column") for dim in DIMS}
-        kw = {k: v for k, v in kw.items() if v}
+        kw = {k: v for k, v in kw.items() if v is not None and v != ""}
         kw.update(columns)
         scorer = cls(bins=int(payload.get("bins", 5)), edges=payload, **kw)
         scorer._check_bins()
-        scorer._frozen()
+        scorer._positional()
+        scorer._set_frozen(payload)
         return scorer
 
     def __repr__(self) -> str:
@@ -292,7 +377,19 @@ def _degenerate(edges: Mapping[str, dict], bins: int) -> dict[str, str]:
     return out
 
 
-def _read_edges_file(path: Path) -> dict[str, Any]:
+def read_edges(path: str | Path) -> dict[str, Any]:
+    """The frozen-edges dict of an edges JSON written by :meth:`RFMScorer.save_edges`.
+
+    Pass it as ``RFMScorer(edges=read_edges(path))`` (or use ``RFMScorer.from_edges(path)``).
+    Missing file: ConfigError; not an edges file: ModelError.
+
+    >>> read_edges("no-such-edges.json")
+    Traceback (most recent call last):
+    ...
+    segmentation_lib.errors.ConfigError: no-such-edges.json: frozen RFM edges file not found. \
+Fix: point rfm.frozen_edges at an edges JSON written by an earlier run, or set it to null to learn new edges.
+    """
+    path = Path(path)
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

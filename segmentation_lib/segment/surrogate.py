@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted
 
+from segmentation_lib.formatting import fmt_number
 from segmentation_lib.errors import ConfigError, DataError
 from segmentation_lib.segment.preprocessing import AUTO_FILLS, check_finite, fill_exprs, to_numpy
 from segmentation_lib.segment.profiles import FEATURE_LABELS, labels_series, numeric_features
@@ -22,11 +23,6 @@ from segmentation_lib.segment.profiles import FEATURE_LABELS, labels_series, num
 # --------------------------------------------------------------------------------------------
 # surrogate rules
 # --------------------------------------------------------------------------------------------
-def _fmt(x: float) -> str:
-    """Readable threshold: integers when large, two decimals otherwise."""
-    if abs(x) >= 100:
-        return f"{x:,.0f}"
-    return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
 def _sql_str(s: str) -> str:
@@ -35,6 +31,8 @@ def _sql_str(s: str) -> str:
 
 class SurrogateRules(BaseEstimator):
     """Shallow decision tree reproducing segment labels from raw features, readable and exportable.
+
+    Parameters are keyword-only and checked in ``fit`` (``clone`` / ``get_params`` work).
 
     The tree is fitted on a seeded sample of at most ``sample_size`` rows; ``predict`` evaluates
     it in float64 exactly like the SQL export (``value <= threshold`` goes left), so the SQL gives
@@ -59,18 +57,19 @@ class SurrogateRules(BaseEstimator):
     (1.0, "If orders <= 5 then segment 'Light' (50.0% of customers, 100% agree)")
     """
 
-    def __init__(self, max_depth: int = 3, features: Sequence[str] | None = None, min_samples_leaf: int = 20,
+    def __init__(self, *, max_depth: int = 3, features: Sequence[str] | None = None, min_samples_leaf: int = 20,
                  sample_size: int = 200_000, random_state: int = 42, class_weight: str | None = None,
                  extra_depth: int = 2):
-        self.class_weight = class_weight
-        self.extra_depth = extra_depth
         self.max_depth = max_depth
         self.features = features
         self.min_samples_leaf = min_samples_leaf
         self.sample_size = sample_size
         self.random_state = random_state
+        self.class_weight = class_weight
+        self.extra_depth = extra_depth
 
     def fit(self, features: pl.DataFrame, labels: Any, names: Mapping[int, str] | None = None) -> "SurrogateRules":
+        """Grow the tree on (a sample of) ``features`` to reproduce ``labels``; ``names``: segment id -> name."""
         if not isinstance(self.max_depth, (int, np.integer)) or self.max_depth < 1:
             raise ConfigError(f"clustering.surrogate_depth must be a positive integer, got {self.max_depth!r}. Fix: use 3.")
         if isinstance(features, pl.LazyFrame):
@@ -193,7 +192,7 @@ class SurrogateRules(BaseEstimator):
         lines = []
         for leaf in self.leaves_:
             cond = " and ".join(f"{FEATURE_LABELS.get(f, f.replace('_', ' '))} {op} "
-                                f"{_fmt(np.floor(v)) if f in self.integer_features_ else _fmt(v)}"
+                                f"{fmt_number(np.floor(v)) if f in self.integer_features_ else fmt_number(v)}"
                                 for f, op, v in leaf["conditions"]) or "always"
             lines.append(f"If {cond} then segment '{leaf['name']}' "
                          f"({leaf['share']:.1%} of customers, {leaf['purity']:.0%} agree)")

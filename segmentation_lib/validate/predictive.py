@@ -224,7 +224,7 @@ def predictive_validity(
             f"Predictive validity: the {empty} has no transactions (cutoff {split.cutoff:%Y-%m-%d}"
             + (f", holdout end {split.holdout_end:%Y-%m-%d}" if split.holdout_end else "")
             + "), so future value cannot be measured. Fix: set run.as_of to a date "
-            f"within the data (or null for the day after the last transaction), or change validation.holdout_days."
+            "within the data (or null for the day after the last transaction), or change validation.holdout_days."
         )
     outcomes = holdout_outcomes(split, id_col, time_col, amount_col)
     features = None

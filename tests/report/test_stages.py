@@ -95,3 +95,18 @@ def test_hdbscan_noise_is_not_a_segment_in_the_checks(review_project):
     shares = a.filter(pl.col("cluster") >= 0).group_by("cluster").len()["len"] / a.height
     assert checks["min_share"]["value"] == pytest.approx(shares.min())
     assert val.metrics["actionability_pass"][1] == val.checks.height - 1
+
+
+def test_frozen_edges_setting_loads_the_edges_file(tmp_path) -> None:
+    # rfm.frozen_edges names a file written by an earlier run (rfm_edges.json); fit must not read files
+    import polars as pl
+
+    from segmentation_lib.segment.rfm import RFMScorer
+
+    feats = pl.DataFrame({"days_since_last": [1, 5, 9, 30, 200], "n_orders": [9, 5, 3, 2, 1],
+                          "total_spend": [900.0, 300.0, 120.0, 50.0, 10.0]})
+    RFMScorer().fit(feats).save_edges(tmp_path / "rfm_edges.json")
+    cfg = {"rfm": {"bins": 5, "recency": "days_since_last", "frequency": "n_orders", "monetary": "total_spend",
+                   "frozen_edges": str(tmp_path / "rfm_edges.json")}}
+    scorer = stages.make_rfm_scorer(cfg).fit(feats.head(2))  # frozen: the two rows do not move the edges
+    assert scorer.transform(feats)["rfm_code"].to_list() == ["555", "444", "333", "222", "111"]

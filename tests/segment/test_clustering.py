@@ -239,7 +239,7 @@ def test_hdbscan_approximate_predict_option_agrees_on_training_rows(data):
     seg = CustomerSegmenter(algorithm="hdbscan", hdbscan_min_cluster_size=50, hdbscan_assign="approximate_predict",
                             clip_quantile=None).fit(df)
     assert adjusted_rand_score(truth, seg.labels_) > 0.95
-    assert seg.model_["hdbscan"] is not None
+    assert seg.model_.hdbscan_ is not None
 
 
 # --------------------------------------------------------------------------- outliers left out of fitting

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from segmentation_lib.errors import ConfigError, ModelError
-from segmentation_lib.segment.rfm import RFMScorer
+from segmentation_lib.segment.rfm import RFMScorer, read_edges
 
 
 def _table(r, f, m):
@@ -86,11 +86,11 @@ def test_frozen_edges_round_trip(tmp_path):
     assert frozen.transform(later)["rfm_code"].to_list() == s.transform(later)["rfm_code"].to_list()
     assert frozen.transform(later)["rfm_code"].to_list() == ["551", "114", "435"]
     # the same via __init__(edges=path): fit keeps the frozen edges instead of learning new ones
-    assert RFMScorer(edges=path).fit(later).edges_ == s.edges_
+    assert RFMScorer(edges=read_edges(path)).fit(later).edges_ == s.edges_
     with pytest.warns(UserWarning, match="3 distinct level"):  # 3 rows: each value its own level
         assert RFMScorer().fit(later).edges_ != s.edges_
     with pytest.raises(ConfigError, match="bins"):
-        RFMScorer(bins=4, edges=path).fit(later)
+        RFMScorer(bins=4, edges=read_edges(path)).fit(later)
     d = s.describe_edges()
     assert d.height == 15 and d.columns == ["dimension", "column", "level", "lower", "upper", "score"]
     rec = d.filter(pl.col("dimension") == "recency")
