@@ -38,7 +38,8 @@ It is merged over the kit's defaults, shown in full below (`segmentation_lib/def
 Sections: `run` (name, seed, as-of date), `data` (input and column mapping), `quality` (data-quality policies),
 `features` (recent windows), `rfm` (scores, segment map, frozen edges, value-vs-engagement matrix), `rules`
 (ordered rule-based segments), `clustering` (algorithm, features, k range and business constraints),
-`validation` (stability, holdout, actionability thresholds), `report` (notebooks and output folder).
+`validation` (stability, holdout, actionability thresholds), `predict` (predicted value: count model, period,
+horizons, CLV months and discount, churn-risk cuts, the value x churn-risk matrix cuts), `report` (notebooks and output folder).
 
 ## Defaults
 

@@ -41,6 +41,8 @@ CHOICES: dict[str, tuple] = {
     "clustering.scaler": ("standard", "robust"),                                        # preprocessing.SCALERS
     "clustering.noise": ("assign", "label"),
     "validation.method": ("bootstrap", "subsample"),
+    "predict.model": ("mbgnbd", "bgnbd", "pareto"),                                     # predict.counts.COUNT_MODELS
+    "predict.freq": ("D", "W", "M"),                                                    # features.common.FREQS
 }
 
 #: numeric settings: dotted key -> (kind, low, high, nullable); kind "int" = a whole number,
@@ -71,6 +73,10 @@ NUMBERS: dict[str, tuple[str, Any, Any, bool]] = {
     "validation.min_fidelity": ("num", 0, 1, False),
     "validation.min_effect_size": ("num", 0, None, False),
     "validation.min_segment_size": ("int", 1, None, False),
+    "predict.clv_months": ("int", 1, 600, False),
+    "predict.monthly_discount": ("num", ("(", -1), 1, False),
+    "predict.value_cut": ("num", ("(", 0), (1, ")"), False),
+    "predict.alive_cut": ("num", ("(", 0), (1, ")"), False),
 }
 
 
@@ -191,6 +197,15 @@ def _check_lists(cfg: dict) -> list[str]:
             and 2 <= k_range[0] <= k_range[1]):
         problems.append(f"clustering.k_range is {k_range!r} (allowed: two whole numbers [low, high] with "
                         "2 <= low <= high, e.g. [2, 10])")
+    horizons = _get(cfg, "predict.horizons")
+    if not isinstance(horizons, list) or not horizons or not all(_is_number(h, "num") and h > 0 for h in horizons):
+        problems.append(f"predict.horizons is {horizons!r} (allowed: a non-empty list of numbers of days > 0, "
+                        "e.g. [30, 90, 365])")
+    cuts = _get(cfg, "predict.risk_cuts")
+    if not (isinstance(cuts, list) and len(cuts) == 2 and all(_is_number(c, "num") for c in cuts)
+            and 0 <= cuts[0] <= cuts[1] <= 1):
+        problems.append(f"predict.risk_cuts is {cuts!r} (allowed: two P(alive) cut points [low, high] with "
+                        "0 <= low <= high <= 1, e.g. [0.3, 0.7])")
     return problems
 
 

@@ -135,3 +135,16 @@ def test_shipped_online_retail_config_loads() -> None:
     assert cfg["data"]["path"] == str((ROOT / "data" / "online_retail_ii.csv").resolve())
     assert cfg["report"]["out_dir"] == str((ROOT / "reports").resolve())
     assert cfg["data"]["customers"]["path"] is None and cfg["data"]["truth"] is None
+
+
+def test_predict_section_is_checked():
+    from segmentation_lib.config import CHOICES
+    from segmentation_lib.features.common import FREQS
+    from segmentation_lib.predict.counts import COUNT_MODELS
+
+    assert set(CHOICES["predict.model"]) == set(COUNT_MODELS) and CHOICES["predict.freq"] == tuple(FREQS)
+    assert resolve_config({})["predict"]["model"] == "mbgnbd"
+    for bad, key in (({"model": "bgnb"}, "predict.model"), ({"horizons": [0]}, "predict.horizons"),
+                     ({"risk_cuts": [0.8, 0.2]}, "predict.risk_cuts"), ({"clv_months": 0}, "predict.clv_months")):
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            resolve_config({"predict": bad})

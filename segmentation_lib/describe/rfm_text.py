@@ -160,7 +160,7 @@ def describe_value_engagement(
 ) -> str:
     """Markdown on what "high value" / "high engagement" mean (measure, cut and, with ``features``, its value).
 
-    With ``summary`` (from :func:`value_engagement_summary`) a sentence on the At Risk quadrant follows.
+    With ``summary`` (from :func:`value_engagement_summary`) a sentence on the high-value, low-engagement cell follows.
     Keyword arguments are those of :func:`value_engagement_matrix` (pass ``**cfg["rfm"]["value_engagement"]``).
 
     >>> import polars as pl
@@ -184,8 +184,10 @@ def describe_value_engagement(
             r = risk.row(0, named=True)
             share = "" if r["revenue_share"] is None else f" and hold {r['revenue_share']:.0%} of revenue"
             who = "customer has" if r["customers"] == 1 else "customers have"
-            text += (f"\n\n**{r['customers']:,} high-value {who} low engagement** (At Risk: "
-                     f"{describe_measure(engagement)[0]} at or below the cut){share}: the first group for a win-back campaign.")
+            text += (f"\n\n**{r['customers']:,} high-value {who} low engagement** ("
+                     f"{describe_measure(engagement)[0]} at or below the cut){share}. These cells do not look at how "
+                     "recently a customer bought, so this one mixes recent and lapsed buyers; for a win-back campaign use "
+                     "the At Risk group of the predicted value page (high predicted value, low probability of being active).")
     return text
 
 

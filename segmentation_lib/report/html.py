@@ -26,12 +26,14 @@ PAGE_BLURBS = {
     "02_rfm": "Recency-frequency-monetary scores, the named RFM segments, sizes, revenue and suggested actions.",
     "03_clustering": "Behavioural segments found by clustering: how many and why, profiles, names and rules.",
     "04_validation": "Are the segments worth acting on: quality, stability, predictive value, migration, checks.",
+    "05_value": "Predicted value and churn risk: who will buy again, who is slipping away, value per segment, model check.",
 }
 PAGE_TITLES = {
     "01_exploration": "Data exploration",
     "02_rfm": "RFM segments",
     "03_clustering": "Behavioural clusters",
     "04_validation": "Validation",
+    "05_value": "Predicted value",
 }
 
 #: headline metrics shown as cards on the run index: metrics.json key -> (label, format, hint)
@@ -197,7 +199,7 @@ def render_run_index(run_dir: str | Path, manifest: Mapping[str, Any]) -> Path:
 
 
 FILE_NOTES = {
-    "assignments.parquet": "customer_id -> segment for every method (RFM, value/engagement, rule tier, cluster)",
+    "assignments.parquet": "customer_id -> segment for every method (RFM, value/engagement, rule tier, cluster) and the predicted value columns (p_alive, expected purchases, CLV, churn risk, value x churn-risk cell)",
     "features.parquet": "the customer feature table the segments were computed from",
     "metrics.json": "headline metrics (for alerting in scheduled runs)",
     "manifest.json": "configuration, input fingerprints, row counts, versions, timings",

@@ -1,4 +1,4 @@
-"""The four report pages: one setup call per notebook, then one call per cell returning what the cell shows.
+"""The five report pages: one setup call per notebook, then one call per cell returning what the cell shows.
 
 A notebook holds no logic of its own: its setup cell is ``page = notebook_setup("exploration", config_path,
 run_dir, seed=seed, as_of=as_of, ...)`` and every later cell one call such as ``page.top_line()``. A call
@@ -22,7 +22,7 @@ import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from segmentation_lib.describe import clustering_text, exploration_text, validation_text
+from segmentation_lib.describe import clustering_text, exploration_text, validation_text, value_text
 from segmentation_lib.describe.format import md_table
 from segmentation_lib.describe.notes_text import run_notes_markdown
 from segmentation_lib.describe.rfm_page_text import score_notes_markdown
@@ -267,7 +267,7 @@ class RFMPage(Page):
 
     @_recorded
     def value_engagement_summary(self) -> MarkdownText:
-        """What high value / engagement mean, and the At Risk group."""
+        """What high value / engagement mean, and the high-value, low-engagement cell."""
         from segmentation_lib.describe.rfm_text import describe_value_engagement
 
         ve = self.cfg["rfm"].get("value_engagement") or {}
@@ -493,8 +493,98 @@ class ValidationPage(Page):
                                               "Planted archetype", "Behavioural segment"))
 
 
+class ValuePage(Page):
+    """05 predicted value: who will buy again, who is slipping away, value per segment, the matrix, the calibration."""
+
+    def _compute(self) -> None:
+        self.data = stages.data_stage(self.ctx)
+        self.rfm = stages.rfm_stage(self.ctx, self.data)
+        self.cl = stages.clustering_stage(self.ctx, self.data, self.rfm)
+        self.val = stages.value_stage(self.ctx, self.data, self.cl, recompute=True)
+        self.info = self.val.info
+        self.horizon = f"expected_purchases_{float(sorted(self.info['horizons_days'], key=lambda h: abs(h - 90))[0]):g}d"
+
+    @_recorded
+    def model_intro(self) -> MarkdownText:
+        """Which model made the predictions (``predict.model``) and what they mean."""
+        return _md(value_text.model_sentence(self.info))
+
+    @_recorded
+    def likely_to_buy(self) -> MarkdownText:
+        """Who is likely to buy again: customers and expected purchases per churn-risk tier."""
+        risk = value_text.churn_risk_table(self.val.assignments, self.val.clv_col, self.horizon)
+        formats = {"share": "pct", "mean_p_alive": "pct", self.horizon: "int", self.val.clv_col: "money"}
+        return _md(value_text.buy_again_sentence(risk, self.info["risk_cuts"], self.horizon), md_table(risk, formats))
+
+    @_recorded
+    def slipping_away(self) -> MarkdownText:
+        """Valuable customers with a low P(alive): counts and value."""
+        from segmentation_lib.segment.predicted import predicted_value_cut
+
+        cut = predicted_value_cut(self.val.assignments, self.val.clv_col, self.info["value_cut"])
+        return _md(value_text.slipping_away_sentence(self.val.matrix, cut, self.info["alive_cut"], self.info["clv_months"]))
+
+    @_recorded
+    def value_matrix(self) -> Figure:
+        """The predicted value x churn-risk matrix."""
+        return _figure(plots.value_churn_matrix(self.val.matrix))
+
+    @_recorded
+    def value_matrix_summary(self) -> MarkdownText:
+        """How the matrix is cut, and its table."""
+        formats = {"share": "pct", "expected_clv": "money", "expected_clv_share": "pct", "mean_p_alive": "pct"}
+        table = self.val.matrix.drop("high_value", "likely_active")
+        return _md(value_text.matrix_note(self.info["value_cut"], self.info["alive_cut"]),
+                   md_table(table, formats, rename={"value_churn": "cell"}))
+
+    def _by_segment(self, table: pl.DataFrame, col: str, kind: str) -> MarkdownText:
+        formats = {"share": "pct", "expected_clv": "money", "expected_clv_share": "pct", "mean_p_alive": "pct",
+                   "no_prediction": "int"}
+        return _md(value_text.value_by_segment_sentence(table, col, kind),
+                   md_table(table.sort("expected_clv", descending=True), formats, rename={col: "segment"}))
+
+    @_recorded
+    def value_by_rfm_segment(self) -> MarkdownText:
+        """Expected value per RFM segment."""
+        return self._by_segment(self.val.by_rfm, "rfm_segment", "RFM")
+
+    @_recorded
+    def value_by_behavioural_segment(self) -> MarkdownText:
+        """Expected value per behavioural segment."""
+        return self._by_segment(self.val.by_cluster, "cluster_name", "behavioural")
+
+    @_recorded
+    def value_by_rule_tier(self) -> MarkdownText:
+        """Expected value per rule-based tier (empty when the run has no tiers)."""
+        if self.val.by_rule is None:
+            return MarkdownText("")
+        return self._by_segment(self.val.by_rule, self.val.by_rule.columns[0], "rule-based")
+
+    @_recorded
+    def calibration_figure(self) -> Figure | None:
+        """Predicted vs actual holdout purchases per calibration frequency (None when it could not be fitted)."""
+        if self.val.buckets is None:
+            return None
+        return _figure(plots.calibration_plot(self.val.buckets, int(self.cfg["validation"]["holdout_days"])))
+
+    @_recorded
+    def calibration_summary(self) -> MarkdownText:
+        """Predicted vs actual holdout purchases, the calibration error, and spend per RFM segment at the cutoff."""
+        seg = self.val.calibration_segments
+        table = "" if seg is None else md_table(seg.rename({"segment": "RFM segment at the cutoff"}),
+                                                {"predicted_spend": "money", "actual_spend": "money",
+                                                 "relative_error": "pct"})
+        return _md(value_text.calibration_sentence(self.info.get("calibration"), self.info.get("calibration_note")), table)
+
+    @_recorded
+    def cautions(self) -> MarkdownText:
+        """The data-sufficiency cautions in plain language (or that the check passed)."""
+        cautions = self.info.get("cautions") or []
+        return _md(value_text.cautions_markdown(cautions), value_text.sufficiency_ok_sentence(len(cautions)))
+
+
 PAGES: dict[str, type[Page]] = {"exploration": ExplorationPage, "rfm": RFMPage, "clustering": ClusteringPage,
-                                "validation": ValidationPage}
+                                "validation": ValidationPage, "value": ValuePage}
 
 
 # --------------------------------------------------------------------------- the one setup call
@@ -519,7 +609,7 @@ def notebook_setup(page: str, config_path: str = "configs/default.yaml", run_dir
                    as_of: str | None = None, **options: Any) -> Page:
     """Open the run, style the figures, compute the page's stages (warnings recorded) and return the page.
 
-    ``page``: ``exploration`` | ``rfm`` | ``clustering`` | ``validation``; ``options`` are the notebook's own
+    ``page``: ``exploration`` | ``rfm`` | ``clustering`` | ``validation`` | ``value``; ``options`` are the notebook's own
     parameters (``max_cohorts``, ``projection_sample``).
 
     >>> page = notebook_setup("rfm", "configs/default.yaml", "", seed=42)  # doctest: +SKIP

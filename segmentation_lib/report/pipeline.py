@@ -1,6 +1,6 @@
 """The report pipeline: execute the report notebooks with papermill into one atomic run folder.
 
-``run_pipeline`` runs ``notebooks/01_exploration`` .. ``04_validation`` in order in the project's own
+``run_pipeline`` runs ``notebooks/01_exploration`` .. ``05_value`` in order in the project's own
 kernel (registered automatically as ``segmentation-kit``), each notebook writing its tables into the
 run folder (see :mod:`segmentation_lib.stages`). It then renders a code-free HTML page per notebook,
 the run's ``index.html`` and ``manifest.json``, and moves the folder into place:
@@ -38,7 +38,7 @@ from segmentation_lib.report.runs import TMP_PREFIX, run_names
 
 #: name of the Jupyter kernel the notebooks run in (this environment's Python)
 KERNEL_NAME = "segmentation-kit"
-DEFAULT_NOTEBOOKS = ("01_exploration", "02_rfm", "03_clustering", "04_validation")
+DEFAULT_NOTEBOOKS = ("01_exploration", "02_rfm", "03_clustering", "04_validation", "05_value")
 #: files removed from the run folder before it is moved into place (intermediate hand-off data)
 WORK_DIR = "work"
 #: libraries whose versions go into the manifest

@@ -511,3 +511,53 @@ def stability_bars(segments: pl.DataFrame, segment_col: str = "segment", value_c
     ax.set_title("Segment stability across resamples and seeds")
     ax.legend(loc="lower right")
     return _finish_ax(ax, owned)
+
+
+# --------------------------------------------------------------------------- predicted value
+
+
+def value_churn_matrix(matrix: pl.DataFrame, segment_col: str = "value_churn", ax: Axes | None = None) -> Axes:
+    """2 x 2 predicted value x churn-risk matrix: customers and share of predicted CLV per cell.
+
+    ``matrix``: one row per cell with ``segment_col``, ``customers``, ``expected_clv`` and the flags
+    ``high_value`` / ``likely_active`` (from ``segment.predicted.predicted_value_summary``). Returns the Axes.
+    """
+    total_c = float(matrix["customers"].sum()) or 1.0
+    total_v = float(matrix["expected_clv"].sum()) or 1.0
+    owned = ax is None
+    ax = _axes(ax, (6.4, 4.6))
+    for row in matrix.iter_rows(named=True):
+        x, y = int(bool(row["likely_active"])), int(bool(row["high_value"]))
+        share = row["expected_clv"] / total_v
+        colour = plt.get_cmap("Greens")(0.15 + 0.8 * max(share, 0))
+        ax.add_patch(plt.Rectangle((x, y), 1, 1, color=colour, ec="white", lw=3))
+        ax.text(x + 0.5, y + 0.5, f"{row[segment_col]}\n{row['customers']:,} customers ({100 * row['customers'] / total_c:.0f}%)\n"
+                f"{100 * share:.0f}% of predicted value", ha="center", va="center", fontsize=9,
+                color="white" if share > 0.45 else "black")
+    ax.set_xlim(0, 2)
+    ax.set_ylim(0, 2)
+    ax.set_xticks([0.5, 1.5], ["Low P(alive)", "Likely active"])
+    ax.set_yticks([0.5, 1.5], ["Lower predicted value", "High predicted value"])
+    ax.grid(False)
+    ax.set_title("Predicted value vs churn risk (colour = share of predicted value)")
+    return _finish_ax(ax, owned)
+
+
+def calibration_plot(buckets: pl.DataFrame, holdout_days: int | None = None, ax: Axes | None = None) -> Axes:
+    """Mean predicted vs actual holdout purchases per calibration frequency bucket (the standard BTYD check).
+
+    ``buckets``: ``bucket`` (0, 1, ..., 6+), ``customers``, ``predicted``, ``actual``. Returns the Axes.
+    """
+    owned = ax is None
+    ax = _axes(ax, (WIDTH * 0.75, 4.2))
+    b = buckets.filter(pl.col("customers") > 0)
+    xs = np.arange(b.height)
+    ax.plot(xs, b["actual"].to_numpy(), marker="o", label="Actual", color="#4c72b0")
+    ax.plot(xs, b["predicted"].to_numpy(), marker="s", linestyle="--", label="Predicted", color="#dd8452")
+    ax.set_xticks(xs, b["bucket"].to_list())
+    ax.set_xlabel("Repeat purchases before the cutoff (calibration period)")
+    days = f" in the {holdout_days}-day holdout" if holdout_days else " in the holdout"
+    ax.set_ylabel(f"Mean purchases{days}")
+    ax.set_title("Is the model right? Predicted vs actual purchases after the cutoff")
+    ax.legend()
+    return _finish_ax(ax, owned)

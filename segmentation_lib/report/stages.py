@@ -10,6 +10,8 @@ them when they are absent (so any notebook also runs on its own in JupyterLab), 
     model.joblib, assignments.parquet, segment_rules.sql, segments.json,
     work/clusters.json                                                     (3 clustering)
     metrics.json                                                           (4 validation)
+    assignments.parquet + predicted columns, segments.json + expected_clv,
+    metrics.json + predicted_value, work/value.json, work/calibration_*.parquet  (5 value)
 
 ``work/`` is removed when the pipeline moves a successful run into place.
 
@@ -371,6 +373,9 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
     head = headline_metrics(quality, stab, predictive, mig, checks, truth)
     head["predictive_clusters_refit_k"] = refit.get("k")
     metrics = run_metrics(data, rfm, clusters, head)
+    old_p = ctx.run_dir / "metrics.json"
+    if old_p.is_file() and "predicted_value" in (old := read_json(old_p)):  # the value stage's block survives a rerun
+        metrics["predicted_value"] = old["predicted_value"]
     write_json(ctx.run_dir / "metrics.json", metrics)
     return ValidationStage(quality, stab, predictive, mig, checks, truth, metrics)
 
@@ -409,3 +414,164 @@ def run_metrics(data: DataStage, rfm: RFMStage, clusters: ClusterStage, head: Ma
     }
     metrics["summary_text"] = summary_text(metrics)
     return metrics
+
+
+# --------------------------------------------------------------------------- 5: predicted value
+
+
+#: columns the value stage adds to assignments.parquet (besides expected_purchases_<h>d and clv_<m>m)
+VALUE_COLS = ("p_alive", "expected_spend", "churn_risk", "value_churn")
+
+
+@dataclass
+class ValueStage:
+    assignments: pl.DataFrame          # every customer: the assignments plus the predicted columns (null: no purchase)
+    info: dict[str, Any]               # the predicted_value block of metrics.json (+ cautions)
+    matrix: pl.DataFrame               # predicted value x churn-risk cells (predicted_value_summary)
+    by_rfm: pl.DataFrame               # expected value per RFM segment
+    by_cluster: pl.DataFrame           # expected value per behavioural segment
+    by_rule: pl.DataFrame | None       # expected value per rule tier (None when the assignments carry no tier)
+    buckets: pl.DataFrame | None       # calibration plot table (None when the calibration could not be fitted)
+    calibration_segments: pl.DataFrame | None
+    clv_col: str = "clv_12m"
+
+
+def predicted_columns(columns: list[str]) -> list[str]:
+    """The value stage's columns among ``columns`` (so a rerun replaces them).
+
+    >>> predicted_columns(["customer_id", "p_alive", "clv_12m", "expected_purchases_30d", "cluster"])
+    ['p_alive', 'clv_12m', 'expected_purchases_30d']
+    """
+    return [c for c in columns if c in VALUE_COLS or c.startswith(("expected_purchases_", "clv_"))]
+
+
+def value_stage(ctx: RunContext, data: DataStage, clusters: ClusterStage, recompute: bool = False) -> ValueStage:
+    """BTYD summary at as_of, sufficiency cautions, predicted value per customer, value x churn-risk cells,
+    expected CLV per segment, the holdout calibration; adds to assignments.parquet, segments.json, metrics.json."""
+    import warnings
+
+    from segmentation_lib.errors import SegmentationError
+    from segmentation_lib.features.btyd import btyd_summary
+    from segmentation_lib.predict.sufficiency import check_data_sufficiency
+    from segmentation_lib.segment.predicted import expected_value_by_segment, predicted_segments
+    from segmentation_lib.validate.calibration import holdout_calibration
+
+    pc = ctx.cfg["predict"]
+    clv_col = f"clv_{int(pc['clv_months'])}m"
+    assign_p, info_p = ctx.run_dir / "assignments.parquet", ctx.work / "value.json"
+    buckets_p, calseg_p = ctx.work / "calibration_buckets.parquet", ctx.work / "calibration_segments.parquet"
+    if not recompute and info_p.is_file() and assign_p.is_file():
+        a = pl.read_parquet(assign_p)
+        if clv_col in a.columns:
+            return _value_result(a, read_json(info_p), clv_col, buckets_p, calseg_p, _rule_col(ctx.cfg))
+    model, freq = str(pc["model"]), str(pc["freq"])
+    buyers = purchasing(data.features).select("customer_id")
+    tx = data.transactions.join(buyers, on="customer_id", how="semi")
+    summary = btyd_summary(tx, data.as_of, freq=freq)
+    cautions = check_data_sufficiency(summary, freq=freq)
+    for c in cautions:  # shown in the page's "Notes on this run" and as plain-language cautions
+        warnings.warn(c, UserWarning, stacklevel=2)
+    pv, counts, spend = predicted_segments(summary, pc)
+    base = clusters.assignments.drop(predicted_columns(clusters.assignments.columns))
+    a = base.join(pv, on="customer_id", how="left").sort("customer_id")
+    params, spend_params = counts.params_, spend.params_
+    holdout = int(ctx.cfg["validation"]["holdout_days"])
+    cutoff = data.as_of - dt.timedelta(days=holdout)
+    calibration, cal_note = None, None
+    try:
+        seg_at_cut = _rfm_at_cutoff(ctx, data, cutoff)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the calibration fit repeats the run's model warnings
+            calibration = holdout_calibration(tx, cutoff, holdout, model=model, freq=freq, segments=seg_at_cut)
+    except SegmentationError as exc:  # too little history before the cutoff: say so, keep the run
+        cal_note = f"The model could not be checked on a holdout period: {exc}"
+        warnings.warn(cal_note, UserWarning, stacklevel=2)
+    n_pred = int(a[clv_col].is_not_null().sum())
+    total = float(a[clv_col].sum())
+    info = {
+        "model": model,
+        "freq": freq,
+        "horizons_days": [float(h) for h in pc["horizons"]],
+        "clv_months": int(pc["clv_months"]),
+        "monthly_discount": float(pc["monthly_discount"]),
+        "risk_cuts": [float(c) for c in pc["risk_cuts"]],
+        "params": params,
+        "spend_params": spend_params,
+        "customers_predicted": n_pred,
+        "customers_without_prediction": a.height - n_pred,
+        "expected_clv_total": total,
+        "mean_p_alive": float(a["p_alive"].mean()) if n_pred else None,
+        "churn_risk_counts": {str(k): int(v) for k, v in a.group_by("churn_risk").len().drop_nulls("churn_risk").iter_rows()},
+        "sufficiency_warnings": len(cautions),
+        "cautions": cautions,
+        "calibration_error": calibration.summary["calibration_error"] if calibration else None,
+        "total_purchases_relative_error": calibration.summary["total_purchases_relative_error"] if calibration else None,
+        "calibration": calibration.summary if calibration else None,
+        "calibration_note": cal_note,
+        "value_cut": float(pc["value_cut"]),
+        "alive_cut": float(pc["alive_cut"]),
+    }
+    a.write_parquet(assign_p)
+    if calibration:
+        calibration.buckets.write_parquet(buckets_p)
+        calibration.segments.write_parquet(calseg_p)
+    write_json(info_p, info)
+    by_cluster = expected_value_by_segment(a, "cluster", clv_col)
+    seg_p = ctx.run_dir / "segments.json"
+    rows = read_json(seg_p) if seg_p.is_file() else []
+    write_json(seg_p, with_expected_clv(rows, by_cluster))
+    met_p = ctx.run_dir / "metrics.json"
+    metrics = read_json(met_p) if met_p.is_file() else {}
+    metrics["predicted_value"] = {k: v for k, v in info.items() if k not in ("cautions", "calibration_note")}
+    write_json(met_p, metrics)
+    return _value_result(a, info, clv_col, buckets_p, calseg_p, _rule_col(ctx.cfg))
+
+
+def _value_result(a: pl.DataFrame, info: dict[str, Any], clv_col: str, buckets_p: Path, calseg_p: Path,
+                  rule_col: str = "tier") -> ValueStage:
+    from segmentation_lib.segment.predicted import expected_value_by_segment, predicted_value_summary
+
+    return ValueStage(a, info, predicted_value_summary(a, "value_churn", clv_col),
+                      expected_value_by_segment(a, "rfm_segment", clv_col),
+                      expected_value_by_segment(a, "cluster_name", clv_col),
+                      expected_value_by_segment(a, rule_col, clv_col) if rule_col in a.columns else None,
+                      pl.read_parquet(buckets_p) if buckets_p.is_file() else None,
+                      pl.read_parquet(calseg_p) if calseg_p.is_file() else None, clv_col)
+
+
+def _rule_col(cfg: Mapping[str, Any]) -> str:
+    """The assignments column of the rule-based tiers (``rules.segment_col``, default ``tier``)."""
+    return (cfg.get("rules") or {}).get("segment_col") or "tier"
+
+
+def _rfm_at_cutoff(ctx: RunContext, data: DataStage, cutoff: dt.datetime) -> pl.DataFrame:
+    """RFM segments of the customers as they were at the cutoff (the run's own score edges; no holdout data)."""
+    from segmentation_lib.features.customer import customer_features
+
+    cfg = ctx.cfg
+    f = customer_features(data.transactions.filter(pl.col("timestamp") < cutoff), cutoff,
+                          windows=(cfg.get("features") or {}).get("windows") or (30, 90, 365))
+    f, _ = with_customer_attributes(f, cfg)
+    edges_p = ctx.run_dir / "rfm_edges.json"
+    scorer = None
+    if edges_p.is_file():
+        from segmentation_lib.segment.rfm import RFMScorer
+
+        scorer = RFMScorer.from_edges(edges_p)
+    return rfm_assign(f, cfg, scorer).select("customer_id", pl.col("rfm_segment").alias("segment"))
+
+
+def with_expected_clv(rows: list[dict[str, Any]], by_cluster: pl.DataFrame) -> list[dict[str, Any]]:
+    """segments.json rows with ``expected_clv`` and ``expected_clv_share`` added (every other key unchanged).
+
+    >>> t = pl.DataFrame({"cluster": [0, 1], "expected_clv": [30.0, 10.0], "expected_clv_share": [0.75, 0.25]})
+    >>> with_expected_clv([{"id": 1, "name": "B"}], t)
+    [{'id': 1, 'name': 'B', 'expected_clv': 10.0, 'expected_clv_share': 0.25}]
+    """
+    values = {int(r["cluster"]): r for r in by_cluster.iter_rows(named=True) if r["cluster"] is not None}
+    out = []
+    for row in rows:
+        v = values.get(int(row["id"])) if row.get("id") is not None else None
+        out.append({**row, "expected_clv": v["expected_clv"] if v else 0.0,
+                    "expected_clv_share": v["expected_clv_share"] if v else None})
+    return out

@@ -11,11 +11,11 @@ cannot be computed get ``status`` explaining why and a null segment, they are ne
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import polars as pl
 
-from segmentation_lib.errors import DataError, ModelError
+from segmentation_lib.errors import DataError, ModelError, SegmentationError
 
 
 #: file starts that mark data rather than a model (Parquet, zip/xlsx); text files are detected separately
@@ -79,7 +79,28 @@ def features_for_scoring(data: str | Path, feature_names: list[str], config: str
             raise
         raise DataError(_without_config_hint(str(exc))) from None
     feats = customer_features(tx, as_of=report.as_of)
-    return feats, {"input": "transaction log", "quality": report, "as_of": report.as_of.isoformat()}
+    return feats, {"input": "transaction log", "quality": report, "as_of": report.as_of.isoformat(),
+                   "transactions": tx, "as_of_dt": report.as_of, "predict": cfg.get("predict")}
+
+
+def with_predictions(scored: pl.DataFrame, transactions: pl.DataFrame, as_of: Any,
+                     settings: Mapping[str, Any]) -> tuple[pl.DataFrame, list[str]]:
+    """``scored`` with the run's predicted columns (P(alive), expected purchases, spend, CLV, churn risk,
+    value x churn-risk cell) for every customer with a purchase (null for the others), and the
+    data-sufficiency cautions. The models are fitted on the log given, as a run fits them.
+    """
+    from segmentation_lib.features.btyd import btyd_summary
+    from segmentation_lib.predict.sufficiency import check_data_sufficiency
+    from segmentation_lib.segment.predicted import predicted_segments
+
+    buyers = transactions.filter(pl.col("amount") > 0).select("customer_id").unique()
+    summary = btyd_summary(transactions.join(buyers, on="customer_id", how="semi"), as_of, freq=str(settings["freq"]))
+    cautions = check_data_sufficiency(summary, freq=str(settings["freq"]))
+    try:
+        predicted, _, _ = predicted_segments(summary, settings)
+    except SegmentationError as exc:  # too little data for the models: the segments are still scored
+        return scored, [*cautions, f"not computed for this log: {exc}"]
+    return scored.join(predicted, on="customer_id", how="left", maintain_order="left"), cautions
 
 
 def _without_config_hint(message: str) -> str:
@@ -109,6 +130,9 @@ def score_file(model: str | Path, data: str | Path, out: str | Path, config: str
     names = list(getattr(segmenter, "feature_names_in_", getattr(segmenter, "features", [])))
     feats, info = features_for_scoring(data, names, config=config, as_of=as_of)
     scored = score_customers(segmenter, feats)
+    cautions: list[str] = []
+    if info.get("transactions") is not None and info.get("predict"):
+        scored, cautions = with_predictions(scored, info["transactions"], info["as_of_dt"], info["predict"])
     report = info.get("quality")
     if report is not None and report.dropped_customers.height:
         # customers whose every row was excluded by the data-quality rules: listed, never silently dropped
@@ -124,6 +148,8 @@ def score_file(model: str | Path, data: str | Path, out: str | Path, config: str
     n = scored.height
     assigned = scored.filter(pl.col("segment").is_not_null()).height if "segment" in scored.columns else n
     text = f"Scored {n:,} customers from a {info['input']} ({assigned:,} assigned, {n - assigned:,} not scorable) -> {out}"
+    if cautions:
+        text += "\nPredicted value: " + " ".join(cautions)
     shift = segment_shift(getattr(segmenter, "segment_shares_", None), scored)
     if shift is not None and shift > SHIFT_WARNING:
         text += (f"\nWarning: the segment sizes differ strongly from the training run (total variation "

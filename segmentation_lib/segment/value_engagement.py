@@ -1,9 +1,14 @@
 """The value vs engagement matrix: four cells from one value and one engagement measure.
 
+The cells are named by what they measure ("High value, low engagement", ...): with the default
+measures (lifetime net spend and lifetime number of orders) recency plays no part, so a name such as
+"At Risk" would promise what the cell does not measure. The action names (Champions, At Risk, Promising,
+Dormant) belong to the predicted value x churn-risk matrix (``segment/predicted.py``), where they hold.
+
 >>> import polars as pl
 >>> f = pl.DataFrame({"total_spend": [10.0, 500.0, 20.0, 900.0], "n_orders": [1, 1, 8, 9]})
->>> value_engagement_matrix(f)["value_engagement"].to_list()
-['Dormant', 'At Risk', 'Promising', 'Champions']
+>>> value_engagement_matrix(f)["value_engagement"].to_list()[:2]
+['Low value, low engagement', 'High value, low engagement']
 """
 from __future__ import annotations
 
@@ -20,10 +25,10 @@ from segmentation_lib.errors import ConfigError, DataError
 # --------------------------------------------------------------------------------------------
 #: quadrant names: (high value?, high engagement?) -> label
 VALUE_ENGAGEMENT_LABELS = {
-    (True, True): "Champions",
-    (True, False): "At Risk",
-    (False, True): "Promising",
-    (False, False): "Dormant",
+    (True, True): "High value, high engagement",
+    (True, False): "High value, low engagement",
+    (False, True): "Low value, high engagement",
+    (False, False): "Low value, low engagement",
 }
 
 
@@ -45,17 +50,17 @@ def value_engagement_matrix(
     absolute: bool = False,
     col: str = "value_engagement",
 ) -> pl.DataFrame | pl.LazyFrame:
-    """Add ``col`` in {Champions, At Risk, Promising, Dormant} from a value and an engagement measure.
+    """Add ``col`` (one of ``VALUE_ENGAGEMENT_LABELS``) from a value and an engagement measure.
 
     "High" means strictly above the cut. By default the cuts are quantiles of the table
     (``value_cut=0.5`` = the median); with ``absolute=True`` they are values in the columns' units.
-    Champions = high value & high engagement; At Risk = high value & low engagement (valuable but
-    drifting); Promising = low value & high engagement; Dormant = low & low. Nulls count as low.
+    The cell says which side of each cut the customer is on and nothing more (with lifetime measures it
+    does not tell recent from lapsed buyers). Nulls count as low.
 
     >>> import polars as pl
     >>> t = pl.DataFrame({"total_spend": [10.0, 900.0, 20.0, 800.0], "n_orders": [9, 8, 1, 1]})
-    >>> value_engagement_matrix(t)["value_engagement"].to_list()
-    ['Promising', 'Champions', 'Dormant', 'At Risk']
+    >>> value_engagement_matrix(t)["value_engagement"].to_list()[:2]
+    ['Low value, high engagement', 'High value, high engagement']
     """
     schema = features.collect_schema() if isinstance(features, pl.LazyFrame) else features.schema
     for c in (value, engagement):
@@ -68,11 +73,12 @@ def value_engagement_matrix(
     v_cut, e_cut = _cut_exprs(value, engagement, value_cut, engagement_cut, absolute)
     hv = (pl.col(value).cast(pl.Float64) > v_cut).fill_null(False)
     he = (pl.col(engagement).cast(pl.Float64) > e_cut).fill_null(False)
+    names = VALUE_ENGAGEMENT_LABELS
     label = (
-        pl.when(hv & he).then(pl.lit("Champions"))
-        .when(hv).then(pl.lit("At Risk"))
-        .when(he).then(pl.lit("Promising"))
-        .otherwise(pl.lit("Dormant"))
+        pl.when(hv & he).then(pl.lit(names[True, True]))
+        .when(hv).then(pl.lit(names[True, False]))
+        .when(he).then(pl.lit(names[False, True]))
+        .otherwise(pl.lit(names[False, False]))
     )
     return features.with_columns(label.alias(col))
 
@@ -103,13 +109,14 @@ def value_engagement_summary(
 ) -> pl.DataFrame:
     """All four quadrants (empty ones with 0): ``col, high_value, high_engagement, customers, share, revenue, revenue_share``.
 
-    ``revenue_share`` is null when the total revenue is <= 0. Rows in the order Champions, At Risk,
-    Promising, Dormant.
+    ``revenue_share`` is null when the total revenue is <= 0. Rows in the order of ``VALUE_ENGAGEMENT_LABELS``
+    (high/high, high/low, low/high, low/low).
 
     >>> import polars as pl
-    >>> t = pl.DataFrame({"value_engagement": ["Champions", "Champions", "Dormant"], "total_spend": [8.0, 1.0, 1.0]})
-    >>> value_engagement_summary(t).select("value_engagement", "customers", "revenue_share").rows()
-    [('Champions', 2, 0.9), ('At Risk', 0, 0.0), ('Promising', 0, 0.0), ('Dormant', 1, 0.1)]
+    >>> hh, ll = VALUE_ENGAGEMENT_LABELS[True, True], VALUE_ENGAGEMENT_LABELS[False, False]
+    >>> t = pl.DataFrame({"value_engagement": [hh, hh, ll], "total_spend": [8.0, 1.0, 1.0]})
+    >>> value_engagement_summary(t)["revenue_share"].to_list()
+    [0.9, 0.0, 0.0, 0.1]
     """
     schema = table.collect_schema() if isinstance(table, pl.LazyFrame) else table.schema
     missing = [c for c in (col, revenue_col) if c not in schema]

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 NB_DIR = Path(__file__).resolve().parents[2] / "notebooks"
-NAMES = ["01_exploration", "02_rfm", "03_clustering", "04_validation"]
+NAMES = ["01_exploration", "02_rfm", "03_clustering", "04_validation", "05_value"]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -158,7 +158,7 @@ def test_kernel_registered_for_this_python() -> None:
 # --------------------------------------------------------------------------- the whole pipeline on demo data
 
 
-EXPECTED_IMAGES = {"01_exploration": 3, "02_rfm": 4, "03_clustering": 5, "04_validation": 4}
+EXPECTED_IMAGES = {"01_exploration": 3, "02_rfm": 4, "03_clustering": 5, "04_validation": 4, "05_value": 2}
 
 
 @pytest.mark.slow

@@ -30,6 +30,11 @@ SINGLE = {
     "crosstab_heatmap": ((pl.DataFrame({"seg": ["A", "B"], "x": [1, 2], "y": [3, 0]}), "seg", "T", "X", "Y"), {}),
     "migration_heatmap": ((pl.DataFrame({"from_segment": ["A", "B"], "A": [0.5, 0.2], "B": [0.5, 0.8]}),), {}),
     "stability_bars": ((pl.DataFrame({"segment": SEGS, "jaccard_mean": [0.9, 0.7, 0.4]}),), {}),
+    "value_churn_matrix": ((pl.DataFrame({"value_churn": ["Champions", "At Risk"], "high_value": [True, True],
+                                          "likely_active": [True, False], "customers": [3, 7],
+                                          "expected_clv": [90.0, 10.0]}),), {}),
+    "calibration_plot": ((pl.DataFrame({"bucket": ["0", "1", "6+"], "customers": [5, 3, 0], "predicted": [0.1, 0.5, None],
+                                        "actual": [0.2, 0.4, None]}),), {"holdout_days": 90}),
 }
 #: multi-panel functions: name -> (args, kwargs, (nrows, ncols))
 MULTI = {

@@ -109,3 +109,39 @@ def test_scoring_a_short_extract_warns_that_features_need_the_history(trained, t
     short = score_file(model_path, tmp_path / "dec.parquet", tmp_path / "dec_scores.parquet", as_of=AS_OF)
     assert "Warning: the segment sizes differ strongly from the training run" in short
     assert "whole history" in short
+
+
+def test_scoring_a_log_adds_the_runs_predicted_value_columns(trained):
+    # the same predict.* defaults as a run: P(alive), expected purchases, spend, CLV, churn risk, value cell
+    from segmentation_lib.config import resolve_config
+    from segmentation_lib.data.quality import load_transactions
+    from segmentation_lib.features.btyd import btyd_summary
+    from segmentation_lib.segment.predicted import predicted_segments
+
+    root, paths, feats, model, model_path = trained
+    score_file(model_path, paths["transactions"], root / "scores_pv.parquet", as_of=AS_OF)
+    scores = pl.read_parquet(root / "scores_pv.parquet")
+    for col in ("p_alive", "expected_purchases_30d", "expected_spend", "clv_12m", "churn_risk", "value_churn"):
+        assert col in scores.columns, col
+    buyers = feats.filter(pl.col("first_purchase").is_not_null())["customer_id"]
+    predicted = scores.filter(pl.col("customer_id").is_in(buyers.implode()))
+    assert predicted.height == buyers.len() and predicted["p_alive"].null_count() == 0
+    assert predicted["p_alive"].is_between(0, 1).all()
+    # the very numbers the run's value stage computes from the same log and settings
+    cfg = resolve_config({"data": {"path": str(paths["transactions"])}, "run": {"as_of": AS_OF}})
+    tx, _ = load_transactions(cfg)  # the cleaned log, as scoring reads it
+    buying = tx.filter(pl.col("amount") > 0).select("customer_id").unique()
+    expected, _, _ = predicted_segments(btyd_summary(tx.join(buying, on="customer_id", how="semi"), AS_OF),
+                                        cfg["predict"])
+    got = predicted.select("customer_id", "clv_12m").join(expected.select("customer_id", pl.col("clv_12m").alias("x")),
+                                                          on="customer_id")
+    assert got.height == buyers.len() and (got["clv_12m"] - got["x"]).abs().max() < 1e-9
+
+
+def test_a_log_too_small_for_the_models_is_still_scored(trained, tmp_path):
+    root, paths, feats, model, model_path = trained
+    tx = pl.read_parquet(paths["transactions"]).filter(pl.col("customer_id").is_in(feats["customer_id"].head(3).implode()))
+    tx.write_parquet(tmp_path / "tiny.parquet")
+    msg = score_file(model_path, tmp_path / "tiny.parquet", tmp_path / "tiny_scores.parquet", as_of=AS_OF)
+    assert "Predicted value:" in msg and "not computed for this log" in msg
+    assert pl.read_parquet(tmp_path / "tiny_scores.parquet").height == 3
