@@ -295,6 +295,30 @@ def segment_map(cells: pl.DataFrame, r_col: str = "r_score", f_col: str = "f_sco
     return _finish_ax(ax, owned)
 
 
+def _quadrants(matrix: pl.DataFrame, segment_col: str, x_flag: str, y_flag: str, amount_col: str, amount_word: str,
+               cmap: str, xticks: tuple[str, str], yticks: tuple[str, str], title: str, ax: Axes | None) -> Axes:
+    """The one 2 x 2 cell picture: a cell per row placed by two boolean flags, coloured by its share of
+    ``amount_col``, labelled with its name, customers and that share."""
+    total_c = float(matrix["customers"].sum()) or 1.0
+    total = float(matrix[amount_col].sum()) or 1.0
+    owned = ax is None
+    ax = _axes(ax, (6.4, 4.6))
+    for row in matrix.iter_rows(named=True):  # four cells
+        x, y = int(bool(row[x_flag])), int(bool(row[y_flag]))
+        share = row[amount_col] / total
+        ax.add_patch(plt.Rectangle((x, y), 1, 1, color=plt.get_cmap(cmap)(0.15 + 0.8 * max(share, 0)), ec="white", lw=3))
+        ax.text(x + 0.5, y + 0.5, f"{row[segment_col]}\n{row['customers']:,} customers ({100 * row['customers'] / total_c:.0f}%)\n"
+                f"{100 * share:.0f}% of {amount_word}", ha="center", va="center", fontsize=9,
+                color="white" if share > 0.45 else "black")
+    ax.set_xlim(0, 2)
+    ax.set_ylim(0, 2)
+    ax.set_xticks([0.5, 1.5], list(xticks))
+    ax.set_yticks([0.5, 1.5], list(yticks))
+    ax.grid(False)
+    ax.set_title(title)
+    return _finish_ax(ax, owned)
+
+
 def value_engagement(matrix: pl.DataFrame, segment_col: str = "value_engagement", revenue_col: str = "revenue",
                      ax: Axes | None = None) -> Axes:
     """2 x 2 value-vs-engagement matrix: customers and share of revenue per quadrant.
@@ -302,24 +326,9 @@ def value_engagement(matrix: pl.DataFrame, segment_col: str = "value_engagement"
     ``matrix``: one row per quadrant with ``segment_col``, ``customers``, ``revenue``, and the flags
     ``high_value`` / ``high_engagement`` (booleans) that place the quadrant. Returns the Axes.
     """
-    total_c = float(matrix["customers"].sum()) or 1.0
-    total_r = float(matrix[revenue_col].sum()) or 1.0
-    owned = ax is None
-    ax = _axes(ax, (6.4, 4.6))
-    for row in matrix.iter_rows(named=True):
-        x, y = int(bool(row["high_engagement"])), int(bool(row["high_value"]))
-        rev = row[revenue_col] / total_r
-        ax.add_patch(plt.Rectangle((x, y), 1, 1, color=plt.get_cmap("Blues")(0.15 + 0.8 * max(rev, 0)), ec="white", lw=3))
-        ax.text(x + 0.5, y + 0.5, f"{row[segment_col]}\n{row['customers']:,} customers ({100 * row['customers'] / total_c:.0f}%)\n"
-                f"{100 * rev:.0f}% of revenue", ha="center", va="center", fontsize=9,
-                color="white" if rev > 0.45 else "black")
-    ax.set_xlim(0, 2)
-    ax.set_ylim(0, 2)
-    ax.set_xticks([0.5, 1.5], ["Low engagement", "High engagement"])
-    ax.set_yticks([0.5, 1.5], ["Low value", "High value"])
-    ax.grid(False)
-    ax.set_title("Value vs engagement (colour = share of revenue)")
-    return _finish_ax(ax, owned)
+    return _quadrants(matrix, segment_col, "high_engagement", "high_value", revenue_col, "revenue", "Blues",
+                      ("Low engagement", "High engagement"), ("Low value", "High value"),
+                      "Value vs engagement (colour = share of revenue)", ax)
 
 
 # --------------------------------------------------------------------------- clustering
@@ -522,25 +531,9 @@ def value_churn_matrix(matrix: pl.DataFrame, segment_col: str = "value_churn", a
     ``matrix``: one row per cell with ``segment_col``, ``customers``, ``expected_clv`` and the flags
     ``high_value`` / ``likely_active`` (from ``segment.predicted.predicted_value_summary``). Returns the Axes.
     """
-    total_c = float(matrix["customers"].sum()) or 1.0
-    total_v = float(matrix["expected_clv"].sum()) or 1.0
-    owned = ax is None
-    ax = _axes(ax, (6.4, 4.6))
-    for row in matrix.iter_rows(named=True):
-        x, y = int(bool(row["likely_active"])), int(bool(row["high_value"]))
-        share = row["expected_clv"] / total_v
-        colour = plt.get_cmap("Greens")(0.15 + 0.8 * max(share, 0))
-        ax.add_patch(plt.Rectangle((x, y), 1, 1, color=colour, ec="white", lw=3))
-        ax.text(x + 0.5, y + 0.5, f"{row[segment_col]}\n{row['customers']:,} customers ({100 * row['customers'] / total_c:.0f}%)\n"
-                f"{100 * share:.0f}% of predicted value", ha="center", va="center", fontsize=9,
-                color="white" if share > 0.45 else "black")
-    ax.set_xlim(0, 2)
-    ax.set_ylim(0, 2)
-    ax.set_xticks([0.5, 1.5], ["Low P(alive)", "Likely active"])
-    ax.set_yticks([0.5, 1.5], ["Lower predicted value", "High predicted value"])
-    ax.grid(False)
-    ax.set_title("Predicted value vs churn risk (colour = share of predicted value)")
-    return _finish_ax(ax, owned)
+    return _quadrants(matrix, segment_col, "likely_active", "high_value", "expected_clv", "predicted value", "Greens",
+                      ("Low P(alive)", "Likely active"), ("Lower predicted value", "High predicted value"),
+                      "Predicted value vs churn risk (colour = share of predicted value)", ax)
 
 
 def calibration_plot(buckets: pl.DataFrame, holdout_days: int | None = None, ax: Axes | None = None) -> Axes:

@@ -19,6 +19,7 @@ import polars as pl
 
 from segmentation_lib.errors import ConfigError, DataError
 from segmentation_lib.segment.sizes import segment_sizes, with_shares
+from segmentation_lib.segment.value_engagement import quadrant_label
 
 #: quadrant names: (high predicted value?, likely active?) -> label
 PREDICTED_LABELS: dict[tuple[bool, bool], str] = {
@@ -72,11 +73,8 @@ def predicted_value_matrix(
     a = pl.col(alive).cast(pl.Float64)
     hv = v > v.quantile(float(value_cut), interpolation="linear")
     ha = a > float(alive_cut)
-    label = (pl.when(v.is_null() | a.is_null()).then(pl.lit(None, pl.String))
-             .when(hv & ha).then(pl.lit(PREDICTED_LABELS[True, True]))
-             .when(hv).then(pl.lit(PREDICTED_LABELS[True, False]))
-             .when(ha).then(pl.lit(PREDICTED_LABELS[False, True]))
-             .otherwise(pl.lit(PREDICTED_LABELS[False, False])))
+    label = pl.when(v.is_null() | a.is_null()).then(pl.lit(None, pl.String)).otherwise(
+        quadrant_label(hv, ha, PREDICTED_LABELS))
     return table.with_columns(label.alias(col))
 
 

@@ -12,6 +12,7 @@ Dormant) belong to the predicted value x churn-risk matrix (``segment/predicted.
 """
 from __future__ import annotations
 
+from typing import Mapping
 
 import polars as pl
 
@@ -30,6 +31,19 @@ VALUE_ENGAGEMENT_LABELS = {
     (False, True): "Low value, high engagement",
     (False, False): "Low value, low engagement",
 }
+
+
+def quadrant_label(high_value: pl.Expr, high_other: pl.Expr, names: Mapping[tuple[bool, bool], str]) -> pl.Expr:
+    """The name of a 2 x 2 cell from two boolean expressions; ``names`` is keyed by
+    ``(high_value, high_other)`` (the one cell rule of the value/engagement and predicted matrices).
+
+    >>> pl.select(quadrant_label(pl.lit(True), pl.lit(False), VALUE_ENGAGEMENT_LABELS)).item()
+    'High value, low engagement'
+    """
+    return (pl.when(high_value & high_other).then(pl.lit(names[True, True]))
+            .when(high_value).then(pl.lit(names[True, False]))
+            .when(high_other).then(pl.lit(names[False, True]))
+            .otherwise(pl.lit(names[False, False])))
 
 
 def _cut_exprs(value: str, engagement: str, value_cut: float, engagement_cut: float,
@@ -74,13 +88,7 @@ def value_engagement_matrix(
     hv = (pl.col(value).cast(pl.Float64) > v_cut).fill_null(False)
     he = (pl.col(engagement).cast(pl.Float64) > e_cut).fill_null(False)
     names = VALUE_ENGAGEMENT_LABELS
-    label = (
-        pl.when(hv & he).then(pl.lit(names[True, True]))
-        .when(hv).then(pl.lit(names[True, False]))
-        .when(he).then(pl.lit(names[False, True]))
-        .otherwise(pl.lit(names[False, False]))
-    )
-    return features.with_columns(label.alias(col))
+    return features.with_columns(quadrant_label(hv, he, names).alias(col))
 
 
 def value_engagement_cuts(
