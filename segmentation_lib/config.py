@@ -209,6 +209,61 @@ def _check_lists(cfg: dict) -> list[str]:
     return problems
 
 
+_RFM_DIMS = ("recency", "frequency", "monetary")
+
+
+def _check_rfm_cuts(cfg: dict) -> list[str]:
+    """rfm.bins as a mapping, rfm.percentiles, rfm.thresholds and rfm.filters (see RFMScorer)."""
+    problems: list[str] = []
+    bins = _get(cfg, "rfm.bins")
+    allowed = CHOICES["rfm.bins"]
+    counts: dict[str, Any] = {d: bins for d in _RFM_DIMS}
+    if isinstance(bins, Mapping):
+        # the report's segment maps name the cells of one score grid, so a run needs one bin count;
+        # per-measure counts are for library use (RFMScorer(bins={...}))
+        problems.append(f"rfm.bins is {dict(bins)!r} (allowed in a run: one of {', '.join(map(str, allowed))} for "
+                        "all three measures, because the segment maps name cells of one score grid; per-measure "
+                        "counts are available in the library as RFMScorer(bins={'recency': 5, 'frequency': 3, ...}))")
+        counts = {d: None for d in _RFM_DIMS}
+    per_cut: dict[str, str] = {}
+    for key, unit, example in (("rfm.percentiles", "percentile", "[0.2, 0.5, 0.8]"),
+                               ("rfm.thresholds", "value", "{recency: [30, 90, 180]}")):
+        value = _get(cfg, key)
+        if value is None:
+            continue
+        per = dict(value) if isinstance(value, Mapping) else {d: value for d in _RFM_DIMS}
+        for dim, lst in per.items():
+            if lst is None:
+                continue
+            ok = (dim in _RFM_DIMS and isinstance(lst, list) and 1 <= len(lst) <= 9
+                  and all(_is_number(x, "num") and abs(x) != float("inf") for x in lst)
+                  and all(a < b for a, b in zip(lst, lst[1:]))
+                  and (key != "rfm.percentiles" or all(0 < x < 1 for x in lst)))
+            if not ok:
+                problems.append(f"{key} for {dim} is {lst!r} (allowed: a list of 1 to 9 strictly increasing {unit} "
+                                f"cut points{' in (0, 1)' if unit == 'percentile' else ''}, for all measures or per "
+                                f"measure recency/frequency/monetary, e.g. {example})")
+                continue
+            if dim in per_cut:
+                problems.append(f"rfm.percentiles and rfm.thresholds both cut {dim} (allowed: one of them per measure)")
+                continue
+            per_cut[dim] = key
+            if counts.get(dim) != len(lst) + 1:
+                problems.append(f"{key} for {dim} makes {len(lst) + 1} scores but rfm.bins gives {dim} "
+                                f"{counts.get(dim)!r} (allowed: equal counts, so the segment map and report read the "
+                                f"scores right; set rfm.bins{'' if not isinstance(bins, Mapping) else '.' + dim} to "
+                                f"{len(lst) + 1})")
+    filters = _get(cfg, "rfm.filters")
+    if filters is not None:
+        ok = isinstance(filters, Mapping) and all(
+            isinstance(spec, Mapping) and spec and all(k in ("min", "max") and _is_number(v, "num") for k, v in spec.items())
+            and not ("min" in spec and "max" in spec and spec["min"] > spec["max"]) for spec in filters.values())
+        if not ok:
+            problems.append(f"rfm.filters is {filters!r} (allowed: a mapping of a column to min and/or max numbers with "
+                            "min <= max, e.g. {total_spend: {min: 0}, n_orders: {max: 500}})")
+    return problems
+
+
 def _check_relations(cfg: dict) -> list[str]:
     problems = []
     lo, hi = _get(cfg, "clustering.min_k"), _get(cfg, "clustering.max_k")
@@ -230,7 +285,9 @@ def check_values(cfg: dict, source: str = "configuration") -> None:
     ...
     segmentation_lib.errors.ConfigError: configuration: 1 setting has an invalid value: rfm.bins is 6 (allowed: 3, 4, 5, 10)...
     """
-    problems = [p for p in (_check_choice(cfg, k) for k in CHOICES) if p]
+    problems = [p for p in (_check_choice(cfg, k) for k in CHOICES
+                            if not (k == "rfm.bins" and isinstance(_get(cfg, k), Mapping))) if p]
+    problems += _check_rfm_cuts(cfg)
     problems += [p for p in (_check_number(cfg, k) for k in NUMBERS) if p]
     problems += _check_lists(cfg) + _check_relations(cfg)
     if problems:

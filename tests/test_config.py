@@ -148,3 +148,19 @@ def test_predict_section_is_checked():
                      ({"risk_cuts": [0.8, 0.2]}, "predict.risk_cuts"), ({"clv_months": 0}, "predict.clv_months")):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             resolve_config({"predict": bad})
+
+
+def test_rfm_cut_options_checked_at_load():
+    from segmentation_lib.config import resolve_config
+    ok = resolve_config({"rfm": {"bins": 4, "thresholds": {"recency": [30, 90, 180]},
+                                 "filters": {"total_spend": {"min": 0}}}})
+    assert ok["rfm"]["thresholds"] == {"recency": [30, 90, 180]}
+    # a run's segment maps name the cells of one grid: per-measure counts are library-only, said at load
+    with pytest.raises(ConfigError, match="one score grid"):
+        resolve_config({"rfm": {"bins": {"recency": 4}}})
+    assert resolve_config({"rfm": {"bins": 4, "percentiles": [0.2, 0.5, 0.8]}})["rfm"]["percentiles"] == [0.2, 0.5, 0.8]
+    for bad, text in [({"bins": {"spend": 5}}, "rfm.bins is"), ({"percentiles": [0.2, 0.5, 0.8]}, "makes 4 scores"),
+                      ({"percentiles": [0.5, 1.2], "bins": 3}, "rfm.percentiles for recency"),
+                      ({"filters": {"total_spend": {"min": 3, "max": 1}}}, "rfm.filters is")]:
+        with pytest.raises(ConfigError, match=text):
+            resolve_config({"rfm": bad})

@@ -14,11 +14,69 @@ computed lazily in polars.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import warnings
 
 import polars as pl
 
 from segmentation_lib.errors import ConfigError, DataError
-from segmentation_lib.features.common import DAY_BITS, FREQS, MONEY_DECIMALS, as_lazy, rounded_money, period_index, period_of, require_columns, require_numeric, sort_by_text, to_utc, ts_expr
+from segmentation_lib.features.common import DAY_BITS, FREQS, as_lazy, period_index, period_of, require_columns, require_numeric, sort_by_text, to_utc, ts_expr
+
+#: period units of :func:`btyd_summary`: the configuration's ``FREQS`` plus hours (lifetimes ``freq="h"``)
+BTYD_FREQS = ("h",) + tuple(FREQS)
+
+#: money is summed exactly as integers of ``2**-MONEY_FRACTION_BITS`` (Int128): the sums are
+#: independent of row order and partitioning, and exact for every amount whose magnitude is between
+#: ``2**-60`` (about 8.7e-19, smaller parts are truncated) and ``2**66`` (about 7.4e19)
+MONEY_FRACTION_BITS = 60
+_SCALE = float(2**MONEY_FRACTION_BITS)
+_MAX_AMOUNT = float(2**66)
+
+
+class DefaultObservationEndWarning(UserWarning):
+    """``observation_end`` was not given: the last transaction's period is used (as lifetimes does)."""
+
+
+def _fixed(e: pl.Expr) -> pl.Expr:
+    """An amount as an exact Int128 count of ``2**-60`` units (a power-of-two scaling, then truncation)."""
+    return (e.cast(pl.Float64) * _SCALE).cast(pl.Int128)
+
+
+def _snap(total: pl.Expr, gross: pl.Expr) -> pl.Expr:
+    """An exact sum set to 0 when it is below 2**-50 of the gross (sum of magnitudes): the float
+    residue of a net-zero sum of decimal amounts (0.3 - 0.1 - 0.2 = -2.8e-17 exactly) counts as zero,
+    with no sign left behind. Everything else stays exact."""
+    return pl.when(total.cast(pl.Float64).abs() <= gross.cast(pl.Float64) * 2.0**-50).then(pl.lit(0, dtype=pl.Int128)).otherwise(total)
+
+
+def _to_float(e: pl.Expr) -> pl.Expr:
+    """An exact Int128 sum back to Float64, rounded once (the scaling back is exact)."""
+    return e.cast(pl.Float64) / _SCALE
+
+
+_MONTH = re.compile(r"^\s*(\d{4})-(\d{2})\s*$")
+
+
+def _moment(value, name: str) -> dt.datetime:
+    """``observation_end`` / ``calibration_end`` as an aware UTC datetime: a date, a datetime (naive =
+    UTC), an ISO date/datetime string, a month string ``"YYYY-MM"`` or a period (an object with
+    ``to_timestamp()``, e.g. ``pandas.Period``: its start, as lifetimes does)."""
+    if hasattr(value, "to_timestamp") and not isinstance(value, (dt.date, str)):
+        value = value.to_timestamp().to_pydatetime()
+    if isinstance(value, str):
+        m = _MONTH.match(value)
+        if m:
+            value = dt.datetime(int(m.group(1)), int(m.group(2)), 1)
+    return to_utc(value, name)
+
+
+def _period_start(p: pl.Expr, freq: str) -> pl.Expr:
+    """The UTC start of period index ``p`` (the inverse of :func:`period_index`)."""
+    if freq == "M":
+        return pl.datetime(p // 12, p % 12 + 1, 1, time_unit="us", time_zone="UTC")
+    unit_us = {"h": 3_600_000_000, "D": 86_400_000_000, "W": 7 * 86_400_000_000}[freq]
+    shift = 3 * 86_400_000_000 if freq == "W" else 0
+    return pl.from_epoch(p.cast(pl.Int64) * unit_us - shift, time_unit="us").dt.replace_time_zone("UTC")
 
 
 
@@ -27,27 +85,53 @@ from segmentation_lib.features.common import DAY_BITS, FREQS, MONEY_DECIMALS, as
 # --------------------------------------------------------------------------------------------
 def btyd_summary(
     transactions: pl.DataFrame | pl.LazyFrame,
-    observation_end: str | dt.date | dt.datetime,
+    observation_end: str | dt.date | dt.datetime | None = None,
     freq: str = "D",
     customer_id_col: str = "customer_id",
     datetime_col: str = "timestamp",
     monetary_value_col: str | None = "amount",
     method: str = "auto",
+    *,
+    freq_multiplier: float = 1,
+    include_first_transaction: bool = False,
+    id_col: str | None = None,
 ) -> pl.DataFrame:
     """One row per customer with ``frequency, recency, T, monetary_value`` as lifetimes computes them.
 
-    Transactions are bucketed into periods of ``freq`` (UTC calendar days, Monday-based weeks or
-    months); amounts in the same period are summed; rows whose period is after the period of
-    ``observation_end`` are dropped (as lifetimes does, a row later on the same day as
-    ``observation_end`` is kept). ``frequency`` = periods with a transaction - 1, ``recency`` = last
-    - first period, ``T`` = period of ``observation_end`` - first period, ``monetary_value`` = mean
-    of the per-period sums excluding the first period (0 for one-period customers). Every row
-    counts, as in lifetimes: a return on its own day is a period (filter ``amount > 0`` first if
-    you want purchases only). Output is sorted by customer id; values are Float64 like lifetimes.
-    ``method``: ``"sorted"`` sorts the rows by a packed customer | period key and reads periods and
-    customers off the sorted runs; ``"grouped"`` groups by (customer, period) then by customer;
-    ``"auto"`` (default) is ``"sorted"`` unless two customers share a key or the log spans more
-    than 2**20 periods. Both give the same table (tested).
+    Transactions are bucketed into periods of ``freq`` (UTC hours ``"h"``, calendar days ``"D"``,
+    Monday-based weeks ``"W"`` or months ``"M"``); amounts in the same period are summed; rows whose
+    period is after the period of ``observation_end`` are dropped (as lifetimes does, a row later on
+    the same day as ``observation_end`` is kept). ``frequency`` = periods with a transaction - 1,
+    ``recency`` = last - first period, ``T`` = period of ``observation_end`` - first period,
+    ``monetary_value`` = mean of the per-period sums excluding the first period (0 for one-period
+    customers). Every row counts, as in lifetimes: a return on its own day is a period (filter
+    ``amount > 0`` first if you want purchases only). Output is sorted by customer id; values are
+    Float64 like lifetimes.
+
+    Options (lifetimes' / pymc-marketing's names in brackets, see docs/features.md):
+
+    * ``observation_end`` (``observation_period_end``): a date, a datetime, an ISO string, a month
+      ``"YYYY-MM"`` or a period object (``pandas.Period``: its start). **Default: the period of the
+      last transaction** (as lifetimes and pymc-marketing); a :class:`DefaultObservationEndWarning`
+      states the date chosen. The end used is on the result as ``result.observation_end``.
+    * ``freq_multiplier`` (lifetimes ``freq_multiplier``, pymc-marketing ``time_scaler``): recency
+      and T are divided by it (``freq="h", freq_multiplier=24`` gives days to the hour).
+    * ``include_first_transaction`` (same name in both): the first period counts in ``frequency``
+      (= periods with a transaction) and in ``monetary_value`` (mean of all per-period sums);
+      recency and T unchanged, as in lifetimes. (pymc-marketing's ``rfm_summary`` additionally
+      turns recency into ``T - recency`` and drops T; compute that from this table if you need it.)
+      Do not feed such a table to the BTYD models.
+    * ``id_col`` (``customer_id_col``): the caller's id column, kept under its name in the output
+      (``customer_id`` by default; ``customer_id_col`` is the older spelling of the same argument).
+
+    Money is summed exactly (Int128 multiples of 2**-60, see ``MONEY_FRACTION_BITS``), so the
+    result equals lifetimes' to float rounding (tested at 1e-12 relative) and is the same bytes for
+    any row order or partitioning. One deliberate difference: a sum below 2**-50 of its gross
+    (the residue of a net-zero sum such as 0.3 - 0.1 - 0.2) is reported as +0.0, where lifetimes
+    gives the residue (e.g. -2.8e-17). ``method``: ``"sorted"`` sorts the rows by a packed customer | period key and
+    reads periods and customers off the sorted runs; ``"grouped"`` groups by (customer, period)
+    then by customer; ``"auto"`` (default) is ``"sorted"`` unless two customers share a key or the
+    log spans more than 2**20 periods. Both give the same table (tested).
 
     >>> import polars as pl, datetime as dt
     >>> tx = pl.DataFrame({"customer_id": ["a", "a", "a"], "amount": [1.0, 2.0, 5.0],
@@ -55,23 +139,30 @@ def btyd_summary(
     >>> btyd_summary(tx, "2020-01-10").row(0)
     ('a', 1.0, 4.0, 9.0, 5.0)
     """
-    if freq not in FREQS:
-        raise ConfigError(f"btyd_summary: freq={freq!r} is not supported. Fix: use one of {list(FREQS)}.")
+    if id_col is not None:
+        customer_id_col = id_col
+    if freq not in BTYD_FREQS:
+        raise ConfigError(f"btyd_summary: freq={freq!r} is not supported. Fix: use one of {list(BTYD_FREQS)}.")
+    if not (isinstance(freq_multiplier, (int, float)) and freq_multiplier > 0):
+        raise ConfigError(f"btyd_summary: freq_multiplier={freq_multiplier!r} must be a positive number.")
+    if method not in ("auto", "sorted", "grouped"):
+        raise ConfigError(f"btyd_summary: method={method!r} is not one of 'auto', 'sorted', 'grouped'.")
     lf = as_lazy(transactions)
     cols = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
     schema = require_columns(lf, cols, "btyd_summary")
     if monetary_value_col:
         require_numeric(schema, monetary_value_col, "btyd_summary")
-    end_p = period_of(to_utc(observation_end, "observation_end"), freq)
+    ts = ts_expr(datetime_col, schema[datetime_col])
+    end = _resolve_end(lf, ts, observation_end, "btyd_summary")
+    end_p = period_of(end, freq)
     c = pl.col
-    amount = c(monetary_value_col).cast(pl.Float64) if monetary_value_col else pl.lit(0.0)
-    if method not in ("auto", "sorted", "grouped"):
-        raise ConfigError(f"btyd_summary: method={method!r} is not one of 'auto', 'sorted', 'grouped'.")
     rows = lf.select(
         c(customer_id_col).alias("_cid"),
-        period_index(ts_expr(datetime_col, schema[datetime_col]), freq).alias("_p"),
-        amount.alias("_v"),
+        period_index(ts, freq).cast(pl.Int64).alias("_p"),
+        (_fixed(c(monetary_value_col)) if monetary_value_col else pl.lit(0, dtype=pl.Int128)).alias("_v"),
     ).filter(c("_p") <= end_p, c("_cid").is_not_null())
+    if monetary_value_col:
+        _check_amounts(lf, monetary_value_col, "btyd_summary")
     per_customer = _btyd_sorted(rows, end_p) if method != "grouped" else None
     if per_customer is None and method == "sorted":
         raise DataError(
@@ -79,32 +170,59 @@ def btyd_summary(
             f"it spans more than {(1 << DAY_BITS) - 1:,} periods). Fix: use method='auto'."
         )
     if per_customer is None:
-        per_period = (
-            rows.group_by("_cid", "_p")
-            # rounded: deterministic between runs (see customer_features); a -0.0 here cannot reach the
-            # output (monetary_value is a difference with the +0.0-normalised total, or 0.0)
-            .agg(c("_v").sum().round(MONEY_DECIMALS))
-        )
+        # exact Int128 sums: the same result whatever the order the engine sums in
+        per_period = rows.group_by("_cid", "_p").agg(_snap(c("_v").sum(), c("_v").abs().sum()).alias("_v"))
         per_customer = per_period.group_by("_cid").agg(
             pl.len().alias("_n"),
             c("_p").min().alias("_first"),
             c("_p").max().alias("_last"),
-            rounded_money(c("_v").sum()).alias("_total"),
+            c("_v").sum().alias("_total"),
+            c("_v").abs().sum().alias("_gross"),
             c("_v").min_by("_p").alias("_first_v"),
         ).collect(engine="streaming")
+    if include_first_transaction:
+        frequency = c("_n")
+        money = _to_float(_snap(c("_total"), c("_gross"))) / c("_n")
+    else:
+        frequency = c("_n") - 1
+        net = _snap(c("_total") - c("_first_v"), c("_gross") - c("_first_v").abs())
+        money = pl.when(c("_n") > 1).then(_to_float(net) / (c("_n") - 1)).otherwise(0.0)
+    m = float(freq_multiplier)
     out = per_customer.lazy().select(
         c("_cid").alias(customer_id_col),
-        (c("_n") - 1).cast(pl.Float64).alias("frequency"),
-        (c("_last") - c("_first")).cast(pl.Float64).alias("recency"),
-        (pl.lit(end_p) - c("_first")).cast(pl.Float64).alias("T"),
-        pl.when(c("_n") > 1)
-        .then((c("_total") - c("_first_v")) / (c("_n") - 1))
-        .otherwise(0.0)
-        .alias("monetary_value"),
+        frequency.cast(pl.Float64).alias("frequency"),
+        ((c("_last") - c("_first")).cast(pl.Float64) / m).alias("recency"),
+        ((pl.lit(end_p) - c("_first")).cast(pl.Float64) / m).alias("T"),
+        (money + 0.0).alias("monetary_value"),
+    ).with_columns(  # an exact zero sum is +0.0 already; keep no -0.0 from a division
+        pl.when(c("monetary_value") == 0.0).then(0.0).otherwise(c("monetary_value")).alias("monetary_value")
     )
     if not monetary_value_col:
         out = out.drop("monetary_value")
-    return sort_by_text(out.collect(), customer_id_col)
+    result = sort_by_text(out.collect(), customer_id_col)
+    result.observation_end = end
+    return result
+
+
+def _resolve_end(lf: pl.LazyFrame, ts: pl.Expr, value, where: str, name: str = "observation_end") -> dt.datetime:
+    """The observation end given, or (``None``) the last transaction's time, with a warning."""
+    if value is not None:
+        return _moment(value, name)
+    last = lf.select(ts.max()).collect().item()
+    if last is None:
+        raise DataError(f"{where}: the log has no transactions, so there is no default {name}. Fix: pass {name}.")
+    warnings.warn(
+        f"{where}: {name} not given; using the last transaction date, {last.isoformat()} "
+        "(its period, as lifetimes and pymc-marketing do). Pass it to make the choice explicit.",
+        DefaultObservationEndWarning, stacklevel=3,
+    )
+    return last
+
+
+def _check_amounts(lf: pl.LazyFrame, col: str, where: str) -> None:
+    big = lf.select((pl.col(col).cast(pl.Float64).abs() >= _MAX_AMOUNT).any() | pl.col(col).cast(pl.Float64).is_nan().any()).collect().item()
+    if big:
+        raise DataError(f"{where}: column '{col}' has NaN or an amount of magnitude >= 2**66. Fix: clean the amounts first.")
 
 
 def _btyd_sorted(rows: pl.LazyFrame, end_p: int) -> pl.DataFrame | None:
@@ -115,6 +233,7 @@ def _btyd_sorted(rows: pl.LazyFrame, end_p: int) -> pl.DataFrame | None:
     bits the customers, so both aggregations run on sorted keys. A second, independent 64-bit hash
     must be constant within each customer run; otherwise two customers share a key and ``None``
     sends the caller to the grouped path (as does a log spanning more than 2**20 periods).
+    ``_v`` is an exact Int128 amount, so the sums do not depend on the order within a run.
     """
     c = pl.col
     df = rows.collect(engine="streaming")
@@ -139,15 +258,136 @@ def _btyd_sorted(rows: pl.LazyFrame, end_p: int) -> pl.DataFrame | None:
     per_customer = (
         s.lazy()
         .group_by(c("_kp").set_sorted(), maintain_order=True)
-        .agg(c("_v").sum().round(MONEY_DECIMALS))
+        .agg(_snap(c("_v").sum(), c("_v").abs().sum()).alias("_v"))
         .group_by(customer.alias("_kh").set_sorted(), maintain_order=True)
         .agg(
             pl.len().alias("_n"),
             offset.first().alias("_first"),
             offset.last().alias("_last"),
-            rounded_money(c("_v").sum()).alias("_total"),
+            c("_v").sum().alias("_total"),
+            c("_v").abs().sum().alias("_gross"),
             c("_v").first().alias("_first_v"),
         )
         .collect()
     )
     return per_customer.with_columns(cid.alias("_cid"))
+
+
+# --------------------------------------------------------------------------------------------
+# first transactions (lifetimes' _find_first_transactions)
+# --------------------------------------------------------------------------------------------
+def first_transactions(
+    transactions: pl.DataFrame | pl.LazyFrame,
+    observation_end: str | dt.date | dt.datetime | None = None,
+    freq: str = "D",
+    id_col: str = "customer_id",
+    datetime_col: str = "timestamp",
+    monetary_value_col: str | None = "amount",
+) -> pl.DataFrame:
+    """One row per (customer, period with a transaction) up to ``observation_end``'s period, as
+    lifetimes' ``_find_first_transactions`` (pymc-marketing ``_find_first_transactions``): the
+    customer id, ``datetime_col`` = the period's UTC start, the period's summed amount (exact) and
+    ``first`` = True on each customer's first period. Sorted by customer, then period. Default
+    ``observation_end``: the last transaction (stated by a warning), as :func:`btyd_summary`.
+    """
+    if freq not in BTYD_FREQS:
+        raise ConfigError(f"first_transactions: freq={freq!r} is not supported. Fix: use one of {list(BTYD_FREQS)}.")
+    lf = as_lazy(transactions)
+    cols = [id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
+    schema = require_columns(lf, cols, "first_transactions")
+    if monetary_value_col:
+        require_numeric(schema, monetary_value_col, "first_transactions")
+        _check_amounts(lf, monetary_value_col, "first_transactions")
+    ts = ts_expr(datetime_col, schema[datetime_col])
+    end = _resolve_end(lf, ts, observation_end, "first_transactions")
+    end_p = period_of(end, freq)
+    c = pl.col
+    v = _fixed(c(monetary_value_col)) if monetary_value_col else None
+    aggs = [_to_float(_snap(v.sum(), v.abs().sum())).alias(monetary_value_col)] if monetary_value_col else []
+    out = (
+        lf.select(c(id_col), period_index(ts, freq).cast(pl.Int64).alias("_p"), *([c(monetary_value_col)] if monetary_value_col else []))
+        .filter(c("_p") <= end_p, c(id_col).is_not_null())
+        .group_by(id_col, "_p")
+        .agg(*aggs)
+        .sort(id_col, "_p")
+        .with_columns((c("_p") == c("_p").min().over(id_col)).alias("first"), _period_start(c("_p"), freq).alias(datetime_col))
+        .select(id_col, datetime_col, *([monetary_value_col] if monetary_value_col else []), "first")
+        .collect()
+    )
+    out.observation_end = end
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# calibration / holdout (lifetimes' calibration_and_holdout_data)
+# --------------------------------------------------------------------------------------------
+def calibration_and_holdout_summary(
+    transactions: pl.DataFrame | pl.LazyFrame,
+    calibration_end: str | dt.date | dt.datetime,
+    observation_end: str | dt.date | dt.datetime | None = None,
+    freq: str = "D",
+    *,
+    freq_multiplier: float = 1,
+    include_first_transaction: bool = False,
+    id_col: str = "customer_id",
+    datetime_col: str = "timestamp",
+    monetary_value_col: str | None = "amount",
+) -> pl.DataFrame:
+    """Per calibration customer: the calibration summary (``frequency_cal, recency_cal, T_cal,
+    monetary_value_cal``) plus ``frequency_holdout, monetary_value_holdout, duration_holdout``, the
+    contract of lifetimes ``calibration_and_holdout_data`` (pymc-marketing ``rfm_train_test_split``).
+
+    As lifetimes: the calibration rows are those with time <= ``calibration_end`` (a moment: a
+    date means its midnight, so a row later that day is in the holdout), summarised with
+    :func:`btyd_summary` at ``calibration_end``; the holdout rows have ``calibration_end`` < time
+    <= ``observation_end`` (default: the last transaction, with a warning). ``frequency_holdout`` =
+    holdout periods with a transaction, ``monetary_value_holdout`` = mean of the holdout
+    *transactions'* amounts (lifetimes does not sum them per period here), both 0 for a customer
+    without holdout rows; ``duration_holdout`` = period of ``observation_end`` - period of
+    ``calibration_end``, divided by ``freq_multiplier``. Customers first seen in the holdout are
+    excluded; their number is ``result.holdout_only_customers`` (and the ends used are
+    ``result.calibration_end`` / ``result.observation_end``).
+    """
+    if freq not in BTYD_FREQS:
+        raise ConfigError(f"calibration_and_holdout_summary: freq={freq!r} is not supported. Fix: use one of {list(BTYD_FREQS)}.")
+    where = "calibration_and_holdout_summary"
+    lf = as_lazy(transactions)
+    cols = [id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
+    schema = require_columns(lf, cols, where)
+    if monetary_value_col:
+        require_numeric(schema, monetary_value_col, where)
+        _check_amounts(lf, monetary_value_col, where)
+    ts = ts_expr(datetime_col, schema[datetime_col])
+    cal_end = _moment(calibration_end, "calibration_end")
+    end = _resolve_end(lf, ts, observation_end, where)
+    if end <= cal_end:
+        raise ConfigError(f"{where}: observation_end ({end.isoformat()}) must be after calibration_end ({cal_end.isoformat()}).")
+    c = pl.col
+    lf = lf.with_columns(ts.alias(datetime_col)).filter(c(id_col).is_not_null())
+    cal = btyd_summary(
+        lf.filter(c(datetime_col) <= cal_end), cal_end, freq, id_col, datetime_col, monetary_value_col,
+        freq_multiplier=freq_multiplier, include_first_transaction=include_first_transaction,
+    )
+    cal = cal.rename({k: f"{k}_cal" for k in cal.columns if k != id_col})
+    hold_rows = lf.filter(c(datetime_col) > cal_end, c(datetime_col) <= end)
+    hold = (
+        hold_rows.group_by(id_col)
+        .agg(
+            period_index(c(datetime_col), freq).n_unique().cast(pl.Float64).alias("frequency_holdout"),
+            *([(_to_float(_snap(_fixed(c(monetary_value_col)).sum(), _fixed(c(monetary_value_col)).abs().sum())) / pl.len())
+               .alias("monetary_value_holdout")] if monetary_value_col else []),
+        )
+        .collect()
+    )
+    if hold.height == 0:
+        raise DataError(f"{where}: no transactions between calibration_end and observation_end. Fix: check the two dates.")
+    holdout_only = hold.join(cal.select(id_col), on=id_col, how="anti").height
+    hold_cols = ["frequency_holdout"] + (["monetary_value_holdout"] if monetary_value_col else [])
+    duration = (period_of(end, freq) - period_of(cal_end, freq)) / float(freq_multiplier)
+    out = cal.join(hold, on=id_col, how="left", maintain_order="left").with_columns(
+        *[c(k).fill_null(0.0) for k in hold_cols], pl.lit(duration, dtype=pl.Float64).alias("duration_holdout")
+    )
+    out.holdout_only_customers = holdout_only
+    out.calibration_end = cal_end
+    out.observation_end = end
+    return out

@@ -14,7 +14,8 @@ import polars as pl
 from segmentation_lib.errors import ConfigError, DataError
 
 
-#: period units supported by :func:`btyd_summary` (lifetimes' ``freq``): day, ISO week, month
+#: period units of the configuration's ``predict.freq`` (lifetimes' ``freq``): day, ISO week, month;
+#: :func:`btyd_summary` also takes ``"h"`` (hours), see ``features.btyd.BTYD_FREQS``
 FREQS = ("D", "W", "M")
 
 #: length in days of the two adjacent windows compared by ``spend_trend``
@@ -126,7 +127,8 @@ def ts_expr(col: str, dtype: pl.DataType) -> pl.Expr:
 
 def period_index(ts: pl.Expr, freq: str = "D") -> pl.Expr:
     """Integer index of the period containing ``ts`` (UTC): days since 1970-01-01 (``"D"``),
-    Monday-based weeks (``"W"``, as pandas' ``W-SUN`` periods used by lifetimes) or months (``"M"``).
+    Monday-based weeks (``"W"``, as pandas' ``W-SUN`` periods used by lifetimes), months (``"M"``)
+    or hours since the epoch (``"h"``).
 
     >>> import polars as pl, datetime as dt
     >>> pl.select(period_index(pl.lit(dt.datetime(1970, 1, 5)), "W")).item()  # a Monday
@@ -134,6 +136,8 @@ def period_index(ts: pl.Expr, freq: str = "D") -> pl.Expr:
     """
     if freq == "D":
         return ts.dt.date().cast(pl.Int32)
+    if freq == "h":
+        return ts.dt.epoch("us") // 3_600_000_000
     if freq == "W":
         return (ts.dt.date().cast(pl.Int32) + 3) // 7
     if freq == "M":

@@ -209,6 +209,7 @@ FILE_NOTES = {
     "segments.json": "behavioural segments with sizes and revenue shares (as shown above)",
     "rfm_edges.json": "learned RFM bin edges (reuse via rfm.frozen_edges to keep scores comparable)",
     "excluded_customers.parquet": "every customer the data-quality step left out, with the rule that did it",
+    "segment_stats.parquet": "transactions, units, spend and their ratios per RFM and behavioural segment, with a Total row",
 }
 
 

@@ -180,6 +180,21 @@ class ExplorationPage(Page):
         return _md(describe_retention(retention_curve(self._cohorts), periods=(1, 3, 12), period="month"))
 
 
+def segment_stats_markdown(ctx: RunContext, segmentation: str) -> MarkdownText:
+    """The ``segmentation`` rows of the run's ``segment_stats.parquet`` as a table, then the unknown-customer sentence."""
+    from segmentation_lib.describe.segment_stats import unknown_customers_sentence
+
+    stats = pl.read_parquet(ctx.run_dir / stages.SEGMENT_STATS_FILE).filter(pl.col("segmentation") == segmentation)
+    unknown = int(stats["unknown_customer_rows"].max() or 0) if stats.height else 0
+    show = stats.drop("segmentation", "unknown_customer_rows")
+    money = ("spend", "spend_per_customer", "spend_per_transaction", "price_per_unit")
+    formats = {c: "money" for c in money} | {c: "pct" for c in show.columns if c.endswith("_share")}
+    formats |= {"customers": "int", "transactions": "int", "units": "int"}
+    note = unknown_customers_sentence(unknown, "the data-quality report's null_customer rule, as the clean "
+                                      "transactions no longer hold those rows")
+    return _md(md_table(show, formats), note, f"The table is also in `{stages.SEGMENT_STATS_FILE}` in this run folder.")
+
+
 class RFMPage(Page):
     """02 RFM: scores, cut points, the segment map, sizes, R x F heatmap, value / engagement, tiers, actions."""
 
@@ -289,6 +304,11 @@ class RFMPage(Page):
         acts = with_actions(self.sizes, self.segment_map_.actions, "rfm_segment")
         return _md(md_table(acts.select("rfm_segment", "customers", "revenue_share", "suggested_action"),
                             {"revenue_share": "pct"}, rename={"rfm_segment": "segment"}))
+
+    @_recorded
+    def segment_stats(self) -> MarkdownText:
+        """Customers, transactions, spend and their ratios and shares per RFM segment (segment_stats.parquet)."""
+        return segment_stats_markdown(self.ctx, "rfm")
 
 
 def cluster_labels(assignments: pl.DataFrame, features: pl.DataFrame) -> np.ndarray:
@@ -406,6 +426,11 @@ class ClusteringPage(Page):
         ct = crosstab(a["cluster_name"], a["rfm_segment"].fill_null("(none)"), "segment", "rfm")
         return _figure(plots.crosstab_heatmap(ct, "segment", "Behavioural segment vs RFM segment (share of each behavioural segment)",
                                               "RFM segment", "Behavioural segment"))
+
+    @_recorded
+    def segment_stats(self) -> MarkdownText:
+        """Customers, transactions, spend and their ratios and shares per behavioural segment (segment_stats.parquet)."""
+        return segment_stats_markdown(self.ctx, "behavioural")
 
 
 class ValidationPage(Page):

@@ -6,9 +6,9 @@ them when they are absent (so any notebook also runs on its own in JupyterLab), 
 
     work/transactions.parquet, work/features.parquet, data_quality.json,
     excluded_customers.parquet                                             (1 exploration)
-    work/rfm.parquet, rfm_edges.json                                       (2 RFM)
+    work/rfm.parquet, rfm_edges.json, segment_stats.parquet (RFM)          (2 RFM)
     model.joblib, assignments.parquet, segment_rules.sql, segments.json,
-    work/clusters.json                                                     (3 clustering)
+    work/clusters.json, segment_stats.parquet (RFM + behavioural)          (3 clustering)
     metrics.json                                                           (4 validation)
     assignments.parquet + predicted columns, segments.json + expected_clv,
     metrics.json + predicted_value, work/value.json, work/calibration_*.parquet  (5 value)
@@ -129,8 +129,10 @@ def make_rfm_scorer(cfg: Mapping[str, Any]):
     from segmentation_lib.segment.rfm import RFMScorer, read_edges
 
     rc = cfg["rfm"]
-    return RFMScorer(bins=int(rc["bins"]), recency=rc["recency"], frequency=rc["frequency"], monetary=rc["monetary"],
-                     edges=read_edges(rc["frozen_edges"]) if rc.get("frozen_edges") else None)
+    bins = dict(rc["bins"]) if isinstance(rc["bins"], Mapping) else int(rc["bins"])
+    return RFMScorer(bins=bins, recency=rc["recency"], frequency=rc["frequency"], monetary=rc["monetary"],
+                     edges=read_edges(rc["frozen_edges"]) if rc.get("frozen_edges") else None,
+                     cuts=rc.get("percentiles"), thresholds=rc.get("thresholds"), filters=rc.get("filters"))
 
 
 def rfm_assign(features: pl.DataFrame, cfg: Mapping[str, Any], scorer=None) -> pl.DataFrame:
@@ -164,6 +166,7 @@ def rfm_stage(ctx: RunContext, data: DataStage, recompute: bool = False) -> RFMS
     table = full.select(*RFM_COLS, rule_col)
     table.write_parquet(path)
     scorer.save_edges(edges_p)
+    write_segment_stats(ctx, data, table, {"rfm": "rfm_segment"})
     return RFMStage(table, scorer.describe_edges(), actions, scorer, rule_col)
 
 
@@ -246,7 +249,35 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
         seg.sweep_.write_parquet(ctx.work / "k_sweep.parquet")
     write_json(info_p, info)
     write_json(ctx.run_dir / "segments.json", segment_rows(assignments, data.features, names))
+    write_segment_stats(ctx, data, assignments, {"rfm": "rfm_segment", "behavioural": "cluster_name"})
     return ClusterStage(seg, assignments, info, surrogate)
+
+
+SEGMENT_STATS_FILE = "segment_stats.parquet"
+
+
+def unknown_customer_rows(quality: Mapping[str, Any]) -> int:
+    """Rows without a customer id, from the data-quality report (the clean log no longer has them)."""
+    return int(next((r.get("rows") or 0 for r in quality.get("rules") or [] if r.get("rule") == "null_customer"), 0))
+
+
+def write_segment_stats(ctx: RunContext, data: DataStage, assignments: pl.DataFrame,
+                        segmentations: Mapping[str, str]) -> pl.DataFrame:
+    """Write ``segment_stats.parquet``: :func:`segment_stats` per segmentation, stacked.
+
+    Columns ``segmentation`` (e.g. ``rfm``, ``behavioural``), ``segment`` (text, ``Total`` last),
+    the statistics, and ``unknown_customer_rows`` (the data-quality ``null_customer`` row count:
+    the clean transactions hold no row without a customer id, so it cannot be counted from them).
+    """
+    from segmentation_lib.describe.segment_stats import segment_stats
+
+    unknown = unknown_customer_rows(data.quality)
+    parts = [segment_stats(data.transactions, assignments.select("customer_id", col), col).table
+             .select(pl.lit(name).alias("segmentation"), pl.col(col).cast(pl.String).alias("segment"), pl.all().exclude(col))
+             for name, col in segmentations.items()]
+    out = pl.concat(parts, how="vertical_relaxed").with_columns(pl.lit(unknown, pl.Int64).alias("unknown_customer_rows"))
+    out.write_parquet(ctx.run_dir / SEGMENT_STATS_FILE)
+    return out
 
 
 NO_PURCHASE_LABEL = -2

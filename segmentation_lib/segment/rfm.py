@@ -18,7 +18,26 @@ How edges are learned (per dimension, on the non-null values of the reference ta
    *spread* over 1..bins so the bottom level is 1 and the top level is ``bins`` and some scores
    are not used. This is never silent: ``degenerate_`` lists each such dimension with its levels
    and used scores, and a ``UserWarning`` is emitted. A constant column (``L == 1``) scores the
-   middle score ``(bins + 1) // 2``. Null values score 1 (the worst), recency included.
+   middle score ``(bins + 1) // 2`` on every measure, recency included (the reversal does not apply
+   to it). Null values score 1 (the worst), recency included.
+
+Cut options (all keyword-only; the defaults keep the rules above):
+
+* ``bins`` may be one count for all measures or a mapping per measure
+  (``{"recency": 5, "frequency": 3, "monetary": 5}``; a measure left out keeps 5);
+* ``cuts``: explicit percentile cut points in (0, 1), strictly increasing, for all measures
+  (``[0.2, 0.5, 0.8]``) or per measure (``{"monetary": [0.5, 0.9]}``): the inner edges are the
+  linear-interpolated quantiles at those points (duplicates and edges >= the maximum removed,
+  then rule 4), and the measure gets ``len(cuts) + 1`` scores;
+* ``thresholds``: fixed value edges in the column's units, strictly increasing, for all measures
+  or per measure (``{"recency": [30, 90, 180]}``): ``v <= 30`` is level 0, ``30 < v <= 90``
+  level 1, ... (closed on the right, as above), nothing is learned, and the measure gets
+  ``len(thresholds) + 1`` scores (recency reversed: ``<= 30`` days scores 4);
+* ``filters``: min/max bounds (inclusive) on any column (or measure name) applied before scoring,
+  ``{"total_spend": {"min": 0}, "n_orders": {"max": 500}}``: excluded rows are left out of the
+  reference in ``fit`` (counted in ``excluded_``, by reason in ``excluded_reasons_``) and get null
+  scores, a null ``rfm_code`` and their reason in ``rfm_excluded`` in ``transform``, never dropped.
+  A null value passes a filter.
 
 Frozen edges are data: ``RFMScorer(edges=read_edges(path))`` or ``RFMScorer.from_edges(path)``
 (``fit`` never reads a file, so the scorer clones and pickles like any scikit-learn transformer).
@@ -73,13 +92,31 @@ def _level_scores(n_levels: int, bins: int) -> list[int]:
     return [1 + int(round(i * (bins - 1) / (n_levels - 1))) for i in range(n_levels)]
 
 
+def _final_scores(scores: list[int], reverse: bool, bins: int) -> list[int]:
+    """The score of each level as shown: reversed for recency, except the middle score of a constant column."""
+    if reverse and len(scores) > 1:
+        return [bins + 1 - s for s in scores]
+    return list(scores)
+
+
+def _cut_edges(values: pl.Series, cuts: list[float]) -> list[float]:
+    """Inner edges at explicit percentile cut points (duplicates and edges >= the maximum removed)."""
+    v = values.drop_nulls().cast(pl.Float64)
+    v = v.filter(v.is_not_nan())
+    if v.len() == 0:
+        return []
+    top = v.max()
+    qs = [v.quantile(float(q), interpolation="linear") for q in cuts]
+    return sorted({float(q) for q in qs if q < top})
+
+
 def _score_expr(column: str, edges: list[float], scores: list[int], reverse: bool, bins: int) -> pl.Expr:
     """Polars expression: level = #(edges < value), then the level's score (reversed if asked)."""
     x = pl.col(column).cast(pl.Float64)
     level = pl.lit(0, dtype=pl.Int32)
     for e in edges:
         level = level + (x > e).cast(pl.Int32)
-    table = [bins + 1 - s for s in scores] if reverse else list(scores)
+    table = _final_scores(scores, reverse, bins)
     score = pl.lit(table[0], dtype=pl.Int8)
     for i in range(1, len(table)):  # a handful of levels, not rows
         score = pl.when(level == i).then(pl.lit(table[i], dtype=pl.Int8)).otherwise(score)
@@ -127,12 +164,18 @@ class RFMScorer(TransformerMixin, BaseEstimator):
         frequency: str | int = "n_orders",
         monetary: str | int = "total_spend",
         edges: Mapping[str, Any] | None = None,
+        cuts: Any = None,
+        thresholds: Any = None,
+        filters: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
         self.bins = bins
         self.recency = recency
         self.frequency = frequency
         self.monetary = monetary
         self.edges = edges
+        self.cuts = cuts
+        self.thresholds = thresholds
+        self.filters = filters
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -142,11 +185,98 @@ class RFMScorer(TransformerMixin, BaseEstimator):
 
     # -- helpers ---------------------------------------------------------------------------
     def _check_bins(self) -> int:
-        if self.bins not in ALLOWED_BINS:
-            raise ConfigError(
-                f"RFMScorer: bins={self.bins!r} is not supported. Fix: set rfm.bins to one of {list(ALLOWED_BINS)}."
-            )
-        return int(self.bins)
+        """The common bin count (the largest per-measure count when they differ); checks every option."""
+        return max(self._dim_bins().values())
+
+    def _per_measure(self, value: Any, name: str, config_key: str) -> dict[str, Any]:
+        """``value`` (one setting for all measures or a mapping per measure) as {dimension: value}."""
+        if value is None:
+            return {}
+        if isinstance(value, Mapping):
+            unknown = sorted(str(k) for k in value if k not in DIMS)
+            if unknown:
+                raise ConfigError(f"RFMScorer: {name} names unknown measure(s) {unknown}. Fix: key {config_key} by "
+                                  f"{', '.join(DIMS)}, or give one value for all three.")
+            return {k: v for k, v in value.items() if v is not None}
+        return {dim: value for dim in DIMS}
+
+    def _cut_lists(self) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+        """Checked percentile cuts and value thresholds per dimension."""
+        out = []
+        for name, key, unit in (("cuts", "rfm.percentiles", "percentile"), ("thresholds", "rfm.thresholds", "value")):
+            per = {}
+            for dim, lst in self._per_measure(getattr(self, name), name, key).items():
+                ok = (isinstance(lst, (list, tuple, np.ndarray)) and 1 <= len(lst) <= 9
+                      and all(isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+                              and np.isfinite(x) for x in lst)
+                      and all(a < b for a, b in zip(lst, lst[1:])))
+                if ok and name == "cuts":
+                    ok = all(0 < x < 1 for x in lst)
+                if not ok:
+                    rng = " in (0, 1)" if name == "cuts" else ""
+                    raise ConfigError(f"RFMScorer: {name} for {dim} is {lst!r}, which is not a list of 1 to 9 strictly "
+                                      f"increasing finite {unit} cut points{rng}. Fix: set {key} like "
+                                      f"{'[0.2, 0.5, 0.8]' if name == 'cuts' else '[30, 90, 180]'}.")
+                per[dim] = [float(x) for x in lst]
+            out.append(per)
+        cuts, thresholds = out
+        both = sorted(set(cuts) & set(thresholds))
+        if both:
+            raise ConfigError(f"RFMScorer: {both} have both percentile cuts and value thresholds. Fix: give each "
+                              "measure only one of rfm.percentiles / rfm.thresholds.")
+        return cuts, thresholds
+
+    def _dim_bins(self) -> dict[str, int]:
+        """The number of scores of each dimension (from ``bins``, or ``len(cuts) + 1``)."""
+        explicit = isinstance(self.bins, Mapping)
+        given = self._per_measure(self.bins, "bins", "rfm.bins")
+        out = {}
+        for dim in DIMS:
+            b = given.get(dim, 5)
+            if isinstance(b, bool) or b not in ALLOWED_BINS:
+                raise ConfigError(
+                    f"RFMScorer: bins={self.bins!r} is not supported. Fix: set rfm.bins to one of "
+                    f"{list(ALLOWED_BINS)}, or a mapping of recency/frequency/monetary to those counts."
+                )
+            out[dim] = int(b)
+        cuts, thresholds = self._cut_lists()
+        for dim, lst in (cuts | thresholds).items():
+            n = len(lst) + 1
+            if explicit and dim in self.bins and out[dim] != n:
+                raise ConfigError(f"RFMScorer: bins for {dim} is {out[dim]} but its {len(lst)} cut point(s) make "
+                                  f"{n} scores. Fix: set bins for {dim} to {n} or leave it out.")
+            out[dim] = n
+        return out
+
+    def _filter_specs(self) -> list[tuple[str, str, float]]:
+        """Checked filters as (column, "min"|"max", bound)."""
+        if self.filters is None:
+            return []
+        if not isinstance(self.filters, Mapping):
+            raise ConfigError(f"RFMScorer: filters must map a column to {{min: ..., max: ...}}, got "
+                              f"{self.filters!r}. Fix: set rfm.filters like {{total_spend: {{min: 0}}}}.")
+        out = []
+        for key, spec in self.filters.items():
+            col = str(self._columns()[key]) if key in DIMS else str(key)
+            if not isinstance(spec, Mapping) or not spec or any(k not in ("min", "max") for k in spec) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and v == v for v in spec.values()):
+                raise ConfigError(f"RFMScorer: filter for {key!r} is {spec!r}, not a mapping of min and/or max to "
+                                  "numbers. Fix: write e.g. {min: 0, max: 10000}.")
+            if "min" in spec and "max" in spec and spec["min"] > spec["max"]:
+                raise ConfigError(f"RFMScorer: filter for {key!r} has min {spec['min']} > max {spec['max']}. "
+                                  "Fix: swap them.")
+            out += [(col, k, float(spec[k])) for k in ("min", "max") if k in spec]
+        return out
+
+    def _reason_expr(self, specs: list[tuple[str, str, float]]) -> pl.Expr:
+        """The first filter a row fails, as text (null when it passes every filter)."""
+        reason = pl.lit(None, dtype=pl.String)
+        for col, kind, bound in reversed(specs):
+            x = pl.col(col).cast(pl.Float64)
+            bad = (x < bound) if kind == "min" else (x > bound)
+            text = f"{col} {'<' if kind == 'min' else '>'} {bound:g} ({kind} filter)"
+            reason = pl.when(bad.fill_null(False)).then(pl.lit(text)).otherwise(reason)
+        return reason
 
     def _columns(self) -> dict[str, Any]:
         return {"recency": self.recency, "frequency": self.frequency, "monetary": self.monetary}
@@ -205,13 +335,19 @@ class RFMScorer(TransformerMixin, BaseEstimator):
                 )
             raise ConfigError(f"RFMScorer: edges must be the dict written by save_edges() or None, got "
                               f"{type(payload).__name__}. Fix: use read_edges(path) or RFMScorer.from_edges(path).")
-        bins = int(payload.get("bins", self.bins))
-        if bins != self.bins:
-            raise ConfigError(
-                f"RFMScorer: frozen edges were learned with bins={bins} but the scorer has bins={self.bins}. "
-                "Fix: set rfm.bins to the value of the saved edges, or fit new edges (rfm.frozen_edges: null)."
-            )
+        bins = payload.get("bins", self.bins)
         dims = payload.get("dimensions", payload)
+        mine = self._dim_bins()
+        saved = {dim: int((dims.get(dim) or {}).get("bins", bins[dim] if isinstance(bins, Mapping) and dim in bins
+                                                     else (5 if isinstance(bins, Mapping) else bins)))
+                 for dim in DIMS}
+        if saved != mine:
+            shown = (lambda b: b[DIMS[0]] if len(set(b.values())) == 1 else b)
+            raise ConfigError(
+                f"RFMScorer: frozen edges were learned with bins={shown(saved)} but the scorer has bins="
+                f"{shown(mine)}. Fix: set rfm.bins to the value of the saved edges, or fit new edges "
+                "(rfm.frozen_edges: null)."
+            )
         edges: dict[str, dict] = {}
         for dim in DIMS:
             if dim not in dims:
@@ -223,6 +359,8 @@ class RFMScorer(TransformerMixin, BaseEstimator):
                 "scores": [int(s) for s in d["scores"]],
                 "reverse": dim == "recency",
             }
+            if isinstance(self.bins, Mapping) or "bins" in d:
+                edges[dim]["bins"] = saved[dim]
             if d.get("column") not in (None, edges[dim]["column"]):
                 warnings.warn(
                     f"frozen RFM edges for {dim} were learned on column '{d['column']}' and are applied to "
@@ -237,22 +375,45 @@ class RFMScorer(TransformerMixin, BaseEstimator):
     # -- sklearn API -----------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None) -> "RFMScorer":
         """Learn the edges from the reference table ``X`` (or keep the frozen ``edges``)."""
-        bins = self._check_bins()
+        dim_bins = self._dim_bins()
+        cuts, thresholds = self._cut_lists()
+        specs = self._filter_specs()
         table = self._table(X, "RFMScorer.fit", reset=True)
         if self.edges is not None:
+            if cuts or thresholds:
+                raise ConfigError("RFMScorer: frozen edges and percentile cuts / value thresholds were both given. "
+                                  "Fix: use one of them (rfm.frozen_edges: null to cut anew).")
             self._set_frozen(self.edges)
+            self.excluded_, self.excluded_reasons_ = 0, {}
             return self
         cols = {dim: str(c) for dim, c in self._columns().items()}
-        df = _frame(table, list(dict.fromkeys(cols.values())), "RFMScorer.fit")
+        df = _frame(table, list(dict.fromkeys(list(cols.values()) + [c for c, _, _ in specs])), "RFMScorer.fit")
         if df.height == 0:
             raise DataError("RFMScorer.fit: the reference table is empty. Fix: fit on a table with customers.")
+        self.excluded_, self.excluded_reasons_ = 0, {}
+        if specs:
+            reason = df.select(self._reason_expr(specs).alias("r"))["r"]
+            self.excluded_ = int(reason.is_not_null().sum())
+            self.excluded_reasons_ = {str(k): int(v) for k, v in reason.drop_nulls().value_counts(sort=True).iter_rows()}
+            df = df.filter(reason.is_null())
+            if df.height == 0:
+                raise DataError(f"RFMScorer.fit: the filters {dict(self.filters)} exclude every customer. "
+                                "Fix: widen rfm.filters.")
         edges: dict[str, dict] = {}
         for dim, col in cols.items():
-            e = _learn_edges(df[col], bins)
-            edges[dim] = {"column": self._columns()[dim], "edges": e, "scores": _level_scores(len(e) + 1, bins),
+            b = dim_bins[dim]
+            if dim in thresholds:
+                e = list(thresholds[dim])
+            elif dim in cuts:
+                e = _cut_edges(df[col], cuts[dim])
+            else:
+                e = _learn_edges(df[col], b)
+            edges[dim] = {"column": self._columns()[dim], "edges": e, "scores": _level_scores(len(e) + 1, b),
                           "reverse": dim == "recency"}
+            if isinstance(self.bins, Mapping) or cuts or thresholds:
+                edges[dim]["bins"] = b
         self.edges_ = edges
-        self.degenerate_ = _degenerate(edges, bins)
+        self.degenerate_ = _degenerate(edges, self.bins)
         self.n_fit_ = df.height
         for dim, msg in self.degenerate_.items():
             warnings.warn(f"RFMScorer: {msg}", UserWarning, stacklevel=2)
@@ -279,18 +440,34 @@ class RFMScorer(TransformerMixin, BaseEstimator):
                 f"RFMScorer.transform: column(s) {missing} not in the table (columns: {list(schema)}). "
                 "Fix: compute the customer feature table first or set rfm.recency/frequency/monetary."
             )
+        specs = self._filter_specs()
+        missing = [c for c, _, _ in specs if c not in schema]
+        if missing:
+            raise DataError(f"RFMScorer.transform: filter column(s) {missing} not in the table (columns: "
+                            f"{list(schema)}). Fix: compute them first or change rfm.filters.")
         exprs = [
-            _score_expr(str(d["column"]), d["edges"], d["scores"], d["reverse"], self.bins).alias(SCORE_COLS[dim])
+            _score_expr(str(d["column"]), d["edges"], d["scores"], d["reverse"], self._bins_of(d)).alias(SCORE_COLS[dim])
             for dim, d in self.edges_.items()
         ]
+        if specs:  # excluded rows: null scores (and their reason), never dropped
+            reason = self._reason_expr(specs)
+            exprs = [pl.when(reason.is_null()).then(e).otherwise(pl.lit(None, dtype=pl.Int8)).alias(SCORE_COLS[dim])
+                     for dim, e in zip(self.edges_, exprs)]
         if array_input:
             return X.select(exprs).to_numpy()
         r, f, m = (pl.col(c) for c in SCORE_COLS.values())
-        if self.bins >= 10:
+        if max(self._bins_of(d) for d in self.edges_.values()) >= 10:
             code = pl.concat_str([r.cast(pl.String), f.cast(pl.String), m.cast(pl.String)], separator="-")
         else:  # one digit per score: "545" as the number 545 written out (one cast instead of a concat)
             code = (r.cast(pl.Int32) * 100 + f.cast(pl.Int32) * 10 + m.cast(pl.Int32)).cast(pl.String)
-        return X.with_columns(exprs).with_columns(code.alias("rfm_code"))
+        out = X.with_columns(exprs).with_columns(code.alias("rfm_code"))
+        return out.with_columns(reason.alias("rfm_excluded")) if specs else out
+
+    def _bins_of(self, d: Mapping[str, Any]) -> int:
+        """The number of scores of one fitted dimension."""
+        if "bins" in d:
+            return int(d["bins"])
+        return int(self.bins)  # fit / frozen edges store "bins" per dimension whenever they can differ
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
         """``fit(X).transform(X)``."""
@@ -314,7 +491,7 @@ class RFMScorer(TransformerMixin, BaseEstimator):
                     "level": i,
                     "lower": e[i - 1] if i > 0 else None,
                     "upper": e[i] if i < len(e) else None,
-                    "score": self.bins + 1 - s if d["reverse"] else s,
+                    "score": _final_scores(d["scores"], d["reverse"], self._bins_of(d))[i],
                 })
         return pl.DataFrame(rows, schema={"dimension": pl.String, "column": pl.String, "level": pl.Int32,
                                           "lower": pl.Float64, "upper": pl.Float64, "score": pl.Int8})
@@ -326,9 +503,10 @@ class RFMScorer(TransformerMixin, BaseEstimator):
         return {
             "kind": "segmentation_lib.RFMScorer.edges",
             "version": 1,
-            "bins": self.bins,
+            "bins": self.bins if not isinstance(self.bins, Mapping) else dict(self.bins),
             "dimensions": {
                 dim: {"column": d["column"], "edges": d["edges"], "scores": d["scores"]}
+                | ({"bins": d["bins"]} if "bins" in d else {})
                 for dim, d in self.edges_.items()
             },
         }
@@ -352,7 +530,10 @@ class RFMScorer(TransformerMixin, BaseEstimator):
         kw = {dim: dims.get(dim, {}).get("column") for dim in DIMS}
         kw = {k: v for k, v in kw.items() if v is not None and v != ""}
         kw.update(columns)
-        scorer = cls(bins=int(payload.get("bins", 5)), edges=payload, **kw)
+        bins = payload.get("bins", 5)
+        if any("bins" in (dims.get(dim) or {}) for dim in DIMS):  # per-measure counts (bins mapping, cuts, thresholds)
+            bins = {dim: int(dims[dim].get("bins", bins)) for dim in DIMS if dim in dims}
+        scorer = cls(bins=dict(bins) if isinstance(bins, Mapping) else int(bins), edges=payload, **kw)
         scorer._check_bins()
         scorer._positional()
         scorer._set_frozen(payload)
@@ -360,17 +541,20 @@ class RFMScorer(TransformerMixin, BaseEstimator):
 
     def __repr__(self) -> str:
         return (f"RFMScorer(bins={self.bins}, recency={self.recency!r}, frequency={self.frequency!r}, "
-                f"monetary={self.monetary!r}, edges={'frozen' if self.edges is not None else None})")
+                f"monetary={self.monetary!r}, edges={'frozen' if self.edges is not None else None}"
+                + "".join(f", {k}={getattr(self, k)!r}" for k in ("cuts", "thresholds", "filters")
+                          if getattr(self, k) is not None) + ")")
 
 
 def _degenerate(edges: Mapping[str, dict], bins: int) -> dict[str, str]:
     out = {}
     for dim, d in edges.items():
         levels = len(d["edges"]) + 1
-        if levels < bins:
-            used = [bins + 1 - s for s in d["scores"]] if d["reverse"] else d["scores"]
+        b = int(d.get("bins", bins))
+        if levels < b:
+            used = _final_scores(d["scores"], d["reverse"], b)
             out[dim] = (
-                f"{dim} ('{d['column']}') has only {levels} distinct level(s) for {bins} bins (ties or few "
+                f"{dim} ('{d['column']}') has only {levels} distinct level(s) for {b} bins (ties or few "
                 f"distinct values); levels are spread over the scores {sorted(set(used))} so the lowest and "
                 f"highest levels keep the extreme scores."
             )

@@ -104,3 +104,147 @@ def test_btyd_sorted_path_gives_the_grouped_table(freq):
     assert no_money.columns == ["customer_id", "frequency", "recency", "T"]
     with pytest.raises(ConfigError, match="method"):
         btyd_summary(log, "2024-12-01", method="quick")
+
+
+# --------------------------------------------------------------------------------------------
+# issue 13: exact money, the peers' options (lifetimes' answers on the same data)
+# --------------------------------------------------------------------------------------------
+from segmentation_lib.features.btyd import (  # noqa: E402
+    DefaultObservationEndWarning, calibration_and_holdout_summary, first_transactions,
+)
+
+SUMMARY_COLS = ["frequency", "recency", "T", "monetary_value"]
+
+
+def _unrounded_log(seed=11, n=4000, n_customers=300, days=700):
+    rng = np.random.default_rng(seed)
+    start = np.datetime64("2022-01-01T00:00:00", "us")
+    ts = start + rng.integers(0, days * 86_400_000_000, n).astype("timedelta64[us]")
+    amount = rng.lognormal(3, 1, n) * np.where(rng.random(n) < 0.05, -1, 1)  # not whole cents
+    return pl.DataFrame({"customer_id": [f"c{i:03d}" for i in rng.integers(0, n_customers, n)], "timestamp": ts,
+                         "amount": amount}).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
+
+
+def _pdf(log):
+    return log.with_columns(pl.col("timestamp").dt.replace_time_zone(None)).to_pandas()
+
+
+def _lt_summary(log, **kw):
+    lu = pytest.importorskip("lifetimes.utils")
+    ref = lu.summary_data_from_transaction_data(_pdf(log), "customer_id", "timestamp", monetary_value_col="amount", **kw)
+    return ref.sort_index()
+
+
+def _assert_close(ours, ref, cols, rel=1e-12):
+    assert ours["customer_id"].to_list() == list(ref.index)
+    worst = 0.0
+    for col in cols:
+        for got, exp in zip(ours[col].to_list(), ref[col].to_list()):
+            assert math.isclose(got, exp, rel_tol=rel, abs_tol=1e-300), (col, got, exp)
+            if exp:
+                worst = max(worst, abs(got - exp) / abs(exp))
+    return worst
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+@pytest.mark.parametrize("freq", ["D", "W"])
+def test_btyd_summary_exact_on_unrounded_amounts(freq):
+    """Failed before issue 13: money was rounded to 6 decimals (differences up to 5e-7)."""
+    log = _unrounded_log()
+    ours = btyd_summary(log, "2023-09-30", freq=freq)
+    ref = _lt_summary(log, observation_period_end="2023-09-30", freq=freq)
+    assert _assert_close(ours, ref, SUMMARY_COLS) < 1e-12
+    # deterministic: the same bytes whatever the row order, and on both paths
+    shuffled = log.sample(fraction=1.0, shuffle=True, seed=5)
+    assert btyd_summary(shuffled, "2023-09-30", freq=freq).equals(ours)
+    assert btyd_summary(shuffled, "2023-09-30", freq=freq, method="grouped").equals(ours)
+    chunks = pl.concat([shuffled[i::3] for i in range(3)])
+    assert btyd_summary(chunks.lazy(), "2023-09-30", freq=freq).equals(ours)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+@pytest.mark.parametrize("freq,mult", [("h", 1), ("h", 24), ("D", 7)])
+def test_btyd_summary_hourly_and_multiplier_match_lifetimes(freq, mult):
+    log = _unrounded_log(seed=4, days=60)
+    ours = btyd_summary(log, dt.datetime(2022, 2, 20, 13, 30), freq=freq, freq_multiplier=mult)
+    ref = _lt_summary(log, observation_period_end="2022-02-20 13:30", freq=freq, freq_multiplier=mult)
+    _assert_close(ours, ref, SUMMARY_COLS)
+    if mult == 24:  # lifetimes' documented example: hours / 24 give fractional days
+        assert any(r % 1 for r in ours["recency"].to_list())
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+def test_btyd_summary_include_first_transaction_matches_lifetimes():
+    log = _unrounded_log(seed=8)
+    ours = btyd_summary(log, "2023-06-30", include_first_transaction=True)
+    ref = _lt_summary(log, observation_period_end="2023-06-30", include_first_transaction=True)
+    _assert_close(ours, ref, SUMMARY_COLS)
+    base = btyd_summary(log, "2023-06-30")
+    assert (ours["frequency"] - base["frequency"]).to_list() == [1.0] * base.height
+    # hand-computed: periods Jan 1 (3.0), Jan 5 (5), Jan 10 (7) -> 3 periods, mean 5
+    assert btyd_summary(BT, "2020-01-10", include_first_transaction=True).row(0) == ("a", 3.0, 9.0, 9.0, 5.0)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+def test_btyd_summary_default_observation_end_and_end_forms():
+    log = _unrounded_log(seed=2)
+    with pytest.warns(DefaultObservationEndWarning, match="last transaction"):
+        ours = btyd_summary(log)
+    last = log["timestamp"].max()
+    assert ours.observation_end == last
+    ref = _lt_summary(log)  # lifetimes' default: the max datetime
+    _assert_close(ours, ref, SUMMARY_COLS)
+    d = last.date()
+    same = [btyd_summary(log, e) for e in (d, dt.datetime(d.year, d.month, d.day, 23), d.isoformat())]
+    assert all(s.equals(ours) for s in same)
+    pd = pytest.importorskip("pandas")
+    by_period = btyd_summary(log, pd.Period(d.isoformat(), freq="D"))
+    assert by_period.equals(ours)
+    monthly = btyd_summary(log, "2023-06", freq="M")
+    assert monthly.equals(btyd_summary(log, "2023-06-01", freq="M"))
+
+
+def test_btyd_summary_keeps_the_callers_id_column():
+    log = BT.rename({"customer_id": "member"})
+    s = btyd_summary(log, "2020-01-10", id_col="member")
+    assert s.columns[0] == "member"
+    assert s.drop("member").equals(btyd_summary(BT, "2020-01-10").drop("customer_id"))
+    with pytest.raises(ConfigError, match="freq"):
+        btyd_summary(BT, "2020-01-10", freq="Q")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+def test_first_transactions_matches_lifetimes():
+    lu = pytest.importorskip("lifetimes.utils")
+    log = _unrounded_log(seed=6)
+    ours = first_transactions(log, "2023-09-30", freq="W")
+    ref = lu._find_first_transactions(_pdf(log), "customer_id", "timestamp", "amount",
+                                      observation_period_end="2023-09-30", freq="W")
+    ref = ref.assign(start=ref["timestamp"].dt.start_time).sort_values(["customer_id", "start"])
+    assert ours["customer_id"].to_list() == ref["customer_id"].to_list()
+    assert ours["timestamp"].dt.replace_time_zone(None).to_list() == list(ref["start"].dt.to_pydatetime())
+    assert ours["first"].to_list() == ref["first"].to_list()
+    for got, exp in zip(ours["amount"].to_list(), ref["amount"].to_list()):
+        assert math.isclose(got, exp, rel_tol=1e-12)
+    assert ours.columns == ["customer_id", "timestamp", "amount", "first"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+@pytest.mark.parametrize("freq,mult,first", [("D", 1, False), ("W", 1, False), ("h", 24, True)])
+def test_calibration_and_holdout_summary_matches_lifetimes(freq, mult, first):
+    lu = pytest.importorskip("lifetimes.utils")
+    log = _unrounded_log(seed=9, n_customers=500)
+    cal_end, end = "2023-03-31", "2023-09-30 12:00"
+    ours = calibration_and_holdout_summary(log, cal_end, end, freq=freq, freq_multiplier=mult,
+                                           include_first_transaction=first)
+    ref = lu.calibration_and_holdout_data(_pdf(log), "customer_id", "timestamp", cal_end, end, freq=freq,
+                                          freq_multiplier=mult, monetary_value_col="amount",
+                                          include_first_transaction=first).sort_index()
+    cols = ["frequency_cal", "recency_cal", "T_cal", "monetary_value_cal", "frequency_holdout",
+            "monetary_value_holdout", "duration_holdout"]
+    assert ours.columns == ["customer_id"] + cols
+    _assert_close(ours, ref, cols)
+    pdf = _pdf(log)
+    seen_cal = set(pdf.loc[pdf["timestamp"] <= cal_end, "customer_id"])
+    hold = pdf[(pdf["timestamp"] > cal_end) & (pdf["timestamp"] <= end)]
+    assert ours.holdout_only_customers == len(set(hold["customer_id"]) - seen_cal) > 0

@@ -95,3 +95,86 @@ def test_frozen_edges_round_trip(tmp_path):
     assert d.height == 15 and d.columns == ["dimension", "column", "level", "lower", "upper", "score"]
     rec = d.filter(pl.col("dimension") == "recency")
     assert rec["score"].to_list() == [5, 4, 3, 2, 1] and rec["upper"][0] == pytest.approx(2.8)
+
+
+# ---- issue 13: the middle score of a constant column, and the RFM cut options -----------------
+@pytest.mark.parametrize("bins, middle", [(10, 5), (4, 2), (5, 3), (3, 2)])
+def test_constant_column_scores_the_middle_on_every_measure(bins, middle):
+    t = _table([7] * 4, [2] * 4, [9.0] * 4)
+    with pytest.warns(UserWarning):
+        s = RFMScorer(bins=bins).fit(t)
+    out = s.transform(t)
+    assert out["r_score"].to_list() == [middle] * 4  # was 6 on 10 bins, 3 on 4 (recency reversed)
+    assert out["f_score"].to_list() == out["m_score"].to_list() == [middle] * 4
+    assert set(s.describe_edges()["score"].to_list()) == {middle}
+    frozen = RFMScorer.from_edges(s.edges_dict())
+    assert frozen.transform(t)["r_score"].to_list() == [middle] * 4
+
+
+def test_bins_per_measure():
+    t = _table(list(range(1, 11)), list(range(1, 11)), list(range(1, 11)))
+    s = RFMScorer(bins={"recency": 5, "frequency": 3, "monetary": 5}).fit(t)
+    # 1..10 at 1/3 and 2/3 (linear): positions 3 and 6 -> edges 4 and 7
+    assert s.edges_["frequency"]["edges"] == pytest.approx([4.0, 7.0])
+    out = s.transform(t)
+    assert out["f_score"].to_list() == [1, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert out["r_score"].to_list() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert out["m_score"].to_list() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert out["rfm_code"][0] == "511"
+    again = RFMScorer.from_edges(s.edges_dict())  # per-measure counts survive the edges file
+    assert again.transform(t)["rfm_code"].to_list() == out["rfm_code"].to_list()
+    with pytest.raises(ConfigError, match="bins"):
+        RFMScorer(bins={"recency": 7}).fit(t)
+    with pytest.raises(ConfigError, match="unknown measure"):
+        RFMScorer(bins={"spend": 5}).fit(t)
+
+
+def test_percentile_cuts():
+    t = _table(list(range(1, 11)), list(range(1, 11)), list(range(1, 11)))
+    s = RFMScorer(cuts=[0.2, 0.5, 0.8]).fit(t)
+    # positions 9 * q = 1.8, 4.5, 7.2 on 1..10 -> edges 2.8, 5.5, 8.2; four scores
+    assert s.edges_["monetary"]["edges"] == pytest.approx([2.8, 5.5, 8.2])
+    out = s.transform(t)
+    assert out["m_score"].to_list() == [1, 1, 2, 2, 2, 3, 3, 3, 4, 4]
+    assert out["r_score"].to_list() == [4, 4, 3, 3, 3, 2, 2, 2, 1, 1]
+    only_m = RFMScorer(cuts={"monetary": [0.5]}).fit(t).transform(t)  # 2 scores on monetary, 5 elsewhere
+    assert only_m["m_score"].to_list() == [1] * 5 + [2] * 5
+    assert only_m["f_score"].to_list() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    for bad in ([0.5, 0.2], [0.0, 0.5], [1.5]):
+        with pytest.raises(ConfigError, match="cuts"):
+            RFMScorer(cuts=bad).fit(t)
+    with pytest.raises(ConfigError, match="make 4 scores"):
+        RFMScorer(bins={"recency": 5}, cuts={"recency": [0.2, 0.5, 0.8]}).fit(t)
+
+
+def test_value_thresholds():
+    t = _table([10, 30, 31, 90, 200], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5])
+    s = RFMScorer(thresholds={"recency": [30, 90, 180]}).fit(t)
+    assert s.edges_["recency"]["edges"] == [30.0, 90.0, 180.0]
+    out = s.transform(t)
+    # (.., 30] (30, 90] (90, 180] (180, ..) -> levels 0 0 1 1 3, reversed on 4 scores
+    assert out["r_score"].to_list() == [4, 4, 3, 3, 1]
+    assert out["f_score"].to_list() == [1, 2, 3, 4, 5]
+    assert "recency" not in s.degenerate_
+    with pytest.raises(ConfigError, match="only one"):
+        RFMScorer(cuts={"recency": [0.5]}, thresholds={"recency": [30]}).fit(t)
+    with pytest.raises(ConfigError, match="thresholds"):
+        RFMScorer(thresholds=[90, 30]).fit(t)
+
+
+def test_filters_exclude_count_and_give_a_null_score():
+    t = _table([1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 900], [-5, 10, 20, 30, 40, 50])
+    s = RFMScorer(bins=3, filters={"total_spend": {"min": 0}, "frequency": {"max": 500}}).fit(t)
+    assert s.excluded_ == 2 and s.n_fit_ == 4
+    assert s.excluded_reasons_ == {"total_spend < 0 (min filter)": 1, "n_orders > 500 (max filter)": 1}
+    # edges learned on 10, 20, 30, 40 only: positions 1 and 2 -> 20, 30
+    assert s.edges_["monetary"]["edges"] == pytest.approx([20.0, 30.0])
+    out = s.transform(t)
+    assert out.height == 6  # nobody dropped
+    assert out["m_score"].to_list() == [None, 1, 1, 2, 3, None]
+    assert out["rfm_code"][0] is None and out["rfm_code"][5] is None
+    assert out["rfm_excluded"].to_list() == ["total_spend < 0 (min filter)", None, None, None, None,
+                                             "n_orders > 500 (max filter)"]
+    with pytest.raises(ConfigError, match="min"):
+        RFMScorer(filters={"total_spend": {"min": 5, "max": 1}}).fit(t)
+    assert "rfm_excluded" not in RFMScorer().fit(t).transform(t).columns  # no filters: the old output
