@@ -40,7 +40,7 @@ from typing import Mapping, Sequence
 import polars as pl
 
 from segmentation_lib.errors import DataError
-from segmentation_lib.features.common import order_key
+from segmentation_lib.features.common import order_key, rounded_money
 from segmentation_lib.segment.sizes import with_shares
 
 #: the label of the Total row and of rolled-up grouping columns
@@ -112,7 +112,8 @@ def segment_stats(
             order_key(tx_cols).drop_nulls().n_unique().cast(pl.Int64).alias("transactions")]
     if has_units:
         aggs.append(pl.col("quantity").cast(pl.Float64).sum().alias("units"))
-    aggs.append(pl.col("amount").cast(pl.Float64).sum().alias("spend"))
+    # rounded like every money sum of the kit: the same data gives the same bytes whatever the threads' summation order
+    aggs.append(rounded_money(pl.col("amount").cast(pl.Float64).sum()).alias("spend"))
     aggs += [expr.alias(name) for name, expr in (extra_aggs or {}).items()]
 
     sets = grouping_sets(keys, total, rollup)

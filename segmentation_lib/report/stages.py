@@ -249,7 +249,7 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
         seg.sweep_.write_parquet(ctx.work / "k_sweep.parquet")
     write_json(info_p, info)
     write_json(ctx.run_dir / "segments.json", segment_rows(assignments, data.features, names))
-    write_segment_stats(ctx, data, assignments, {"rfm": "rfm_segment", "behavioural": "cluster_name"})
+    write_segment_stats(ctx, data, assignments, {"behavioural": "cluster_name"})
     return ClusterStage(seg, assignments, info, surrogate)
 
 
@@ -263,7 +263,8 @@ def unknown_customer_rows(quality: Mapping[str, Any]) -> int:
 
 def write_segment_stats(ctx: RunContext, data: DataStage, assignments: pl.DataFrame,
                         segmentations: Mapping[str, str]) -> pl.DataFrame:
-    """Write ``segment_stats.parquet``: :func:`segment_stats` per segmentation, stacked.
+    """Write ``segment_stats.parquet``: :func:`segment_stats` per segmentation, stacked; the rows of
+    ``segmentations`` are (re)computed, rows of other segmentations already in the file are kept.
 
     Columns ``segmentation`` (e.g. ``rfm``, ``behavioural``), ``segment`` (text, ``Total`` last),
     the statistics, and ``unknown_customer_rows`` (the data-quality ``null_customer`` row count:
@@ -271,12 +272,17 @@ def write_segment_stats(ctx: RunContext, data: DataStage, assignments: pl.DataFr
     """
     from segmentation_lib.describe.segment_stats import segment_stats
 
+    path = ctx.run_dir / SEGMENT_STATS_FILE
+    # the RFM stage writes its rows and the clustering stage adds its own: rows of the other
+    # segmentations already in the file are kept, not computed again over the whole log
+    kept = pl.read_parquet(path).filter(~pl.col("segmentation").is_in(list(segmentations))) if path.is_file() else None
     unknown = unknown_customer_rows(data.quality)
-    parts = [segment_stats(data.transactions, assignments.select("customer_id", col), col).table
-             .select(pl.lit(name).alias("segmentation"), pl.col(col).cast(pl.String).alias("segment"), pl.all().exclude(col))
-             for name, col in segmentations.items()]
+    parts = [] if kept is None else [kept.drop("unknown_customer_rows")]
+    parts += [segment_stats(data.transactions, assignments.select("customer_id", col), col).table
+              .select(pl.lit(name).alias("segmentation"), pl.col(col).cast(pl.String).alias("segment"), pl.all().exclude(col))
+              for name, col in segmentations.items()]
     out = pl.concat(parts, how="vertical_relaxed").with_columns(pl.lit(unknown, pl.Int64).alias("unknown_customer_rows"))
-    out.write_parquet(ctx.run_dir / SEGMENT_STATS_FILE)
+    out.write_parquet(path)
     return out
 
 
