@@ -22,9 +22,10 @@ LAYERS: dict[str, int] = {
     "predict": 4,
     "segment": 5,
     "score": 6, "validate": 6,
-    "describe": 7,
-    "report": 8,
-    "cli": 9,
+    "experiment": 7, "engine": 7,
+    "describe": 8,
+    "report": 9,
+    "cli": 10,
 }
 
 
