@@ -129,6 +129,8 @@ def _set(cfg: dict, dotted: str, value: Any) -> None:
 def _parse_as_of(value: Any, source: str) -> str | None:
     if value is None or value == "":
         return None
+    if isinstance(value, str) and value.strip().lower() == "today":
+        return "today"  # resolved when the data are read (data.quality.parse_as_of) and recorded in the manifest
     if isinstance(value, datetime):
         return value.date().isoformat()
     if isinstance(value, date):
@@ -138,7 +140,8 @@ def _parse_as_of(value: Any, source: str) -> str | None:
     except ValueError:
         raise ConfigError(
             f"{source}: run.as_of is '{value}', which is not a date. Fix: write it as YYYY-MM-DD "
-            f"(for example 2024-12-31), or null to use the day after the last transaction."
+            f"(for example 2024-12-31), today for the day of the run, or null to use the day after the last "
+            "transaction."
         ) from None
 
 
@@ -219,12 +222,16 @@ def _check_rfm_cuts(cfg: dict) -> list[str]:
     allowed = CHOICES["rfm.bins"]
     counts: dict[str, Any] = {d: bins for d in _RFM_DIMS}
     if isinstance(bins, Mapping):
-        # the report's segment maps name the cells of one score grid, so a run needs one bin count;
-        # per-measure counts are for library use (RFMScorer(bins={...}))
-        problems.append(f"rfm.bins is {dict(bins)!r} (allowed in a run: one of {', '.join(map(str, allowed))} for "
-                        "all three measures, because the segment maps name cells of one score grid; per-measure "
-                        "counts are available in the library as RFMScorer(bins={'recency': 5, 'frequency': 3, ...}))")
-        counts = {d: None for d in _RFM_DIMS}
+        # a count per measure: the segment map is the one for the largest count, the other
+        # measures' scores read on its scale (segment.rfm_maps.score_on_map_scale)
+        bad = {k: v for k, v in bins.items() if k not in _RFM_DIMS or isinstance(v, bool) or v not in allowed}
+        if bad or not bins:
+            problems.append(f"rfm.bins is {dict(bins)!r} (allowed: one of {', '.join(map(str, allowed))} for all three "
+                            "measures, or a mapping of recency/frequency/monetary to those counts, e.g. "
+                            "{recency: 5, frequency: 3, monetary: 5}; a measure left out has 5)")
+            counts = {d: None for d in _RFM_DIMS}
+        else:
+            counts = {d: int(bins.get(d, 5)) for d in _RFM_DIMS}
     per_cut: dict[str, str] = {}
     for key, unit, example in (("rfm.percentiles", "percentile", "[0.2, 0.5, 0.8]"),
                                ("rfm.thresholds", "value", "{recency: [30, 90, 180]}")):
@@ -313,6 +320,9 @@ def resolve_config(raw: Mapping[str, Any] | None, base_dir: Path | str = ".", so
     if isinstance(seg_map, str) and seg_map.endswith((".yaml", ".yml")) and not Path(seg_map).is_absolute():
         cfg["rfm"]["segment_map"] = str((base / seg_map).resolve())
     cfg["run"]["as_of"] = _parse_as_of(cfg["run"].get("as_of"), source)
+    bins = _get(cfg, "rfm.bins")
+    if isinstance(bins, Mapping) and bins and all(k in _RFM_DIMS for k in bins):  # every measure's count written out
+        cfg["rfm"]["bins"] = {d: bins.get(d, 5) for d in _RFM_DIMS}
     check_values(cfg, source)
     return cfg
 

@@ -419,6 +419,7 @@ def run_pipeline(
             "configuration_yaml": dump_config(cfg),
             "inputs": fingerprint(cfg),
             "row_counts": report.row_counts(tmp),
+            "as_of": report.as_of_of_run(tmp),
             "versions": library_versions(),
             "git_revision": git_revision(),
             "kernel": kernel,

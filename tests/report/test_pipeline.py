@@ -190,6 +190,8 @@ def test_demo_run_outputs(demo_run) -> None:
         assert html.count("<img") >= n_img, (nb, html.count("<img"))
     man = json.loads((run / "manifest.json").read_text())
     assert man["row_counts"]["assignments.parquet"] == a.height and man["inputs"]["transactions"][0]["sha256"]
+    dq = json.loads((run / "data_quality.json").read_text())
+    assert man["as_of"] == {"date": dq["as_of"][:10], "chosen": "the day after the last transaction (run.as_of: null)"}
 
 
 @pytest.mark.slow
