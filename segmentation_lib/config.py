@@ -335,8 +335,9 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     p = Path(path)
     if not p.is_file():
         raise ConfigError(
-            f"Configuration file '{p}' does not exist. Fix: pass an existing YAML file, for example "
-            f"--config configs/default.yaml (copy it to start a configuration of your own)."
+            f"Configuration file '{p}' does not exist (looked for '{p.resolve()}'). Fix: pass an existing YAML "
+            "file with --config, or start one for your data with 'segment init YOUR_DATA_FILE' (writes "
+            "segment.yaml with the column mapping guessed from the header)."
         )
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
@@ -363,6 +364,69 @@ def _merge_free(base: Mapping, override: Mapping) -> dict:
         else:
             out[k] = copy.deepcopy(v)
     return out
+
+
+def init_config_text(data_file: str | Path, config_file: str | Path, columns: Mapping[str, str | None],
+                     preset: str | None = None, header: list[str] | None = None) -> str:
+    """A short, commented run configuration for ``data_file`` (``segment init``): the data path
+    relative to the configuration's folder, the preset or the column mapping, and the few settings
+    a first run is most likely to change. Everything else keeps its default.
+
+    >>> print(init_config_text("shop.csv", "segment.yaml", {"customer_id": "Member"}).splitlines()[4])
+    run:
+    """
+    import json
+    import os
+
+    data_file, config_file = Path(data_file), Path(config_file)
+    try:
+        rel = os.path.relpath(data_file.resolve(), config_file.resolve().parent)
+    except ValueError:  # another drive (Windows)
+        rel = str(data_file.resolve())
+    q = json.dumps  # a JSON string is a valid YAML scalar, whatever characters the name holds
+    name = data_file.stem if data_file.suffix else data_file.name
+    lines = [
+        f"# Run configuration for {q(str(data_file))}, written by `segment init`.",
+        "# Settings left out take the kit's defaults (docs/configuration.md lists every one).",
+        "# Relative paths start at this file's folder. Next: segment check-data --config " + q(str(config_file)),
+        "",
+        "run:",
+        f"  name: {q(name)}                # the report title",
+        "  seed: 42                # the same seed gives the same report",
+        "  as_of: null             # YYYY-MM-DD, today, or null = the day after the last transaction (repeatable)",
+        "",
+        "data:",
+        f"  path: {q(rel)}",
+    ]
+    if preset:
+        lines.append(f"  preset: {q(preset)}       # the header matches this known layout")
+    else:
+        lines += ["  columns:               # kit column: column in your file, guessed from the header; null = not in the file"]
+        notes = {"customer_id": "required", "timestamp": "required", "amount": "required, or quantity x unit_price"}
+        for canonical in ("customer_id", "timestamp", "amount", "order_id", "product_id", "quantity", "unit_price"):
+            src = columns.get(canonical)
+            note = notes.get(canonical, "optional")
+            if not src and canonical in ("customer_id", "timestamp"):
+                note += ", NOT FOUND: set it"
+            elif not src and canonical == "amount":
+                note = ("derived as quantity x unit_price" if columns.get("quantity") and columns.get("unit_price")
+                        else "required, NOT FOUND: set it, or map quantity and unit_price")
+            lines.append(f"    {canonical}: {q(src) if src else 'null'}    # {note}")
+        lines += ["  date_format: null       # e.g. \"%d/%m/%Y %H:%M\"; null = inferred from the values",
+                  "  timezone: UTC           # zone of timestamps without an offset"]
+    lines += [
+        "  customers: null         # optional customer attributes table: {path: customers.csv}",
+        "  truth: null",
+        "",
+        "rfm:",
+        "  bins: 5                 # 3, 4, 5 or 10 scores per measure, or per measure {recency: 5, frequency: 3, monetary: 5}",
+        "",
+        "report:",
+        "  out_dir: reports        # each run writes a new folder here",
+    ]
+    if header:
+        lines.append(f"# Columns of the file: {', '.join(header)}")
+    return "\n".join(lines) + "\n"
 
 
 def dump_config(cfg: Mapping[str, Any]) -> str:

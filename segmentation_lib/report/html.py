@@ -211,6 +211,7 @@ FILE_NOTES = {
     "manifest.json": "configuration, input fingerprints, row counts, versions, timings",
     "model.joblib": "the fitted segmentation; score new customers with `segment score`",
     "data_quality.json": "what the data-quality rules did, rule by rule",
+    "run_config.yaml": "the configuration of this run with the command-line overrides applied (only when there were any)",
     "segment_rules.sql": "the surrogate rules as a SQL CASE expression for a warehouse or CRM",
     "segments.json": "behavioural segments with sizes and revenue shares (as shown above)",
     "rfm_edges.json": "learned RFM bin edges (reuse via rfm.frozen_edges to keep scores comparable)",
