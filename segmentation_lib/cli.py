@@ -153,6 +153,21 @@ def os_error_message(exc: OSError) -> str:
     return f"Cannot use the path '{path}': {what} ({detail}). Fix: {fix}."
 
 
+def interrupted_message(kept_folder: Path | None = None, stopped_during: str | None = None) -> str:
+    """What an interruption left behind, exactly: the kept folder of a stopped run and its files.
+
+    >>> interrupted_message()
+    'Interrupted: the command stopped before it finished; no report folder was published.'
+    """
+    if kept_folder is None or not Path(kept_folder).is_dir():
+        return "Interrupted: the command stopped before it finished; no report folder was published."
+    files = sorted(p.name for p in Path(kept_folder).iterdir())
+    during = f" during {stopped_during}" if stopped_during else ""
+    return (f"Interrupted{during}: no report was published and earlier reports are unchanged. The unfinished run "
+            f"was kept in {kept_folder}, which holds {', '.join(files) or 'nothing'} (FAILED.txt says where it "
+            "stopped); delete it when you no longer need it.")
+
+
 def friendly_errors(fn: Callable) -> Callable:
     """Turn a SegmentationError into its one-paragraph message and a non-zero exit code."""
 
@@ -166,8 +181,9 @@ def friendly_errors(fn: Callable) -> Callable:
         except OSError as exc:
             console.print(f"[bold red]Error:[/bold red] {os_error_message(exc)}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
-        except KeyboardInterrupt:
-            console.print("[yellow]Interrupted; nothing half-written was kept.[/yellow]")
+        except KeyboardInterrupt as exc:
+            console.print(f"[yellow]{interrupted_message(getattr(exc, 'kept_folder', None), getattr(exc, 'stopped_during', None))}[/yellow]",
+                          highlight=False, soft_wrap=True)
             raise typer.Exit(code=130) from None
 
     return wrapper

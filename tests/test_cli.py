@@ -166,12 +166,18 @@ def test_run_passes_every_override_to_the_pipeline(monkeypatch, demo_config, tmp
     assert "overrides" not in seen and seen["config"] == demo_config  # no overrides: the file as it is
 
 
-def test_check_data_overrides_reach_the_configuration(demo_config, demo_project):
+def test_check_data_overrides_reach_the_configuration_and_progress_is_logged(demo_config, demo_project):
     import json
+    import re
 
     js = runner.invoke(app, ["check-data", "-c", str(demo_config), "--as-of", "2024-06-01", "--json"])
     assert js.exit_code == 0, js.output
     assert json.loads(js.stdout)["as_of"].startswith("2024-06-01")
+    # not a terminal: plain timestamped log lines on stderr, no control characters
+    log = [ln for ln in js.stderr.splitlines() if ln.strip()]
+    assert len(log) == 2 and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ Checking .*", ln) for ln in log), log
+    assert log[0].endswith(" ...") and re.search(r": done in \d+\.\d s$", log[1])
+    assert "\x1b" not in js.stderr and "\r" not in js.stderr
     bad = runner.invoke(app, ["check-data", "-c", str(demo_config), "--preset", "no_such_preset"])
     assert bad.exit_code == 2 and "no_such_preset" in bad.output and "Traceback" not in bad.output
 
@@ -242,16 +248,6 @@ def test_init_with_a_known_layout_and_a_column_it_cannot_find(tmp_path):
     assert "NOT FOUND: set it" in (tmp_path / "o.yaml").read_text()
 
 
-def test_progress_lines_are_plain_timestamped_log_lines_when_not_a_terminal(demo_config):
-    import re
-
-    res = runner.invoke(app, ["check-data", "-c", str(demo_config), "--json"])
-    log = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(log) == 2 and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ Checking .*", ln) for ln in log), log
-    assert log[0].endswith(" ...") and re.search(r": done in \d+\.\d s$", log[1])
-    assert "\x1b" not in res.stderr and "\r" not in res.stderr
-
-
 def test_progress_step_in_a_terminal_shows_elapsed_time_and_a_final_line():
     import io
 
@@ -268,3 +264,25 @@ def test_progress_step_in_a_terminal_shows_elapsed_time_and_a_final_line():
         with step("Broken", console=term):
             raise ValueError("x")
     assert "Broken: failed after" in term.file.getvalue()
+
+
+def test_an_interrupted_run_says_exactly_what_was_kept(monkeypatch, tmp_path):
+    import segmentation_lib.report.pipeline as pipeline
+
+    (tmp_path / "tx.csv").write_text("customer_id,timestamp,amount\n1,2024-01-01,5\n", encoding="utf-8")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("run: {name: t}\ndata: {path: tx.csv, customers: null, truth: null}\n", encoding="utf-8")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "execute_notebook", interrupted)
+    monkeypatch.setattr(pipeline, "ensure_kernel", lambda: "k")
+    res = runner.invoke(app, ["run", "-c", str(cfg), "--out", str(tmp_path / "reports")])
+    assert res.exit_code == 130
+    failed = [p for p in (tmp_path / "reports").iterdir() if p.name.startswith("failed-")]
+    assert len(failed) == 1 and sorted(p.name for p in failed[0].iterdir()) == ["FAILED.txt"]
+    text = " ".join(res.output.split())
+    assert "nothing half-written" not in text
+    assert f"Interrupted during 01_exploration: no report was published" in text
+    assert f"kept in {failed[0]}, which holds FAILED.txt" in text

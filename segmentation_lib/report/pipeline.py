@@ -446,7 +446,9 @@ def run_pipeline(
         raise
     except BaseException as exc:
         what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-        _fail(tmp, out / failed_name, f"Run {run_id} stopped during {current}: {what}")
+        failed = _fail(tmp, out / failed_name, f"Run {run_id} stopped during {current}: {what}")
+        with contextlib.suppress(Exception):  # the command line says exactly what was kept
+            exc.kept_folder, exc.stopped_during = failed, current
         with contextlib.suppress(Exception):
             report.render_reports_index(out)
         raise
