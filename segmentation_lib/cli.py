@@ -1,5 +1,6 @@
 """The `segment` command line: demo data, data checks, report runs and scoring for scheduled use.
 
+    segment init my_log.csv                       # a commented configuration for your data
     segment demo-data --out data/demo
     segment check-data --config configs/default.yaml
     segment run --config configs/default.yaml
@@ -7,14 +8,19 @@
 
 Every command exits 0 on success, 2 with a one-paragraph message on bad input or configuration,
 and 1 when a report run fails (the failed notebook is kept in a `failed-...` folder).
+
+The options that override a configuration setting are defined once (:data:`DataOption`,
+:data:`PresetOption`, :data:`AsOfOption`, :data:`SeedOption`, :data:`ConfigOption`) and turned
+into configuration overrides by one function, :func:`config_overrides`.
 """
 from __future__ import annotations
 
 import errno
 import functools
 import sys
+from enum import Enum
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
@@ -27,11 +33,93 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: no type column (no "<bool>" after flags), choices as [a|b]
 )
 console = Console(stderr=True)
 
-#: metavar for plain on/off flags (typer with click >= 8.3 otherwise shows ``<bool>`` after them)
+#: metavar for plain on/off flags (kept for older call sites; click's plain help shows none)
 FLAG = " "
+
+#: where the commands look for a configuration when no --config is given, in this order
+DEFAULT_CONFIGS = (Path("configs/default.yaml"), Path("segment.yaml"))
+
+# --------------------------------------------------------------------------- shared options
+# one definition of each option that overrides a configuration setting, used by every command
+
+ConfigOption = Annotated[Optional[Path], typer.Option(
+    "--config", "-c", metavar="PATH",
+    help="Run configuration YAML (default: ./configs/default.yaml, else ./segment.yaml; "
+         "'segment init DATA_FILE' writes one).")]
+DataOption = Annotated[Optional[Path], typer.Option(
+    "--data", metavar="PATH", help="Transaction log instead of data.path (CSV/Parquet file, folder or glob).")]
+PresetOption = Annotated[Optional[str], typer.Option(
+    "--preset", metavar="NAME", help="Column preset instead of data.preset, e.g. online_retail.")]
+AsOfOption = Annotated[Optional[str], typer.Option(
+    "--as-of", metavar="DATE",
+    help="Analysis date instead of run.as_of: YYYY-MM-DD, or today (default: the day after the last transaction).")]
+SeedOption = Annotated[Optional[int], typer.Option(
+    "--seed", metavar="INT", help="Random seed instead of run.seed (the same seed gives the same report).")]
+
+
+def config_overrides(data: Path | str | None = None, preset: str | None = None, as_of: str | None = None,
+                     seed: int | None = None) -> dict[str, Any]:
+    """The configuration overrides of the shared command-line options (only the ones given).
+
+    >>> config_overrides(preset="online_retail", as_of="today", seed=3)
+    {'data': {'preset': 'online_retail'}, 'run': {'as_of': 'today', 'seed': 3}}
+    """
+    out: dict[str, Any] = {}
+    if data is not None:
+        out.setdefault("data", {})["path"] = str(Path(data).resolve())
+    if preset is not None:
+        out.setdefault("data", {})["preset"] = preset
+    if as_of is not None:
+        out.setdefault("run", {})["as_of"] = as_of
+    if seed is not None:
+        out.setdefault("run", {})["seed"] = seed
+    return out
+
+
+def find_config(config: Path | None) -> Path:
+    """The configuration file to use: ``--config`` as given, else the first of :data:`DEFAULT_CONFIGS`
+    found in the current folder; a ConfigError says where the kit looked and how to start."""
+    if config is not None:
+        return config
+    for candidate in DEFAULT_CONFIGS:
+        if candidate.is_file():
+            return candidate
+    looked = " and ".join(f"'{(Path.cwd() / c)}'" for c in DEFAULT_CONFIGS)
+    raise ConfigError(
+        f"No configuration given and none found: the kit looked for {looked}. Fix: start one for your data "
+        "with 'segment init YOUR_DATA_FILE' (writes segment.yaml with the column mapping guessed from the "
+        "header), run from the kit's folder to use configs/default.yaml, or pass --config PATH."
+    )
+
+
+class DataFormat(str, Enum):
+    """File formats of ``segment demo-data``."""
+
+    parquet = "parquet"
+    csv = "csv"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"segment {version('segmentation-kit')}")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+            typer.echo("segment (version unknown: the package is not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Customer segmentation kit: turn a transaction log into segments a business can act on."""
 
 _OS_FIXES = {
     errno.EEXIST: ("a file is in the way where a folder is expected",
@@ -65,6 +153,21 @@ def os_error_message(exc: OSError) -> str:
     return f"Cannot use the path '{path}': {what} ({detail}). Fix: {fix}."
 
 
+def interrupted_message(kept_folder: Path | None = None, stopped_during: str | None = None) -> str:
+    """What an interruption left behind, exactly: the kept folder of a stopped run and its files.
+
+    >>> interrupted_message()
+    'Interrupted: the command stopped before it finished; no report folder was published.'
+    """
+    if kept_folder is None or not Path(kept_folder).is_dir():
+        return "Interrupted: the command stopped before it finished; no report folder was published."
+    files = sorted(p.name for p in Path(kept_folder).iterdir())
+    during = f" during {stopped_during}" if stopped_during else ""
+    return (f"Interrupted{during}: no report was published and earlier reports are unchanged. The unfinished run "
+            f"was kept in {kept_folder}, which holds {', '.join(files) or 'nothing'} (FAILED.txt says where it "
+            "stopped); delete it when you no longer need it.")
+
+
 def friendly_errors(fn: Callable) -> Callable:
     """Turn a SegmentationError into its one-paragraph message and a non-zero exit code."""
 
@@ -78,8 +181,9 @@ def friendly_errors(fn: Callable) -> Callable:
         except OSError as exc:
             console.print(f"[bold red]Error:[/bold red] {os_error_message(exc)}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
-        except KeyboardInterrupt:
-            console.print("[yellow]Interrupted; nothing half-written was kept.[/yellow]")
+        except KeyboardInterrupt as exc:
+            console.print(f"[yellow]{interrupted_message(getattr(exc, 'kept_folder', None), getattr(exc, 'stopped_during', None))}[/yellow]",
+                          highlight=False, soft_wrap=True)
             raise typer.Exit(code=130) from None
 
     return wrapper
@@ -91,16 +195,14 @@ def demo_data(
     out: Path = typer.Option(Path("data/demo"), "--out", help="Folder to write transactions, customers and truth Parquet files into."),
     n_customers: int = typer.Option(20_000, "--n-customers", min=10, help="Number of customers to generate."),
     seed: int = typer.Option(42, "--seed", help="Random seed; the same seed gives identical files."),
-    fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
+    fmt: DataFormat = typer.Option(DataFormat.parquet, "--format", help="File format of the written files."),
 ) -> None:
     """Generate a realistic demo transaction log with planted customer archetypes (the known truth)."""
     from segmentation_lib.data.demo import write_demo_data
+    from segmentation_lib.report.progress import step
 
-    if fmt not in ("parquet", "csv"):
-        raise ConfigError(f"--format {fmt!r} is not supported. Fix: use --format parquet or --format csv.")
-
-    with console.status(f"Generating {n_customers:,} customers into {out} ..."):
-        paths = write_demo_data(out, n_customers=n_customers, seed=seed, fmt=fmt)
+    with step(f"Generating {n_customers:,} customers into {out}", console=console):
+        paths = write_demo_data(out, n_customers=n_customers, seed=seed, fmt=DataFormat(fmt).value)
     for name, path in paths.items():
         typer.echo(f"{name}: {path}")
 
@@ -108,10 +210,10 @@ def demo_data(
 @app.command("check-data")
 @friendly_errors
 def check_data(
-    config: Path = typer.Option(Path("configs/default.yaml"), "--config", "-c", help="Run configuration YAML (data section: path, columns, date_format)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Override data.path from the configuration."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Column preset, e.g. online_retail."),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Override run.as_of (YYYY-MM-DD)."),
+    config: ConfigOption = None,
+    data: DataOption = None,
+    preset: PresetOption = None,
+    as_of: AsOfOption = None,
     as_json: bool = typer.Option(False, "--json", metavar=FLAG, help="Print the report as JSON (for scheduled checks)."),
     fail_on_exclusions: Optional[float] = typer.Option(
         None, "--max-excluded-share", min=0.0, max=1.0,
@@ -119,18 +221,12 @@ def check_data(
 ) -> None:
     """Read the transaction log as configured, apply the data-quality rules and print the report."""
     from segmentation_lib.config import load_config
+    from segmentation_lib.report.progress import step
 
-    overrides: dict = {}
-    if data is not None:
-        overrides.setdefault("data", {})["path"] = str(data.resolve())
-    if preset is not None:
-        overrides.setdefault("data", {})["preset"] = preset
-    if as_of is not None:
-        overrides.setdefault("run", {})["as_of"] = as_of
-    cfg = load_config(config, overrides=overrides)
+    cfg = load_config(find_config(config), overrides=config_overrides(data, preset, as_of))
     from segmentation_lib.data.quality import load_transactions
 
-    with console.status(f"Checking {cfg['data']['path']} ..."):
+    with step(f"Checking {cfg['data']['path']}", console=console):
         _, report = load_transactions(cfg)
     if as_json:
         import json
@@ -149,24 +245,31 @@ def check_data(
 @app.command("run")
 @friendly_errors
 def run(
-    config: Path = typer.Option(Path("configs/default.yaml"), "--config", "-c", help="Run configuration YAML."),
+    config: ConfigOption = None,
     out: Optional[Path] = typer.Option(None, "--out", help="Reports folder (default: report.out_dir of the configuration)."),
     demo: bool = typer.Option(False, "--demo", metavar=FLAG, help="Generate the demo data first if data.path does not exist."),
+    data: DataOption = None,
+    preset: PresetOption = None,
+    as_of: AsOfOption = None,
+    seed: SeedOption = None,
 ) -> None:
     """Execute the four report notebooks with papermill into a new folder under reports/ and print its index.html."""
     from segmentation_lib.report.pipeline import run_pipeline
 
+    config = find_config(config)
+    overrides = config_overrides(data, preset, as_of, seed)
     if demo:
-        _ensure_demo_data(config)
-    index = run_pipeline(config, out_dir=out)
+        _ensure_demo_data(config, overrides)
+    index = run_pipeline(config, out_dir=out, **({"overrides": overrides} if overrides else {}))
     typer.echo(str(index))
 
 
-def _ensure_demo_data(config: Path) -> None:
+def _ensure_demo_data(config: Path, overrides: dict | None = None) -> None:
     from segmentation_lib.config import load_config
     from segmentation_lib.data.demo import write_demo_data
+    from segmentation_lib.report.progress import step
 
-    cfg = load_config(config)
+    cfg = load_config(config, overrides=overrides)
     path = Path(cfg["data"]["path"])
     if path.exists():
         return
@@ -178,7 +281,7 @@ def _ensure_demo_data(config: Path) -> None:
         )
     demo_cfg = cfg["data"].get("demo") or {}
     n = int(demo_cfg.get("n_customers", 20_000))
-    with console.status(f"Demo data not found; generating {n:,} customers into {path.parent} ..."):
+    with step(f"Demo data not found; generating {n:,} customers into {path.parent}", console=console):
         write_demo_data(path.parent, n_customers=n, seed=int(demo_cfg.get("seed", 42)))
 
 
@@ -189,14 +292,54 @@ def score(
     data: Path = typer.Option(..., "--data", "-d", help="A transaction log (CSV/Parquet) or a customer feature table (Parquet)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output file: .parquet or .csv."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Run configuration for column mapping and data-quality policies of a transaction log."),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the features are computed at (default: the day after the last transaction)."),
+    as_of: AsOfOption = None,
+    preset: PresetOption = None,
 ) -> None:
     """Assign segments to customers of a new transaction log or feature table with a saved model."""
+    from segmentation_lib.report.progress import step
     from segmentation_lib.score.scoring import score_file
 
-    with console.status(f"Scoring {data} ..."):
-        summary = score_file(model, data, out, config=config, as_of=as_of)
+    overrides = config_overrides(preset=preset)
+    with step(f"Scoring {data}", console=console):
+        summary = score_file(model, data, out, config=config, as_of=as_of, **({"overrides": overrides} if overrides else {}))
     typer.echo(summary)
+
+
+@app.command("init")
+@friendly_errors
+def init(
+    data_file: Path = typer.Argument(..., metavar="DATA_FILE", help="Your transaction log (CSV/Parquet file, folder or glob)."),
+    out: Path = typer.Option(Path("segment.yaml"), "--out", "-o", metavar="PATH", help="Configuration file to write."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Write without asking (the mapping is still shown)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing configuration file."),
+) -> None:
+    """Write a commented configuration for DATA_FILE, with the column mapping guessed from its header."""
+    from segmentation_lib.config import init_config_text, load_config
+    from segmentation_lib.data.read import guess_columns, read_header
+
+    if out.exists() and not force:
+        raise ConfigError(f"'{out}' already exists. Fix: pass --out with another file name, or --force to overwrite it.")
+    header = read_header(data_file)
+    columns, preset = guess_columns(header)
+    typer.echo(f"Columns of {data_file}: {', '.join(header)}")
+    if preset:
+        typer.echo(f"The header matches the '{preset}' layout: data.preset: {preset} maps every column.")
+    else:
+        typer.echo("Column mapping guessed from the header (kit column <- your column):")
+        for canonical, source in columns.items():
+            typer.echo(f"  {canonical:<12} <- {source if source else '(not found)'}")
+    missing = [c for c in ("customer_id", "timestamp") if not preset and not columns.get(c)]
+    if not preset and not columns.get("amount") and not (columns.get("quantity") and columns.get("unit_price")):
+        missing.append("amount (or quantity and unit_price)")
+    if missing:
+        typer.echo(f"Not found: {', '.join(missing)}. Edit data.columns in {out} before running.")
+    if not yes and sys.stdin.isatty() and not typer.confirm(f"Write {out} with this mapping?", default=True):
+        raise typer.Exit(code=1)
+    text = init_config_text(data_file, out, columns, preset, header)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    load_config(out)  # the written file is a valid configuration
+    typer.echo(f"Wrote {out}. Next: segment check-data --config {out}   then   segment run --config {out}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -129,6 +129,8 @@ def _set(cfg: dict, dotted: str, value: Any) -> None:
 def _parse_as_of(value: Any, source: str) -> str | None:
     if value is None or value == "":
         return None
+    if isinstance(value, str) and value.strip().lower() == "today":
+        return "today"  # resolved when the data are read (data.quality.parse_as_of) and recorded in the manifest
     if isinstance(value, datetime):
         return value.date().isoformat()
     if isinstance(value, date):
@@ -138,7 +140,8 @@ def _parse_as_of(value: Any, source: str) -> str | None:
     except ValueError:
         raise ConfigError(
             f"{source}: run.as_of is '{value}', which is not a date. Fix: write it as YYYY-MM-DD "
-            f"(for example 2024-12-31), or null to use the day after the last transaction."
+            f"(for example 2024-12-31), today for the day of the run, or null to use the day after the last "
+            "transaction."
         ) from None
 
 
@@ -219,12 +222,16 @@ def _check_rfm_cuts(cfg: dict) -> list[str]:
     allowed = CHOICES["rfm.bins"]
     counts: dict[str, Any] = {d: bins for d in _RFM_DIMS}
     if isinstance(bins, Mapping):
-        # the report's segment maps name the cells of one score grid, so a run needs one bin count;
-        # per-measure counts are for library use (RFMScorer(bins={...}))
-        problems.append(f"rfm.bins is {dict(bins)!r} (allowed in a run: one of {', '.join(map(str, allowed))} for "
-                        "all three measures, because the segment maps name cells of one score grid; per-measure "
-                        "counts are available in the library as RFMScorer(bins={'recency': 5, 'frequency': 3, ...}))")
-        counts = {d: None for d in _RFM_DIMS}
+        # a count per measure: the segment map is the one for the largest count, the other
+        # measures' scores read on its scale (segment.rfm_maps.score_on_map_scale)
+        bad = {k: v for k, v in bins.items() if k not in _RFM_DIMS or isinstance(v, bool) or v not in allowed}
+        if bad or not bins:
+            problems.append(f"rfm.bins is {dict(bins)!r} (allowed: one of {', '.join(map(str, allowed))} for all three "
+                            "measures, or a mapping of recency/frequency/monetary to those counts, e.g. "
+                            "{recency: 5, frequency: 3, monetary: 5}; a measure left out has 5)")
+            counts = {d: None for d in _RFM_DIMS}
+        else:
+            counts = {d: int(bins.get(d, 5)) for d in _RFM_DIMS}
     per_cut: dict[str, str] = {}
     for key, unit, example in (("rfm.percentiles", "percentile", "[0.2, 0.5, 0.8]"),
                                ("rfm.thresholds", "value", "{recency: [30, 90, 180]}")):
@@ -313,6 +320,9 @@ def resolve_config(raw: Mapping[str, Any] | None, base_dir: Path | str = ".", so
     if isinstance(seg_map, str) and seg_map.endswith((".yaml", ".yml")) and not Path(seg_map).is_absolute():
         cfg["rfm"]["segment_map"] = str((base / seg_map).resolve())
     cfg["run"]["as_of"] = _parse_as_of(cfg["run"].get("as_of"), source)
+    bins = _get(cfg, "rfm.bins")
+    if isinstance(bins, Mapping) and bins and all(k in _RFM_DIMS for k in bins):  # every measure's count written out
+        cfg["rfm"]["bins"] = {d: bins.get(d, 5) for d in _RFM_DIMS}
     check_values(cfg, source)
     return cfg
 
@@ -325,8 +335,9 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     p = Path(path)
     if not p.is_file():
         raise ConfigError(
-            f"Configuration file '{p}' does not exist. Fix: pass an existing YAML file, for example "
-            f"--config configs/default.yaml (copy it to start a configuration of your own)."
+            f"Configuration file '{p}' does not exist (looked for '{p.resolve()}'). Fix: pass an existing YAML "
+            "file with --config, or start one for your data with 'segment init YOUR_DATA_FILE' (writes "
+            "segment.yaml with the column mapping guessed from the header)."
         )
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
@@ -353,6 +364,69 @@ def _merge_free(base: Mapping, override: Mapping) -> dict:
         else:
             out[k] = copy.deepcopy(v)
     return out
+
+
+def init_config_text(data_file: str | Path, config_file: str | Path, columns: Mapping[str, str | None],
+                     preset: str | None = None, header: list[str] | None = None) -> str:
+    """A short, commented run configuration for ``data_file`` (``segment init``): the data path
+    relative to the configuration's folder, the preset or the column mapping, and the few settings
+    a first run is most likely to change. Everything else keeps its default.
+
+    >>> print(init_config_text("shop.csv", "segment.yaml", {"customer_id": "Member"}).splitlines()[4])
+    run:
+    """
+    import json
+    import os
+
+    data_file, config_file = Path(data_file), Path(config_file)
+    try:
+        rel = os.path.relpath(data_file.resolve(), config_file.resolve().parent)
+    except ValueError:  # another drive (Windows)
+        rel = str(data_file.resolve())
+    q = json.dumps  # a JSON string is a valid YAML scalar, whatever characters the name holds
+    name = data_file.stem if data_file.suffix else data_file.name
+    lines = [
+        f"# Run configuration for {q(str(data_file))}, written by `segment init`.",
+        "# Settings left out take the kit's defaults (docs/configuration.md lists every one).",
+        "# Relative paths start at this file's folder. Next: segment check-data --config " + q(str(config_file)),
+        "",
+        "run:",
+        f"  name: {q(name)}                # the report title",
+        "  seed: 42                # the same seed gives the same report",
+        "  as_of: null             # YYYY-MM-DD, today, or null = the day after the last transaction (repeatable)",
+        "",
+        "data:",
+        f"  path: {q(rel)}",
+    ]
+    if preset:
+        lines.append(f"  preset: {q(preset)}       # the header matches this known layout")
+    else:
+        lines += ["  columns:               # kit column: column in your file, guessed from the header; null = not in the file"]
+        notes = {"customer_id": "required", "timestamp": "required", "amount": "required, or quantity x unit_price"}
+        for canonical in ("customer_id", "timestamp", "amount", "order_id", "product_id", "quantity", "unit_price"):
+            src = columns.get(canonical)
+            note = notes.get(canonical, "optional")
+            if not src and canonical in ("customer_id", "timestamp"):
+                note += ", NOT FOUND: set it"
+            elif not src and canonical == "amount":
+                note = ("derived as quantity x unit_price" if columns.get("quantity") and columns.get("unit_price")
+                        else "required, NOT FOUND: set it, or map quantity and unit_price")
+            lines.append(f"    {canonical}: {q(src) if src else 'null'}    # {note}")
+        lines += ["  date_format: null       # e.g. \"%d/%m/%Y %H:%M\"; null = inferred from the values",
+                  "  timezone: UTC           # zone of timestamps without an offset"]
+    lines += [
+        "  customers: null         # optional customer attributes table: {path: customers.csv}",
+        "  truth: null",
+        "",
+        "rfm:",
+        "  bins: 5                 # 3, 4, 5 or 10 scores per measure, or per measure {recency: 5, frequency: 3, monetary: 5}",
+        "",
+        "report:",
+        "  out_dir: reports        # each run writes a new folder here",
+    ]
+    if header:
+        lines.append(f"# Columns of the file: {', '.join(header)}")
+    return "\n".join(lines) + "\n"
 
 
 def dump_config(cfg: Mapping[str, Any]) -> str:

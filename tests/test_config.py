@@ -155,9 +155,14 @@ def test_rfm_cut_options_checked_at_load():
     ok = resolve_config({"rfm": {"bins": 4, "thresholds": {"recency": [30, 90, 180]},
                                  "filters": {"total_spend": {"min": 0}}}})
     assert ok["rfm"]["thresholds"] == {"recency": [30, 90, 180]}
-    # a run's segment maps name the cells of one grid: per-measure counts are library-only, said at load
-    with pytest.raises(ConfigError, match="one score grid"):
-        resolve_config({"rfm": {"bins": {"recency": 4}}})
+    # a count per measure is a run setting too (the map of the largest count reads the others)
+    per = resolve_config({"rfm": {"bins": {"recency": 5, "frequency": 3}, "percentiles": {"frequency": [0.3, 0.7]}}})
+    assert per["rfm"]["bins"] == {"recency": 5, "frequency": 3, "monetary": 5}
+    for bad_bins in ({"recency": 6}, {"spend": 5}, {"frequency": True}):
+        with pytest.raises(ConfigError, match="rfm.bins is"):
+            resolve_config({"rfm": {"bins": bad_bins}})
+    with pytest.raises(ConfigError, match="makes 3 scores but rfm.bins gives frequency 5"):
+        resolve_config({"rfm": {"bins": {"recency": 3}, "percentiles": {"frequency": [0.3, 0.7]}}})
     assert resolve_config({"rfm": {"bins": 4, "percentiles": [0.2, 0.5, 0.8]}})["rfm"]["percentiles"] == [0.2, 0.5, 0.8]
     for bad, text in [({"bins": {"spend": 5}}, "rfm.bins is"), ({"percentiles": [0.2, 0.5, 0.8]}, "makes 4 scores"),
                       ({"percentiles": [0.5, 1.2], "bins": 3}, "rfm.percentiles for recency"),

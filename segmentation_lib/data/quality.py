@@ -235,6 +235,7 @@ class DataQualityReport:
     dropped_customers: pl.DataFrame
     notes: list[str] = field(default_factory=list)
     outlier_customers: pl.DataFrame = field(default_factory=lambda: _no_outliers())
+    as_of_today: bool = False  # run.as_of: today (the date of the run, not of the data)
 
     def __getitem__(self, rule: str) -> RuleResult:
         for r in self.rules:
@@ -284,6 +285,7 @@ class DataQualityReport:
             "source": self.source,
             "as_of": self.as_of.isoformat() if self.as_of else None,
             "as_of_inferred": self.as_of_inferred,
+            "as_of_today": self.as_of_today,
             "policy": asdict(self.policy),
             "rows_in": self.rows_in,
             "rows_out": self.rows_out,
@@ -306,7 +308,8 @@ class DataQualityReport:
 
     def _header_lines(self) -> list[str]:
         as_of = self.as_of.date().isoformat() if self.as_of else "-"
-        how = " (inferred: day after the last transaction)" if self.as_of_inferred else ""
+        how = (" (inferred: day after the last transaction)" if self.as_of_inferred
+               else " (today: the date of the run)" if self.as_of_today else "")
         reasons = "; ".join(f"{k}: {_fmt_example(v)}" for k, v in self.dropped_by_reason().items())
         reasons = f"; by reason: {reasons}" if reasons else ""
         return [
@@ -360,12 +363,16 @@ class DataQualityReport:
 
 def parse_as_of(as_of: str | dt.date | dt.datetime | None) -> dt.datetime | None:
     """``"YYYY-MM-DD"`` / date / datetime -> aware UTC datetime (a date means 00:00 UTC).
+    ``"today"``: 00:00 UTC of the current UTC date (rows from today on are after as_of).
 
     >>> parse_as_of("2024-03-01")
     datetime.datetime(2024, 3, 1, 0, 0, tzinfo=datetime.timezone.utc)
     """
     if as_of is None:
         return None
+    if is_today(as_of):
+        today = dt.datetime.now(dt.timezone.utc).date()
+        return dt.datetime(today.year, today.month, today.day, tzinfo=dt.timezone.utc)
     if isinstance(as_of, dt.datetime):
         value = as_of
     elif isinstance(as_of, dt.date):
@@ -375,10 +382,20 @@ def parse_as_of(as_of: str | dt.date | dt.datetime | None) -> dt.datetime | None
             value = dt.datetime.fromisoformat(str(as_of).strip())
         except ValueError:
             raise ConfigError(f"run.as_of: '{as_of}' is not a date. Fix: write it as YYYY-MM-DD "
-                              "(e.g. 2024-01-31), or null for the day after the last transaction.") from None
+                              "(e.g. 2024-01-31), today for the day of the run, or null for the day after the "
+                              "last transaction.") from None
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc)
+
+
+def is_today(as_of: object) -> bool:
+    """True for the ``run.as_of`` value ``"today"`` (any case).
+
+    >>> is_today("Today"), is_today("2024-01-01")
+    (True, False)
+    """
+    return isinstance(as_of, str) and as_of.strip().lower() == "today"
 
 
 def valid_customer(col: str = "customer_id") -> pl.Expr:
@@ -602,7 +619,7 @@ def clean_transactions(
         as_of_dt = dt.datetime(last.year, last.month, last.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
 
     report = DataQualityReport(
-        source=source, as_of=as_of_dt, as_of_inferred=inferred, policy=policy,
+        source=source, as_of=as_of_dt, as_of_inferred=inferred, as_of_today=is_today(as_of), policy=policy,
         rows_in=rows_in, rows_out=out.height, customers_in=cust.height,
         customers_out=kept_cust.height - (outliers.height if policy.outliers == "exclude" else 0),
         rules=results, dropped_customers=dropped, notes=notes, outlier_customers=outliers,

@@ -335,6 +335,59 @@ def _missing_column(src: _Source, canonical: str, name: str, key: str = "data.co
     )
 
 
+#: header names (lower case, without spaces, underscores and dashes) that usually hold each canonical column
+COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "customer_id": ("customerid", "customer", "custid", "clientid", "client", "memberid", "member", "userid",
+                    "user", "accountid", "account", "householdkey", "household", "buyerid", "shopperid"),
+    "timestamp": ("timestamp", "invoicedate", "orderdate", "transactiondate", "purchasedate", "datetime", "date",
+                  "time", "createdat", "orderedat", "saledate", "ts"),
+    "amount": ("amount", "total", "revenue", "sales", "salesvalue", "value", "spend", "netamount", "totalprice",
+               "ordervalue", "linetotal", "grossamount", "monetaryvalue"),
+    "order_id": ("orderid", "order", "invoiceno", "invoice", "invoiceid", "transactionid", "basketid", "receiptid",
+                 "orderno", "ordernumber", "ticketid"),
+    "product_id": ("productid", "product", "stockcode", "sku", "itemid", "item", "articleid", "article"),
+    "quantity": ("quantity", "qty", "units", "unitqty", "count"),
+    "unit_price": ("unitprice", "price", "itemprice", "priceperunit"),
+}
+
+
+def read_header(source: str | Path, encoding: str = "utf8") -> list[str]:
+    """The column names of a CSV or Parquet file (folder, glob), as :func:`read_transactions` sees them.
+
+    >>> read_header("data/demo/transactions.parquet")  # doctest: +SKIP
+    ['customer_id', 'timestamp', 'order_id', 'product_id', 'quantity', 'amount']
+    """
+    src, _ = _open_source(source, encoding)
+    return list(src.header)
+
+
+def guess_columns(header: list[str]) -> tuple[dict[str, str | None], str | None]:
+    """The column mapping guessed from a header: ``(data.columns, preset)``.
+
+    A header of a known layout gives its preset (and an empty mapping). Otherwise each canonical
+    column takes the first header name equal to it or to one of its :data:`COLUMN_SYNONYMS`
+    (compared in lower case without spaces, ``_`` and ``-``), each header name used once; a
+    column with no match is None, and ``amount`` is None when quantity and unit price are found
+    instead (amount = quantity x unit price). Only a guess: shown to the user for confirmation.
+
+    >>> guess_columns(["Member", "Order Date", "Order No", "Qty", "Price"])
+    ({'customer_id': 'Member', 'timestamp': 'Order Date', 'amount': None, 'order_id': 'Order No', 'product_id': None, 'quantity': 'Qty', 'unit_price': 'Price'}, None)
+    """
+    for name, preset in PRESETS.items():
+        if preset.detect(header):
+            return {}, name
+    key = {h: "".join(ch for ch in h.lower() if ch not in " _-") for h in header}
+    used: set[str] = set()
+    mapping: dict[str, str | None] = {}
+    for canonical in CANONICAL:
+        wanted = (canonical.replace("_", ""), *COLUMN_SYNONYMS.get(canonical, ()))
+        match = next((h for w in wanted for h in header if h not in used and key[h] == w), None)
+        mapping[canonical] = match
+        if match:
+            used.add(match)
+    return mapping, None
+
+
 def resolve_mapping(
     header: list[str], columns: Mapping[str, str | None] | None, label: str = "input"
 ) -> dict[str, str | None]:

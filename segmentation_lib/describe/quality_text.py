@@ -14,8 +14,7 @@ def quality_markdown(dq: Mapping[str, Any]) -> str:
         f"- **Customers:** {fmt_value(dq.get('customers_in'), 'int')} found, {fmt_value(dq.get('customers_out'), 'int')} kept"
         + (f", {fmt_value(dq.get('customers_dropped'), 'int')} dropped because none of their rows was usable."
            if dq.get("customers_dropped") else "."),
-        f"- **As of:** {str(dq.get('as_of') or '-')[:10]}"
-        + (" (the day after the last transaction)." if dq.get("as_of_inferred") else "."),
+        f"- **As of:** {str(dq.get('as_of') or '-')[:10]}{as_of_note(dq)}.",
         "",
         "| rule | what it checks | rows found | rows excluded | action |",
         "|---|---|---:|---:|---|",
@@ -29,6 +28,30 @@ def quality_markdown(dq: Mapping[str, Any]) -> str:
     if attrs:
         lines.append(f"\n{customer_attributes_sentence(attrs)}")
     return "\n".join(lines)
+
+
+def as_of_note(dq: Mapping[str, Any]) -> str:
+    """How the analysis date was chosen, as a parenthesis after the date ("" when it was configured).
+
+    >>> as_of_note({"as_of_today": True})
+    ' (today, the date of the run: run again on another day and the recency figures change)'
+    """
+    if dq.get("as_of_inferred"):
+        return " (the day after the last transaction)"
+    if dq.get("as_of_today"):
+        return " (today, the date of the run: run again on another day and the recency figures change)"
+    return ""
+
+
+def as_of_record(dq: Mapping[str, Any]) -> dict[str, Any]:
+    """The analysis date for the manifest: the date and how it was chosen.
+
+    >>> as_of_record({"as_of": "2024-01-02T00:00:00+00:00", "as_of_today": True})
+    {'date': '2024-01-02', 'chosen': 'today (run.as_of: today)'}
+    """
+    chosen = ("the day after the last transaction (run.as_of: null)" if dq.get("as_of_inferred")
+              else "today (run.as_of: today)" if dq.get("as_of_today") else "configured (run.as_of)")
+    return {"date": str(dq.get("as_of") or "")[:10] or None, "chosen": chosen}
 
 
 def customer_attributes_sentence(attrs: Mapping[str, Any]) -> str:

@@ -52,7 +52,8 @@ def _as_scorer(scorer_or_config: "RFMScorer | Mapping[str, Any]") -> "RFMScorer"
     if isinstance(scorer_or_config, RFMScorer):
         return scorer_or_config
     rc = scorer_or_config
-    return RFMScorer(bins=int(rc.get("bins", 5)), recency=rc.get("recency", "days_since_last"),
+    bins = rc.get("bins", 5)
+    return RFMScorer(bins=dict(bins) if isinstance(bins, Mapping) else int(bins), recency=rc.get("recency", "days_since_last"),
                      frequency=rc.get("frequency", "n_orders"), monetary=rc.get("monetary", "total_spend"))
 
 
@@ -72,13 +73,21 @@ def describe_scores(scorer_or_config: "RFMScorer | Mapping[str, Any]") -> str:
     (3 = highest net spend; total net spend), and the score combination is mapped to a named segment.'
     """
     s = _as_scorer(scorer_or_config)
-    b = int(s.bins)
+    per = s.measure_bins()
     parts = {}
     for dim, col in s._columns().items():
         what, best = describe_measure(col, reverse=dim == "recency")
-        parts[dim] = f"({b} = {best}; {what})"
-    return (f"Every customer is scored 1-{b} on **Recency** {parts['recency']}, **Frequency** {parts['frequency']} "
-            f"and **Monetary** value {parts['monetary']}, and the score combination is mapped to a named segment.")
+        b = per[dim]
+        parts[dim] = f"({b} = {best}; {what})" if len(set(per.values())) == 1 else f"1-{b} ({b} = {best}; {what})"
+    if len(set(per.values())) == 1:
+        return (f"Every customer is scored 1-{per['recency']} on **Recency** {parts['recency']}, **Frequency** "
+                f"{parts['frequency']} and **Monetary** value {parts['monetary']}, and the score combination is "
+                "mapped to a named segment.")
+    top = max(per.values())
+    return (f"Every customer is scored on **Recency** {parts['recency']}, **Frequency** {parts['frequency']} and "
+            f"**Monetary** value {parts['monetary']}, and the score combination is mapped to a named segment; the "
+            f"segment map is written for 1-{top} scores, so a score with fewer levels is read at the centre of its "
+            f"range on that scale (e.g. 1-3 reads as {', '.join(str((2 * v - 1) * top // 6 + 1) for v in (1, 2, 3))}).")
 
 
 def score_ranges(scorer: "RFMScorer") -> pl.DataFrame:
@@ -102,7 +111,7 @@ def score_ranges(scorer: "RFMScorer") -> pl.DataFrame:
         .otherwise(pl.format("over {}, up to {}", lo, hi)).alias("range"))
     names = {dim: f"{dim}: {describe_measure(c, reverse=dim == 'recency')[0]}" for dim, c in scorer._columns().items()}
     wide = d.pivot(on="dimension", index="score", values="range")
-    base = pl.DataFrame({"score": list(range(int(scorer.bins), 0, -1))}, schema={"score": pl.Int8})
+    base = pl.DataFrame({"score": list(range(max(scorer.measure_bins().values()), 0, -1))}, schema={"score": pl.Int8})
     out = base.join(wide, on="score", how="left", maintain_order="left")
     return out.select("score", *[pl.col(dim).alias(names[dim]) if dim in out.columns else pl.lit(None, pl.String).alias(names[dim])
                                  for dim in DIMS])
@@ -118,9 +127,10 @@ def describe_cut_points(scorer: "RFMScorer") -> str:
     """
     if not hasattr(scorer, "edges_"):
         raise ModelError("describe_cut_points: the scorer is not fitted. Fix: call fit() first.")
-    b = int(scorer.bins)
+    per = scorer.measure_bins()
     parts = []
     for dim, d in scorer.edges_.items():
+        b = per[dim]
         what = describe_measure(d["column"], reverse=d["reverse"])[0]
         e = d["edges"]
         if not e:
@@ -214,5 +224,6 @@ def score_axis_labels(scorer_or_config: "RFMScorer | Mapping[str, Any]") -> dict
     'Frequency score (3 = bought on the most days)'
     """
     s = _as_scorer(scorer_or_config)
-    return {dim: f"{dim.capitalize()} score ({s.bins} = {describe_measure(col, reverse=dim == 'recency')[1]})"
+    per = s.measure_bins()
+    return {dim: f"{dim.capitalize()} score ({per[dim]} = {describe_measure(col, reverse=dim == 'recency')[1]})"
             for dim, col in s._columns().items()}

@@ -19,7 +19,10 @@ reports, per segment (and any extra grouping columns, e.g. segment x region):
   ``(Total, Total, c)``. Grouping columns are cast to text when a ``Total`` label is added.
 
 Rows without a customer id ("unknown customers") are not in the table: their transactions are
-counted apart in :attr:`SegmentStats.unknown_customer_transactions`.
+counted apart in :attr:`SegmentStats.unknown_customer_transactions`. With ``split_unknown=True``
+(or ``unknown_customer_value``, openretailscience's marker of unknown customers such as ``-1``)
+every row also gets the openretailscience identified / unknown / total split: the base columns
+stay the identified customers' and ``*_unknown`` and ``*_total`` columns are added.
 
 >>> import datetime as dt
 >>> t = dt.datetime(2024, 1, 1)
@@ -35,7 +38,7 @@ counted apart in :attr:`SegmentStats.unknown_customer_transactions`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import polars as pl
 
@@ -75,59 +78,105 @@ def grouping_sets(keys: Sequence[str], total: bool = True, rollup: bool = False)
     return list(dict.fromkeys(sets))
 
 
+#: the columns of the unknown-customer and total blocks (``split_unknown``), in order
+SPLIT_COLUMNS = ("transactions", "units", "spend", "spend_per_transaction", "units_per_transaction", "price_per_unit")
+
+
 def segment_stats(
     transactions: pl.DataFrame | pl.LazyFrame,
-    assignments: pl.DataFrame | pl.LazyFrame,
+    assignments: pl.DataFrame | pl.LazyFrame | None,
     segment_cols: str | Sequence[str],
     *,
     group_cols: Sequence[str] = (),
     extra_aggs: Mapping[str, pl.Expr] | None = None,
     total: bool = True,
     rollup: bool = False,
+    split_unknown: bool = False,
+    unknown_customer_value: Any = None,
 ) -> SegmentStats:
     """Transaction statistics per segment (see the module docstring for every column).
 
-    ``transactions``: the canonical log (``customer_id``, ``timestamp``, ``amount``, optional
-    ``order_id``, ``quantity``). ``assignments``: ``customer_id`` and the ``segment_cols``.
+    ``transactions``: the canonical log (``customer_id``, ``amount``, ``timestamp`` or ``order_id``,
+    optional ``quantity``). ``assignments``: ``customer_id`` and the segment columns, or ``None``
+    when the segment columns are columns of the log (openretailscience's usage). Segment and
     ``group_cols`` may come from either table (e.g. a ``region`` column of the log). Customers of
     the log without an assignment form the null segment.
+
+    Unknown customers are the rows with a null ``customer_id`` or, with ``unknown_customer_value``
+    (openretailscience's name: a value such as ``-1`` or ``"UNKNOWN"``, or a polars boolean
+    expression), the rows it marks. By default their rows are left out of the table and their
+    transactions counted in ``unknown_customer_transactions``. ``split_unknown=True`` (implied by
+    ``unknown_customer_value``) keeps them, as openretailscience's ``unknown_customer_value``
+    does: the base columns describe the identified customers, and each row gains
+    ``<col>_unknown`` and ``<col>_total`` (identified + unknown) for ``transactions``, ``units``,
+    ``spend`` and the per-transaction / per-unit ratios, and for each extra aggregation. A group
+    column from the assignments is null for unknown rows (they have no assignment).
     """
     seg_cols = [segment_cols] if isinstance(segment_cols, str) else list(segment_cols)
     keys = seg_cols + [c for c in group_cols if c not in seg_cols]
-    tx, asg = transactions.lazy(), assignments.lazy()
+    split = split_unknown or unknown_customer_value is not None
+    tx = transactions.lazy()
+    asg = assignments.lazy() if assignments is not None else pl.LazyFrame({"customer_id": []}, schema={"customer_id": pl.String})
     tx_cols, asg_cols = tx.collect_schema().names(), asg.collect_schema().names()
-    missing = [c for c in ("customer_id", "timestamp", "amount") if c not in tx_cols]
-    missing += [f"assignments.{c}" for c in ["customer_id", *seg_cols] if c not in asg_cols]
+    need = ["customer_id", "amount"] + ([] if "order_id" in tx_cols else ["timestamp"])
+    missing = [c for c in need if c not in tx_cols]
+    if assignments is not None and "customer_id" not in asg_cols:
+        missing.append("assignments.customer_id")
     missing += [c for c in keys if c not in tx_cols and c not in asg_cols]
     if missing or not seg_cols:
         raise DataError(f"segment_stats: column(s) {missing or ['<segment_cols>']} missing (transactions: {tx_cols}; "
                         f"assignments: {asg_cols}). Fix: pass the clean transaction log, the segment assignments "
-                        "with customer_id and the segment column(s), and grouping columns present in one of them.")
+                        "with customer_id, and segment and grouping columns present in one of them.")
+    unk = _unknown_flag(unknown_customer_value)
     take = ["customer_id", *[c for c in keys if c in asg_cols and c not in tx_cols]]
-    known = tx.filter(pl.col("customer_id").is_not_null())
-    joined = known.join(asg.select(take).unique("customer_id"), on="customer_id", how="left")
+    asg = asg.select(take).unique("customer_id")
+    if asg.collect_schema()["customer_id"] != tx.collect_schema()["customer_id"]:
+        asg = asg.with_columns(pl.col("customer_id").cast(tx.collect_schema()["customer_id"]))
+    joined_all = tx.join(asg, on="customer_id", how="left")
+    if len(take) > 1:  # an unknown row has no assignment, even when its marker value is in the assignments
+        joined_all = joined_all.with_columns([pl.when(unk).then(None).otherwise(pl.col(c)).alias(c) for c in take[1:]])
+    joined = joined_all.filter(~unk)
     has_units = "quantity" in tx_cols
+    extras = dict(extra_aggs or {})
 
-    aggs = [pl.col("customer_id").n_unique().cast(pl.Int64).alias("customers"),
-            order_key(tx_cols).drop_nulls().n_unique().cast(pl.Int64).alias("transactions")]
-    if has_units:
-        aggs.append(pl.col("quantity").cast(pl.Float64).sum().alias("units"))
-    # rounded like every money sum of the kit: the same data gives the same bytes whatever the threads' summation order
-    aggs.append(rounded_money(pl.col("amount").cast(pl.Float64).sum()).alias("spend"))
-    aggs += [expr.alias(name) for name, expr in (extra_aggs or {}).items()]
+    def aggs(with_customers: bool = True) -> list[pl.Expr]:
+        out = [pl.col("customer_id").n_unique().cast(pl.Int64).alias("customers")] if with_customers else []
+        out.append(order_key(tx_cols).drop_nulls().n_unique().cast(pl.Int64).alias("transactions"))
+        if has_units:
+            out.append(pl.col("quantity").cast(pl.Float64).sum().alias("units"))
+        # rounded like every money sum of the kit: the same data gives the same bytes whatever the threads' summation order
+        out.append(rounded_money(pl.col("amount").cast(pl.Float64).sum()).alias("spend"))
+        return out + [expr.alias(name) for name, expr in extras.items()]
 
     sets = grouping_sets(keys, total, rollup)
     labelled = len(sets) > 1
     frames = []
     for gs in sets:
-        lf = joined.group_by(list(gs)).agg(aggs).sort(list(gs), nulls_last=True) if gs else joined.select(aggs)
+        lf = _grouped(joined, gs, aggs())
+        if split:
+            unk_part, tot_part = (_grouped(rows_, gs, aggs(with_customers=False)).rename(
+                {c: f"{c}_{suffix}" for c in ["transactions", *(["units"] if has_units else []), "spend", *extras]})
+                for suffix, rows_ in (("unknown", joined_all.filter(unk)), ("total", joined_all)))
+            if gs:  # every group has rows in the total; identified or unknown rows may be missing
+                lf = (tot_part.join(lf, on=list(gs), how="left", nulls_equal=True)
+                      .join(unk_part, on=list(gs), how="left", nulls_equal=True))
+            else:
+                lf = pl.concat([lf, unk_part, tot_part], how="horizontal")
+            lf = lf.with_columns(pl.col(c).fill_null(0) for c in ("customers", "transactions", "units", "spend",
+                                                                   "transactions_unknown", "units_unknown", "spend_unknown")
+                                 if c in lf.collect_schema().names())
+            if gs:
+                lf = lf.sort(list(gs), nulls_last=True)
+            names = [c for c in lf.collect_schema().names() if c not in keys]
+            lf = lf.select(*gs, *sorted(names, key=lambda c: (c.endswith("_unknown") + 2 * c.endswith("_total"), names.index(c))))
         if labelled:
             lf = lf.with_columns([pl.col(c).cast(pl.String) for c in gs]
                                  + [pl.lit(TOTAL_LABEL, pl.String).alias(c) for c in keys if c not in gs])
         frames.append(lf.select(*keys, pl.all().exclude(keys)))
-    unknown = tx.filter(pl.col("customer_id").is_null()).select(
-        order_key(tx_cols, timestamp=pl.col("timestamp")).drop_nulls().n_unique().cast(pl.Int64).alias("n"))
-    *parts, grand, unknown_df = pl.collect_all([*frames, joined.select(aggs), unknown])
+    unknown = joined_all.filter(unk).select(
+        order_key(tx_cols, timestamp=pl.col("timestamp") if "timestamp" in tx_cols else None).drop_nulls().n_unique()
+        .cast(pl.Int64).alias("n"))
+    *parts, grand, unknown_df = pl.collect_all([*frames, joined.select(aggs()), unknown])
     table = pl.concat(parts, how="vertical_relaxed")
 
     g = grand.row(0, named=True)
@@ -135,14 +184,36 @@ def segment_stats(
                _ratio("transactions", "customers", "transactions_per_customer")]
     if has_units:
         derived += [_ratio("units", "transactions", "units_per_transaction"), _ratio("spend", "units", "price_per_unit")]
+    split_derived = {suffix: [_ratio(f"spend_{suffix}", f"transactions_{suffix}", f"spend_per_transaction_{suffix}")]
+                     + ([_ratio(f"units_{suffix}", f"transactions_{suffix}", f"units_per_transaction_{suffix}"),
+                         _ratio(f"spend_{suffix}", f"units_{suffix}", f"price_per_unit_{suffix}")] if has_units else [])
+                     for suffix in (("unknown", "total") if split else ())}
     shared = with_shares(table.rename({"spend": "revenue"}), g["customers"], g["spend"])
     table = (shared.rename({"revenue": "spend", "share": "customers_share", "revenue_share": "spend_share"})
-             .with_columns(*derived, (pl.col("transactions") / g["transactions"] if g["transactions"] else
-                                     pl.lit(None, pl.Float64)).alias("transactions_share")))
+             .with_columns(*derived, *[e for es in split_derived.values() for e in es],
+                           (pl.col("transactions") / g["transactions"] if g["transactions"] else
+                            pl.lit(None, pl.Float64)).alias("transactions_share")))
     base = ["customers", "transactions", *(["units"] if has_units else []), "spend"]
     order = [*keys, *base, *[e.meta.output_name() for e in derived],
-             "customers_share", "transactions_share", "spend_share", *(extra_aggs or {})]
+             "customers_share", "transactions_share", "spend_share", *extras]
+    for suffix in split_derived:
+        order += [f"{c}_{suffix}" for c in SPLIT_COLUMNS if f"{c}_{suffix}" in table.columns] + [f"{n}_{suffix}" for n in extras]
     return SegmentStats(table.select(order), int(unknown_df.item()))
+
+
+def _unknown_flag(value: Any) -> pl.Expr:
+    """True on the rows of unknown customers: a null ``customer_id``, or the rows ``value`` marks."""
+    flag = pl.col("customer_id").is_null()
+    if value is None:
+        return flag
+    if isinstance(value, pl.Expr):
+        return flag | value.fill_null(False)
+    return flag | (pl.col("customer_id") == pl.lit(value)).fill_null(False)
+
+
+def _grouped(rows: pl.LazyFrame, gs: Sequence[str], aggs: list[pl.Expr]) -> pl.LazyFrame:
+    """``aggs`` per group of ``gs`` (sorted, nulls last), or over all rows for the grand total ``()``."""
+    return rows.group_by(list(gs)).agg(aggs).sort(list(gs), nulls_last=True) if gs else rows.select(aggs)
 
 
 def unknown_customers_sentence(rows: int, source: str = "the data-quality report") -> str:

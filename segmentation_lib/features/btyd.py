@@ -93,7 +93,7 @@ def btyd_summary(
     method: str = "auto",
     *,
     freq_multiplier: float = 1,
-    include_first_transaction: bool = False,
+    include_first_transaction: bool | str = False,
     id_col: str | None = None,
 ) -> pl.DataFrame:
     """One row per customer with ``frequency, recency, T, monetary_value`` as lifetimes computes them.
@@ -116,11 +116,14 @@ def btyd_summary(
       states the date chosen. The end used is on the result as ``result.observation_end``.
     * ``freq_multiplier`` (lifetimes ``freq_multiplier``, pymc-marketing ``time_scaler``): recency
       and T are divided by it (``freq="h", freq_multiplier=24`` gives days to the hour).
-    * ``include_first_transaction`` (same name in both): the first period counts in ``frequency``
-      (= periods with a transaction) and in ``monetary_value`` (mean of all per-period sums);
-      recency and T unchanged, as in lifetimes. (pymc-marketing's ``rfm_summary`` additionally
-      turns recency into ``T - recency`` and drops T; compute that from this table if you need it.)
-      Do not feed such a table to the BTYD models.
+    * ``include_first_transaction`` (same name in both peers, two meanings, so the value names the
+      peer): ``True`` or ``"lifetimes"`` counts the first period in ``frequency`` (= periods with a
+      transaction) and in ``monetary_value`` (mean of all per-period sums), recency and T
+      unchanged, as lifetimes' ``summary_data_from_transaction_data``; ``"pymc-marketing"`` is
+      pymc-marketing's ``rfm_summary(include_first_transaction=True)``, the *segmentation* view:
+      the same frequency and monetary value, ``recency`` = T - (last - first) = periods from the
+      last purchase to the observation end, and no ``T`` column. Do not feed either table to the
+      BTYD models.
     * ``id_col`` (``customer_id_col``): the caller's id column, kept under its name in the output
       (``customer_id`` by default; ``customer_id_col`` is the older spelling of the same argument).
 
@@ -141,6 +144,7 @@ def btyd_summary(
     """
     if id_col is not None:
         customer_id_col = id_col
+    first_view = _first_transaction_view(include_first_transaction)
     if freq not in BTYD_FREQS:
         raise ConfigError(f"btyd_summary: freq={freq!r} is not supported. Fix: use one of {list(BTYD_FREQS)}.")
     if not (isinstance(freq_multiplier, (int, float)) and freq_multiplier > 0):
@@ -180,7 +184,7 @@ def btyd_summary(
             c("_v").abs().sum().alias("_gross"),
             c("_v").min_by("_p").alias("_first_v"),
         ).collect(engine="streaming")
-    if include_first_transaction:
+    if first_view:
         frequency = c("_n")
         money = _to_float(_snap(c("_total"), c("_gross"))) / c("_n")
     else:
@@ -197,11 +201,29 @@ def btyd_summary(
     ).with_columns(  # an exact zero sum is +0.0 already; keep no -0.0 from a division
         pl.when(c("monetary_value") == 0.0).then(0.0).otherwise(c("monetary_value")).alias("monetary_value")
     )
+    if first_view == "pymc-marketing":  # recency to the observation end, no T (pymc-marketing's segmentation view)
+        out = out.with_columns((c("T") - c("recency")).alias("recency")).drop("T")
     if not monetary_value_col:
         out = out.drop("monetary_value")
     result = sort_by_text(out.collect(), customer_id_col)
     result.observation_end = end
     return result
+
+
+#: the values of ``include_first_transaction`` and the convention each names
+FIRST_TRANSACTION_VIEWS = {False: None, True: "lifetimes", "lifetimes": "lifetimes", "pymc-marketing": "pymc-marketing"}
+
+
+def _first_transaction_view(value) -> str | None:
+    """``include_first_transaction`` as ``None``, ``"lifetimes"`` or ``"pymc-marketing"``."""
+    try:
+        return FIRST_TRANSACTION_VIEWS[value]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"btyd_summary: include_first_transaction={value!r} is not supported. Fix: use False (the model "
+            "view), True or 'lifetimes' (first period counted, recency and T unchanged) or 'pymc-marketing' "
+            "(first period counted, recency = periods since the last purchase, no T column)."
+        ) from None
 
 
 def _resolve_end(lf: pl.LazyFrame, ts: pl.Expr, value, where: str, name: str = "observation_end") -> dt.datetime:
@@ -328,7 +350,7 @@ def calibration_and_holdout_summary(
     freq: str = "D",
     *,
     freq_multiplier: float = 1,
-    include_first_transaction: bool = False,
+    include_first_transaction: bool | str = False,
     id_col: str = "customer_id",
     datetime_col: str = "timestamp",
     monetary_value_col: str | None = "amount",

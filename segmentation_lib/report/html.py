@@ -14,7 +14,7 @@ import html
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from segmentation_lib.describe.format import fmt_value
-from segmentation_lib.describe.quality_text import customer_attributes_sentence
+from segmentation_lib.describe.quality_text import as_of_note, as_of_record, customer_attributes_sentence
 from segmentation_lib.report.files import read_json
 
 
@@ -141,6 +141,11 @@ def _markup(text: str):
 # --------------------------------------------------------------------------- run index
 
 
+def as_of_of_run(run_dir: Path) -> dict[str, Any]:
+    """The analysis date of a run and how it was chosen (for the manifest), from ``data_quality.json``."""
+    return as_of_record(read_json(Path(run_dir) / "data_quality.json", None) or {})
+
+
 def row_counts(run_dir: Path) -> dict[str, Any]:
     """Row counts for the manifest, read from the run's data-quality summary and Parquet outputs."""
     out: dict[str, Any] = {}
@@ -191,6 +196,7 @@ def render_run_index(run_dir: str | Path, manifest: Mapping[str, Any]) -> Path:
         "dq": dq,
         "dq_rules": dq_rules,
         "attributes_sentence": customer_attributes_sentence(dq["customer_attributes"]) if dq.get("customer_attributes") else "",
+        "as_of_note": as_of_note(dq),
         "files": files,
         "started_local": _local(manifest.get("started")),
     }
@@ -205,6 +211,7 @@ FILE_NOTES = {
     "manifest.json": "configuration, input fingerprints, row counts, versions, timings",
     "model.joblib": "the fitted segmentation; score new customers with `segment score`",
     "data_quality.json": "what the data-quality rules did, rule by rule",
+    "run_config.yaml": "the configuration of this run with the command-line overrides applied (only when there were any)",
     "segment_rules.sql": "the surrogate rules as a SQL CASE expression for a warehouse or CRM",
     "segments.json": "behavioural segments with sizes and revenue shares (as shown above)",
     "rfm_edges.json": "learned RFM bin edges (reuse via rfm.frozen_edges to keep scores comparable)",

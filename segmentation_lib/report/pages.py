@@ -200,7 +200,7 @@ class RFMPage(Page):
 
     def _compute(self) -> None:
         from segmentation_lib.describe.rfm_text import score_axis_labels
-        from segmentation_lib.segment.rfm_maps import load_segment_map
+        from segmentation_lib.segment.rfm_maps import load_segment_map, map_bins
 
         rc = self.cfg["rfm"]
         self.data = stages.data_stage(self.ctx)
@@ -208,7 +208,7 @@ class RFMPage(Page):
         self.measures = [rc["recency"], rc["frequency"], rc["monetary"]]  # the configured R, F, M columns
         cols = dict.fromkeys([*self.measures, "total_spend"])
         self.table = self.rfm.table.join(self.data.features.select("customer_id", *cols), on="customer_id")
-        self.segment_map_ = load_segment_map(rc["segment_map"], bins=int(rc["bins"]))  # the map for the bin count
+        self.segment_map_ = load_segment_map(rc["segment_map"], bins=map_bins(rc["bins"]))  # the map for the bin count
         self.axis = score_axis_labels(self.rfm.scorer)
         self.palette = plots.segment_palette(self.segment_map_.segments)
 

@@ -41,6 +41,8 @@ KERNEL_NAME = "segmentation-kit"
 DEFAULT_NOTEBOOKS = ("01_exploration", "02_rfm", "03_clustering", "04_validation", "05_value")
 #: files removed from the run folder before it is moved into place (intermediate hand-off data)
 WORK_DIR = "work"
+#: the effective configuration (file plus overrides) the notebooks of a run read, when there are overrides
+RUN_CONFIG = "run_config.yaml"
 #: libraries whose versions go into the manifest
 VERSIONED = ("segmentation-kit", "polars", "pyarrow", "numpy", "pandas", "scikit-learn", "hdbscan",
              "matplotlib", "seaborn", "papermill", "nbconvert", "ipykernel", "pyyaml", "joblib")
@@ -351,24 +353,27 @@ def run_pipeline(
     notebooks_dir: str | Path | None = None,
     kernel_name: str | None = None,
     timeout: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Path:
     """Run the report notebooks for one configuration; return the path of the run's ``index.html``.
 
     ``out_dir`` defaults to ``report.out_dir`` of the configuration. ``notebooks`` /
     ``notebooks_dir`` override ``report.notebooks`` and the notebooks folder (tests use tiny ones).
     Raises PipelineError (exit code 1) naming the notebook and cell when a notebook fails; the
-    executed notebook is then kept in ``<out_dir>/failed-<stamp>_<id>/``.
+    executed notebook is then kept in ``<out_dir>/failed-<stamp>_<id>/``. ``overrides`` (a nested
+    mapping, e.g. the command line's ``--data`` / ``--as-of`` / ``--seed``) apply on top of the
+    file: the notebooks then read the effective configuration written to ``run_config.yaml`` in the
+    run folder, and the manifest lists the overrides.
 
     >>> run_pipeline("configs/default.yaml", out_dir="reports")  # doctest: +SKIP
     PosixPath('reports/2024-05-01_093000_1a2b3c4d/index.html')
     """
-    from tqdm.auto import tqdm
-
     from segmentation_lib.report import html as report
+    from segmentation_lib.report.progress import step
     from segmentation_lib.config import dump_config, load_config
 
     config_path = Path(config_path).resolve()
-    cfg = load_config(config_path)
+    cfg = load_config(config_path, overrides=overrides)
     check_inputs(cfg, config_path)
     rep = cfg.get("report") or {}
     out = Path(out_dir if out_dir is not None else rep.get("out_dir") or "reports").resolve()
@@ -383,20 +388,22 @@ def run_pipeline(
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f"{TMP_PREFIX}{run_id}"
     tmp.mkdir()
-    params = {"config_path": str(config_path), "run_dir": str(tmp), "seed": int(cfg["run"]["seed"]),
+    nb_config = config_path
+    if overrides:  # the notebooks read the file: give them the configuration with the overrides applied
+        nb_config = tmp / RUN_CONFIG
+        nb_config.write_text(dump_config(cfg), encoding="utf-8")
+    params = {"config_path": str(nb_config), "run_dir": str(tmp), "seed": int(cfg["run"]["seed"]),
               "run_id": run_id}
     timings: dict[str, float] = {}
     current = None
     try:
         with _sigterm_as_interrupt(), _kernel_env({"SEGMENTATION_RUN_ID": run_id}):
-            bar = tqdm(paths, desc="report", unit="notebook", disable=not progress, leave=True)
-            for src in bar:
+            for i, src in enumerate(paths, 1):
                 current = src.stem
-                bar.set_postfix_str(current)
                 t0 = dt.datetime.now(dt.timezone.utc)
-                execute_notebook(src, tmp / src.name, params, kernel, cwd=nb_folder, timeout=timeout)
+                with step(f"report {i}/{len(paths)}: {current}", enabled=progress):
+                    execute_notebook(src, tmp / src.name, params, kernel, cwd=nb_folder, timeout=timeout)
                 timings[current] = round((dt.datetime.now(dt.timezone.utc) - t0).total_seconds(), 2)
-            bar.close()
         current = "rendering"
         pages = []
         for src in paths:
@@ -414,11 +421,13 @@ def run_pipeline(
             "notebook_seconds": timings,
             "config_file": str(config_path),
             "config_sha256": sha256_file(config_path),
+            "config_overrides": json.loads(json.dumps(dict(overrides or {}), default=json_default)),
             "configuration": json.loads(json.dumps({k: v for k, v in cfg.items() if not str(k).startswith("_")},
                                                    default=json_default)),
             "configuration_yaml": dump_config(cfg),
             "inputs": fingerprint(cfg),
             "row_counts": report.row_counts(tmp),
+            "as_of": report.as_of_of_run(tmp),
             "versions": library_versions(),
             "git_revision": git_revision(),
             "kernel": kernel,
@@ -437,7 +446,9 @@ def run_pipeline(
         raise
     except BaseException as exc:
         what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-        _fail(tmp, out / failed_name, f"Run {run_id} stopped during {current}: {what}")
+        failed = _fail(tmp, out / failed_name, f"Run {run_id} stopped during {current}: {what}")
+        with contextlib.suppress(Exception):  # the command line says exactly what was kept
+            exc.kept_folder, exc.stopped_during = failed, current
         with contextlib.suppress(Exception):
             report.render_reports_index(out)
         raise

@@ -143,7 +143,7 @@ def rfm_assign(features: pl.DataFrame, cfg: Mapping[str, Any], scorer=None) -> p
 
     rc = cfg["rfm"]
     scorer = scorer or make_rfm_scorer(cfg).fit(features)
-    scored = assign_rfm_segments(scorer.transform(features), rc["segment_map"], bins=int(rc["bins"]))
+    scored = assign_rfm_segments(scorer.transform(features), rc["segment_map"], bins=rc["bins"])
     ve = dict(rc.get("value_engagement") or {})
     scored = value_engagement_matrix(scored, **ve)
     return assign_rule_segments(scored, cfg["rules"])
@@ -152,12 +152,12 @@ def rfm_assign(features: pl.DataFrame, cfg: Mapping[str, Any], scorer=None) -> p
 def rfm_stage(ctx: RunContext, data: DataStage, recompute: bool = False) -> RFMStage:
     """RFM scores with learned (or frozen) edges, the named segment map, value/engagement and rule tiers."""
     from segmentation_lib.segment.rfm import RFMScorer
-    from segmentation_lib.segment.rfm_maps import load_segment_map
+    from segmentation_lib.segment.rfm_maps import load_segment_map, map_bins
 
     cfg = ctx.cfg
     rule_col = (cfg.get("rules") or {}).get("segment_col") or "tier"
     path, edges_p = ctx.work / "rfm.parquet", ctx.run_dir / "rfm_edges.json"
-    actions = dict(load_segment_map(cfg["rfm"]["segment_map"], bins=int(cfg["rfm"]["bins"])).actions)
+    actions = dict(load_segment_map(cfg["rfm"]["segment_map"], bins=map_bins(cfg["rfm"]["bins"])).actions)
     if not recompute and path.is_file() and edges_p.is_file():
         scorer = RFMScorer.from_edges(edges_p)
         return RFMStage(pl.read_parquet(path), scorer.describe_edges(), actions, scorer, rule_col)
@@ -386,9 +386,9 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
     before_f, _ = with_customer_attributes(before_f, cfg)
     before = rfm_assign(before_f, cfg, rfm.scorer).select("customer_id", pl.col("rfm_segment").alias("segment"))
     after = rfm.table.select("customer_id", pl.col("rfm_segment").alias("segment"))
-    from segmentation_lib.segment.rfm_maps import load_segment_map
+    from segmentation_lib.segment.rfm_maps import load_segment_map, map_bins
 
-    order = list(load_segment_map(cfg["rfm"]["segment_map"], bins=int(cfg["rfm"]["bins"])).segments) or None
+    order = list(load_segment_map(cfg["rfm"]["segment_map"], bins=map_bins(cfg["rfm"]["bins"])).segments) or None
     mig = migration(before, after, order=order)
     # HDBSCAN noise labelled -1 (clustering.noise = label) is no segment: reported apart by the checks
     seg_table = (clusters.assignments.select("customer_id", pl.col("cluster_name").alias("segment"),

@@ -59,8 +59,10 @@ def _is_feature_table(path: Path, feature_names: list[str]) -> bool:
 
 
 def features_for_scoring(data: str | Path, feature_names: list[str], config: str | Path | None = None,
-                         as_of: str | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Feature table for ``data`` (a feature table as is, or computed from a transaction log)."""
+                         as_of: str | None = None, overrides: Mapping[str, Any] | None = None
+                         ) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Feature table for ``data`` (a feature table as is, or computed from a transaction log);
+    ``overrides`` (e.g. ``{"data": {"preset": "online_retail"}}``) apply on top of ``config``."""
     from segmentation_lib.config import load_config, resolve_config
     from segmentation_lib.features.customer import customer_features
     from segmentation_lib.data.quality import load_transactions
@@ -68,7 +70,7 @@ def features_for_scoring(data: str | Path, feature_names: list[str], config: str
     path = Path(data)
     if _is_feature_table(path, feature_names):
         return pl.read_parquet(path), {"input": "feature table", "rows": None}
-    cfg = load_config(config) if config else resolve_config({})
+    cfg = load_config(config, overrides=overrides) if config else resolve_config(dict(overrides or {}))
     cfg["data"]["path"] = str(path.resolve())
     if as_of:
         cfg["run"]["as_of"] = as_of
@@ -117,7 +119,7 @@ def _without_config_hint(message: str) -> str:
 
 
 def score_file(model: str | Path, data: str | Path, out: str | Path, config: str | Path | None = None,
-               as_of: str | None = None) -> str:
+               as_of: str | None = None, overrides: Mapping[str, Any] | None = None) -> str:
     """Score every customer of ``data`` with the saved ``model`` and write ``out`` (.parquet or .csv)."""
     from segmentation_lib.score.persistence import load_model, score_customers
 
@@ -128,7 +130,7 @@ def score_file(model: str | Path, data: str | Path, out: str | Path, config: str
     check_model_file(model)
     segmenter = load_model(model)
     names = list(getattr(segmenter, "feature_names_in_", getattr(segmenter, "features", [])))
-    feats, info = features_for_scoring(data, names, config=config, as_of=as_of)
+    feats, info = features_for_scoring(data, names, config=config, as_of=as_of, overrides=overrides)
     scored = score_customers(segmenter, feats)
     cautions: list[str] = []
     if info.get("transactions") is not None and info.get("predict"):

@@ -183,6 +183,14 @@ class RFMScorer(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = []  # scores are small integers whatever the input dtype
         return tags
 
+    def measure_bins(self) -> dict[str, int]:
+        """The number of scores of each measure, e.g. ``{"recency": 5, "frequency": 3, "monetary": 5}``.
+
+        >>> RFMScorer(bins={"frequency": 3}).measure_bins()
+        {'recency': 5, 'frequency': 3, 'monetary': 5}
+        """
+        return self._dim_bins()
+
     # -- helpers ---------------------------------------------------------------------------
     def _check_bins(self) -> int:
         """The common bin count (the largest per-measure count when they differ); checks every option."""

@@ -291,15 +291,45 @@ def validate_segment_map(
     return result
 
 
+def map_bins(bins: int | Mapping[str, int]) -> int:
+    """The bin count of the segment map for ``rfm.bins``: the count itself, or with a count per
+    measure the largest of them (the other measures' scores are read onto that scale by
+    :func:`score_on_map_scale`).
+
+    >>> map_bins(5), map_bins({"recency": 5, "frequency": 3, "monetary": 5})
+    (5, 5)
+    """
+    if isinstance(bins, Mapping):
+        return max(int(v) for v in bins.values())
+    return int(bins)
+
+
+def score_on_map_scale(score: pl.Expr, bins: int, map_bins_: int) -> pl.Expr:
+    """A score of ``bins`` levels read on a map written for ``map_bins_``: the centre of its bin,
+    ``(s - 0.5) / bins``, placed on the map's scale, ``floor((2s - 1) * map_bins_ / (2 * bins)) + 1``.
+    Equal counts leave the score as it is; 10 scores on a 5-bin map give 1-2 -> 1, ..., 9-10 -> 5
+    (:func:`rescale_segment_map`'s reading); 3 scores on a 5-bin map give 1, 3, 5.
+
+    >>> pl.select(score_on_map_scale(pl.Series([1, 2, 3]), 3, 5)).to_series().to_list()
+    [1, 3, 5]
+    """
+    if bins == map_bins_:
+        return score
+    return ((2 * score.cast(pl.Int32) - 1) * map_bins_ // (2 * bins) + 1).cast(pl.Int8)
+
+
 def assign_rfm_segments(
     scored: pl.DataFrame | pl.LazyFrame,
     segment_map: str | Path | Mapping[str, Any] | SegmentMap = "default",
-    bins: int | None = None,
+    bins: int | Mapping[str, int] | None = None,
     segment_col: str = "rfm_segment",
 ) -> pl.DataFrame | pl.LazyFrame:
     """Add ``segment_col`` from the scores (``r_score, f_score[, m_score]``) via the map.
 
     Scores outside the map (gaps) get a null segment; on overlaps the first listed segment wins.
+    ``bins`` may be a count per measure (``{"recency": 5, "frequency": 3, "monetary": 5}``): the
+    map is the one for the largest count (:func:`map_bins`) and the other measures' scores are read
+    on its scale by :func:`score_on_map_scale` (the score columns keep their own values).
     ``bins`` picks the shipped map for that bin count (see :func:`load_segment_map`); another map
     must be written for ``bins`` (or for a divisor of it, then it is rescaled). Without ``bins``,
     for a shipped map name, it is read off the scores (the smallest of 3, 4, 5, 10 that holds the highest score), with a
@@ -310,6 +340,9 @@ def assign_rfm_segments(
     >>> assign_rfm_segments(s)["rfm_segment"].to_list()
     ['Champions', 'Lost']
     """
+    per_measure = dict(bins) if isinstance(bins, Mapping) else None
+    if per_measure is not None:
+        bins = map_bins(per_measure)
     if bins is None and isinstance(segment_map, str) and segment_map in MAP_FOR_BINS:
         bins = _bins_of_scores(scored)  # a shipped map name: take the one for the scores' bin count
     m = load_segment_map(segment_map, bins=bins)
@@ -320,9 +353,14 @@ def assign_rfm_segments(
     if missing:
         raise DataError(f"assign_rfm_segments: score column(s) {missing} missing. Fix: score the table with RFMScorer.transform first.")
     cast = [pl.col(c).cast(pl.Int8) for c in keys]
-    if isinstance(scored, pl.LazyFrame):
-        return scored.with_columns(cast).join(table.lazy(), on=keys, how="left", maintain_order="left")
-    return scored.with_columns(cast).join(table, on=keys, how="left", maintain_order="left")
+    lookup = {c: f"_map_{c}" for c in keys}
+    by_col = {"r_score": "recency", "f_score": "frequency", "m_score": "monetary"}
+    on_scale = [score_on_map_scale(pl.col(c), int((per_measure or {}).get(by_col.get(c, ""), m.bins)), m.bins)
+                .cast(pl.Int8).alias(lookup[c]) for c in keys]
+    table = table.rename(lookup)
+    lf = scored.lazy().with_columns(cast).with_columns(on_scale).join(
+        table.lazy(), on=list(lookup.values()), how="left", maintain_order="left").drop(list(lookup.values()))
+    return lf if isinstance(scored, pl.LazyFrame) else lf.collect()
 
 
 def _bins_of_scores(scored: pl.DataFrame | pl.LazyFrame) -> int:

@@ -105,6 +105,26 @@ def test_as_of_none_keeps_all_and_reports_next_day(log):
     assert rep.as_of == dt.datetime(2024, 3, 2, tzinfo=UTC) and rep.as_of_inferred
 
 
+def test_as_of_today_is_the_utc_date_of_the_run_and_said_so():
+    from segmentation_lib.config import resolve_config
+    from segmentation_lib.describe.quality_text import as_of_record, quality_markdown
+
+    assert resolve_config({"run": {"as_of": "Today"}})["run"]["as_of"] == "today"
+    before = dt.datetime.now(UTC).date()
+    now = dt.datetime.now(UTC).replace(tzinfo=None)
+    df = pl.DataFrame({"customer_id": ["a", "a"], "timestamp": [now - dt.timedelta(days=2), now + dt.timedelta(days=1)],
+                       "amount": [1.0, 2.0]})
+    clean, rep = clean_transactions(df, as_of="today")
+    after = dt.datetime.now(UTC).date()
+    assert rep.as_of.date() in {before, after} and (rep.as_of.hour, rep.as_of.minute) == (0, 0)
+    assert rep.as_of_today and not rep.as_of_inferred
+    assert clean["amount"].to_list() == [1.0] and rep["future"].rows == 1  # tomorrow's row is after as_of
+    dq = rep.to_dict()
+    assert "(today, the date of the run" in quality_markdown(dq)
+    assert as_of_record(dq) == {"date": rep.as_of.date().isoformat(), "chosen": "today (run.as_of: today)"}
+    assert "(today: the date of the run)" in rep.to_markdown()
+
+
 def test_as_of_is_exclusive_at_midnight():
     df = pl.DataFrame({"customer_id": ["a", "a", "a"],
                        "timestamp": [dt.datetime(2024, 1, 31, 23, 59), dt.datetime(2024, 2, 1), dt.datetime(2024, 2, 1, 1)],

@@ -117,3 +117,59 @@ def test_lazy_inputs_and_missing_columns() -> None:
 def test_unknown_customers_sentence() -> None:
     assert "1,234 transaction row(s) had no customer id" in unknown_customers_sentence(1234)
     assert unknown_customers_sentence(0) == "Every transaction row had a customer id."
+
+
+# openretailscience tests/segmentation/test_segstats.py TestUnknownCustomerTracking: the same logs
+# (transaction_id -> order_id, unit_spend -> amount, unit_quantity -> quantity; the segment column in the log)
+def ors_log(customer_ids: list, quantity: bool = False) -> pl.DataFrame:
+    df = pl.DataFrame({"customer_id": customer_ids, "amount": [100.0, 200.0, 150.0, 300.0],
+                       "order_id": ["101", "102", "103", "104"],
+                       "segment_name": ["Premium", "Premium", "Premium", "Standard"]})
+    return df.with_columns(quantity=pl.Series([10, 20, 15, 30])) if quantity else df
+
+
+SPLIT = ["segment_name", "spend", "transactions", "customers", "spend_per_customer", "spend_per_transaction",
+         "transactions_per_customer", "spend_unknown", "transactions_unknown", "spend_per_transaction_unknown",
+         "spend_total", "transactions_total", "spend_per_transaction_total"]
+
+
+@pytest.mark.parametrize("marker, ids", [(-1, [1, 2, -1, 3]), ("UNKNOWN", ["C1", "C2", "UNKNOWN", "C3"]),
+                                         (pl.col("customer_id") == -1, [1, 2, -1, 3])])
+def test_identified_unknown_total_split_as_openretailscience(marker, ids) -> None:
+    r = segment_stats(ors_log(ids), None, "segment_name", unknown_customer_value=marker)
+    assert rows(r.table, SPLIT) == [
+        ("Premium", 300.0, 2, 2, 150.0, 150.0, 1.0, 150.0, 1, 150.0, 450.0, 3, 150.0),
+        ("Standard", 300.0, 1, 1, 300.0, 300.0, 1.0, 0.0, 0, None, 300.0, 1, 300.0),
+        ("Total", 600.0, 3, 3, 200.0, 200.0, 1.0, 150.0, 1, 150.0, 750.0, 4, 187.5)]
+    assert r.unknown_customer_transactions == 1
+
+
+def test_split_with_quantity_extra_aggs_and_null_ids() -> None:
+    r = segment_stats(ors_log([1, 2, -1, 3], quantity=True), None, "segment_name", unknown_customer_value=-1)
+    assert rows(r.table, ["segment_name", "units", "price_per_unit", "units_per_transaction", "units_unknown",
+                          "price_per_unit_unknown", "units_per_transaction_unknown", "units_total",
+                          "price_per_unit_total", "units_per_transaction_total"]) == [
+        ("Premium", 30.0, 10.0, 15.0, 15.0, 10.0, 15.0, 45.0, 10.0, 15.0),
+        ("Standard", 30.0, 10.0, 30.0, 0.0, None, None, 30.0, 10.0, 30.0),
+        ("Total", 60.0, 10.0, 20.0, 15.0, 10.0, 15.0, 75.0, 10.0, 18.75)]
+    # extra aggregations in three variants (openretailscience test_unknown_customer_with_extra_aggs)
+    stores = pl.DataFrame({"customer_id": [1, -1, 2, -1], "amount": [100.0, 150.0, 200.0, 250.0],
+                           "order_id": ["101", "102", "103", "104"], "segment_name": ["A", "A", "B", "B"],
+                           "store_id": [1, 2, 1, 3]})
+    e = segment_stats(stores, None, "segment_name", unknown_customer_value=-1,
+                      extra_aggs={"stores": pl.col("store_id").n_unique()}).table
+    assert rows(e, ["segment_name", "stores", "stores_unknown", "stores_total"])[0] == ("A", 1, 1, 2)
+    assert rows(e, ["segment_name", "spend_unknown", "spend_total"])[-1] == ("Total", 400.0, 700.0)
+    # the kit's own log: null ids are the unknown customers; customer segments joined from the
+    # assignments, so the unknown rows fall in the null segment, and region splits them
+    k = segment_stats(log(), SEGMENTS, "s", group_cols=["region"], split_unknown=True).table
+    assert rows(k.filter(pl.col("region") != "Total"), ["s", "region", "customers", "spend", "spend_unknown",
+                                                         "transactions_unknown", "spend_total"]) == [
+        ("X", "N", 2, 55.0, 0.0, 0, 55.0), ("X", "S", 1, 20.0, 0.0, 0, 20.0), ("Y", "S", 1, 25.0, 0.0, 0, 25.0),
+        (None, "N", 0, 0.0, 7.0, 1, 7.0), (None, "S", 0, 0.0, 3.0, 1, 3.0)]
+    assert rows(k.tail(1), ["s", "spend", "spend_unknown", "transactions_total", "spend_total"]) == [
+        ("Total", 100.0, 10.0, 6, 110.0)]
+    # without the split the table is the identified customers' alone, as before
+    plain = segment_stats(log(), SEGMENTS, "s").table
+    assert plain.equals(segment_stats(log(), SEGMENTS, "s", split_unknown=True).table.select(plain.columns)
+                        .filter(pl.col("s").is_not_null()))

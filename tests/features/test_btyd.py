@@ -185,6 +185,35 @@ def test_btyd_summary_include_first_transaction_matches_lifetimes():
     assert btyd_summary(BT, "2020-01-10", include_first_transaction=True).row(0) == ("a", 3.0, 9.0, 9.0, 5.0)
 
 
+# pymc-marketing tests/clv/test_utils.py TestRFM.transaction_data (adapted from lifetimes' tests)
+PYMC_LOG = pl.DataFrame(
+    [(1, "2015-01-01", 1), (1, "2015-02-06", 2), (2, "2015-01-01", 2), (3, "2015-01-01", 3), (3, "2015-01-02", 1),
+     (3, "2015-01-05", 5), (4, "2015-01-16", 6), (4, "2015-02-02", 3), (4, "2015-02-05", 3), (4, "2015-02-05", 6),
+     (5, "2015-01-16", 3), (5, "2015-01-17", 1), (5, "2015-01-18", 8), (6, "2015-02-02", 5)],
+    schema=["identifier", "date", "monetary_value"], orient="row",
+).with_columns(pl.col("date").str.to_datetime("%Y-%m-%d"), pl.col("monetary_value").cast(pl.Float64))
+
+
+def test_btyd_summary_include_first_transaction_pymc_marketing_view():
+    """pymc-marketing's documented example: rfm_summary(..., observation_period_end="20150207")
+    without and with include_first_transaction=True (recency = T - recency, no T column)."""
+    kw = dict(observation_end="2015-02-07", id_col="identifier", datetime_col="date", monetary_value_col="monetary_value")
+    model = btyd_summary(PYMC_LOG, **kw)
+    assert model.rows() == [(1, 1.0, 36.0, 37.0, 2.0), (2, 0.0, 0.0, 37.0, 0.0), (3, 2.0, 4.0, 37.0, 3.0),
+                            (4, 2.0, 20.0, 22.0, 6.0), (5, 2.0, 2.0, 22.0, 4.5), (6, 0.0, 0.0, 5.0, 0.0)]
+    seg = btyd_summary(PYMC_LOG, include_first_transaction="pymc-marketing", **kw)
+    assert seg.columns == ["identifier", "frequency", "recency", "monetary_value"]
+    assert seg.rows() == [(1, 2.0, 1.0, 1.5), (2, 1.0, 37.0, 2.0), (3, 3.0, 33.0, 3.0),
+                          (4, 3.0, 2.0, 6.0), (5, 3.0, 20.0, 4.0), (6, 1.0, 5.0, 5.0)]
+    # the lifetimes meaning stays: same frequency and money, recency and T of the model view
+    lt = btyd_summary(PYMC_LOG, include_first_transaction="lifetimes", **kw)
+    assert lt.equals(btyd_summary(PYMC_LOG, include_first_transaction=True, **kw))
+    assert lt["recency"].equals(model["recency"]) and lt["T"].equals(model["T"])
+    assert lt.select("frequency", "monetary_value").equals(seg.select("frequency", "monetary_value"))
+    with pytest.raises(ConfigError, match="pymc-marketing"):
+        btyd_summary(PYMC_LOG, include_first_transaction="yes", **kw)
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 def test_btyd_summary_default_observation_end_and_end_forms():
     log = _unrounded_log(seed=2)

@@ -247,7 +247,13 @@ def test_interrupted_run_leaves_nothing_half_written(retail_cfg, retail_run, sig
     # the run's own message ends the log; no traceback of the `segment` process itself, and none of the kernel
     # (the pipeline shuts the kernel down at once on an interrupt, so it logs no ZMQError traceback).
     # (asyncio may also log nbclient's "Task exception was never retrieved: DeadKernelError" at interpreter exit)
-    assert "Interrupted; nothing half-written was kept." in stderr, stderr
+    # the message says exactly what was kept: the failed-... folder holding FAILED.txt (no report published)
+    said = " ".join(stderr.split())
+    assert "Interrupted during 01_exploration: no report was published and earlier reports are unchanged." in said, stderr
+    kept = [p for p in out.glob("failed-*") if run_id in p.name]
+    assert len(kept) == 1 and f"kept in {kept[0]}, which holds" in said and "FAILED.txt" in said, stderr
+    assert "nothing half-written" not in said
+    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ report 1/\d: 01_exploration \.\.\.$", stderr, re.M), stderr
     assert "ZMQError" not in stderr, stderr
     assert "KeyboardInterrupt" not in stderr and "segmentation_lib" not in stderr, stderr
     assert runs.list_runs(out) == before

@@ -84,6 +84,25 @@ def test_tiny_run_folder(tiny) -> None:
     assert f'{run.name}/index.html' in top
 
 
+def test_overrides_reach_the_notebooks_and_the_manifest(tiny) -> None:
+    import yaml
+
+    other = tiny["root"] / "tx2.csv"
+    other.write_text("customer_id,timestamp,amount\n2,2024-02-01,7\n", encoding="utf-8")
+    over = {"run": {"seed": 11, "as_of": "today"}, "data": {"path": str(other)}}
+    index = pipeline.run_pipeline(tiny["cfg"], out_dir=tiny["root"] / "reports-over", progress=False,
+                                  notebooks=["a_good"], notebooks_dir=tiny["nbs"], overrides=over)
+    run = index.parent
+    effective = yaml.safe_load((run / pipeline.RUN_CONFIG).read_text())
+    assert effective["run"]["seed"] == 11 and effective["run"]["as_of"] == "today" and effective["data"]["path"] == str(other)
+    assert "seed <strong>11</strong>" in (run / "a_good.html").read_text()  # the notebooks read the overridden value
+    man = json.loads((run / "manifest.json").read_text())
+    assert man["config_overrides"] == over and man["configuration"]["run"]["seed"] == 11
+    assert man["inputs"]["transactions"][0]["path"].endswith("tx2.csv")
+    assert not (tiny["index"].parent / pipeline.RUN_CONFIG).exists()  # no overrides: no extra file
+    assert json.loads((tiny["index"].parent / "manifest.json").read_text())["config_overrides"] == {}
+
+
 def test_failing_notebook_keeps_failed_folder_and_earlier_runs(tiny) -> None:
     before = runs.list_runs(tiny["out"])
     with pytest.raises(PipelineError) as err:
@@ -190,6 +209,8 @@ def test_demo_run_outputs(demo_run) -> None:
         assert html.count("<img") >= n_img, (nb, html.count("<img"))
     man = json.loads((run / "manifest.json").read_text())
     assert man["row_counts"]["assignments.parquet"] == a.height and man["inputs"]["transactions"][0]["sha256"]
+    dq = json.loads((run / "data_quality.json").read_text())
+    assert man["as_of"] == {"date": dq["as_of"][:10], "chosen": "the day after the last transaction (run.as_of: null)"}
 
 
 @pytest.mark.slow

@@ -110,3 +110,32 @@ def test_frozen_edges_setting_loads_the_edges_file(tmp_path) -> None:
                    "frozen_edges": str(tmp_path / "rfm_edges.json")}}
     scorer = stages.make_rfm_scorer(cfg).fit(feats.head(2))  # frozen: the two rows do not move the edges
     assert scorer.transform(feats)["rfm_code"].to_list() == ["555", "444", "333", "222", "111"]
+
+
+def test_per_measure_bins_in_a_run_stage_and_page(review_project):
+    """rfm.bins per measure: the stage scores frequency 1-3 and recency / monetary 1-5, the 5-bin
+    map reads frequency 1, 2, 3 as 1, 3, 5, and the RFM page states and shows the per-measure ranges."""
+    from segmentation_lib.report import pages
+    from segmentation_lib.segment.rfm_maps import load_segment_map
+
+    from tests.conftest import REVIEW_CONFIG
+
+    cfg = review_project / "cfg-bins.yaml"
+    cfg.write_text(REVIEW_CONFIG + "rfm: {bins: {recency: 5, frequency: 3, monetary: 5}}\n")
+    page = pages.notebook_setup("rfm", str(cfg), str(review_project / "run-bins"))
+    t = page.rfm.table
+    assert page.cfg["rfm"]["bins"] == {"recency": 5, "frequency": 3, "monetary": 5}
+    assert sorted(t["f_score"].unique().to_list()) == [1, 2, 3]
+    assert t["r_score"].max() == 5 and t["m_score"].max() == 5
+    # independently: the default 5-bin map looked up at (r, centre of f on the 5 scale, m)
+    table = load_segment_map("default", bins=5).table()
+    f5 = t.with_columns(pl.col("f_score").replace_strict({1: 1, 2: 3, 3: 5}, return_dtype=pl.Int8).alias("_f"))
+    expect = f5.join(table.rename({"f_score": "_f"}).rename({"rfm_segment": "expected"}),
+                     on=["r_score", "_f", "m_score"], how="left", maintain_order="left")
+    assert expect["rfm_segment"].null_count() == 0
+    assert expect["rfm_segment"].to_list() == expect["expected"].to_list()
+    assert "1-3 (3 = " in page.scores_intro() and "1-3 reads as 1, 3, 5" in page.scores_intro()
+    ranges = page.score_ranges()
+    assert "Frequency score (3 = " in page.axis["frequency"] and "Recency score (5 = " in page.axis["recency"]
+    assert "frequency score of 3 means" in ranges and "recency score of 5 means" in ranges
+    assert page.segment_map().axes and page.score_heatmap().axes
