@@ -4,6 +4,7 @@
     segment check-data --config configs/default.yaml
     segment run --config configs/default.yaml
     segment score --model reports/<run>/model.joblib --data new_log.parquet --out scores.parquet
+    segment experiment --config configs/default.yaml --exposures exposures.parquet
 
 Every command exits 0 on success, 2 with a one-paragraph message on bad input or configuration,
 and 1 when a report run fails (the failed notebook is kept in a `failed-...` folder).
@@ -197,6 +198,41 @@ def score(
     with console.status(f"Scoring {data} ..."):
         summary = score_file(model, data, out, config=config, as_of=as_of)
     typer.echo(summary)
+
+
+@app.command("experiment")
+@friendly_errors
+def experiment(
+    config: Path = typer.Option(Path("configs/default.yaml"), "--config", "-c", help="Run configuration YAML (data and experiment sections)."),
+    exposures: Optional[Path] = typer.Option(None, "--exposures", "-e", help="Exposures table (CSV/Parquet): customer id, variant, exposure time; default experiment.path."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Reports folder (default: report.out_dir of the configuration)."),
+) -> None:
+    """Read an experiment by segment (lift, SRM, heterogeneity, CUPED, Simpson check) into an HTML page and experiment.json."""
+    from segmentation_lib.report.experiment import run_experiment_report
+
+    with console.status(f"Reading the experiment {exposures or ''} ..."):
+        page = run_experiment_report(config, exposures, out_dir=out)
+    typer.echo(str(page))
+
+
+@app.command("demo-experiment")
+@friendly_errors
+def demo_experiment(
+    data: Path = typer.Option(Path("data/demo"), "--data", help="Folder of the demo data (from `segment demo-data`)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for exposures and experiment_truth.json (default: --data)."),
+    split_change: bool = typer.Option(False, "--split-change", metavar=FLAG, help="Plant a mid-test traffic-split change (90/10 ramp-up, then equal)."),
+    variants: int = typer.Option(2, "--variants", help="2 (control, treatment) or 3 (control, B, C)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives identical files."),
+    fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
+) -> None:
+    """Plant an experiment with known per-archetype effects on the demo customers (exposures + truth)."""
+    from segmentation_lib.data.demo_experiment import write_demo_experiment
+
+    if fmt not in ("parquet", "csv"):
+        raise ConfigError(f"--format {fmt!r} is not supported. Fix: use --format parquet or --format csv.")
+    paths = write_demo_experiment(data, out, seed=seed, split_change=split_change, variants=variants, fmt=fmt)
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -211,7 +211,7 @@ def srm_check(counts: Mapping[str, int], expected: Mapping[str, float] | None = 
     ``expected`` maps variant -> planned share (None = equal shares). Status ``fail`` when
     p < ``fail``, ``warn`` when p < ``warn``, ``too small`` when an expected count is below 5.
 
-    >>> srm_check({"control": 5000, "treatment": 4750})["status"]
+    >>> srm_check({"control": 50_000, "treatment": 47_500})["status"]
     'fail'
     """
     names = list(counts)
