@@ -54,15 +54,16 @@ def outcomes_from_transactions(exposures: pl.DataFrame, transactions: pl.DataFra
                                pre_period_days: int, start: Any = None) -> pl.DataFrame:
     """The exposures with ``converted``, ``revenue``, ``orders`` and ``pre_spend`` added (one row per customer).
 
-    Outcome columns already present in ``exposures`` are kept. Customers whose window reaches past
+    When ``exposures`` holds any outcome column the outcomes are taken as given (only ``pre_spend``
+    is added). Customers whose window reaches past
     the last transaction of the log are counted in a warning (their outcome may be incomplete).
     """
     lf = _as_frame(transactions)
     start_t = experiment_start(exposures, start)
     out = exposures.join(pre_period_spend(exposures, lf, start_t, pre_period_days), on="customer_id", how="left")
-    need = [c for c in ("converted", "revenue", "orders") if c not in exposures.columns]
-    if not need:
-        return out
+    if any(c in exposures.columns for c in ("converted", "revenue", "orders")):
+        return out  # outcomes given as columns: the log supplies only the pre-period spend
+    need = ["converted", "revenue", "orders"]
     window = pl.duration(days=int(window_days))
     cols = lf.collect_schema().names()
     after = (lf.join(exposures.lazy().select("customer_id", "exposure_time"), on="customer_id", how="inner")
