@@ -269,6 +269,7 @@ def read_experiment(frame: pl.DataFrame | pl.LazyFrame, methods: Sequence[str], 
     if control not in variants:
         raise ConfigError(f"experiment.control '{control}' is not among the variants {variants}. Fix: set experiment.control.")
     treatments = [v for v in variants if v != control]
+    variants = [control, *treatments]
     use_cov = bool(covariate) and f"s_{covariate}" in sums.columns
     rows, srm_rows = [], []
     for (method, segment), grp in sums.group_by(["method", "segment"], maintain_order=True):

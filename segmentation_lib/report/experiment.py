@@ -125,8 +125,10 @@ def _md(*parts: str) -> MarkdownText:
 
 
 def _escaped(df: pl.DataFrame) -> pl.DataFrame:
-    return df.with_columns(pl.col(c).map_elements(text.esc, return_dtype=pl.String)
-                           for c in df.columns if df.schema[c] == pl.String)
+    """Text cells and column names (``n_<variant>``) HTML-escaped for the Markdown tables."""
+    out = df.with_columns(pl.col(c).map_elements(text.esc, return_dtype=pl.String)
+                          for c in df.columns if df.schema[c] == pl.String)
+    return out.rename({c: text.esc(c) for c in out.columns})
 
 
 class ExperimentPage(Page):
