@@ -167,8 +167,9 @@ def compare_arms(treat: Mapping[str, Any], control: Mapping[str, Any], metric: s
     if kind == "proportion":
         c1, c0 = treat[f"s_{y}"], control[f"s_{y}"]
         if 0 < c1 + c0 < n1 + n0:
-            low, high = confint_proportions_2indep(c1, n1, c0, n0, compare="diff", method="wald", alpha=alpha)
-            p = test_proportions_2indep(c1, n1, c0, n0, compare="diff", method="wald").pvalue
+            with np.errstate(divide="ignore", invalid="ignore"):  # a zero rate in one arm: ratios statsmodels also reports
+                low, high = confint_proportions_2indep(c1, n1, c0, n0, compare="diff", method="wald", alpha=alpha)
+                p = test_proportions_2indep(c1, n1, c0, n0, compare="diff", method="wald").pvalue
         else:
             low = high = p = float("nan")
         rel = _relative(m1, m1 * (1 - m1) / n1, m0, m0 * (1 - m0) / n0, alpha)

@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -78,8 +79,6 @@ def analyse_experiment(cfg: Mapping[str, Any], exposures: str | Path | None = No
     start = experiment_start(ex, ex_cfg.get("start"))
     late = ex.filter(pl.col("exposure_time") < start).height
     if late:
-        import warnings
-
         warnings.warn(f"{late:,} exposure(s) happened before experiment.start ({start:%Y-%m-%d}); they are kept.",
                       UserWarning, stacklevel=2)
     tx = None
@@ -97,6 +96,9 @@ def analyse_experiment(cfg: Mapping[str, Any], exposures: str | Path | None = No
     metrics = [m for m in ex_cfg.get("metrics") or ["conversion"]]
     available = [m for m in metrics if all(c in frame.columns for c in {"conversion": ["converted"],
                  "revenue": ["revenue"], "revenue_per_order": ["revenue", "orders"]}.get(m, [m]))]
+    if available and len(available) < len(metrics):
+        warnings.warn(f"Metric(s) {', '.join(m for m in metrics if m not in available)} left out: their outcome columns "
+                      "are neither given in the exposures nor computed from a transaction log.", UserWarning, stacklevel=2)
     control = str(ex_cfg.get("control", "control"))
     readout = read_experiment(frame, methods, available or metrics, control=control, alpha=float(ex_cfg.get("alpha", 0.05)),
                               pre_registered=ex_cfg.get("pre_registered") or [], expected_split=ex_cfg.get("expected_split"),
