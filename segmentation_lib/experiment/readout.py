@@ -49,7 +49,7 @@ METRICS: dict[str, tuple[str, str | None, str]] = {
 OVERALL, ALL = "overall", "All customers"
 #: multiple-testing corrections: pre-registered methods are confirmatory (Holm), the others exploratory (BH)
 HOLM, BH = "holm", "fdr_bh"
-CORRECTION_WORDS = {HOLM: "Holm (pre-registered segments)", BH: "Benjamini-Hochberg (exploratory slices)",
+CORRECTION_WORDS = {HOLM: "Holm (pre-registered segments, or the variants overall)", BH: "Benjamini-Hochberg (exploratory slices)",
                     "none": "none (one pre-registered overall test)"}
 
 
@@ -318,7 +318,9 @@ def _with_adjusted(lifts: pl.DataFrame, pre_registered: Sequence[str], alpha: fl
     """Adjusted p-values per family (method x metric: its segments x treatment variants)."""
     parts = []
     for (method, metric), grp in lifts.group_by(["method", "metric"], maintain_order=True):
-        how = "none" if method == OVERALL else HOLM if method in pre_registered else BH
+        # overall: one pre-registered test per variant; with several variants Holm over them
+        how = (("none" if grp.height == 1 else HOLM) if method == OVERALL
+               else HOLM if method in pre_registered else BH)
         adj = grp["p_value"].to_numpy() if how == "none" else adjust(grp["p_value"].to_numpy(), how, alpha)
         parts.append(grp.with_columns(pl.Series("p_adjusted", adj, dtype=pl.Float64), pl.lit(how).alias("correction")))
     out = pl.concat(parts)

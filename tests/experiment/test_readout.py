@@ -139,3 +139,14 @@ def test_ratio_metric_with_one_order_each_is_the_mean() -> None:
 def test_unknown_metric_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="experiment.metrics: unknown metric"):
         read_experiment(planted(100), ["seg"], ["clicks"])
+
+
+def test_identical_inputs_give_identical_json(tmp_path) -> None:
+    from segmentation_lib.report.experiment import finite
+    from segmentation_lib.report.files import write_json
+
+    frame = planted(2_000)
+    a = write_json(tmp_path / "a.json", finite(read_experiment(frame, ["seg"], ["conversion", "revenue"]).to_dict()))
+    b = write_json(tmp_path / "b.json", finite(read_experiment(frame.sample(fraction=1.0, shuffle=True, seed=3),
+                                                               ["seg"], ["conversion", "revenue"]).to_dict()))
+    assert a.read_bytes() == b.read_bytes()  # row order does not matter either

@@ -27,6 +27,9 @@ def test_family_is_variants_times_segments(three) -> None:
     seg = three.lifts.filter(pl.col("method") == "seg")
     assert seg.height == 6
     assert seg["p_adjusted"].to_numpy() == pytest.approx(multipletests(seg["p_value"].to_numpy(), method="holm")[1])
+    over = three.lifts.filter(pl.col("method") == "overall")  # overall: Holm over the two variants
+    assert over["correction"].to_list() == ["holm", "holm"]
+    assert over["p_adjusted"].to_numpy() == pytest.approx(multipletests(over["p_value"].to_numpy(), method="holm")[1])
 
 
 def test_best_variant_per_segment(three) -> None:

@@ -34,6 +34,7 @@ def page(demo_project, tmp_path_factory):
     return {"html": result.output.strip().splitlines()[-1], "out": out}
 
 
+@pytest.mark.slow  # the page fixture: one papermill run of notebooks/experiment.ipynb (about 20 s)
 def test_the_page_says_what_the_numbers_say(page) -> None:
     raw = open(page["html"], encoding="utf-8").read()
     body = re.sub(r"<style.*?</style>|<script.*?</script>", "", raw, flags=re.S)
@@ -49,6 +50,7 @@ def test_the_page_says_what_the_numbers_say(page) -> None:
     assert "Traceback" not in words and "Error" not in words
 
 
+@pytest.mark.slow
 def test_experiment_json_is_strict_and_complete(page) -> None:
     folder = next(p for p in page["out"].iterdir() if p.name.startswith("experiment-"))
     doc = _strict((folder / "experiment.json").read_text())
