@@ -14,6 +14,7 @@ help:
 	@echo "make test     - set up (venv + headless chromium) and run the test suite"
 	@echo "make bench    - run the benchmarks (10M transactions, 1M customers; several minutes)"
 	@echo "make lab      - open the notebooks in JupyterLab"
+	@echo "make report-experiment - plant an experiment on the demo data and read it by segment"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,13 @@ data: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/segment run --config $(CONFIG) $(if $(filter configs/default.yaml,$(CONFIG)),--demo,)
+
+# An experiment read by segment on the demo data (planted effects; SPLIT_CHANGE=1 adds a mid-test split change)
+.PHONY: report-experiment
+report-experiment: $(STAMP)
+	@test -f data/demo/transactions.parquet || $(BIN)/segment demo-data --out data/demo --n-customers 20000 --seed 42
+	$(BIN)/segment demo-experiment --data data/demo $(if $(SPLIT_CHANGE),--split-change,)
+	$(BIN)/segment experiment --config $(CONFIG) --exposures data/demo/exposures.parquet
 
 # Debian's chromium for the browser tests (no browser download at run time).
 browser:

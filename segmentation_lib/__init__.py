@@ -58,6 +58,10 @@ _EXPORTS: dict[str, str] = {
     "internal_quality": "validate.separation", "stability": "validate.resampling", "predictive_validity": "validate.predictive",
     "migration": "validate.movement", "actionability_checks": "validate.actionability",
     "ground_truth_agreement": "validate.truth", "headline_metrics": "validate.headline",
+    # experiments read by segment
+    "read_exposures": "experiment.exposures", "outcomes_from_transactions": "experiment.outcomes",
+    "segments_as_of": "experiment.assignment", "read_experiment": "experiment.readout",
+    "recommendations": "experiment.variants", "simpson_check": "experiment.simpson",
     # reports
     "run_pipeline": "report.pipeline",
 }

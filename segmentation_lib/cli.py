@@ -5,6 +5,7 @@
     segment check-data --config configs/default.yaml
     segment run --config configs/default.yaml
     segment score --model reports/<run>/model.joblib --data new_log.parquet --out scores.parquet
+    segment experiment --config configs/default.yaml --exposures exposures.parquet
 
 Every command exits 0 on success, 2 with a one-paragraph message on bad input or configuration,
 and 1 when a report run fails (the failed notebook is kept in a `failed-...` folder).
@@ -340,6 +341,41 @@ def init(
     out.write_text(text, encoding="utf-8")
     load_config(out)  # the written file is a valid configuration
     typer.echo(f"Wrote {out}. Next: segment check-data --config {out}   then   segment run --config {out}")
+
+
+@app.command("experiment")
+@friendly_errors
+def experiment(
+    config: ConfigOption = None,
+    exposures: Optional[Path] = typer.Option(None, "--exposures", "-e", help="Exposures table (CSV/Parquet): customer id, variant, exposure time; default experiment.path."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Reports folder (default: report.out_dir of the configuration)."),
+) -> None:
+    """Read an experiment by segment (lift, SRM, heterogeneity, CUPED, Simpson check) into an HTML page and experiment.json."""
+    from segmentation_lib.report.experiment import run_experiment_report
+
+    from segmentation_lib.report.progress import step
+
+    with step(f"Reading the experiment {exposures or ''}", console=console):
+        page = run_experiment_report(find_config(config), exposures, out_dir=out)
+    typer.echo(str(page))
+
+
+@app.command("demo-experiment")
+@friendly_errors
+def demo_experiment(
+    data: Path = typer.Option(Path("data/demo"), "--data", help="Folder of the demo data (from `segment demo-data`)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for exposures and experiment_truth.json (default: --data)."),
+    split_change: bool = typer.Option(False, "--split-change", metavar=FLAG, help="Plant a mid-test traffic-split change (90/10 ramp-up, then equal)."),
+    variants: int = typer.Option(2, "--variants", help="2 (control, treatment) or 3 (control, B, C)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives identical files."),
+    fmt: DataFormat = typer.Option(DataFormat.parquet, "--format", help="File format of the written files."),
+) -> None:
+    """Plant an experiment with known per-archetype effects on the demo customers (exposures + truth)."""
+    from segmentation_lib.data.demo_experiment import write_demo_experiment
+
+    paths = write_demo_experiment(data, out, seed=seed, split_change=split_change, variants=variants, fmt=DataFormat(fmt).value)
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

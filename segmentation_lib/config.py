@@ -28,6 +28,9 @@ PATH_KEYS = (
     "data.truth",
     "rfm.frozen_edges",
     "report.out_dir",
+    "experiment.path",
+    "experiment.segments_run",
+    "experiment.segments_model",
 )
 
 #: mappings whose keys are free-form (not checked against the defaults)
@@ -77,6 +80,12 @@ NUMBERS: dict[str, tuple[str, Any, Any, bool]] = {
     "predict.monthly_discount": ("num", ("(", -1), 1, False),
     "predict.value_cut": ("num", ("(", 0), (1, ")"), False),
     "predict.alive_cut": ("num", ("(", 0), (1, ")"), False),
+    "experiment.window_days": ("int", 1, None, False),
+    "experiment.pre_period_days": ("int", 1, None, False),
+    "experiment.alpha": ("num", ("(", 0), (0.5, ")"), False),
+    "experiment.srm_warn": ("num", ("(", 0), (1, ")"), False),
+    "experiment.srm_fail": ("num", ("(", 0), (1, ")"), False),
+    "experiment.min_segment_size": ("int", 2, None, False),
 }
 
 

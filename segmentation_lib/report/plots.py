@@ -554,3 +554,38 @@ def calibration_plot(buckets: pl.DataFrame, holdout_days: int | None = None, ax:
     ax.set_title("Is the model right? Predicted vs actual purchases after the cutoff")
     ax.legend()
     return _finish_ax(ax, owned)
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def lift_forest(lifts: pl.DataFrame, label_col: str = "label", lift_col: str = "abs_lift", low_col: str = "abs_low",
+                high_col: str = "abs_high", highlight_col: str | None = "significant", scale: float = 1.0,
+                xlabel: str = "lift", title: str = "Lift by segment with 95% intervals", ax: Axes | None = None) -> Axes:
+    """Forest plot: one row per label, the lift as a point and its interval as a line, zero marked.
+
+    Rows keep the table's order (top to bottom); ``highlight_col`` (a boolean column) draws those
+    rows in the accent colour; ``scale`` multiplies the numbers (100 for proportions in points).
+
+    >>> ax = lift_forest(pl.DataFrame({"label": ["All", "A"], "abs_lift": [0.01, 0.05], "abs_low": [0.0, 0.02],
+    ...                                "abs_high": [0.02, 0.08], "significant": [False, True]}))
+    >>> ax.get_title()
+    'Lift by segment with 95% intervals'
+    """
+    owned = ax is None
+    ax = _axes(ax, (WIDTH, max(2.5, 0.42 * lifts.height + 1.2)))
+    y = np.arange(lifts.height)[::-1]
+    mid = lifts[lift_col].cast(pl.Float64).to_numpy() * scale
+    lo = lifts[low_col].cast(pl.Float64).to_numpy() * scale
+    hi = lifts[high_col].cast(pl.Float64).to_numpy() * scale
+    accent = (lifts[highlight_col].fill_null(False).to_numpy() if highlight_col and highlight_col in lifts.columns
+              else np.zeros(lifts.height, dtype=bool))
+    colors = np.where(accent, "#c0392b", "#34495e")
+    ax.hlines(y, lo, hi, colors=colors, linewidth=2)
+    ax.scatter(mid, y, color=colors, zorder=3, s=30)
+    ax.axvline(0, color="#7f8c8d", linestyle="--", linewidth=1)
+    ax.set_yticks(y)
+    ax.set_yticklabels([str(v) for v in lifts[label_col].to_list()])
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return _finish_ax(ax, owned)

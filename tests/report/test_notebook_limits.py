@@ -12,6 +12,10 @@ NB_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
 SETUP = re.compile(r'^page = notebook_setup\("(exploration|rfm|clustering|validation|value)", config_path, run_dir, seed=seed, '
                    r'as_of=as_of(, \w+=\w+)*\)$')
+#: the experiment page (report/experiment.py) has its own setup call of the same shape, with the exposures file
+EXPERIMENT_SETUP = re.compile(r'^page = experiment_setup\(config_path, run_dir, exposures, seed=seed, as_of=as_of\)$')
+IMPORTS = {"experiment": "from segmentation_lib.report.experiment import experiment_setup"}
+DEFAULT_IMPORT = "from segmentation_lib.report.pages import notebook_setup"
 MAX_LINES, MAX_CELL_LINES = 40, 5
 
 
@@ -24,7 +28,8 @@ def _lines(cell) -> list[str]:
 
 
 def test_all_five_notebooks_are_checked() -> None:
-    assert [p.stem for p in NOTEBOOKS] == ["01_exploration", "02_rfm", "03_clustering", "04_validation", "05_value"]
+    assert [p.stem for p in NOTEBOOKS] == ["01_exploration", "02_rfm", "03_clustering", "04_validation", "05_value",
+                                           "experiment"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -58,9 +63,10 @@ def test_one_parameters_cell_then_the_setup_call(path: Path) -> None:
         ast.literal_eval(node.value)
     setup = _lines(code[tagged[0] + 1])
     # the setup cell: the one import (notebook_setup), then the one setup call
-    assert setup[0] == "from segmentation_lib.report.pages import notebook_setup" and len(setup) == 2, setup
-    assert SETUP.match(setup[1]), setup[1]
-    assert all("notebook_setup" not in line for c in code[tagged[0] + 2:] for line in _lines(c))
+    assert setup[0] == IMPORTS.get(path.stem, DEFAULT_IMPORT) and len(setup) == 2, setup
+    assert (EXPERIMENT_SETUP if path.stem == "experiment" else SETUP).match(setup[1]), setup[1]
+    assert all("notebook_setup" not in line and "experiment_setup" not in line
+               for c in code[tagged[0] + 2:] for line in _lines(c))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -70,7 +76,7 @@ def test_no_imports_and_one_page_call_per_cell(path: Path) -> None:
     params = next(i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
     imports = [(i, line) for i, cell in enumerate(code) for line in _lines(cell)
                if re.match(r"\s*(import|from)\s+\S+", line) or "__import__" in line]
-    assert imports == [(params + 1, "from segmentation_lib.report.pages import notebook_setup")], (path.stem, imports)
+    assert imports == [(params + 1, IMPORTS.get(path.stem, DEFAULT_IMPORT))], (path.stem, imports)
     for cell in code[params + 2:]:
         tree = ast.parse(cell.source)
         assert len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr), (path.stem, cell.source)

@@ -35,6 +35,8 @@ SINGLE = {
                                           "expected_clv": [90.0, 10.0]}),), {}),
     "calibration_plot": ((pl.DataFrame({"bucket": ["0", "1", "6+"], "customers": [5, 3, 0], "predicted": [0.1, 0.5, None],
                                         "actual": [0.2, 0.4, None]}),), {"holdout_days": 90}),
+    "lift_forest": ((pl.DataFrame({"label": ["All", "A"], "abs_lift": [0.01, 0.05], "abs_low": [0.0, 0.02],
+                                   "abs_high": [0.02, 0.08], "significant": [False, True]}),), {"scale": 100.0}),
 }
 #: multi-panel functions: name -> (args, kwargs, (nrows, ncols))
 MULTI = {
