@@ -152,13 +152,15 @@ def run(
     config: Path = typer.Option(Path("configs/default.yaml"), "--config", "-c", help="Run configuration YAML."),
     out: Optional[Path] = typer.Option(None, "--out", help="Reports folder (default: report.out_dir of the configuration)."),
     demo: bool = typer.Option(False, "--demo", metavar=FLAG, help="Generate the demo data first if data.path does not exist."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="An earlier run folder: score with its frozen model, RFM edges, segment map and rules (overrides run.reference)."),
+    compare_to: Optional[Path] = typer.Option(None, "--compare-to", help="The run folder 'Since last run' compares with (default: the latest earlier run of this run.name)."),
 ) -> None:
     """Execute the four report notebooks with papermill into a new folder under reports/ and print its index.html."""
     from segmentation_lib.report.pipeline import run_pipeline
 
     if demo:
         _ensure_demo_data(config)
-    index = run_pipeline(config, out_dir=out)
+    index = run_pipeline(config, out_dir=out, reference=reference, compare_to=compare_to)
     typer.echo(str(index))
 
 
@@ -197,6 +199,20 @@ def score(
     with console.status(f"Scoring {data} ..."):
         summary = score_file(model, data, out, config=config, as_of=as_of)
     typer.echo(summary)
+
+
+@app.command("compare")
+@friendly_errors
+def compare(
+    run_a: Path = typer.Argument(..., help="The earlier run folder (reports/<date>_<time>_<id>)."),
+    run_b: Path = typer.Argument(..., help="The later run folder."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for comparison.html and the Parquet tables (default: reports/compare-<A>-<B>)."),
+) -> None:
+    """Compare two runs: transitions per method, size and revenue change, movers (HTML + Parquet)."""
+    from segmentation_lib.report.history import write_comparison
+
+    dest = out or run_b.parent / f"compare-{run_a.name}-{run_b.name}"
+    typer.echo(str(write_comparison(run_a, run_b, dest)))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -27,6 +27,8 @@ PATH_KEYS = (
     "data.customers.path",
     "data.truth",
     "rfm.frozen_edges",
+    "run.reference",
+    "run.compare_to",
     "report.out_dir",
 )
 
@@ -77,6 +79,11 @@ NUMBERS: dict[str, tuple[str, Any, Any, bool]] = {
     "predict.monthly_discount": ("num", ("(", -1), 1, False),
     "predict.value_cut": ("num", ("(", 0), (1, ")"), False),
     "predict.alive_cut": ("num", ("(", 0), (1, ")"), False),
+    "history.min_overlap": ("num", 0, 1, False),
+    "history.top_flows": ("int", 1, None, False),
+    "history.drift.psi": ("num", 0, None, False),
+    "history.drift.share_shift": ("num", 0, 1, False),
+    "history.drift.ari": ("num", -1, 1, False),
 }
 
 
