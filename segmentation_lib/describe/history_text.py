@@ -54,7 +54,10 @@ def intro_text(summary: Mapping[str, Any]) -> str:
 
 def flows_sentences(flows: pl.DataFrame) -> list[str]:
     """One sentence per flow (``from_segment, to_segment, count``): "412 Loyal customers became At Risk."."""
-    return [f"{_n(r['count'])} {r['from_segment']} customers became {r['to_segment']}." for r in flows.iter_rows(named=True)]
+    def who(name: str) -> str:
+        return name if str(name).lower().endswith("customers") else f"{name} customers"
+
+    return [f"{_n(r['count'])} {who(r['from_segment'])} became {r['to_segment']}." for r in flows.iter_rows(named=True)]
 
 
 def method_text(title: str, summary: Mapping[str, Any], flows: pl.DataFrame) -> str:

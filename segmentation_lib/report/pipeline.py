@@ -390,7 +390,7 @@ def run_pipeline(
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f"{TMP_PREFIX}{run_id}"
     tmp.mkdir()
-    write_json(tmp / LINKS_FILE, links)
+    write_json(tmp / LINKS_FILE, {**links, "run": final_name})
     params = {"config_path": str(config_path), "run_dir": str(tmp), "seed": int(cfg["run"]["seed"]),
               "run_id": run_id}
     timings: dict[str, float] = {}

@@ -748,7 +748,7 @@ def history_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: Clu
     prev_hist = None
     if prev_dir is not None and (prev_dir / hist.HISTORY_FILE).is_file():
         prev_hist = pl.read_parquet(prev_dir / hist.HISTORY_FILE)
-    history = hist.history_rows(a, cols, as_of, ctx.run_dir.name, prev, prev_hist)
+    history = hist.history_rows(a, cols, as_of, links.get("run") or ctx.run_dir.name, prev, prev_hist)
     history.write_parquet(ctx.run_dir / hist.HISTORY_FILE)
     summary["exports"] = len(exports)
     summary["matching"] = clusters.info.get("matching")
