@@ -1,4 +1,4 @@
 """Step 8, reports: run folders, the four report stages, papermill execution, HTML pages and plots.
 
-Modules: ``context``, ``files``, ``html``, ``pages``, ``pipeline``, ``plots``, ``runs``, ``stages``.
+Modules: ``context``, ``files``, ``history``, ``html``, ``pages``, ``pipeline``, ``plots``, ``runs``, ``stages``.
 """
