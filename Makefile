@@ -33,6 +33,7 @@ report: $(STAMP)
 # Two scheduled-style runs on two demo snapshots 270 days apart (planted: 10% of the steady customers stop
 # buying): the second scores with the first run as its reference, so "Since last run" and the trend show.
 report-history: $(STAMP)
+	rm -rf reports/history
 	$(BIN)/python -c "from segmentation_lib.data.demo import write_demo_snapshots; write_demo_snapshots('data/history', n_customers=20000, seed=42)"
 	$(BIN)/segment run --config configs/history_1.yaml
 	$(BIN)/segment run --config configs/history_2.yaml --reference "$$(ls -d reports/history/20*_* | tail -1)"

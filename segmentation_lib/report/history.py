@@ -29,7 +29,7 @@ from segmentation_lib.errors import ConfigError, DataError, ModelError
 from segmentation_lib.report.files import read_json, write_json
 from segmentation_lib.report.runs import list_runs
 from segmentation_lib.segment.sizes import segment_sizes
-from segmentation_lib.validate.movement import main_reason, migration, movers, segment_changes, top_flows
+from segmentation_lib.validate.movement import main_reason, migration, segment_changes, top_flows
 
 LINKS_FILE = "history.json"
 SIZES_FILE = "segment_sizes.parquet"
@@ -105,9 +105,7 @@ def read_links(run_dir: Path, cfg: Mapping[str, Any]) -> dict[str, str | None]:
     if p.is_file():
         return read_json(p)
     out = (cfg.get("report") or {}).get("out_dir") or run_dir.parent
-    links = resolve_links(cfg, out)
-    write_json(p, links)
-    return links
+    return resolve_links(cfg, out)
 
 
 def frozen_config(cfg: Mapping[str, Any], ref_dir: Path) -> dict[str, Any]:
@@ -194,10 +192,13 @@ def compare_runs(previous: pl.DataFrame, current: pl.DataFrame, prev_sizes: pl.D
                  orders: Mapping[str, Sequence[str]] | None = None) -> RunComparison:
     """Transitions, size/revenue changes and top flows per method; ``movers`` with from/to and main reason."""
     out: dict[str, MethodComparison] = {}
+    present = {m: c for m, c in cols.items() if c in previous.columns and c in current.columns}
+    # one join of the two runs for every method's movers (not one per method)
+    both = (previous.select("customer_id", *[pl.col(c).cast(pl.String).alias(m) for m, c in present.items()])
+            .join(current.select("customer_id", *[pl.col(c).cast(pl.String).alias(f"{m}__now") for m, c in present.items()]),
+                  on="customer_id", how="inner"))
     mover_parts = []
-    for method, col in cols.items():
-        if col not in previous.columns or col not in current.columns:
-            continue
+    for method, col in present.items():
         b = previous.select("customer_id", pl.col(col).cast(pl.String).alias("segment"))
         a = current.select("customer_id", pl.col(col).cast(pl.String).alias("segment"))
         order = list((orders or {}).get(method) or []) or None
@@ -206,7 +207,9 @@ def compare_runs(previous: pl.DataFrame, current: pl.DataFrame, prev_sizes: pl.D
                   else segment_sizes(b, "segment", None))
         changes = segment_changes(before, cur_sizes.filter(pl.col("method") == method), order=order)
         out[method] = MethodComparison(method, mig, changes, top_flows(mig.counts, n_flows))
-        mover_parts.append(movers(b, a).with_columns(pl.lit(method).alias("method")))
+        was, now = pl.col(method).fill_null("(null)"), pl.col(f"{method}__now").fill_null("(null)")
+        mover_parts.append(both.filter(was != now).select("customer_id", pl.lit(method).alias("method"),
+                                                          was.alias("from_segment"), now.alias("to_segment")))
     first = next(iter(out.values()), None)
     summary = {k: first.migration.summary[k] for k in ("customers_before", "customers_after", "customers_in_both",
                                                         "appeared", "disappeared")} if first else {}

@@ -304,7 +304,7 @@ def match_previous_segments(ctx: RunContext, seg: Any, feats: pl.DataFrame) -> l
     if not hc.get("match_refit", True) or not prev or not (Path(prev) / "assignments.parquet").is_file():
         return None
     old = pl.read_parquet(Path(prev) / "assignments.parquet").select("customer_id", "cluster", "cluster_name")
-    old_names = {int(c): str(n) for c, n in old.filter(pl.col("cluster") >= 0).unique("cluster").iter_rows()}
+    old_names = {int(c): str(n) for c, n in old.filter(pl.col("cluster") >= 0).select("cluster", "cluster_name").unique("cluster").iter_rows()}
     new = pl.DataFrame({"customer_id": feats["customer_id"], "segment": np.asarray(seg.labels_, dtype=np.int64)})
     match = match_segments(old.rename({"cluster": "segment"}), new, old_names, seg.segment_names_,
                            min_overlap=float(hc.get("min_overlap", 0.3)))

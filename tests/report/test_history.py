@@ -152,3 +152,47 @@ def test_reference_errors(second_run, tmp_path):
     with pytest.raises(ModelError) as err:
         hist.load_reference_model(bad)
     check_message(err, "reference")
+
+
+def test_cli_compare(second_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from segmentation_lib.cli import app
+
+    res = CliRunner().invoke(app, ["compare", str(second_run["first"]), str(second_run["second"]), "--out", str(tmp_path / "c")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "c" / "comparison.html").is_file() and (tmp_path / "c" / "movers.parquet").is_file()
+    res = CliRunner().invoke(app, ["compare", str(tmp_path), str(second_run["second"])])
+    assert res.exit_code == 2 and "not a finished run folder" in res.output
+
+
+def test_refit_stage_takes_over_the_previous_ids(demo_run, snapshots, tmp_path):
+    """The clustering stage's matching step: a refit on snapshot 2 (another seed, its own names) gets the
+    first run's ids and names for the archetypes' segments."""
+    import datetime as dt
+
+    from segmentation_lib.config import load_config
+    from segmentation_lib.features.customer import customer_features
+    from segmentation_lib.report.context import RunContext
+    from segmentation_lib.report.files import write_json
+    from segmentation_lib.report.stages import make_segmenter, match_previous_segments, purchasing
+
+    first = demo_run["index"].parent
+    cfg = load_config(demo_run["cfg"])
+    (tmp_path / "work").mkdir()
+    write_json(tmp_path / "history.json", {"reference": None, "previous": str(first)})
+    ctx = RunContext(cfg=cfg, run_dir=tmp_path, seed=99, interactive=False)
+    tx = snapshots.second.transactions.filter(pl.col("customer_id").is_not_null()).unique(maintain_order=True)
+    feats = purchasing(customer_features(tx, dt.datetime(2025, 9, 28, tzinfo=dt.timezone.utc)))
+    k = len(json.loads((first / "segments.json").read_text()))
+    seg = make_segmenter(cfg, 99, n_segments=k, names={i: f"Refit {i}" for i in range(k)}).fit(feats)
+    rows = match_previous_segments(ctx, seg, feats)
+    assert rows and sum(r["status"] == "matched" for r in rows) >= k - 1
+    before = _archetype_segments(first, snapshots.first.truth)
+    a2 = pl.DataFrame({"customer_id": feats["customer_id"], "cluster": seg.labels_}).with_columns(
+        pl.col("cluster").replace_strict(seg.segment_names_, return_dtype=pl.String).alias("cluster_name"))
+    truth = snapshots.second.truth
+    after = dict(a2.join(truth, on="customer_id").group_by("archetype", "cluster_name").len().sort("len", descending=True)
+                 .group_by("archetype", maintain_order=True).first().select("archetype", "cluster_name").iter_rows())
+    for arch in ("power", "explorer", "churned"):
+        assert after[arch] == before[arch], (arch, before, after)
