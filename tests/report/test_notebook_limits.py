@@ -10,7 +10,7 @@ import pytest
 
 NB_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
-SETUP = re.compile(r'^page = notebook_setup\("(exploration|rfm|clustering|validation|value)", config_path, run_dir, seed=seed, '
+SETUP = re.compile(r'^page = notebook_setup\("(exploration|rfm|clustering|validation|value|since_last_run)", config_path, run_dir, seed=seed, '
                    r'as_of=as_of(, \w+=\w+)*\)$')
 MAX_LINES, MAX_CELL_LINES = 40, 5
 
@@ -24,7 +24,8 @@ def _lines(cell) -> list[str]:
 
 
 def test_all_five_notebooks_are_checked() -> None:
-    assert [p.stem for p in NOTEBOOKS] == ["01_exploration", "02_rfm", "03_clustering", "04_validation", "05_value"]
+    assert [p.stem for p in NOTEBOOKS] == ["01_exploration", "02_rfm", "03_clustering", "04_validation", "05_value",
+                                          "06_since_last_run"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
