@@ -35,6 +35,9 @@ SINGLE = {
                                           "expected_clv": [90.0, 10.0]}),), {}),
     "calibration_plot": ((pl.DataFrame({"bucket": ["0", "1", "6+"], "customers": [5, 3, 0], "predicted": [0.1, 0.5, None],
                                         "actual": [0.2, 0.4, None]}),), {"holdout_days": 90}),
+    "retention_lines": ((pl.DataFrame({"segment": ["A", "A", "B"], "month": [1, 2, 1], "share": [0.5, 0.3, 0.1]}),), {}),
+    "trend_lines": ((pl.DataFrame({"run": ["r1", "r1", "r2"], "as_of": ["2025-01-01", "2025-01-01", "2025-04-01"],
+                                   "segment": ["A", "B", "A"], "share": [0.6, 0.4, 1.0]}),), {}),
 }
 #: multi-panel functions: name -> (args, kwargs, (nrows, ncols))
 MULTI = {
