@@ -318,7 +318,7 @@ def cluster_labels(assignments: pl.DataFrame, features: pl.DataFrame) -> np.ndar
     >>> cluster_labels(a, pl.DataFrame({"customer_id": ["a", "b"]})).tolist()
     [0, 1]
     """
-    return assignments.join(features.select("customer_id"), on="customer_id", how="right")["cluster"].to_numpy()
+    return stages.cluster_labels_of(assignments, features)
 
 
 def cluster_palette(info: dict[str, Any]) -> dict[str, str]:
