@@ -7,10 +7,11 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 PYTEST_ARGS ?=
 
-.PHONY: help venv data report test test-fast bench lab browser clean sync-config
+.PHONY: help venv data report report-history test test-fast bench lab browser clean sync-config
 
 help:
 	@echo "make report   - set up, generate the demo data if absent, run the whole report pipeline"
+	@echo "make report-history - two runs on two demo snapshots: 'Since last run', movers, the trend"
 	@echo "make test     - set up (venv + headless chromium) and run the test suite"
 	@echo "make bench    - run the benchmarks (10M transactions, 1M customers; several minutes)"
 	@echo "make lab      - open the notebooks in JupyterLab"
@@ -36,6 +37,14 @@ report-experiment: $(STAMP)
 	@test -f data/demo/transactions.parquet || $(BIN)/segment demo-data --out data/demo --n-customers 20000 --seed 42
 	$(BIN)/segment demo-experiment --data data/demo $(if $(SPLIT_CHANGE),--split-change,)
 	$(BIN)/segment experiment --config $(CONFIG) --exposures data/demo/exposures.parquet
+
+# Two scheduled-style runs on two demo snapshots 270 days apart (planted: 10% of the steady customers stop
+# buying): the second scores with the first run as its reference, so "Since last run" and the trend show.
+report-history: $(STAMP)
+	rm -rf reports/history
+	$(BIN)/python -c "from segmentation_lib.data.demo import write_demo_snapshots; write_demo_snapshots('data/history', n_customers=20000, seed=42)"
+	$(BIN)/segment run --config configs/history_1.yaml
+	$(BIN)/segment run --config configs/history_2.yaml --reference "$$(ls -d reports/history/20*_* | tail -1)"
 
 # Debian's chromium for the browser tests (no browser download at run time).
 browser:

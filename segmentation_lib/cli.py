@@ -253,6 +253,8 @@ def run(
     preset: PresetOption = None,
     as_of: AsOfOption = None,
     seed: SeedOption = None,
+    reference: Optional[Path] = typer.Option(None, "--reference", help="An earlier run folder: score with its frozen model, RFM edges, segment map and rules (overrides run.reference)."),
+    compare_to: Optional[Path] = typer.Option(None, "--compare-to", help="The run folder 'Since last run' compares with (default: the latest earlier run of this run.name)."),
 ) -> None:
     """Execute the four report notebooks with papermill into a new folder under reports/ and print its index.html."""
     from segmentation_lib.report.pipeline import run_pipeline
@@ -261,7 +263,8 @@ def run(
     overrides = config_overrides(data, preset, as_of, seed)
     if demo:
         _ensure_demo_data(config, overrides)
-    index = run_pipeline(config, out_dir=out, **({"overrides": overrides} if overrides else {}))
+    index = run_pipeline(config, out_dir=out, reference=reference, compare_to=compare_to,
+                         **({"overrides": overrides} if overrides else {}))
     typer.echo(str(index))
 
 
@@ -376,6 +379,20 @@ def demo_experiment(
     paths = write_demo_experiment(data, out, seed=seed, split_change=split_change, variants=variants, fmt=DataFormat(fmt).value)
     for name, path in paths.items():
         typer.echo(f"{name}: {path}")
+
+
+@app.command("compare")
+@friendly_errors
+def compare(
+    run_a: Path = typer.Argument(..., help="The earlier run folder (reports/<date>_<time>_<id>)."),
+    run_b: Path = typer.Argument(..., help="The later run folder."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for comparison.html and the Parquet tables (default: reports/compare-<A>-<B>)."),
+) -> None:
+    """Compare two runs: transitions per method, size and revenue change, movers (HTML + Parquet)."""
+    from segmentation_lib.report.history import write_comparison
+
+    dest = out or run_b.parent / f"compare-{run_a.name}-{run_b.name}"
+    typer.echo(str(write_comparison(run_a, run_b, dest)))
 
 
 def main() -> None:  # pragma: no cover - console entry point

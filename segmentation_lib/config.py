@@ -27,6 +27,8 @@ PATH_KEYS = (
     "data.customers.path",
     "data.truth",
     "rfm.frozen_edges",
+    "run.reference",
+    "run.compare_to",
     "report.out_dir",
     "experiment.path",
     "experiment.segments_run",
@@ -86,6 +88,11 @@ NUMBERS: dict[str, tuple[str, Any, Any, bool]] = {
     "experiment.srm_warn": ("num", ("(", 0), (1, ")"), False),
     "experiment.srm_fail": ("num", ("(", 0), (1, ")"), False),
     "experiment.min_segment_size": ("int", 2, None, False),
+    "history.min_overlap": ("num", 0, 1, False),
+    "history.top_flows": ("int", 1, None, False),
+    "history.drift.psi": ("num", 0, None, False),
+    "history.drift.share_shift": ("num", 0, 1, False),
+    "history.drift.ari": ("num", -1, 1, False),
 }
 
 

@@ -586,3 +586,157 @@ def write_demo_data(
     manifest.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     paths["manifest"] = manifest
     return paths
+
+
+# --------------------------------------------------------------------------- snapshots over time
+
+
+#: archetypes that keep buying between two snapshots (the others make no further purchase)
+CONTINUING: tuple[str, ...] = ("power", "steady", "explorer")
+
+
+@dataclass
+class DemoSnapshots:
+    """Two snapshots of one customer base with planted migrations between them.
+
+    ``first`` is exactly ``make_transactions(n_customers, seed, end=end)``; ``second`` holds the same
+    log plus the purchases of the ``gap_days`` after it and the customers who joined meanwhile.
+    ``movements`` has one row per customer of either snapshot: ``customer_id``, ``archetype_before``
+    (null: joined after the first snapshot), ``archetype_after``, ``planted`` (True for the customers
+    deliberately moved from ``drift_from`` to ``drift_to``).
+
+    >>> s = make_snapshots(n_customers=400, seed=1)
+    >>> int(s.movements["planted"].sum())  # 10% of the 100 steady customers
+    10
+    """
+
+    first: DemoData
+    second: DemoData
+    movements: pl.DataFrame
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def make_snapshots(
+    n_customers: int = 2_000,
+    seed: int = 7,
+    end: str | date = "2024-12-31",
+    gap_days: int = 270,
+    drift_share: float = 0.10,
+    drift_from: str = "steady",
+    drift_to: str = "dormant",
+    joined_share: float = 0.05,
+) -> DemoSnapshots:
+    """Two snapshots ``gap_days`` apart: ``drift_share`` of the ``drift_from`` customers stop buying
+    (they look like ``drift_to`` at the second snapshot); the other power, steady and explorer
+    customers keep buying at their own rate; the others make no further purchase; ``joined_share``
+    x ``n_customers`` new customers join in the last 60 days. Deterministic for a seed.
+
+    >>> s = make_snapshots(n_customers=300, seed=2)
+    >>> s.second.transactions.height > s.first.transactions.height
+    True
+    """
+    for name, value in (("drift_from", drift_from), ("drift_to", drift_to)):
+        if value not in ARCHETYPES:
+            raise ConfigError(f"demo snapshots: {name} = {value!r} is not an archetype. Fix: use one of {list(ARCHETYPES)}.")
+    if not (0.0 <= float(drift_share) <= 1.0) or not (0.0 <= float(joined_share) < 1.0):
+        raise ConfigError(f"demo snapshots: drift_share = {drift_share!r} and joined_share = {joined_share!r} must be "
+                          "fractions. Fix: pass for example drift_share=0.1, joined_share=0.05.")
+    if int(gap_days) < 1:
+        raise ConfigError(f"demo snapshots: gap_days = {gap_days!r} must be at least 1. Fix: pass for example gap_days=270.")
+    first = make_transactions(n_customers=n_customers, seed=seed, end=end)
+    end1 = _to_date(end, "end")
+    end2 = end1 + timedelta(days=int(gap_days))
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 2]))
+    truth = first.truth
+    # drifters: an exact share of the drift_from customers, chosen at random
+    pool = truth.filter(pl.col("archetype") == drift_from)["customer_id"].to_numpy()
+    n_drift = int(round(float(drift_share) * pool.size))
+    drifters = np.sort(rng.choice(pool, n_drift, replace=False)) if n_drift else np.empty(0, dtype=object)
+    # per continuing customer: order rate and typical order value over the first snapshot
+    start1_us = int(datetime(end1.year, end1.month, end1.day, tzinfo=timezone.utc).timestamp()) * _US_PER_S + _US_PER_DAY
+    per = (first.transactions.filter(pl.col("customer_id").is_not_null() & (pl.col("amount") > 0))
+           .group_by("customer_id").agg(pl.col("order_id").n_unique().alias("orders"),
+                                        pl.col("timestamp").min().alias("first"),
+                                        (pl.col("amount").sum() / pl.col("order_id").n_unique()).alias("aov"))
+           .join(truth, on="customer_id")
+           .filter(pl.col("archetype").is_in(list(CONTINUING))
+                   & ~pl.col("customer_id").is_in(pl.Series(drifters, dtype=pl.String).implode()))
+           .sort("customer_id"))
+    tenure = ((start1_us - per["first"].dt.epoch("us").to_numpy()) / _US_PER_DAY).clip(30, None)
+    n_extra = np.maximum(1, rng.poisson(per["orders"].to_numpy() / tenure * int(gap_days)))
+    code = per["archetype"].replace_strict({a: i for i, a in enumerate(ARCHETYPES)}, return_dtype=pl.Int64).to_numpy()
+    mean_rec = np.array([BEHAVIOUR[a].recency[1] for a in ARCHETYPES])[code]
+    cap_rec = np.array([BEHAVIOUR[a].recency[2] for a in ARCHETYPES])[code]
+    last = int(gap_days) - np.minimum(np.floor(rng.exponential(mean_rec)), cap_rec).astype(np.int64)  # day in 1..gap
+    last = np.clip(last, 1, int(gap_days))
+    cust = np.repeat(np.arange(per.height), n_extra)
+    pos = np.arange(cust.size) - np.repeat(np.cumsum(n_extra) - n_extra, n_extra)
+    day = np.where(pos == 0, last[cust], 1 + np.floor(rng.random(cust.size) * last[cust]).astype(np.int64))
+    sec = rng.choice(24, size=cust.size, p=_HOUR_P) * 3600 + rng.integers(0, 3600, cust.size)
+    ts = start1_us + (day - 1) * _US_PER_DAY + sec * _US_PER_S
+    amount = np.round(per["aov"].to_numpy()[cust] * np.exp(rng.normal(-0.08, 0.4, cust.size)), 2).clip(0.5, None)
+    products = first.transactions["product_id"].drop_nulls().unique().sort()
+    extra = pl.DataFrame({
+        "customer_id": per["customer_id"].gather(cust),
+        "timestamp": pl.Series(ts).cast(pl.Datetime("us", "UTC")),
+        "amount": amount,
+        "order_id": _id_series("S", np.arange(1, cust.size + 1), 9),
+        "product_id": products.gather(rng.integers(0, products.len(), cust.size)),
+        "quantity": np.ones(cust.size),
+        "unit_price": amount,
+    })
+    # customers who joined in the last 60 days before the second snapshot
+    n_joined = int(round(float(joined_share) * n_customers))
+    parts = [first.transactions, extra]
+    customers = [first.customers]
+    joined_truth = pl.DataFrame(schema={"customer_id": pl.String, "archetype": pl.String})
+    if n_joined:
+        j = make_transactions(n_customers=n_joined, seed=int(seed) + 1, end=end2, archetype_shares={"new": 1.0},
+                              duplicate_rate=0.0, null_id_rate=0.0)
+        width = max(7, len(str(n_customers + n_joined)))
+        new_ids = dict(zip(j.truth["customer_id"].to_list(),
+                           _id_series("C", np.arange(n_customers + 1, n_customers + n_joined + 1), width).to_list()))
+        parts.append(j.transactions.with_columns(pl.col("customer_id").replace_strict(new_ids),
+                                                 pl.lit("J").add(pl.col("order_id")).alias("order_id")))
+        customers.append(j.customers.with_columns(pl.col("customer_id").replace_strict(new_ids)))
+        joined_truth = j.truth.with_columns(pl.col("customer_id").replace_strict(new_ids))
+    tx2 = pl.concat([p.select(list(TRANSACTION_SCHEMA)).cast(TRANSACTION_SCHEMA) for p in parts]).sort("timestamp", maintain_order=True)
+    after = truth.with_columns(
+        pl.when(pl.col("customer_id").is_in(pl.Series(drifters, dtype=pl.String).implode()))
+        .then(pl.lit(drift_to)).otherwise(pl.col("archetype")).alias("archetype"))
+    truth2 = pl.concat([after, joined_truth])
+    movements = (truth.rename({"archetype": "archetype_before"})
+                 .join(truth2.rename({"archetype": "archetype_after"}), on="customer_id", how="full", coalesce=True)
+                 .with_columns(pl.col("customer_id").is_in(pl.Series(drifters, dtype=pl.String).implode()).alias("planted"))
+                 .sort("customer_id"))
+    params = {**first.params, "end": end2.isoformat(), "as_of": (end2 + timedelta(days=1)).isoformat(),
+              "snapshot": 2, "gap_days": int(gap_days), "drift_share": float(drift_share), "drift_from": drift_from,
+              "drift_to": drift_to, "planted_movers": n_drift, "joined": n_joined}
+    second = DemoData(transactions=tx2, customers=pl.concat(customers, how="vertical_relaxed"), truth=truth2, params=params)
+    return DemoSnapshots(first, second, movements, {"gap_days": int(gap_days), "planted_movers": n_drift,
+                                                    "joined": n_joined, "drift_from": drift_from, "drift_to": drift_to})
+
+
+def write_demo_snapshots(out_dir: str | Path, n_customers: int = 2_000, seed: int = 7, **kwargs: Any) -> dict[str, dict[str, Path]]:
+    """Write both snapshots (``snapshot_1/``, ``snapshot_2/`` with transactions, customers, truth) and
+    ``movements.parquet`` (the planted truth) under ``out_dir``; returns the paths.
+
+    >>> paths = write_demo_snapshots("/tmp/snaps", n_customers=300)  # doctest: +SKIP
+    >>> sorted(paths)                                                # doctest: +SKIP
+    ['movements', 'snapshot_1', 'snapshot_2']
+    """
+    out = Path(out_dir)
+    snaps = make_snapshots(n_customers=n_customers, seed=seed, **kwargs)
+    paths: dict[str, Any] = {}
+    for i, demo in enumerate((snaps.first, snaps.second), start=1):
+        folder = out / f"snapshot_{i}"
+        folder.mkdir(parents=True, exist_ok=True)
+        paths[f"snapshot_{i}"] = {}
+        for name in ("transactions", "customers", "truth"):
+            path = folder / f"{name}.parquet"
+            getattr(demo, name).write_parquet(path)
+            paths[f"snapshot_{i}"][name] = path
+        (folder / "manifest.json").write_text(json.dumps(demo.params, indent=2) + "\n", encoding="utf-8")
+    snaps.movements.write_parquet(out / "movements.parquet")
+    paths["movements"] = out / "movements.parquet"
+    return paths

@@ -27,6 +27,7 @@ PAGE_BLURBS = {
     "03_clustering": "Behavioural segments found by clustering: how many and why, profiles, names and rules.",
     "04_validation": "Are the segments worth acting on: quality, stability, predictive value, migration, checks.",
     "05_value": "Predicted value and churn risk: who will buy again, who is slipping away, value per segment, model check.",
+    "06_since_last_run": "Since last run: who moved between segments, size and revenue change, new and lost customers, drift.",
 }
 PAGE_TITLES = {
     "01_exploration": "Data exploration",
@@ -34,6 +35,7 @@ PAGE_TITLES = {
     "03_clustering": "Behavioural clusters",
     "04_validation": "Validation",
     "05_value": "Predicted value",
+    "06_since_last_run": "Since last run",
 }
 
 #: headline metrics shown as cards on the run index: metrics.json key -> (label, format, hint)
@@ -254,6 +256,31 @@ def render_reports_index(out_dir: str | Path) -> Path:
         nbs = sorted(x.name for x in p.glob("*.ipynb"))
         failed.append({"name": p.name, "reason": reason[:400], "href": f"{p.name}/{nbs[-1]}" if nbs else ""})
     text = _env().get_template("reports_index.html.j2").render(runs=runs, failed=failed[:20],
-                                                               n_failed=len(failed), out=str(out))
+                                                               n_failed=len(failed), out=str(out), trend=trend_rows(out))
     out.mkdir(parents=True, exist_ok=True)
     return _atomic_write(out / "index.html", text)
+
+
+def trend_rows(out_dir: str | Path) -> dict[str, Any] | None:
+    """The trend section of the reports index: behavioural segment share and revenue share per run of the newest
+    run's configuration, oldest first (None before two runs with segment sizes)."""
+    from segmentation_lib.report.history import run_name_of, trend_table
+    from segmentation_lib.report.runs import list_runs
+
+    runs = list_runs(out_dir)
+    if not runs:
+        return None
+    name = run_name_of(runs[0])
+    t = trend_table(out_dir, name)
+    if t.height == 0 or t["run"].n_unique() < 2:
+        return None
+    segments = list(dict.fromkeys(t.sort("run", "segment")["segment"].to_list()))
+    rows = []
+    for run in sorted(set(t["run"].to_list())):
+        part = {r["segment"]: r for r in t.filter(t["run"] == run).iter_rows(named=True)}
+        first = next(iter(part.values()))
+        rows.append({"run": run, "as_of": first["as_of"] or "",
+                     "cells": [(fmt_value(part[s]["share"], "pct") if s in part else "-",
+                                fmt_value(part[s]["revenue_share"], "pct") if s in part and part[s]["revenue_share"] is not None else "-",
+                                round(100 * part[s]["share"]) if s in part else 0) for s in segments]})
+    return {"name": name or "", "segments": segments, "rows": rows}

@@ -22,7 +22,7 @@ import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from segmentation_lib.describe import clustering_text, exploration_text, validation_text, value_text
+from segmentation_lib.describe import clustering_text, exploration_text, history_text, validation_text, value_text
 from segmentation_lib.describe.format import md_table
 from segmentation_lib.describe.notes_text import run_notes_markdown
 from segmentation_lib.describe.rfm_page_text import score_notes_markdown
@@ -318,7 +318,7 @@ def cluster_labels(assignments: pl.DataFrame, features: pl.DataFrame) -> np.ndar
     >>> cluster_labels(a, pl.DataFrame({"customer_id": ["a", "b"]})).tolist()
     [0, 1]
     """
-    return assignments.join(features.select("customer_id"), on="customer_id", how="right")["cluster"].to_numpy()
+    return stages.cluster_labels_of(assignments, features)
 
 
 def cluster_palette(info: dict[str, Any]) -> dict[str, str]:
@@ -608,8 +608,96 @@ class ValuePage(Page):
         return _md(value_text.cautions_markdown(cautions), value_text.sufficiency_ok_sentence(len(cautions)))
 
 
+class SinceLastRunPage(Page):
+    """06 since last run: transitions per method, size and revenue change, top flows, new and gone customers,
+    drift and the keep/refit recommendation, how a refit was matched, retention by segment, exports."""
+
+    def _compute(self) -> None:
+        self.data = stages.data_stage(self.ctx)
+        self.rfm = stages.rfm_stage(self.ctx, self.data)
+        self.cl = stages.clustering_stage(self.ctx, self.data, self.rfm)
+        self.hist = stages.history_stage(self.ctx, self.data, self.rfm, self.cl)
+        self.cmp = self.hist.comparison
+
+    @_recorded
+    def intro(self) -> MarkdownText:
+        """Which run this one is compared with, customers in both, new and no longer present (or: first run)."""
+        if self.cmp is None:
+            return _md(history_text.first_run_text((self.cfg.get("run") or {}).get("name")))
+        return _md(history_text.intro_text(self.hist.summary),
+                   history_text.exports_text(self.hist.exports, int(self.hist.summary.get("movers") or 0)))
+
+    @_recorded
+    def drift_summary(self) -> MarkdownText:
+        """Feature PSI, share shift, frozen-vs-fresh agreement and the keep/refit recommendation."""
+        d = self.hist.drift
+        if d is None:
+            return _md("")
+        table = pl.DataFrame({"feature": list(d.psi), "psi": list(d.psi.values())})
+        return _md(history_text.drift_text(d.summary), md_table(table, rename={"feature": "Feature", "psi": "PSI"}))
+
+    @_recorded
+    def matching_summary(self) -> MarkdownText:
+        """How a refit's segments were matched to the earlier run's (empty for frozen or first runs)."""
+        rows = self.cl.info.get("matching")
+        if not rows:
+            return _md("")
+        t = pl.DataFrame([r for r in rows if not r.get("vanished")])
+        vanished = [r["name"] for r in rows if r.get("vanished")]
+        return _md(history_text.matching_text(t, vanished))
+
+    @_recorded
+    def method_summary(self, method: str) -> MarkdownText:
+        """One method: changed share, the largest moves in words, the size and revenue change per segment."""
+        if self.cmp is None or method not in self.cmp.methods:
+            return _md("")
+        c = self.cmp.methods[method]
+        title = history_text.METHOD_TITLES.get(method, method)
+        return _md(history_text.method_text(title, c.migration.summary, c.flows), history_text.changes_markdown(c.changes))
+
+    @_recorded
+    def transitions(self, method: str) -> Figure | None:
+        """Transition matrix of one method in counts and in shares of each earlier segment."""
+        if self.cmp is None or method not in self.cmp.methods:
+            return None
+        wide = self.cmp.methods[method].migration.counts_wide
+        if wide.width < 2:
+            return None
+        title = history_text.METHOD_TITLES.get(method, method)
+        fig, axes = plt.subplots(1, 2, figsize=(2 * plots.WIDTH, 0.5 * wide.height + 3))
+        plots.crosstab_heatmap(wide, "from_segment", f"{title}: customers", "Now", "Last run", fmt=".0f",
+                               normalize_rows=False, ax=axes[0])
+        plots.crosstab_heatmap(wide, "from_segment", f"{title}: share of each earlier segment", "Now", "Last run", ax=axes[1])
+        fig.tight_layout()
+        return _figure(fig)
+
+    @_recorded
+    def retention(self) -> Figure | None:
+        """Share of each earlier behavioural segment still buying 1, 2, 3 ... months after the last run."""
+        r = self.hist.retention
+        if r is None or r.height == 0:
+            return None
+        return _figure(plots.retention_lines(r))
+
+    @_recorded
+    def trend(self) -> Figure | None:
+        """Behavioural segment sizes per run of this configuration (None before a second run)."""
+        from segmentation_lib.report.history import trend_table
+
+        out = self.ctx.run_dir.parent
+        t = trend_table(out, (self.cfg.get("run") or {}).get("name"))
+        cur = self.hist.sizes.filter(pl.col("method") == "behavioural").select(
+            pl.lit(self.ctx.run_dir.name).alias("run"), pl.lit(self.data.as_of.date().isoformat()).alias("as_of"),
+            "segment", "customers", "share", "revenue_share")
+        t = pl.concat([t, cur], how="vertical_relaxed") if t.height else cur
+        if t["run"].n_unique() < 2:
+            return None
+        return _figure(plots.trend_lines(t))
+
+
 PAGES: dict[str, type[Page]] = {"exploration": ExplorationPage, "rfm": RFMPage, "clustering": ClusteringPage,
-                                "validation": ValidationPage, "value": ValuePage}
+                                "validation": ValidationPage, "value": ValuePage,
+                                "since_last_run": SinceLastRunPage}
 
 
 # --------------------------------------------------------------------------- the one setup call

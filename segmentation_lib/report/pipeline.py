@@ -38,7 +38,7 @@ from segmentation_lib.report.runs import TMP_PREFIX, run_names
 
 #: name of the Jupyter kernel the notebooks run in (this environment's Python)
 KERNEL_NAME = "segmentation-kit"
-DEFAULT_NOTEBOOKS = ("01_exploration", "02_rfm", "03_clustering", "04_validation", "05_value")
+DEFAULT_NOTEBOOKS = ("01_exploration", "02_rfm", "03_clustering", "04_validation", "05_value", "06_since_last_run")
 #: files removed from the run folder before it is moved into place (intermediate hand-off data)
 WORK_DIR = "work"
 #: the effective configuration (file plus overrides) the notebooks of a run read, when there are overrides
@@ -354,11 +354,15 @@ def run_pipeline(
     kernel_name: str | None = None,
     timeout: int | None = None,
     overrides: Mapping[str, Any] | None = None,
+    reference: str | Path | None = None,
+    compare_to: str | Path | None = None,
 ) -> Path:
     """Run the report notebooks for one configuration; return the path of the run's ``index.html``.
 
     ``out_dir`` defaults to ``report.out_dir`` of the configuration. ``notebooks`` /
     ``notebooks_dir`` override ``report.notebooks`` and the notebooks folder (tests use tiny ones).
+    ``reference`` (an earlier run folder: score with its frozen model, edges, map and rules) and
+    ``compare_to`` (the run "Since last run" compares with) override ``run.reference`` / ``run.compare_to``.
     Raises PipelineError (exit code 1) naming the notebook and cell when a notebook fails; the
     executed notebook is then kept in ``<out_dir>/failed-<stamp>_<id>/``. ``overrides`` (a nested
     mapping, e.g. the command line's ``--data`` / ``--as-of`` / ``--seed``) apply on top of the
@@ -381,6 +385,9 @@ def run_pipeline(
     nb_folder = Path(notebooks_dir).resolve() if notebooks_dir else notebook_dir()
     paths = resolve_notebooks(names, nb_folder)
     kernel = kernel_name or ensure_kernel()
+    from segmentation_lib.report.history import LINKS_FILE, append_history, resolve_links
+
+    links = resolve_links(cfg, out, reference, compare_to)  # checked before any notebook runs
 
     started = dt.datetime.now(dt.timezone.utc)
     run_id = uuid.uuid4().hex[:8]
@@ -388,6 +395,7 @@ def run_pipeline(
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f"{TMP_PREFIX}{run_id}"
     tmp.mkdir()
+    write_json(tmp / LINKS_FILE, {**links, "run": final_name})
     nb_config = config_path
     if overrides:  # the notebooks read the file: give them the configuration with the overrides applied
         nb_config = tmp / RUN_CONFIG
@@ -437,6 +445,7 @@ def run_pipeline(
         write_json(tmp / "manifest.json", manifest)
         report.render_run_index(tmp, manifest)
         os.replace(tmp, out / final_name)
+        append_history(out, out / final_name)  # reports/segment_history.parquet/<run>.parquet
     except PipelineError as err:
         failed = _fail(tmp, out / failed_name, str(err))
         report.render_reports_index(out)

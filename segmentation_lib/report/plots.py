@@ -589,3 +589,46 @@ def lift_forest(lifts: pl.DataFrame, label_col: str = "label", lift_col: str = "
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     return _finish_ax(ax, owned)
+
+
+# --------------------------------------------------------------------------- since last run
+
+
+def retention_lines(retention: pl.DataFrame, segment_col: str = "segment", palette: Mapping[str, str] | None = None,
+                    ax: Axes | None = None) -> Axes:
+    """Share of each segment's customers buying in month 1, 2, 3 ... (``segment, month, share``); returns the Axes."""
+    owned = ax is None
+    ax = _axes(ax, (WIDTH, 4.0))
+    names = list(dict.fromkeys(retention[segment_col].to_list()))
+    colors = _colors_for(names, palette)
+    for name in names:
+        part = retention.filter(pl.col(segment_col) == name).sort("month")
+        ax.plot(part["month"].to_list(), part["share"].to_list(), marker="o", label=name, color=colors[name])
+    ax.set_xlabel("Months after the last run")
+    ax.set_ylabel("Share of the segment buying that month")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.set_title("Retention by segment of the last run")
+    ax.legend(fontsize=7, loc="best")
+    return _finish_ax(ax, owned)
+
+
+def trend_lines(trend: pl.DataFrame, value_col: str = "share", segment_col: str = "segment",
+                palette: Mapping[str, str] | None = None, ax: Axes | None = None) -> Axes:
+    """Segment shares (or ``value_col``) per run over time (``run, as_of, segment, share``); returns the Axes."""
+    owned = ax is None
+    ax = _axes(ax, (WIDTH, 4.0))
+    runs = list(dict.fromkeys(trend.sort("run")["run"].to_list()))
+    labels = {r: a for r, a in trend.select("run", "as_of").unique().iter_rows()}
+    names = list(dict.fromkeys(trend[segment_col].to_list()))
+    colors = _colors_for(names, palette)
+    for name in names:
+        part = trend.filter(pl.col(segment_col) == name)
+        vals = dict(zip(part["run"].to_list(), part[value_col].to_list()))
+        ax.plot(range(len(runs)), [vals.get(r, 0.0) or 0.0 for r in runs], marker="o", label=name, color=colors[name])
+    ax.set_xticks(range(len(runs)), [str(labels.get(r) or r) for r in runs], rotation=20)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.set_xlabel("Run (data as of)")
+    ax.set_ylabel("Share of customers" if value_col == "share" else value_col)
+    ax.set_title("Behavioural segments over runs")
+    ax.legend(fontsize=7, loc="best")
+    return _finish_ax(ax, owned)

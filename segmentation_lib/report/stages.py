@@ -154,6 +154,7 @@ def rfm_stage(ctx: RunContext, data: DataStage, recompute: bool = False) -> RFMS
     from segmentation_lib.segment.rfm import RFMScorer
     from segmentation_lib.segment.rfm_maps import load_segment_map, map_bins
 
+    apply_reference(ctx)  # a reference run: its edges, map, value/engagement cuts and rules
     cfg = ctx.cfg
     rule_col = (cfg.get("rules") or {}).get("segment_col") or "tier"
     path, edges_p = ctx.work / "rfm.parquet", ctx.run_dir / "rfm_edges.json"
@@ -166,6 +167,9 @@ def rfm_stage(ctx: RunContext, data: DataStage, recompute: bool = False) -> RFMS
     table = full.select(*RFM_COLS, rule_col)
     table.write_parquet(path)
     scorer.save_edges(edges_p)
+    from segmentation_lib.segment.value_engagement import value_engagement_cuts
+
+    write_json(ctx.run_dir / "rfm_cuts.json", value_engagement_cuts(data.features, **dict(cfg["rfm"].get("value_engagement") or {})))
     write_segment_stats(ctx, data, table, {"rfm": "rfm_segment"})
     return RFMStage(table, scorer.describe_edges(), actions, scorer, rule_col)
 
@@ -200,16 +204,27 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
     model_p, assign_p, info_p = ctx.run_dir / "model.joblib", ctx.run_dir / "assignments.parquet", ctx.work / "clusters.json"
     if not recompute and model_p.is_file() and assign_p.is_file() and info_p.is_file():
         return ClusterStage(load_model(model_p), pl.read_parquet(assign_p), read_json(info_p))
+    ref = apply_reference(ctx)
     cc = ctx.cfg["clustering"]
     feats = purchasing(data.features)
-    seg = make_segmenter(ctx.cfg, ctx.seed).fit(feats)
+    matching = None
+    if ref:  # scheduled run: the reference's frozen model, its ids and names
+        from segmentation_lib.report.history import check_reference_model, load_reference_model
+
+        seg = load_reference_model(Path(ref))
+        check_reference_model(seg, list(cc["features"]), Path(ref))
+        labels, is_noise = seg.predict_with_noise(feats)
+    else:
+        seg = make_segmenter(ctx.cfg, ctx.seed).fit(feats)
+        matching = match_previous_segments(ctx, seg, feats)  # a refit keeps the previous run's ids and names
+        labels, is_noise = np.asarray(seg.labels_), np.asarray(seg.is_noise_, dtype=bool)
     names = {int(k): str(v) for k, v in seg.segment_names_.items()}
-    labels = np.asarray(seg.labels_)
+    labels = np.asarray(labels)
     flagged = "is_outlier" in feats.columns
     clusters = pl.DataFrame({
         "customer_id": feats["customer_id"],
         "cluster": pl.Series(labels, dtype=pl.Int32),
-        "is_noise": pl.Series(np.asarray(seg.is_noise_, dtype=bool)),
+        "is_noise": pl.Series(np.asarray(is_noise, dtype=bool)),
     }).with_columns(pl.col("cluster").replace_strict(names, default="Noise", return_dtype=pl.String).alias("cluster_name"))
     # customers with returns but no purchase in the window cannot be clustered: kept, named and counted
     assignments = (rfm.table.join(clusters, on="customer_id", how="full", coalesce=True)
@@ -237,12 +252,24 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
         "surrogate_depth_used": int(surrogate.depth_),
         "surrogate_rules": surrogate.rules_text(),
         "surrogate_sql": surrogate.to_sql(),
+        "reference": ref,
+        "matching": matching,
     }
     import hashlib
 
     fp = hashlib.sha256(feats.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()
+    if ref:  # the frozen model keeps the fingerprint and date of the data it was fitted on
+        meta = getattr(seg, "metadata_", {}) or {}
+        fp = meta.get("training_fingerprint") or fp
+        info["recommendation"] = {**(seg.recommendation_ or {}),
+                                  "reasons": f"Frozen: the {seg.n_segments_} segments of the reference run {Path(ref).name} "
+                                             "(its model, ids and names), not refitted."}
     save_model(seg, model_p, training_fingerprint=fp,
-               extra={"as_of": data.as_of.isoformat(), "config": ctx.cfg.get("_source"), "seed": ctx.seed})
+               extra={"as_of": data.as_of.isoformat(), "config": ctx.cfg.get("_source"), "seed": ctx.seed,
+                      "reference": ref})
+    from segmentation_lib.validate.drift import feature_bins
+
+    write_json(ctx.run_dir / "feature_bins.json", feature_bins(filled_features(feats, cc["features"]), list(cc["features"])))
     assignments.write_parquet(assign_p)
     (ctx.run_dir / "segment_rules.sql").write_text(info["surrogate_sql"] + "\n", encoding="utf-8")  # for a warehouse / CRM
     if seg.sweep_ is not None:
@@ -251,6 +278,40 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
     write_json(ctx.run_dir / "segments.json", segment_rows(assignments, data.features, names))
     write_segment_stats(ctx, data, assignments, {"behavioural": "cluster_name"})
     return ClusterStage(seg, assignments, info, surrogate)
+
+
+def apply_reference(ctx: RunContext) -> str | None:
+    """The run's reference folder (``run.reference`` / ``--reference``), with ``ctx.cfg`` switched once to the
+    reference's RFM measures, edges, map, value/engagement cuts and rules; None without a reference."""
+    from segmentation_lib.report.history import frozen_config, read_links
+
+    if ctx.cfg.get("_reference"):
+        return ctx.cfg["_reference"]
+    ref = read_links(ctx.run_dir, ctx.cfg).get("reference")
+    if ref:
+        ctx.cfg = frozen_config(ctx.cfg, Path(ref))
+    return ref
+
+
+def match_previous_segments(ctx: RunContext, seg: Any, feats: pl.DataFrame) -> list[dict[str, Any]] | None:
+    """Give a refit the previous run's segment ids and names by shared customers (``history.match_refit``);
+    returns the matching table as rows (None without a previous run)."""
+    from segmentation_lib.report.history import read_links
+    from segmentation_lib.segment.matching import match_segments, relabel_segmenter
+
+    hc = ctx.cfg.get("history") or {}
+    prev = read_links(ctx.run_dir, ctx.cfg).get("previous")
+    if not hc.get("match_refit", True) or not prev or not (Path(prev) / "assignments.parquet").is_file():
+        return None
+    old = pl.read_parquet(Path(prev) / "assignments.parquet").select("customer_id", "cluster", "cluster_name")
+    old_names = {int(c): str(n) for c, n in old.filter(pl.col("cluster") >= 0).select("cluster", "cluster_name").unique("cluster").iter_rows()}
+    new = pl.DataFrame({"customer_id": feats["customer_id"], "segment": np.asarray(seg.labels_, dtype=np.int64)})
+    match = match_segments(old.rename({"cluster": "segment"}), new, old_names, seg.segment_names_,
+                           min_overlap=float(hc.get("min_overlap", 0.3)))
+    relabel_segmenter(seg, match)
+    return [{**r, "vanished": False} for r in match.table.iter_rows(named=True)] + [
+        {"new_id": None, "new_name": None, "id": o, "name": old_names.get(o, str(o)), "status": "vanished",
+         "overlap": 0, "overlap_share": None, "vanished": True} for o in match.vanished]
 
 
 SEGMENT_STATS_FILE = "segment_stats.parquet"
@@ -612,3 +673,108 @@ def with_expected_clv(rows: list[dict[str, Any]], by_cluster: pl.DataFrame) -> l
         out.append({**row, "expected_clv": v["expected_clv"] if v else 0.0,
                     "expected_clv_share": v["expected_clv_share"] if v else None})
     return out
+
+
+# --------------------------------------------------------------------------- 6: since last run
+
+
+@dataclass
+class HistoryStage:
+    links: dict[str, Any]                  # reference and previous run folders (or None)
+    comparison: Any                        # report.history.RunComparison (None on a first run)
+    summary: dict[str, Any]                # the history block of metrics.json
+    drift: Any = None                      # validate.drift.DriftReport (None without an earlier run)
+    exports: dict[str, int] = field(default_factory=dict)
+    retention: pl.DataFrame | None = None  # retention by the previous run's behavioural segment
+    sizes: pl.DataFrame | None = None
+
+
+def history_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: ClusterStage) -> HistoryStage:
+    """Compare with the previous run (transitions per method, size and revenue change, movers), drift against
+    the reference (or the previous run), exports/, movers.csv, segment_history.parquet, segment_sizes.parquet;
+    adds ``history`` and ``drift`` to metrics.json."""
+    from segmentation_lib.report import history as hist
+    from segmentation_lib.segment.rfm_maps import load_segment_map
+    from segmentation_lib.validate.drift import drift_report
+    from segmentation_lib.validate.movement import retention_by_segment
+
+    cfg, hc = ctx.cfg, ctx.cfg.get("history") or {}
+    links = hist.read_links(ctx.run_dir, cfg)
+    cols = hist.methods(cfg)
+    a = clusters.assignments
+    sizes = hist.sizes_table(a, data.features, cols)
+    sizes.write_parquet(ctx.run_dir / hist.SIZES_FILE)
+    seg_map = load_segment_map(cfg["rfm"]["segment_map"], bins=int(cfg["rfm"]["bins"]))
+    orders = {"rfm": list(seg_map.segments),
+              "behavioural": [v for _, v in sorted((int(k), v) for k, v in clusters.info["names"].items())]}
+    as_of = data.as_of.date().isoformat()
+    prev_dir = Path(links["previous"]) if links.get("previous") else None
+    comparison, drift, retention, prev = None, None, None, None
+    summary: dict[str, Any] = {"reference": links.get("reference"), "previous": links.get("previous"),
+                               "frozen": bool(links.get("reference"))}
+    if prev_dir is not None:
+        prev, prev_sizes, prev_metrics = hist.load_run(prev_dir)
+        comparison = hist.compare_runs(prev, a, prev_sizes, sizes, cols, int(hc.get("top_flows", 5)), orders)
+        summary.update(comparison.summary, previous_folder=prev_dir.name, previous_as_of=prev_metrics.get("as_of"),
+                       as_of=as_of, movers=comparison.movers.height)
+        comparison.movers.write_csv(ctx.run_dir / hist.MOVERS_FILE)
+        retention = retention_by_segment(data.transactions, prev.select("customer_id", pl.col("cluster_name").alias("segment")),
+                                         dt.datetime.fromisoformat(prev_metrics["as_of"]).replace(tzinfo=dt.timezone.utc)
+                                         if prev_metrics.get("as_of") else data.as_of, data.as_of)
+    else:
+        pl.DataFrame(schema={"customer_id": pl.String, "method": pl.String, "from_segment": pl.String,
+                             "to_segment": pl.String, "reason": pl.String}).write_csv(ctx.run_dir / hist.MOVERS_FILE)
+    # drift against the reference (frozen runs) or the previous run
+    base = Path(links["reference"]) if links.get("reference") else prev_dir
+    if base is not None and (base / "feature_bins.json").is_file() and (base / "assignments.parquet").is_file():
+        feats = filled_features(purchasing(data.features), cfg["clustering"]["features"])
+        frozen = fresh = None
+        if links.get("reference"):  # agreement of the frozen assignment with a fresh fit on this data
+            frozen = cluster_labels_of(a, feats)
+            fresh = make_segmenter(cfg, ctx.seed, n_segments=int(clusters.info["k"])).fit(purchasing(data.features)).labels_
+        ref_a = pl.read_parquet(base / "assignments.parquet")
+        drift = drift_report(read_json(base / "feature_bins.json"), feats,
+                             ref_a.filter(pl.col("cluster") >= 0).select(pl.col("cluster_name").alias("segment")),
+                             a.filter(pl.col("cluster") >= 0).select(pl.col("cluster_name").alias("segment")),
+                             frozen, fresh, hc.get("drift"))
+    # exports, history
+    rc = cfg["rfm"]
+    exports = hist.write_exports(
+        ctx.run_dir, a, data.features,
+        {"rfm": ["r_score", "f_score", "m_score", "rfm_code", rc["recency"], rc["frequency"], rc["monetary"]],
+         "behavioural": list(cfg["clustering"]["features"])},
+        {"rfm": dict(seg_map.actions), "behavioural": behavioural_actions(a, dict(seg_map.actions))},
+        list(hc.get("export_columns") or []))
+    prev_hist = None
+    if prev_dir is not None and (prev_dir / hist.HISTORY_FILE).is_file():
+        prev_hist = pl.read_parquet(prev_dir / hist.HISTORY_FILE)
+    history = hist.history_rows(a, cols, as_of, links.get("run") or ctx.run_dir.name, prev, prev_hist)
+    history.write_parquet(ctx.run_dir / hist.HISTORY_FILE)
+    summary["exports"] = len(exports)
+    summary["matching"] = clusters.info.get("matching")
+    met_p = ctx.run_dir / "metrics.json"
+    metrics = read_json(met_p) if met_p.is_file() else {}
+    metrics["history"] = {k: v for k, v in summary.items() if k != "matching"}
+    metrics["drift"] = drift.summary if drift else None
+    metrics["drift_recommendation"] = drift.recommendation if drift else None
+    write_json(met_p, metrics)
+    return HistoryStage(links, comparison, summary, drift, exports, retention, sizes)
+
+
+def cluster_labels_of(assignments: pl.DataFrame, features: pl.DataFrame) -> np.ndarray:
+    """The cluster id of every row of ``features`` from the assignments (aligned on ``customer_id``)."""
+    return assignments.join(features.select("customer_id"), on="customer_id", how="right")["cluster"].to_numpy()
+
+
+def behavioural_actions(assignments: pl.DataFrame, rfm_actions: dict[str, str]) -> dict[str, str]:
+    """Suggested action of each behavioural segment: the action of its most common RFM segment.
+
+    >>> a = pl.DataFrame({"cluster_name": ["A", "A", "B"], "rfm_segment": ["Lost", "Lost", "Champions"]})
+    >>> behavioural_actions(a, {"Lost": "win back", "Champions": "reward"})
+    {'A': 'win back (as its most common RFM segment, Lost)', 'B': 'reward (as its most common RFM segment, Champions)'}
+    """
+    dom = (assignments.group_by("cluster_name", "rfm_segment").len()
+           .sort(["cluster_name", "len", "rfm_segment"], descending=[False, True, False])
+           .group_by("cluster_name", maintain_order=True).first())
+    return {c: f"{rfm_actions[r]} (as its most common RFM segment, {r})" for c, r, _ in dom.iter_rows()
+            if c is not None and r in rfm_actions}

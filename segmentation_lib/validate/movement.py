@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import polars as pl
 
@@ -131,3 +131,117 @@ def migration(
         sankey,
         summary,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# between two runs: size changes, top flows, movers and their main reason
+# --------------------------------------------------------------------------------------------
+def segment_changes(before: pl.DataFrame, after: pl.DataFrame, segment_col: str = "segment",
+                    order: Sequence[str] | None = None) -> pl.DataFrame:
+    """Per segment: customers and revenue before and now, and the changes (segments of either side).
+
+    ``before`` / ``after`` are size tables (``segment_col, customers, revenue``; revenue may be absent).
+
+    >>> b = pl.DataFrame({"segment": ["A", "B"], "customers": [10, 5], "revenue": [100.0, 50.0]})
+    >>> a = pl.DataFrame({"segment": ["A", "C"], "customers": [8, 4], "revenue": [90.0, 20.0]})
+    >>> segment_changes(b, a).select("segment", "customers_change", "revenue_change").rows()
+    [('A', -2, -10.0), ('B', -5, -50.0), ('C', 4, 20.0)]
+    """
+    def side(t: pl.DataFrame, suffix: str) -> pl.DataFrame:
+        rev = pl.col("revenue").cast(pl.Float64) if "revenue" in t.columns else pl.lit(None, pl.Float64)
+        return t.select(pl.col(segment_col).cast(pl.String).alias("segment"),
+                        pl.col("customers").cast(pl.Int64).alias(f"customers_{suffix}"), rev.alias(f"revenue_{suffix}"))
+
+    out = (side(before, "before").join(side(after, "now"), on="segment", how="full", coalesce=True)
+           .with_columns(pl.col("customers_before", "customers_now").fill_null(0))
+           .with_columns((pl.col("customers_now") - pl.col("customers_before")).alias("customers_change"),
+                         (pl.col("revenue_now").fill_null(0.0) - pl.col("revenue_before").fill_null(0.0)).alias("revenue_change")))
+    names = list(order or []) + sorted(set(out["segment"].drop_nulls().to_list()) - set(order or []))
+    rank = {s: i for i, s in enumerate(names)}
+    return out.sort(pl.col("segment").replace_strict(rank, default=len(rank)))
+
+
+def top_flows(counts: pl.DataFrame, n: int = 5) -> pl.DataFrame:
+    """The ``n`` largest moves between different segments (``from_segment, to_segment, count``), largest first.
+
+    >>> c = pl.DataFrame({"from_segment": ["A", "A", "B"], "to_segment": ["A", "B", "A"], "count": [9, 4, 2]})
+    >>> top_flows(c).rows()
+    [('A', 'B', 4), ('B', 'A', 2)]
+    """
+    return (counts.filter(pl.col("from_segment") != pl.col("to_segment"))
+            .sort(["count", "from_segment", "to_segment"], descending=[True, False, False]).head(n))
+
+
+def movers(before: pl.DataFrame | pl.LazyFrame, after: pl.DataFrame | pl.LazyFrame, id_col: str = "customer_id",
+           segment_col: str = "segment") -> pl.DataFrame:
+    """Customers in both snapshots whose segment changed: ``id_col, from_segment, to_segment``, by id.
+
+    >>> b = pl.DataFrame({"customer_id": ["x", "y"], "segment": ["A", "B"]})
+    >>> movers(b, pl.DataFrame({"customer_id": ["x", "y"], "segment": ["A", "C"]})).rows()
+    [('y', 'B', 'C')]
+    """
+    b = _snapshot(before, id_col, segment_col, "before").rename({"segment": "from_segment"})
+    a = _snapshot(after, id_col, segment_col, "after").rename({"segment": "to_segment"})
+    return (b.join(a, on=id_col, how="inner").filter(pl.col("from_segment") != pl.col("to_segment"))
+            .select(id_col, "from_segment", "to_segment").sort(id_col))
+
+
+#: the RFM score columns behind a mover's main reason, and their words
+SCORE_WORDS = {"r_score": "recency score", "f_score": "frequency score", "m_score": "monetary score"}
+
+
+def main_reason(before_scores: pl.DataFrame, after_scores: pl.DataFrame, id_col: str = "customer_id",
+                scores: Mapping[str, str] = SCORE_WORDS) -> pl.DataFrame:
+    """Per customer in both tables: the score that changed most, in words (``id_col, reason``).
+
+    Ties go to the first score of ``scores`` (recency before frequency before monetary); no change
+    reads "scores unchanged".
+
+    >>> b = pl.DataFrame({"customer_id": ["x"], "r_score": [5], "f_score": [4], "m_score": [4]})
+    >>> a = pl.DataFrame({"customer_id": ["x"], "r_score": [2], "f_score": [4], "m_score": [3]})
+    >>> main_reason(b, a)["reason"].to_list()
+    ['recency score 5 -> 2']
+    """
+    cols = [c for c in scores if c in before_scores.columns and c in after_scores.columns]
+    if not cols:
+        return before_scores.select(id_col).with_columns(pl.lit("scores not available").alias("reason"))
+    j = before_scores.select(id_col, *cols).join(after_scores.select(id_col, *cols), on=id_col, suffix="_now")
+    diffs = [(pl.col(f"{c}_now").cast(pl.Int64) - pl.col(c).cast(pl.Int64)).abs().fill_null(-1) for c in cols]
+    best = pl.max_horizontal(diffs)
+    expr = pl.lit("scores unchanged")
+    for c, d in reversed(list(zip(cols, diffs))):  # the first score of the largest change wins
+        text = pl.format(f"{scores[c]} {{}} -> {{}}", pl.col(c), pl.col(f"{c}_now"))
+        expr = pl.when((d == best) & (best > 0)).then(text).otherwise(expr)
+    return j.select(id_col, expr.alias("reason"))
+
+
+def retention_by_segment(transactions: pl.DataFrame | pl.LazyFrame, segments: pl.DataFrame, start: Any, end: Any,
+                         id_col: str = "customer_id", month_days: int = 30) -> pl.DataFrame:
+    """Share of each segment's customers who bought in month 1, 2, 3 ... after ``start`` (up to ``end``).
+
+    ``segments``: ``id_col, segment`` at ``start``; months are ``month_days``-day periods; only whole
+    months before ``end`` are reported. Columns ``segment, month, customers, buyers, share``.
+
+    >>> import datetime as dt
+    >>> t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    >>> tx = pl.DataFrame({"customer_id": ["a", "a", "b"], "amount": [1.0, 1.0, 1.0],
+    ...                    "timestamp": [t0 + dt.timedelta(days=d) for d in (5, 40, 5)]})
+    >>> seg = pl.DataFrame({"customer_id": ["a", "b", "c"], "segment": ["S", "S", "S"]})
+    >>> retention_by_segment(tx, seg, t0, t0 + dt.timedelta(days=60))["buyers"].to_list()
+    [2, 1]
+    """
+    months = int((end - start).days // month_days)
+    seg = segments.select(pl.col(id_col).cast(pl.String), pl.col("segment").cast(pl.String))
+    sizes = seg.group_by("segment").agg(pl.len().alias("customers"))
+    if months < 1:
+        return pl.DataFrame(schema={"segment": pl.String, "month": pl.Int64, "customers": pl.UInt32,
+                                    "buyers": pl.UInt32, "share": pl.Float64})
+    bought = (transactions.lazy().filter((pl.col("timestamp") >= start) & (pl.col("amount") > 0))
+              .select(pl.col(id_col).cast(pl.String),
+                      ((pl.col("timestamp") - pl.lit(start)).dt.total_days() // month_days + 1).cast(pl.Int64).alias("month"))
+              .filter(pl.col("month") <= months).unique().collect())
+    grid = sizes.join(pl.DataFrame({"month": list(range(1, months + 1))}, schema={"month": pl.Int64}), how="cross")
+    buyers = bought.join(seg, on=id_col, how="inner").group_by("segment", "month").agg(pl.len().alias("buyers"))
+    return (grid.join(buyers, on=["segment", "month"], how="left").with_columns(pl.col("buyers").fill_null(0))
+            .with_columns((pl.col("buyers") / pl.col("customers")).alias("share")).sort("segment", "month")
+            .select("segment", "month", "customers", "buyers", "share"))

@@ -324,3 +324,25 @@ def test_many_customers_about_ten_rows_each_over_several_chunks(monkeypatch: pyt
     assert 950_000 <= d.transactions.height <= 1_150_000
     assert d.truth.height == 100_000
     assert d.transactions["order_id"].str.starts_with("O").sum() > 0
+
+
+def test_snapshots_plant_a_known_migration():
+    """Snapshot 1 is the plain demo log; snapshot 2 adds only later purchases (none by the planted movers)
+    and the customers who joined; the planted movers are exactly 10% of the steady customers."""
+    from segmentation_lib.data.demo import make_snapshots
+
+    s = make_snapshots(n_customers=600, seed=4, gap_days=200)
+    assert_frame_equal(s.first.transactions, make_transactions(n_customers=600, seed=4).transactions)
+    planted = s.movements.filter("planted")
+    n_steady = int((s.first.truth["archetype"] == "steady").sum())
+    assert planted.height == round(0.1 * n_steady) == s.params["planted_movers"]
+    assert set(planted.select("archetype_before", "archetype_after").unique().iter_rows()) == {("steady", "dormant")}
+    cut = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    later = s.second.transactions.filter(pl.col("timestamp") >= cut)
+    assert later.join(planted, on="customer_id", how="semi").height == 0  # planted movers stop buying
+    assert_frame_equal(s.second.transactions.filter(pl.col("timestamp") < cut).sort("timestamp", "order_id", "amount"),
+                       s.first.transactions.sort("timestamp", "order_id", "amount"))
+    joined = s.movements.filter(pl.col("archetype_before").is_null())
+    assert joined.height == 30 and joined["customer_id"].min() == "C0000601"
+    assert later["timestamp"].max() < datetime(2025, 7, 20, tzinfo=timezone.utc)  # end + 200 days
+    assert make_snapshots(n_customers=600, seed=4, gap_days=200).second.transactions.equals(s.second.transactions)

@@ -10,7 +10,7 @@ import pytest
 
 NB_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
-SETUP = re.compile(r'^page = notebook_setup\("(exploration|rfm|clustering|validation|value)", config_path, run_dir, seed=seed, '
+SETUP = re.compile(r'^page = notebook_setup\("(exploration|rfm|clustering|validation|value|since_last_run)", config_path, run_dir, seed=seed, '
                    r'as_of=as_of(, \w+=\w+)*\)$')
 #: the experiment page (report/experiment.py) has its own setup call of the same shape, with the exposures file
 EXPERIMENT_SETUP = re.compile(r'^page = experiment_setup\(config_path, run_dir, exposures, seed=seed, as_of=as_of\)$')
@@ -29,7 +29,7 @@ def _lines(cell) -> list[str]:
 
 def test_all_five_notebooks_are_checked() -> None:
     assert [p.stem for p in NOTEBOOKS] == ["01_exploration", "02_rfm", "03_clustering", "04_validation", "05_value",
-                                           "experiment"]
+                                           "06_since_last_run", "experiment"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 NB_DIR = Path(__file__).resolve().parents[2] / "notebooks"
-NAMES = ["01_exploration", "02_rfm", "03_clustering", "04_validation", "05_value"]
+NAMES = ["01_exploration", "02_rfm", "03_clustering", "04_validation", "05_value", "06_since_last_run"]
 
 
 @pytest.mark.parametrize("name", NAMES)

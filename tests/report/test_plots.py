@@ -37,6 +37,9 @@ SINGLE = {
                                         "actual": [0.2, 0.4, None]}),), {"holdout_days": 90}),
     "lift_forest": ((pl.DataFrame({"label": ["All", "A"], "abs_lift": [0.01, 0.05], "abs_low": [0.0, 0.02],
                                    "abs_high": [0.02, 0.08], "significant": [False, True]}),), {"scale": 100.0}),
+    "retention_lines": ((pl.DataFrame({"segment": ["A", "A", "B"], "month": [1, 2, 1], "share": [0.5, 0.3, 0.1]}),), {}),
+    "trend_lines": ((pl.DataFrame({"run": ["r1", "r1", "r2"], "as_of": ["2025-01-01", "2025-01-01", "2025-04-01"],
+                                   "segment": ["A", "B", "A"], "share": [0.6, 0.4, 1.0]}),), {}),
 }
 #: multi-panel functions: name -> (args, kwargs, (nrows, ncols))
 MULTI = {

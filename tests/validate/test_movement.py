@@ -34,3 +34,34 @@ def test_migration_errors():
         migration(b, b)
     with pytest.raises(DataError, match="tier"):
         migration(b, b, segment_col="tier")
+
+
+def test_segment_changes_top_flows_and_movers_hand_counted():
+    import datetime as dt
+
+    from segmentation_lib.validate.movement import main_reason, movers, retention_by_segment, segment_changes, top_flows
+
+    before = pl.DataFrame({"customer_id": list("abcde"), "segment": ["Loyal", "Loyal", "Loyal", "New", "Lost"],
+                           "r_score": [5, 4, 5, 3, 1], "f_score": [4, 4, 4, 1, 1], "m_score": [4, 4, 4, 2, 1]})
+    after = pl.DataFrame({"customer_id": list("abcdf"), "segment": ["At Risk", "At Risk", "Loyal", "Loyal", "New"],
+                          "r_score": [2, 4, 5, 4, 5], "f_score": [4, 4, 4, 3, 1], "m_score": [4, 2, 4, 2, 1]})
+    mv = movers(before, after)
+    assert mv.rows() == [("a", "Loyal", "At Risk"), ("b", "Loyal", "At Risk"), ("d", "New", "Loyal")]
+    reasons = dict(main_reason(before, after).iter_rows())
+    assert reasons == {"a": "recency score 5 -> 2", "b": "monetary score 4 -> 2", "c": "scores unchanged",
+                       "d": "frequency score 1 -> 3"}  # d: recency +1, frequency +2
+    flows = top_flows(migration(before, after).counts)
+    assert flows.rows() == [("Loyal", "At Risk", 2), ("New", "Loyal", 1)]
+    sizes_b = pl.DataFrame({"segment": ["Loyal", "New", "Lost"], "customers": [3, 1, 1], "revenue": [30.0, 5.0, 1.0]})
+    sizes_a = pl.DataFrame({"segment": ["At Risk", "Loyal", "New"], "customers": [2, 2, 1], "revenue": [8.0, 25.0, 2.0]})
+    ch = segment_changes(sizes_b, sizes_a, order=["Loyal", "At Risk", "New", "Lost"])
+    assert ch.select("segment", "customers_before", "customers_now", "customers_change", "revenue_change").rows() == [
+        ("Loyal", 3, 2, -1, -5.0), ("At Risk", 0, 2, 2, 8.0), ("New", 1, 1, 0, -3.0), ("Lost", 1, 0, -1, -1.0)]
+    t0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    tx = pl.DataFrame({"customer_id": ["a", "a", "c", "c", "d"], "amount": [5.0, 5.0, 5.0, -5.0, 5.0],
+                       "timestamp": [t0 + dt.timedelta(days=d) for d in (3, 31, 61, 62, 100)]})
+    ret = retention_by_segment(tx, before.select("customer_id", "segment"), t0, t0 + dt.timedelta(days=95))
+    got = {(r["segment"], r["month"]): (r["buyers"], r["customers"]) for r in ret.iter_rows(named=True)}
+    # 3 whole months; a buys in months 1 and 2, c in month 3 (its return is no purchase), d after the end
+    assert got[("Loyal", 1)] == (1, 3) and got[("Loyal", 2)] == (1, 3) and got[("Loyal", 3)] == (1, 3)
+    assert got[("New", 1)] == (0, 1) and max(m for _, m in got) == 3
