@@ -190,12 +190,20 @@ def score(
     out: Path = typer.Option(..., "--out", "-o", help="Output file: .parquet or .csv."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Run configuration for column mapping and data-quality policies of a transaction log."),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the features are computed at (default: the day after the last transaction)."),
+    trust_model: bool = typer.Option(
+        False, "--trust-model", metavar=FLAG,
+        help="Open a model file whose SHA-256 is not recorded in the manifest.json beside it (or differs from the "
+             "record). Only for files you made yourself: a model file from elsewhere can run code when opened."),
 ) -> None:
-    """Assign segments to customers of a new transaction log or feature table with a saved model."""
+    """Assign segments to customers of a new transaction log or feature table with a saved model.
+
+    Only model files the kit saved are opened: the file's SHA-256 must match the one recorded in the
+    manifest.json of its run folder (or of the folder save_model wrote it to).
+    """
     from segmentation_lib.score.scoring import score_file
 
     with console.status(f"Scoring {data} ..."):
-        summary = score_file(model, data, out, config=config, as_of=as_of)
+        summary = score_file(model, data, out, config=config, as_of=as_of, trust_model=trust_model)
     typer.echo(summary)
 
 

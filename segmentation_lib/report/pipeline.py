@@ -32,7 +32,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from segmentation_lib.errors import ConfigError, PipelineError
 from segmentation_lib.paths import PACKAGE_DIR, REPO_DIR
-from segmentation_lib.report.files import json_default, sha256_file, write_json
+from segmentation_lib.report.files import file_hashes, json_default, sha256_file, write_json
 from segmentation_lib.report.runs import TMP_PREFIX, run_names
 
 
@@ -423,7 +423,9 @@ def run_pipeline(
             "git_revision": git_revision(),
             "kernel": kernel,
             "notebooks": [p.name for p in paths],
-            "files": sorted(p.name for p in tmp.iterdir() if p.is_file()) + ["index.html", "manifest.json"],
+            "files": sorted(p.name for p in tmp.iterdir() if p.is_file() and p.name != "manifest.json")
+            + ["index.html", "manifest.json"],
+            "sha256": file_hashes(tmp),  # load_model checks model.joblib against this record
         }
         write_json(tmp / "manifest.json", manifest)
         report.render_run_index(tmp, manifest)

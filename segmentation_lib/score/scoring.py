@@ -34,6 +34,8 @@ def check_model_file(path: str | Path) -> None:
     with p.open("rb") as fh:
         head = fh.read(2048)
     kind = None
+    if head.startswith(b"PK\x03\x04") and _is_skops_archive(p):
+        return  # a model file (format 2)
     if head.startswith(_DATA_MAGIC):
         kind = "a Parquet or Excel data file"
     elif head and b"\x00" not in head:
@@ -46,6 +48,17 @@ def check_model_file(path: str | Path) -> None:
         raise ModelError(f"--model '{p}' is {kind}, not a model saved by `segment run` (model.joblib). "
                          "Fix: pass the model.joblib of a run folder, e.g. --model reports/<run>/model.joblib; "
                          "the customers to score go in --data.")
+
+
+def _is_skops_archive(path: Path) -> bool:
+    """True for a zip archive holding skops' ``schema.json`` (a model file of format 2)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "schema.json" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _is_feature_table(path: Path, feature_names: list[str]) -> bool:
@@ -117,8 +130,12 @@ def _without_config_hint(message: str) -> str:
 
 
 def score_file(model: str | Path, data: str | Path, out: str | Path, config: str | Path | None = None,
-               as_of: str | None = None) -> str:
-    """Score every customer of ``data`` with the saved ``model`` and write ``out`` (.parquet or .csv)."""
+               as_of: str | None = None, trust_model: bool = False) -> str:
+    """Score every customer of ``data`` with the saved ``model`` and write ``out`` (.parquet or .csv).
+
+    The model file must be recorded (SHA-256) in the ``manifest.json`` beside it; ``trust_model``
+    opens it without that check (only for files you made yourself, see ``load_model``).
+    """
     from segmentation_lib.score.persistence import load_model, score_customers
 
     out = Path(out)
@@ -126,7 +143,7 @@ def score_file(model: str | Path, data: str | Path, out: str | Path, config: str
         raise DataError(f"Output file '{out}' must end in .parquet or .csv. Fix: choose e.g. --out scores.parquet.")
     out.parent.mkdir(parents=True, exist_ok=True)  # fails early (OSError) on an unusable output folder
     check_model_file(model)
-    segmenter = load_model(model)
+    segmenter = load_model(model, trust_model=trust_model)
     names = list(getattr(segmenter, "feature_names_in_", getattr(segmenter, "features", [])))
     feats, info = features_for_scoring(data, names, config=config, as_of=as_of)
     scored = score_customers(segmenter, feats)

@@ -145,3 +145,30 @@ def test_a_log_too_small_for_the_models_is_still_scored(trained, tmp_path):
     msg = score_file(model_path, tmp_path / "tiny.parquet", tmp_path / "tiny_scores.parquet", as_of=AS_OF)
     assert "Predicted value:" in msg and "not computed for this log" in msg
     assert pl.read_parquet(tmp_path / "tiny_scores.parquet").height == 3
+
+
+def test_cli_score_refuses_unrecorded_or_tampered_models_unless_trusted(trained, tmp_path):
+    import shutil
+
+    root, paths, feats, model, model_path = trained
+    runner = CliRunner()
+    loose = tmp_path / "model.joblib"  # a copy without the manifest.json that records its hash
+    shutil.copy(model_path, loose)
+    args = ["score", "-m", str(loose), "-d", str(paths["transactions"]), "--as-of", AS_OF]
+    refused = runner.invoke(app, [*args, "-o", str(tmp_path / "refused.parquet")])
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert "is not recorded in" in refused.output and "--trust-model" in refused.output
+    assert not (tmp_path / "refused.parquet").exists()
+    trusted = runner.invoke(app, [*args, "--trust-model", "-o", str(tmp_path / "trusted.parquet")])
+    assert trusted.exit_code == 0, trusted.output
+    ok = runner.invoke(app, ["score", "-m", str(model_path), "-d", str(paths["transactions"]), "--as-of", AS_OF,
+                             "-o", str(tmp_path / "ok.parquet")])
+    assert ok.exit_code == 0, ok.output
+    assert pl.read_parquet(tmp_path / "trusted.parquet").equals(pl.read_parquet(tmp_path / "ok.parquet"))
+    data = bytearray(loose.read_bytes())
+    data[-100] ^= 0x10
+    shutil.copy(model_path.parent / "manifest.json", tmp_path / "manifest.json")  # the record of the intact file
+    loose.write_bytes(bytes(data))
+    tampered = runner.invoke(app, [*args, "-o", str(tmp_path / "tampered.parquet")])
+    assert tampered.exit_code == 2 and "has changed since it was saved" in tampered.output
+    assert "--trust-model" in runner.invoke(app, ["score", "--help"]).output
