@@ -20,6 +20,12 @@ from segmentation_lib.report.files import read_json
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
+#: the Content-Security-Policy of every generated page (a ``<meta http-equiv>`` in its head): no scripts
+#: at all, nothing loaded from anywhere (images are inlined ``data:`` PNGs, styles are inline), no
+#: forms, no ``<base>``; a name that slipped through as markup stays inert
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'none'; object-src 'none'; img-src data:; "
+                           "style-src 'unsafe-inline'; font-src data:; base-uri 'none'; form-action 'none'")
+
 #: what each report page is about (shown on the run's index page)
 PAGE_BLURBS = {
     "01_exploration": "Data quality, customers and orders over time, spend and frequency, cohort retention.",
@@ -80,6 +86,7 @@ def _env():
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = fmt_value
+    env.globals["csp"] = CONTENT_SECURITY_POLICY
     return env
 
 
@@ -128,7 +135,8 @@ def notebook_to_html(nb_path: str | Path, html_path: str | Path, nav: Sequence[t
         title = html.escape(PAGE_TITLES.get(stem, stem))
         links.append(f"<span class='current'>{title}</span>" if stem == nb_path.stem
                      else f"<a href='{html.escape(href)}'>{title}</a>")
-    body, _ = exporter.from_notebook_node(nb, resources={"seg_nav": _markup(" ".join(links))})
+    body, _ = exporter.from_notebook_node(nb, resources={"seg_nav": _markup(" ".join(links)),
+                                                         "seg_csp": CONTENT_SECURITY_POLICY})
     return _atomic_write(html_path, body)
 
 

@@ -40,6 +40,7 @@ from typing import Sequence
 
 import copy
 import hashlib
+import io
 import json
 import os
 import platform
@@ -250,7 +251,15 @@ def save_model(segmenter: Any, path: str | Path, training_fingerprint: str | Non
     for attr in TRAINING_ROW_ATTRS:
         if hasattr(slim, attr):
             delattr(slim, attr)
-    payload = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "metadata": meta, "model": slim}
+    frames = {}  # polars tables of the model (the k sweep) travel as Arrow IPC bytes: data only, no code
+    for attr, value in list(vars(slim).items()):
+        if isinstance(value, pl.DataFrame):
+            buffer = io.BytesIO()
+            value.write_ipc(buffer)
+            frames[attr] = buffer.getvalue()
+            delattr(slim, attr)
+    payload = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "metadata": meta, "model": slim,
+               "frames": frames}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
     try:
@@ -318,6 +327,11 @@ def read_model_file(path: str | Path, trust_model: bool = False) -> dict[str, An
     if not hasattr(payload["model"], "predict_selected"):
         raise ModelError(f"Model file '{path}' does not hold a fitted segmentation. "
                          "Fix: pass a file written by save_model / `segment run`.")
+    try:
+        for attr, data in (payload.get("frames") or {}).items():
+            setattr(payload["model"], str(attr), pl.read_ipc(io.BytesIO(data)))
+    except Exception as exc:  # noqa: BLE001 - a damaged table is a damaged file
+        raise _corrupt(path, exc) from None
     return payload
 
 

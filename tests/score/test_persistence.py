@@ -247,3 +247,19 @@ def test_old_pickle_model_loads_only_when_trusted_and_converts(model, tmp_path):
     assert np.array_equal(loaded.predict(new), model.predict(new))
     converted = save_model(loaded, tmp_path / "new.joblib")
     assert np.array_equal(load_model(converted).predict(new), model.predict(new))
+
+
+@pytest.mark.parametrize("params", [
+    {"algorithm": "kmeans", "k_range": (2, 4)},  # k from the sweep: the sweep table travels too
+    {"algorithm": "gmm", "n_segments": 3},
+    {"algorithm": "agglomerative", "n_segments": 3},
+    {"algorithm": "hdbscan", "hdbscan_min_cluster_size": 40, "clip_quantile": None, "hdbscan_assign": "approximate_predict"},
+], ids=lambda p: p["algorithm"])
+def test_every_algorithm_round_trips_through_the_safe_format(params, tmp_path):
+    train = customers(n_per=100)[0]
+    seg = CustomerSegmenter(random_state=0, **params).fit(train)
+    loaded = load_model(save_model(seg, tmp_path / "model.joblib"))
+    new = customers(seed=11, prefix="R")[0]
+    assert score_customers(loaded, new).equals(score_customers(seg, new))
+    if seg.sweep_ is not None:
+        assert loaded.sweep_.equals(seg.sweep_)
