@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import re
+import string
 from typing import Mapping
 
 from segmentation_lib.formatting import fmt_value
@@ -23,18 +24,19 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|])")
 def inert_markdown(text: str) -> str:
     """``text`` with ``&`` and ``<`` escaped outside code spans, so no user-supplied string in it can become
     HTML (a ``<script>`` or ``<img onerror>`` element) when the Markdown is rendered; it shows literally.
+    ``[`` is escaped too, so no name makes a link (``[x](javascript:...)``) or an image.
 
     Every Markdown text of a report page passes through here when it is displayed (the kit's own
     Markdown has no HTML in it).
 
-    >>> inert_markdown("**<script>alert(1)</script>** & `<b>`")
-    '**&lt;script>alert(1)&lt;/script>** &amp; `<b>`'
+    >>> inert_markdown("**<script>alert(1)</script>** & `<b>` [x](y)")
+    '**&lt;script>alert(1)&lt;/script>** &amp; `<b>` \\\\[x](y)'
     """
     out, i, n = [], 0, len(text)
     while i < n:
         ch = text[i]
-        if ch == "\\" and i + 1 < n:  # a backslash escape: the next character is literal (never a code span)
-            out.append(ch + _escape_html(text[i + 1]))
+        if ch == "\\" and i + 1 < n and text[i + 1] in string.punctuation:
+            out.append(text[i:i + 2])  # a Markdown backslash escape: the character shows literally (never a tag)
             i += 2
         elif ch == "`":
             run = len(text[i:]) - len(text[i:].lstrip("`"))
@@ -60,7 +62,9 @@ def _closing_run(text: str, start: int, run: int) -> int:
 
 
 def _escape_html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;")
+    """``&`` and ``<`` as entities, ``[`` backslash-escaped (no link or image from a name; the kit's own
+    Markdown has none)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace("[", "\\[")
 
 
 def md_literal(text: object) -> str:
