@@ -4,6 +4,7 @@
     segment check-data --config configs/default.yaml
     segment run --config configs/default.yaml
     segment score --model reports/<run>/model.joblib --data new_log.parquet --out scores.parquet
+    segment clean --dry-run      # what killed runs left under reports/ (then without --dry-run to remove it)
 
 Every command exits 0 on success, 2 with a one-paragraph message on bad input or configuration,
 and 1 when a report run fails (the failed notebook is kept in a `failed-...` folder).
@@ -76,10 +77,15 @@ def friendly_errors(fn: Callable) -> Callable:
             console.print(f"[bold red]Error:[/bold red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=getattr(exc, "exit_code", 2)) from None
         except OSError as exc:
-            console.print(f"[bold red]Error:[/bold red] {os_error_message(exc)}", highlight=False, soft_wrap=True)
+            kept = getattr(exc, "kept_sentence", "")  # a run says what of it was kept
+            console.print(f"[bold red]Error:[/bold red] {os_error_message(exc)}{' ' + kept if kept else ''}",
+                          highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
-        except KeyboardInterrupt:
-            console.print("[yellow]Interrupted; nothing half-written was kept.[/yellow]")
+        except KeyboardInterrupt as exc:
+            kept = getattr(exc, "kept_sentence", None)
+            console.print(f"[yellow]Interrupted. {kept}[/yellow]" if kept
+                          else "[yellow]Interrupted; nothing half-written was kept.[/yellow]",
+                          highlight=False, soft_wrap=True)
             raise typer.Exit(code=130) from None
 
     return wrapper
@@ -160,6 +166,32 @@ def run(
         _ensure_demo_data(config)
     index = run_pipeline(config, out_dir=out)
     typer.echo(str(index))
+
+
+@app.command("clean")
+@friendly_errors
+def clean(
+    config: Path = typer.Option(Path("configs/default.yaml"), "--config", "-c", help="Run configuration YAML (for report.out_dir)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Reports folder (default: report.out_dir of the configuration)."),
+    dry_run: bool = typer.Option(False, "--dry-run", metavar=FLAG, help="Only list what would be removed."),
+) -> None:
+    """Remove what killed runs left in the reports folder: temporary run folders (they can hold customer data)
+    and temporary files whose process is gone. Folders of runs still in progress are kept. `segment run`
+    does the same when it starts."""
+    from segmentation_lib.report.runs import leftovers, leftovers_message, remove_leftovers
+
+    if out is None:
+        from segmentation_lib.config import load_config
+
+        out = Path((load_config(config).get("report") or {}).get("out_dir") or "reports")
+    removed = remove_leftovers(out, dry_run=dry_run)
+    kept = [x for x in leftovers(out) if not x.stale]
+    if removed:
+        typer.echo(leftovers_message(removed, dry_run=dry_run))
+    for item in kept:
+        typer.echo(f"Kept {item.path}: {item.reason}.")
+    if not removed and not kept:
+        typer.echo(f"Nothing to clean in {out}.")
 
 
 def _ensure_demo_data(config: Path) -> None:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
+import os
+import uuid
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from segmentation_lib.describe.format import fmt_value
@@ -90,10 +93,16 @@ def _env():
     return env
 
 
-def _atomic_write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+def atomic_write(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file of its own (``.<name>.<pid>.<hex>.tmp``) and an
+    atomic ``os.replace``: concurrent writers never share a temporary file, readers see the old or the new
+    page, and a failed write (a full disk) leaves no temporary file behind."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -137,7 +146,7 @@ def notebook_to_html(nb_path: str | Path, html_path: str | Path, nav: Sequence[t
                      else f"<a href='{html.escape(href)}'>{title}</a>")
     body, _ = exporter.from_notebook_node(nb, resources={"seg_nav": _markup(" ".join(links)),
                                                          "seg_csp": CONTENT_SECURITY_POLICY})
-    return _atomic_write(html_path, body)
+    return atomic_write(html_path, body)
 
 
 def _markup(text: str):
@@ -203,7 +212,7 @@ def render_run_index(run_dir: str | Path, manifest: Mapping[str, Any]) -> Path:
         "started_local": _local(manifest.get("started")),
     }
     text = _env().get_template("run_index.html.j2").render(**ctx)
-    return _atomic_write(run_dir / "index.html", text)
+    return atomic_write(run_dir / "index.html", text)
 
 
 FILE_NOTES = {
@@ -230,6 +239,16 @@ def _local(iso: str | None) -> str:
         return iso
 
 
+def readable_notebook(path: Path) -> bool:
+    """True when ``path`` is a whole notebook (valid JSON with cells): a run stopped by a full disk can leave a
+    truncated one, which is then neither linked nor kept."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return isinstance(json.load(fh).get("cells"), list)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def render_reports_index(out_dir: str | Path) -> Path:
     """Write ``<out_dir>/index.html`` listing every successful run newest first (and failed runs apart)."""
     from segmentation_lib.report.runs import list_failed_runs, list_runs
@@ -252,9 +271,9 @@ def render_reports_index(out_dir: str | Path) -> Path:
     failed = []
     for p in list_failed_runs(out):
         reason = (p / "FAILED.txt").read_text(encoding="utf-8").strip() if (p / "FAILED.txt").is_file() else ""
-        nbs = sorted(x.name for x in p.glob("*.ipynb"))
+        nbs = [x.name for x in sorted(p.glob("*.ipynb"), reverse=True) if readable_notebook(x)][:1]
         failed.append({"name": p.name, "reason": reason[:400], "href": f"{p.name}/{nbs[-1]}" if nbs else ""})
     text = _env().get_template("reports_index.html.j2").render(runs=runs, failed=failed[:20],
                                                                n_failed=len(failed), out=str(out))
     out.mkdir(parents=True, exist_ok=True)
-    return _atomic_write(out / "index.html", text)
+    return atomic_write(out / "index.html", text)

@@ -157,11 +157,14 @@ def score_file(model: str | Path, data: str | Path, out: str | Path, config: str
             "customer_id", pl.concat_str(pl.lit("not scored: no usable rows ("), pl.col("reason"), pl.lit(")")).alias("status"))
         scored = pl.concat([scored, dropped], how="diagonal_relaxed")
     tmp = out.with_name(out.name + ".partial")
-    if out.suffix.lower() == ".csv":
-        scored.write_csv(tmp)
-    else:
-        scored.write_parquet(tmp)
-    tmp.replace(out)
+    try:
+        if out.suffix.lower() == ".csv":
+            scored.write_csv(tmp)
+        else:
+            scored.write_parquet(tmp)
+        tmp.replace(out)
+    finally:  # a full disk or an interrupt leaves no half-written file
+        tmp.unlink(missing_ok=True)
     n = scored.height
     assigned = scored.filter(pl.col("segment").is_not_null()).height if "segment" in scored.columns else n
     text = f"Scored {n:,} customers from a {info['input']} ({assigned:,} assigned, {n - assigned:,} not scorable) -> {out}"
