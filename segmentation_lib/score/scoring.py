@@ -18,8 +18,8 @@ import polars as pl
 from segmentation_lib.errors import DataError, ModelError, SegmentationError
 
 
-#: file starts that mark data rather than a model (Parquet, zip/xlsx); text files are detected separately
-_DATA_MAGIC = (b"PAR1", b"PK\x03\x04")
+#: file starts that mark data rather than a model (Parquet); Office files and text files are detected separately
+_DATA_MAGIC = (b"PAR1",)
 
 
 def check_model_file(path: str | Path) -> None:
@@ -34,10 +34,12 @@ def check_model_file(path: str | Path) -> None:
     with p.open("rb") as fh:
         head = fh.read(2048)
     kind = None
-    if head.startswith(b"PK\x03\x04") and _is_skops_archive(p):
-        return  # a model file (format 2)
-    if head.startswith(_DATA_MAGIC):
-        kind = "a Parquet or Excel data file"
+    if head.startswith(b"PK\x03\x04"):
+        if not _zip_holds(p, "[Content_Types].xml"):
+            return  # a model file (format 2, a zip archive) or a damaged one: the model loader reports it
+        kind = "an Excel (or other Office) file"
+    elif head.startswith(_DATA_MAGIC):
+        kind = "a Parquet data file"
     elif head and b"\x00" not in head:
         try:
             head.decode("utf-8")
@@ -50,13 +52,13 @@ def check_model_file(path: str | Path) -> None:
                          "the customers to score go in --data.")
 
 
-def _is_skops_archive(path: Path) -> bool:
-    """True for a zip archive holding skops' ``schema.json`` (a model file of format 2)."""
+def _zip_holds(path: Path, member: str) -> bool:
+    """True for a readable zip archive with ``member`` in it (``[Content_Types].xml``: an Office file)."""
     import zipfile
 
     try:
         with zipfile.ZipFile(path) as archive:
-            return "schema.json" in archive.namelist()
+            return member in archive.namelist()
     except (OSError, zipfile.BadZipFile):
         return False
 

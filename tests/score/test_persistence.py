@@ -1,6 +1,8 @@
 """save_model / load_model / score_customers: round trip, versions, corrupt files, unseen customers."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import joblib
 import numpy as np
 import polars as pl
@@ -263,3 +265,28 @@ def test_every_algorithm_round_trips_through_the_safe_format(params, tmp_path):
     assert score_customers(loaded, new).equals(score_customers(seg, new))
     if seg.sweep_ is not None:
         assert loaded.sweep_.equals(seg.sweep_)
+
+
+def test_a_run_folder_model_loads_without_arguments(model, tmp_path, monkeypatch):
+    """The run's manifest.json (written last, over save_model's record) records the model's SHA-256."""
+    import json
+
+    import nbformat
+
+    from segmentation_lib.report import pipeline
+    from segmentation_lib.score.persistence import sha256_file
+
+    def fake_notebook(src, dst, parameters, kernel_name, cwd, timeout=None):  # noqa: ARG001 - no kernel needed
+        save_model(model, Path(parameters["run_dir"]) / "model.joblib")
+        nbformat.write(nbformat.v4.new_notebook(), dst)
+
+    monkeypatch.setattr(pipeline, "execute_notebook", fake_notebook)
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "a.ipynb")
+    (tmp_path / "cfg.yaml").write_text("run: {name: model}\n", encoding="utf-8")
+    run = pipeline.run_pipeline(tmp_path / "cfg.yaml", out_dir=tmp_path / "reports", progress=False,
+                                notebooks=["a"], notebooks_dir=tmp_path, kernel_name="none").parent
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["sha256"]["model.joblib"] == sha256_file(run / "model.joblib")
+    assert "manifest.json" not in manifest["sha256"] and manifest["files"].count("manifest.json") == 1
+    new = customers(seed=6, prefix="M")[0]
+    assert np.array_equal(load_model(run / "model.joblib").predict(new), model.predict(new))

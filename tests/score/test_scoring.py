@@ -172,3 +172,20 @@ def test_cli_score_refuses_unrecorded_or_tampered_models_unless_trusted(trained,
     tampered = runner.invoke(app, [*args, "-o", str(tmp_path / "tampered.parquet")])
     assert tampered.exit_code == 2 and "has changed since it was saved" in tampered.output
     assert "--trust-model" in runner.invoke(app, ["score", "--help"]).output
+
+
+def test_data_files_passed_as_the_model_are_named(tmp_path):
+    import zipfile
+
+    from segmentation_lib.errors import ModelError
+    from segmentation_lib.score.scoring import check_model_file
+
+    pl.DataFrame({"a": [1]}).write_parquet(tmp_path / "x.parquet")
+    with zipfile.ZipFile(tmp_path / "x.xlsx", "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+    with pytest.raises(ModelError, match="is a Parquet data file"):
+        check_model_file(tmp_path / "x.parquet")
+    with pytest.raises(ModelError, match="is an Excel"):
+        check_model_file(tmp_path / "x.xlsx")
+    (tmp_path / "half.joblib").write_bytes(b"PK\x03\x04" + b"\x00" * 50)  # a truncated model archive
+    assert check_model_file(tmp_path / "half.joblib") is None  # left to the model loader (damaged file)
