@@ -411,7 +411,11 @@ def run_pipeline(
         print(leftovers_message(cleaned), file=sys.stderr)
     tmp = out / f"{TMP_PREFIX}{run_id}"
     tmp.mkdir()
-    write_owner(tmp)  # pid, host: lets the next run (or `segment clean`) tell a killed run's folder from a live one
+    try:
+        write_owner(tmp)  # pid, host: lets the next run (or `segment clean`) tell a killed run's folder from a live one
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     params = {"config_path": str(config_path), "run_dir": str(tmp), "seed": int(cfg["run"]["seed"]),
               "run_id": run_id}
     timings: dict[str, float] = {}

@@ -247,7 +247,8 @@ def test_interrupted_run_leaves_nothing_half_written(retail_cfg, retail_run, sig
     # the run's own message ends the log; no traceback of the `segment` process itself, and none of the kernel
     # (the pipeline shuts the kernel down at once on an interrupt, so it logs no ZMQError traceback).
     # (asyncio may also log nbclient's "Task exception was never retrieved: DeadKernelError" at interpreter exit)
-    assert "Interrupted; nothing half-written was kept." in stderr, stderr
+    assert "Interrupted. The executed notebooks and FAILED.txt (the reason) are kept in " in stderr, stderr
+    assert "nothing half-written" not in stderr, stderr  # a failed-... folder was kept: the message says so
     assert "ZMQError" not in stderr, stderr
     assert "KeyboardInterrupt" not in stderr and "segmentation_lib" not in stderr, stderr
     assert runs.list_runs(out) == before
