@@ -44,6 +44,7 @@ def segment(*args: str, **kw) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_nothing_after_the_next_run(tmp_path: Path) -> None:
     slow = notebook(tmp_path / "slow.ipynb",
                     "import pathlib, time\npathlib.Path(run_dir, 'work').mkdir(exist_ok=True)\n"
