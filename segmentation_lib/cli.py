@@ -6,6 +6,7 @@
     segment run --config configs/default.yaml
     segment score --model reports/<run>/model.joblib --data new_log.parquet --out scores.parquet
     segment experiment --config configs/default.yaml --exposures exposures.parquet
+    segment clean --dry-run      # what killed runs left under reports/ (then without --dry-run to remove it)
 
 Every command exits 0 on success, 2 with a one-paragraph message on bad input or configuration,
 and 1 when a report run fails (the failed notebook is kept in a `failed-...` folder).
@@ -158,10 +159,12 @@ def interrupted_message(kept_folder: Path | None = None, stopped_during: str | N
     """What an interruption left behind, exactly: the kept folder of a stopped run and its files.
 
     >>> interrupted_message()
-    'Interrupted: the command stopped before it finished; no report folder was published.'
+    'Interrupted: the command stopped before it finished. Nothing of this run was kept (its temporary folder was removed); earlier reports are unchanged.'
     """
+    from segmentation_lib.report.pipeline import kept_sentence
+
     if kept_folder is None or not Path(kept_folder).is_dir():
-        return "Interrupted: the command stopped before it finished; no report folder was published."
+        return f"Interrupted: the command stopped before it finished. {kept_sentence(None)}"
     files = sorted(p.name for p in Path(kept_folder).iterdir())
     during = f" during {stopped_during}" if stopped_during else ""
     return (f"Interrupted{during}: no report was published and earlier reports are unchanged. The unfinished run "
@@ -180,7 +183,9 @@ def friendly_errors(fn: Callable) -> Callable:
             console.print(f"[bold red]Error:[/bold red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=getattr(exc, "exit_code", 2)) from None
         except OSError as exc:
-            console.print(f"[bold red]Error:[/bold red] {os_error_message(exc)}", highlight=False, soft_wrap=True)
+            kept = getattr(exc, "kept_sentence", "")  # a run says what of it was kept
+            console.print(f"[bold red]Error:[/bold red] {os_error_message(exc)}{' ' + kept if kept else ''}",
+                          highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt as exc:
             console.print(f"[yellow]{interrupted_message(getattr(exc, 'kept_folder', None), getattr(exc, 'stopped_during', None))}[/yellow]",
@@ -268,6 +273,32 @@ def run(
     typer.echo(str(index))
 
 
+@app.command("clean")
+@friendly_errors
+def clean(
+    config: ConfigOption = None,
+    out: Optional[Path] = typer.Option(None, "--out", help="Reports folder (default: report.out_dir of the configuration)."),
+    dry_run: bool = typer.Option(False, "--dry-run", metavar=FLAG, help="Only list what would be removed."),
+) -> None:
+    """Remove what killed runs left in the reports folder: temporary run folders (they can hold customer data)
+    and temporary files whose process is gone. Folders of runs still in progress are kept. `segment run`
+    does the same when it starts."""
+    from segmentation_lib.report.runs import leftovers, leftovers_message, remove_leftovers
+
+    if out is None:
+        from segmentation_lib.config import load_config
+
+        out = Path((load_config(find_config(config)).get("report") or {}).get("out_dir") or "reports")
+    removed = remove_leftovers(out, dry_run=dry_run)
+    kept = [x for x in leftovers(out) if not x.stale]
+    if removed:
+        typer.echo(leftovers_message(removed, dry_run=dry_run))
+    for item in kept:
+        typer.echo(f"Kept {item.path}: {item.reason}.")
+    if not removed and not kept:
+        typer.echo(f"Nothing to clean in {out}.")
+
+
 def _ensure_demo_data(config: Path, overrides: dict | None = None) -> None:
     from segmentation_lib.config import load_config
     from segmentation_lib.data.demo import write_demo_data
@@ -298,14 +329,23 @@ def score(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Run configuration for column mapping and data-quality policies of a transaction log."),
     as_of: AsOfOption = None,
     preset: PresetOption = None,
+    trust_model: bool = typer.Option(
+        False, "--trust-model", metavar=FLAG,
+        help="Open a model file whose SHA-256 is not recorded in the manifest.json beside it (or differs from the "
+             "record). Only for files you made yourself: a model file from elsewhere can run code when opened."),
 ) -> None:
-    """Assign segments to customers of a new transaction log or feature table with a saved model."""
+    """Assign segments to customers of a new transaction log or feature table with a saved model.
+
+    Only model files the kit saved are opened: the file's SHA-256 must match the one recorded in the
+    manifest.json of its run folder (or of the folder save_model wrote it to).
+    """
     from segmentation_lib.report.progress import step
     from segmentation_lib.score.scoring import score_file
 
     overrides = config_overrides(preset=preset)
     with step(f"Scoring {data}", console=console):
-        summary = score_file(model, data, out, config=config, as_of=as_of, **({"overrides": overrides} if overrides else {}))
+        summary = score_file(model, data, out, config=config, as_of=as_of, trust_model=trust_model,
+                             **({"overrides": overrides} if overrides else {}))
     typer.echo(summary)
 
 

@@ -6,27 +6,28 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
+from segmentation_lib.score.persistence import sha256_file  # the one file hash (model files record theirs)
 
-
+__all__ = ["sha256_file", "file_hashes", "json_default", "stable_floats", "write_json", "read_json"]
 
 
 # --------------------------------------------------------------------------- inputs and fingerprints
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file, streamed in 1 MiB chunks (constant memory).
+def file_hashes(folder: Path, skip: tuple[str, ...] = ("manifest.json", "index.html")) -> dict[str, str]:
+    """SHA-256 of every file directly in ``folder`` (but ``skip``), by name: the manifest's ``sha256``
+    record that ``load_model`` checks a run's model file against.
 
-    >>> sha256_file(__file__)[:8]  # doctest: +SKIP
+    >>> file_hashes(Path("no-such-folder"))
+    {}
     """
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    return {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name not in skip}
 
 
 def json_default(value: Any) -> Any:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
+import os
+import uuid
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from segmentation_lib.describe.format import fmt_value
@@ -19,6 +22,12 @@ from segmentation_lib.report.files import read_json
 
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+#: the Content-Security-Policy of every generated page (a ``<meta http-equiv>`` in its head): no scripts
+#: at all, nothing loaded from anywhere (images are inlined ``data:`` PNGs, styles are inline), no
+#: forms, no ``<base>``; a name that slipped through as markup stays inert
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'none'; object-src 'none'; img-src data:; "
+                           "style-src 'unsafe-inline'; font-src data:; base-uri 'none'; form-action 'none'")
 
 #: what each report page is about (shown on the run's index page)
 PAGE_BLURBS = {
@@ -82,13 +91,20 @@ def _env():
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = fmt_value
+    env.globals["csp"] = CONTENT_SECURITY_POLICY
     return env
 
 
-def _atomic_write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+def atomic_write(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file of its own (``.<name>.<pid>.<hex>.tmp``) and an
+    atomic ``os.replace``: concurrent writers never share a temporary file, readers see the old or the new
+    page, and a failed write (a full disk) leaves no temporary file behind."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -130,8 +146,9 @@ def notebook_to_html(nb_path: str | Path, html_path: str | Path, nav: Sequence[t
         title = html.escape(PAGE_TITLES.get(stem, stem))
         links.append(f"<span class='current'>{title}</span>" if stem == nb_path.stem
                      else f"<a href='{html.escape(href)}'>{title}</a>")
-    body, _ = exporter.from_notebook_node(nb, resources={"seg_nav": _markup(" ".join(links))})
-    return _atomic_write(html_path, body)
+    body, _ = exporter.from_notebook_node(nb, resources={"seg_nav": _markup(" ".join(links)),
+                                                         "seg_csp": CONTENT_SECURITY_POLICY})
+    return atomic_write(html_path, body)
 
 
 def _markup(text: str):
@@ -203,15 +220,15 @@ def render_run_index(run_dir: str | Path, manifest: Mapping[str, Any]) -> Path:
         "started_local": _local(manifest.get("started")),
     }
     text = _env().get_template("run_index.html.j2").render(**ctx)
-    return _atomic_write(run_dir / "index.html", text)
+    return atomic_write(run_dir / "index.html", text)
 
 
 FILE_NOTES = {
     "assignments.parquet": "customer_id -> segment for every method (RFM, value/engagement, rule tier, cluster) and the predicted value columns (p_alive, expected purchases, CLV, churn risk, value x churn-risk cell)",
     "features.parquet": "the customer feature table the segments were computed from",
     "metrics.json": "headline metrics (for alerting in scheduled runs)",
-    "manifest.json": "configuration, input fingerprints, row counts, versions, timings",
-    "model.joblib": "the fitted segmentation; score new customers with `segment score`",
+    "manifest.json": "configuration, input fingerprints, row counts, versions, timings, SHA-256 of every file",
+    "model.joblib": "the fitted segmentation (a skops archive, opened without running code once its SHA-256 matches the manifest); score new customers with `segment score`",
     "data_quality.json": "what the data-quality rules did, rule by rule",
     "run_config.yaml": "the configuration of this run with the command-line overrides applied (only when there were any)",
     "segment_rules.sql": "the surrogate rules as a SQL CASE expression for a warehouse or CRM",
@@ -229,6 +246,16 @@ def _local(iso: str | None) -> str:
         return dt.datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
     except ValueError:
         return iso
+
+
+def readable_notebook(path: Path) -> bool:
+    """True when ``path`` is a whole notebook (valid JSON with cells): a run stopped by a full disk can leave a
+    truncated one, which is then neither linked nor kept."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return isinstance(json.load(fh).get("cells"), list)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def render_reports_index(out_dir: str | Path) -> Path:
@@ -253,12 +280,12 @@ def render_reports_index(out_dir: str | Path) -> Path:
     failed = []
     for p in list_failed_runs(out):
         reason = (p / "FAILED.txt").read_text(encoding="utf-8").strip() if (p / "FAILED.txt").is_file() else ""
-        nbs = sorted(x.name for x in p.glob("*.ipynb"))
+        nbs = [x.name for x in sorted(p.glob("*.ipynb"), reverse=True) if readable_notebook(x)][:1]
         failed.append({"name": p.name, "reason": reason[:400], "href": f"{p.name}/{nbs[-1]}" if nbs else ""})
     text = _env().get_template("reports_index.html.j2").render(runs=runs, failed=failed[:20],
                                                                n_failed=len(failed), out=str(out), trend=trend_rows(out))
     out.mkdir(parents=True, exist_ok=True)
-    return _atomic_write(out / "index.html", text)
+    return atomic_write(out / "index.html", text)
 
 
 def trend_rows(out_dir: str | Path) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from segmentation_lib.describe import clustering_text, exploration_text, history_text, validation_text, value_text
-from segmentation_lib.describe.format import md_table
+from segmentation_lib.describe.format import inert_markdown, md_table
 from segmentation_lib.describe.notes_text import run_notes_markdown
 from segmentation_lib.describe.rfm_page_text import score_notes_markdown
 from segmentation_lib.report import plots, stages
@@ -38,18 +38,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 class MarkdownText(str):
     """A Markdown string that IPython displays once, as Markdown; an empty one displays nothing.
 
-    >>> MarkdownText("**hi**")._repr_markdown_()
-    '**hi**'
+    What is displayed is :func:`~segmentation_lib.describe.format.inert_markdown` of the text: a
+    user-supplied name (a segment, rule or run name) that looks like HTML shows literally.
+
+    >>> MarkdownText("**hi** <script>x</script>")._repr_markdown_()
+    '**hi** &lt;script>x&lt;/script>'
     """
 
     def _repr_markdown_(self) -> str | None:
-        return str(self) or None
+        return inert_markdown(str(self)) or None
 
     def _ipython_display_(self) -> None:
         if str(self):
             from IPython.display import display
 
-            display({"text/markdown": str(self), "text/plain": str(self)}, raw=True)
+            display({"text/markdown": inert_markdown(str(self)), "text/plain": str(self)}, raw=True)
 
 
 def _md(*parts: str) -> MarkdownText:

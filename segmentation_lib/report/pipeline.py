@@ -32,8 +32,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from segmentation_lib.errors import ConfigError, PipelineError
 from segmentation_lib.paths import PACKAGE_DIR, REPO_DIR
-from segmentation_lib.report.files import json_default, sha256_file, write_json
-from segmentation_lib.report.runs import TMP_PREFIX, run_names
+from segmentation_lib.report.files import file_hashes, json_default, sha256_file, write_json
+from segmentation_lib.report.runs import OWNER_FILE, TMP_PREFIX, leftovers_message, remove_leftovers, run_names, write_owner
 
 
 #: name of the Jupyter kernel the notebooks run in (this environment's Python)
@@ -306,14 +306,39 @@ def execute_notebook(src: Path, dst: Path, parameters: Mapping[str, Any], kernel
         ) from None
 
 
-def _fail(tmp: Path, failed: Path, message: str) -> Path:
-    """Move the temporary folder to ``failed`` (keeping the executed notebooks) with a FAILED.txt."""
-    with contextlib.suppress(OSError):
+def _fail(tmp: Path, failed: Path, message: str) -> Path | None:
+    """Move the temporary folder to ``failed`` (keeping the executed notebooks) with a FAILED.txt.
+
+    The customer hand-off data (``work/``) and any notebook left truncated (a full disk) are removed
+    first. When the folder cannot be completed (FAILED.txt cannot be written, the move fails) it is
+    removed entirely and None is returned: a failed run is kept readable, or not at all.
+    """
+    from segmentation_lib.report.html import readable_notebook
+
+    try:
         shutil.rmtree(tmp / WORK_DIR, ignore_errors=True)
+        (tmp / OWNER_FILE).unlink(missing_ok=True)
+        for nb in tmp.glob("*.ipynb"):
+            if not readable_notebook(nb):
+                nb.unlink()
         (tmp / "FAILED.txt").write_text(message + "\n", encoding="utf-8")
-    if tmp.exists():
         os.replace(tmp, failed)
-    return failed
+        return failed
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return None
+
+
+def kept_sentence(failed: Path | None) -> str:
+    """What a failed or interrupted run left, in words (for its error message and the CLI).
+
+    >>> kept_sentence(None)
+    'Nothing of this run was kept (its temporary folder was removed); earlier reports are unchanged.'
+    """
+    if failed is None:
+        return "Nothing of this run was kept (its temporary folder was removed); earlier reports are unchanged."
+    return (f"The executed notebooks and FAILED.txt (the reason) are kept in {failed}; the customer hand-off data "
+            "was removed and earlier reports are unchanged.")
 
 
 def check_inputs(cfg: Mapping[str, Any], config_path: Path | str) -> None:
@@ -393,8 +418,16 @@ def run_pipeline(
     run_id = uuid.uuid4().hex[:8]
     final_name, failed_name = run_names(started, run_id)
     out.mkdir(parents=True, exist_ok=True)
+    cleaned = remove_leftovers(out)  # what killed runs left (customer data in their work/ folders)
+    if cleaned:
+        print(leftovers_message(cleaned), file=sys.stderr)
     tmp = out / f"{TMP_PREFIX}{run_id}"
     tmp.mkdir()
+    try:
+        write_owner(tmp)  # pid, host: lets the next run (or `segment clean`) tell a killed run's folder from a live one
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     write_json(tmp / LINKS_FILE, {**links, "run": final_name})
     nb_config = config_path
     if overrides:  # the notebooks read the file: give them the configuration with the overrides applied
@@ -419,6 +452,7 @@ def run_pipeline(
             report.notebook_to_html(tmp / src.name, html, nav=[(p.stem, f"{p.stem}.html") for p in paths])
             pages.append(html)
         shutil.rmtree(tmp / WORK_DIR, ignore_errors=True)
+        (tmp / OWNER_FILE).unlink(missing_ok=True)
         finished = dt.datetime.now(dt.timezone.utc)
         manifest = {
             "run_id": run_id,
@@ -440,7 +474,9 @@ def run_pipeline(
             "git_revision": git_revision(),
             "kernel": kernel,
             "notebooks": [p.name for p in paths],
-            "files": sorted(p.name for p in tmp.iterdir() if p.is_file()) + ["index.html", "manifest.json"],
+            "files": sorted(p.name for p in tmp.iterdir() if p.is_file() and p.name != "manifest.json")
+            + ["index.html", "manifest.json"],
+            "sha256": file_hashes(tmp),  # load_model checks model.joblib against this record
         }
         write_json(tmp / "manifest.json", manifest)
         report.render_run_index(tmp, manifest)
@@ -448,10 +484,13 @@ def run_pipeline(
         append_history(out, out / final_name)  # reports/segment_history.parquet/<run>.parquet
     except PipelineError as err:
         failed = _fail(tmp, out / failed_name, str(err))
-        report.render_reports_index(out)
-        err.args = (f"{err} The executed notebook with the error is kept in {failed}; earlier reports are "
-                    f"unchanged. Fix the cause named above and rerun.",)
+        with contextlib.suppress(Exception):
+            report.render_reports_index(out)
+        kept = (f"The executed notebook with the error is kept in {failed}; earlier reports are unchanged."
+                if failed else kept_sentence(None))
+        err.args = (f"{err} {kept} Fix the cause named above and rerun.",)
         err.exit_code = 2 if getattr(err, "bad_input", False) else 1
+        err.kept = failed
         raise
     except BaseException as exc:
         what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
@@ -460,6 +499,8 @@ def run_pipeline(
             exc.kept_folder, exc.stopped_during = failed, current
         with contextlib.suppress(Exception):
             report.render_reports_index(out)
+        with contextlib.suppress(AttributeError, TypeError):
+            exc.kept_sentence = kept_sentence(failed)  # read by the CLI's message
         raise
     report.render_reports_index(out)
     return out / final_name / "index.html"

@@ -18,8 +18,8 @@ import polars as pl
 from segmentation_lib.errors import DataError, ModelError, SegmentationError
 
 
-#: file starts that mark data rather than a model (Parquet, zip/xlsx); text files are detected separately
-_DATA_MAGIC = (b"PAR1", b"PK\x03\x04")
+#: file starts that mark data rather than a model (Parquet); Office files and text files are detected separately
+_DATA_MAGIC = (b"PAR1",)
 
 
 def check_model_file(path: str | Path) -> None:
@@ -34,8 +34,12 @@ def check_model_file(path: str | Path) -> None:
     with p.open("rb") as fh:
         head = fh.read(2048)
     kind = None
-    if head.startswith(_DATA_MAGIC):
-        kind = "a Parquet or Excel data file"
+    if head.startswith(b"PK\x03\x04"):
+        if not _zip_holds(p, "[Content_Types].xml"):
+            return  # a model file (format 2, a zip archive) or a damaged one: the model loader reports it
+        kind = "an Excel (or other Office) file"
+    elif head.startswith(_DATA_MAGIC):
+        kind = "a Parquet data file"
     elif head and b"\x00" not in head:
         try:
             head.decode("utf-8")
@@ -46,6 +50,17 @@ def check_model_file(path: str | Path) -> None:
         raise ModelError(f"--model '{p}' is {kind}, not a model saved by `segment run` (model.joblib). "
                          "Fix: pass the model.joblib of a run folder, e.g. --model reports/<run>/model.joblib; "
                          "the customers to score go in --data.")
+
+
+def _zip_holds(path: Path, member: str) -> bool:
+    """True for a readable zip archive with ``member`` in it (``[Content_Types].xml``: an Office file)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return member in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _is_feature_table(path: Path, feature_names: list[str]) -> bool:
@@ -119,8 +134,13 @@ def _without_config_hint(message: str) -> str:
 
 
 def score_file(model: str | Path, data: str | Path, out: str | Path, config: str | Path | None = None,
-               as_of: str | None = None, overrides: Mapping[str, Any] | None = None) -> str:
-    """Score every customer of ``data`` with the saved ``model`` and write ``out`` (.parquet or .csv)."""
+               as_of: str | None = None, trust_model: bool = False,
+               overrides: Mapping[str, Any] | None = None) -> str:
+    """Score every customer of ``data`` with the saved ``model`` and write ``out`` (.parquet or .csv).
+
+    The model file must be recorded (SHA-256) in the ``manifest.json`` beside it; ``trust_model``
+    opens it without that check (only for files you made yourself, see ``load_model``).
+    """
     from segmentation_lib.score.persistence import load_model, score_customers
 
     out = Path(out)
@@ -128,7 +148,7 @@ def score_file(model: str | Path, data: str | Path, out: str | Path, config: str
         raise DataError(f"Output file '{out}' must end in .parquet or .csv. Fix: choose e.g. --out scores.parquet.")
     out.parent.mkdir(parents=True, exist_ok=True)  # fails early (OSError) on an unusable output folder
     check_model_file(model)
-    segmenter = load_model(model)
+    segmenter = load_model(model, trust_model=trust_model)
     names = list(getattr(segmenter, "feature_names_in_", getattr(segmenter, "features", [])))
     feats, info = features_for_scoring(data, names, config=config, as_of=as_of, overrides=overrides)
     scored = score_customers(segmenter, feats)
@@ -142,11 +162,14 @@ def score_file(model: str | Path, data: str | Path, out: str | Path, config: str
             "customer_id", pl.concat_str(pl.lit("not scored: no usable rows ("), pl.col("reason"), pl.lit(")")).alias("status"))
         scored = pl.concat([scored, dropped], how="diagonal_relaxed")
     tmp = out.with_name(out.name + ".partial")
-    if out.suffix.lower() == ".csv":
-        scored.write_csv(tmp)
-    else:
-        scored.write_parquet(tmp)
-    tmp.replace(out)
+    try:
+        if out.suffix.lower() == ".csv":
+            scored.write_csv(tmp)
+        else:
+            scored.write_parquet(tmp)
+        tmp.replace(out)
+    finally:  # a full disk or an interrupt leaves no half-written file
+        tmp.unlink(missing_ok=True)
     n = scored.height
     assigned = scored.filter(pl.col("segment").is_not_null()).height if "segment" in scored.columns else n
     text = f"Scored {n:,} customers from a {info['input']} ({assigned:,} assigned, {n - assigned:,} not scorable) -> {out}"

@@ -145,3 +145,47 @@ def test_a_log_too_small_for_the_models_is_still_scored(trained, tmp_path):
     msg = score_file(model_path, tmp_path / "tiny.parquet", tmp_path / "tiny_scores.parquet", as_of=AS_OF)
     assert "Predicted value:" in msg and "not computed for this log" in msg
     assert pl.read_parquet(tmp_path / "tiny_scores.parquet").height == 3
+
+
+def test_cli_score_refuses_unrecorded_or_tampered_models_unless_trusted(trained, tmp_path):
+    import shutil
+
+    root, paths, feats, model, model_path = trained
+    runner = CliRunner()
+    loose = tmp_path / "model.joblib"  # a copy without the manifest.json that records its hash
+    shutil.copy(model_path, loose)
+    args = ["score", "-m", str(loose), "-d", str(paths["transactions"]), "--as-of", AS_OF]
+    refused = runner.invoke(app, [*args, "-o", str(tmp_path / "refused.parquet")])
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert "is not recorded in" in refused.output and "--trust-model" in refused.output
+    assert not (tmp_path / "refused.parquet").exists()
+    trusted = runner.invoke(app, [*args, "--trust-model", "-o", str(tmp_path / "trusted.parquet")])
+    assert trusted.exit_code == 0, trusted.output
+    ok = runner.invoke(app, ["score", "-m", str(model_path), "-d", str(paths["transactions"]), "--as-of", AS_OF,
+                             "-o", str(tmp_path / "ok.parquet")])
+    assert ok.exit_code == 0, ok.output
+    assert pl.read_parquet(tmp_path / "trusted.parquet").equals(pl.read_parquet(tmp_path / "ok.parquet"))
+    data = bytearray(loose.read_bytes())
+    data[-100] ^= 0x10
+    shutil.copy(model_path.parent / "manifest.json", tmp_path / "manifest.json")  # the record of the intact file
+    loose.write_bytes(bytes(data))
+    tampered = runner.invoke(app, [*args, "-o", str(tmp_path / "tampered.parquet")])
+    assert tampered.exit_code == 2 and "has changed since it was saved" in tampered.output
+    assert "--trust-model" in runner.invoke(app, ["score", "--help"]).output
+
+
+def test_data_files_passed_as_the_model_are_named(tmp_path):
+    import zipfile
+
+    from segmentation_lib.errors import ModelError
+    from segmentation_lib.score.scoring import check_model_file
+
+    pl.DataFrame({"a": [1]}).write_parquet(tmp_path / "x.parquet")
+    with zipfile.ZipFile(tmp_path / "x.xlsx", "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+    with pytest.raises(ModelError, match="is a Parquet data file"):
+        check_model_file(tmp_path / "x.parquet")
+    with pytest.raises(ModelError, match="is an Excel"):
+        check_model_file(tmp_path / "x.xlsx")
+    (tmp_path / "half.joblib").write_bytes(b"PK\x03\x04" + b"\x00" * 50)  # a truncated model archive
+    assert check_model_file(tmp_path / "half.joblib") is None  # left to the model loader (damaged file)
