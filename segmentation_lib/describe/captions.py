@@ -51,11 +51,16 @@ def activity_caption(monthly: pl.DataFrame, month_col: str = "month") -> str:
     ...                   "revenue": [500.0, 300.0]})
     >>> activity_caption(m)
     'Revenue peaked in January 2024 (500); the last month shown, February 2024, had 12 active customers.'
+    >>> activity_caption(m.head(1))
+    'Revenue peaked in the last month shown, January 2024 (500 from 10 active customers).'
     """
     if monthly.is_empty():
         return ""
     peak = monthly.sort(["revenue", month_col], descending=[True, False]).row(0, named=True)
     last = monthly.sort(month_col).row(-1, named=True)
+    if peak[month_col] == last[month_col]:
+        return (f"Revenue peaked in the last month shown, {last[month_col]:%B %Y} ({fmt_number(last['revenue'], 0)} from "
+                f"{fmt_value(last['customers'], 'int')} active customers).")
     return (f"Revenue peaked in {peak[month_col]:%B %Y} ({fmt_number(peak['revenue'], 0)}); the last month shown, "
             f"{last[month_col]:%B %Y}, had {fmt_value(last['customers'], 'int')} active customers.")
 
@@ -152,8 +157,8 @@ def strongest_cell_caption(wide: pl.DataFrame, what: str, unit: str = "pct") -> 
     ``what`` reads ``"{row} ... {column} ... {value}"`` with those placeholders.
 
     >>> w = pl.DataFrame({"segment": ["A", "B"], "spend": [0.5, -2.0], "orders": [0.1, 0.3]})
-    >>> strongest_cell_caption(w, "The strongest contrast: {row}'s {column} is {value} against the average customer.", "signed_pct")
-    "The strongest contrast: B's spend is -200% against the average customer."
+    >>> strongest_cell_caption(w, "The strongest contrast: segment '{row}' is at {value} of the average customer on {column}.", "signed_pct")
+    "The strongest contrast: segment 'B' is at -200% of the average customer on spend."
     """
     label = wide.columns[0]
     long = (wide.unpivot(index=label, variable_name="column", value_name="value").drop_nulls("value")

@@ -436,7 +436,7 @@ class ClusteringPage(Page):
 
         heat = clustering_text.importance_table(relative_importance(self.profiles, form="wide"))
         return _chart(plots.importance_heatmap(heat), captions.strongest_cell_caption(
-            heat, "The strongest contrast: {row}'s {column} is {value} against the average customer.", "signed_pct"))
+            heat, "The strongest contrast: segment '{row}' is at {value} against the average customer on {column}.", "signed_pct"))
 
     @_recorded
     def profile_table(self) -> MarkdownText:
@@ -452,7 +452,7 @@ class ClusteringPage(Page):
 
         means = standardised_means(self.model, self.features, self.labels, self.names)
         return _chart(plots.snake_plot(means, palette=self.palette), captions.strongest_cell_caption(
-            means, "The line furthest from 0 is {row} on {column}, at {value} from the average customer.", "sd"))
+            means, "The line furthest from 0 is segment '{row}' on {column}, at {value} from the average customer.", "sd"))
 
     @functools.cached_property
     def _projection(self) -> tuple[pl.DataFrame, list[float]]:
@@ -490,7 +490,7 @@ class ClusteringPage(Page):
         ct = crosstab(a["cluster_name"], a["rfm_segment"].fill_null("(none)"), "segment", "rfm")
         return _chart(plots.crosstab_heatmap(ct, "segment", "Behavioural segment vs RFM segment (share of each behavioural segment)",
                                              "RFM segment", "Behavioural segment"),
-                      captions.strongest_cell_caption(captions.row_shares(ct), "The strongest overlap: {value} of {row} are RFM '{column}'."))
+                      captions.strongest_cell_caption(captions.row_shares(ct), "The strongest overlap: {value} of segment '{row}' are RFM '{column}'."))
 
     @_recorded
     def segment_stats(self) -> MarkdownText:
@@ -587,7 +587,7 @@ class ValidationPage(Page):
         conf = validation_text.truth_wide(self.val.truth.confusion)
         return _chart(plots.crosstab_heatmap(conf, "segment", "Behavioural segments vs planted archetypes (share of each segment)",
                                              "Planted archetype", "Behavioural segment"),
-                      captions.strongest_cell_caption(captions.row_shares(conf), "The clearest match: {value} of {row} are planted '{column}' customers."))
+                      captions.strongest_cell_caption(captions.row_shares(conf), "The clearest match: {value} of segment '{row}' are planted '{column}' customers."))
 
 
 class ValuePage(Page):
