@@ -76,19 +76,14 @@ def _key(text: str) -> str:
 
 
 def export_links(names: Iterable[str], files: Iterable[str]) -> dict[str, str]:
-    """Segment name -> the exported CSV (``exports/<file>.csv``) whose name matches it (ignoring case and punctuation);
-    segments without a file are left out.
+    """Segment name -> the first of ``files`` (paths relative to the run folder, e.g. ``exports/behavioural/at_risk.csv``)
+    whose file name is the segment's name, ignoring case and punctuation; segments without a file are left out.
 
-    >>> export_links(["At risk", "Loyal"], ["behavioural_at-risk.csv", "rfm_champions.csv"])
-    {'At risk': 'exports/behavioural_at-risk.csv'}
+    >>> export_links(["At risk", "Loyal"], ["exports/behavioural/at_risk.csv", "exports/rfm/champions.csv"])
+    {'At risk': 'exports/behavioural/at_risk.csv'}
     """
-    stems = {f: _key(Path(f).stem) for f in files if str(f).endswith(".csv")}
-    out = {}
-    for name in names:
-        k = _key(str(name))
-        if not k:
-            continue
-        hits = sorted(f for f, s in stems.items() if s == k) or sorted(f for f, s in stems.items() if s.endswith(k))
-        if hits:
-            out[str(name)] = f"exports/{hits[0]}"
-    return out
+    keys: dict[str, str] = {}
+    for f in files:
+        if str(f).endswith(".csv"):
+            keys.setdefault(_key(Path(f).stem), str(f))
+    return {str(n): keys[_key(str(n))] for n in names if _key(str(n)) in keys}

@@ -184,11 +184,11 @@ INDEX_TERMS = ("behavioural segment", "RFM segment", "silhouette", "ARI", "holdo
 
 
 def segments_with_exports(run_dir: Path) -> list[dict[str, Any]]:
-    """The rows of ``segments.json``, each with ``export``: the link to its exported list (``exports/<file>.csv``)
-    when that file exists in the run folder, else None."""
+    """The rows of ``segments.json``, each with ``export``: the link to its exported list
+    (``exports/behavioural/<segment>.csv``, else ``exports/<segment>.csv``) when that file exists, else None."""
     rows = _segment_rows(run_dir)
-    exports = run_dir / "exports"
-    files = sorted(p.name for p in exports.glob("*.csv")) if exports.is_dir() else []
+    files = [p.relative_to(run_dir).as_posix() for folder in (run_dir / "exports" / "behavioural", run_dir / "exports")
+             if folder.is_dir() for p in sorted(folder.glob("*.csv"))]
     links = export_links([str(r.get("name") or "") for r in rows], files)
     return [{**r, "export": links.get(str(r.get("name") or ""))} for r in rows]
 

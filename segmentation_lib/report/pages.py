@@ -405,6 +405,11 @@ class ClusteringPage(Page):
         self.palette = cluster_palette(self.info)
 
     @_recorded
+    def intro(self) -> MarkdownText:
+        """What the segments were found from (the run's ``clustering.features``)."""
+        return _md(clustering_text.features_intro(self.cfg["clustering"]["features"]))
+
+    @_recorded
     def k_choice(self) -> MarkdownText:
         """How many segments and why; the outliers left out of fitting when there were any."""
         excluded = int(self.info.get("excluded_from_fit") or 0)

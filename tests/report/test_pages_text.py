@@ -121,16 +121,16 @@ def test_index_banner_glossary_and_export_links(run_dir, tmp_path) -> None:
     (copy / "metrics.json").write_text(json.dumps(metrics))
     segments = json.loads((copy / "segments.json").read_text())
     first = segments[0]["name"]
-    (copy / "exports").mkdir()
-    slug = re.sub(r"[^0-9a-z]+", "_", first.lower())
-    (copy / "exports" / f"behavioural_{slug}.csv").write_text("customer_id\n1\n")
+    (copy / "exports" / "behavioural").mkdir(parents=True)  # the layout of exports/<method>/<segment>.csv
+    slug = re.sub(r"[^0-9a-z]+", "_", first.lower()).strip("_")
+    (copy / "exports" / "behavioural" / f"{slug}.csv").write_text("customer_id\n1\n")
     render_run_index(copy, json.loads((copy / "manifest.json").read_text()))
     raw = (copy / "index.html").read_text(encoding="utf-8")
     banner = _text(copy / "index.html")
     assert ("Thin data: read these figures with care Short history: the log covers 90 days from the first purchase to "
             "the observation end. Treat with care: cohort retention, the holdout checks") in banner
     assert "<b>Odd</b>" not in raw and "&lt;b&gt;Odd&lt;/b&gt;" in raw  # escaped by the template
-    assert raw.count('href="exports/') == 1 and f'href="exports/behavioural_{slug}.csv"' in raw
+    assert raw.count('href="exports/') == 1 and f'href="exports/behavioural/{slug}.csv"' in raw
 
 
 def test_one_notebook_rerun_reuses_the_earlier_stages(demo_run, run_dir, tmp_path, monkeypatch) -> None:
