@@ -17,7 +17,7 @@ GLOSSARY: dict[str, str] = {
     "recency": "How many days have passed between a customer's last purchase and the analysis date; fewer is better.",
     "frequency": "How many separate orders a customer placed.",
     "monetary": "How much a customer spent in total, net of returns.",
-    "RFM score": "A 1-to-5 style grade on recency, frequency and monetary value, where the highest number is the best customers.",
+    "RFM score": "A grade from 1 up to the number of score levels (rfm.bins) on each of recency, frequency and monetary value, the highest being the best.",
     "RFM code": "The three scores written together (for example 545: recency 5, frequency 4, monetary 5).",
     "RFM segment": "A named group of RFM codes (such as Champions or At risk) with a suggested action.",
     "cohort": "The customers whose first purchase fell in the same month.",
