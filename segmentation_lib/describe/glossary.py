@@ -38,6 +38,8 @@ GLOSSARY: dict[str, str] = {
     "CLV": "Customer lifetime value: the spend a customer is expected to bring over the coming months, discounted.",
     "churn risk": "How likely a customer is to have stopped buying, from the probability that they are still active.",
     "calibration": "How close the model's predictions for the holdout period came to what customers actually did.",
+    "reference run": "The earlier report this run is compared with, so segment sizes and moves are measured against it.",
+    "drift": "A change in how customers' features are spread compared with the reference run, which can make old segments outdated.",
 }
 
 #: the terms each report page uses (page name as in ``report.pages.PAGES``)
@@ -48,6 +50,7 @@ PAGE_TERMS: dict[str, tuple[str, ...]] = {
     "clustering": ("behavioural segment", "cluster", "RFM segment", "surrogate rules", "silhouette"),
     "validation": ("silhouette", "ARI", "Jaccard stability", "holdout", "cutoff", "variance explained", "migration"),
     "value": ("P(alive)", "CLV", "churn risk", "holdout", "calibration", "RFM segment", "behavioural segment"),
+    "since_last_run": ("reference run", "drift", "migration", "retention", "RFM segment", "behavioural segment"),
 }
 
 

@@ -150,20 +150,17 @@ class Page:
         """"Notes on this run": the warnings raised while this page computed (empty when there were none)."""
         return MarkdownText(run_notes_markdown(self.notes))
 
-    #: the page's name in :data:`PAGES` (its glossary terms are ``describe.glossary.PAGE_TERMS[name]``)
-    name = ""
-
     def glossary(self) -> MarkdownText:
-        """"Terms on this page": one sentence per term the page uses, from the one glossary of the report."""
+        """"Terms on this page": one sentence per term the page uses (``describe.glossary.PAGE_TERMS`` under the
+        page's name in :data:`PAGES`), from the one glossary of the report."""
         from segmentation_lib.describe.glossary import PAGE_TERMS, glossary_markdown
 
-        return MarkdownText(glossary_markdown(PAGE_TERMS.get(self.name, ())))
+        name = next((n for n, cls in PAGES.items() if type(self) is cls), "")
+        return MarkdownText(glossary_markdown(PAGE_TERMS.get(name, ())))
 
 
 class ExplorationPage(Page):
     """01 exploration: top line, data quality, activity over time, spend / frequency, cohort retention."""
-
-    name = "exploration"
 
     def _compute(self) -> None:
         from segmentation_lib.describe import activity
@@ -245,8 +242,6 @@ def segment_stats_markdown(ctx: RunContext, segmentation: str) -> MarkdownText:
 
 class RFMPage(Page):
     """02 RFM: scores, cut points, the segment map, sizes, R x F heatmap, value / engagement, tiers, actions."""
-
-    name = "rfm"
 
     def _compute(self) -> None:
         from segmentation_lib.describe.rfm_text import score_axis_labels
@@ -392,8 +387,6 @@ def cluster_palette(info: dict[str, Any]) -> dict[str, str]:
 class ClusteringPage(Page):
     """03 clustering: how many segments, profiles, snake plot, 2-D projection, surrogate rules, vs RFM."""
 
-    name = "clustering"
-
     def _compute(self) -> None:
         self.data = stages.data_stage(self.ctx)
         self.rfm = stages.rfm_stage(self.ctx, self.data)
@@ -506,8 +499,6 @@ class ClusteringPage(Page):
 class ValidationPage(Page):
     """04 validation: summary, separation, stability, predictive validity, migration, checklist, planted truth."""
 
-    name = "validation"
-
     def _compute(self) -> None:
         self.data = stages.data_stage(self.ctx)
         self.rfm = stages.rfm_stage(self.ctx, self.data)
@@ -597,8 +588,6 @@ class ValidationPage(Page):
 
 class ValuePage(Page):
     """05 predicted value: who will buy again, who is slipping away, value per segment, the matrix, the calibration."""
-
-    name = "value"
 
     def _compute(self) -> None:
         self.data = stages.data_stage(self.ctx)

@@ -10,7 +10,7 @@ from segmentation_lib.report.pages import PAGES
 
 
 def test_every_page_picks_known_terms_of_one_sentence() -> None:
-    assert set(PAGE_TERMS) == set(PAGES)
+    assert set(PAGES) <= set(PAGE_TERMS)  # every page has its terms
     for terms in [*PAGE_TERMS.values(), INDEX_TERMS]:
         assert terms and all(t in GLOSSARY for t in terms)
     for term, text in GLOSSARY.items():
