@@ -67,7 +67,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_clustering.py
 	$(BIN)/python benchmarks/bench_validation.py
 
+# JupyterLab on the notebooks with the demo configuration (demo data made if absent, the report kernel registered);
+# each notebook's parameters cell names the configuration and the run folder (see README, "Working in JupyterLab").
 lab: $(STAMP)
+	@test -f data/demo/transactions.parquet || $(BIN)/segment demo-data --out data/demo --n-customers 20000 --seed 42
+	$(BIN)/python -c "from segmentation_lib.report.pipeline import ensure_kernel; ensure_kernel()"
 	$(BIN)/jupyter lab notebooks/
 
 clean:

@@ -99,3 +99,22 @@ def rules_markdown(fidelity: float, rules_text: str) -> str:
     intro = (f"The rules below reproduce the segments for **{fidelity:.0%} of customers**. "
              f"The same rules as SQL are in `segment_rules.sql` in this run folder.")
     return intro + "\n\n" + "\n".join(f"- {line}" for line in rules_text.splitlines() if line.strip())
+
+
+#: clustering features that read better in words than as their column name (others: rfm_text.describe_measure)
+FEATURE_WORDS = {"mean_days_between": "average days between orders", "tenure_days": "days since the first purchase",
+                 "std_days_between": "spread of the days between orders", "return_rate": "share of spend returned",
+                 "n_products": "number of distinct products"}
+
+
+def features_intro(features: Sequence[str]) -> str:
+    """What this run's behavioural segments were found from (``clustering.features``), in words.
+
+    >>> features_intro(["days_since_last", "n_orders", "tenure_days"])
+    'Segments discovered from how customers buy (days since the last purchase, number of orders and days since the first purchase), rather than from fixed score boundaries.'
+    """
+    from segmentation_lib.describe.rfm_text import describe_measure
+
+    words = [FEATURE_WORDS.get(str(c)) or describe_measure(str(c))[0] for c in features]
+    listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return f"Segments discovered from how customers buy ({listed}), rather than from fixed score boundaries."

@@ -165,11 +165,11 @@ def describe_retention(curve: pl.DataFrame, periods: Iterable[int] = (1, 3, 12),
     >>> c = pl.DataFrame({"period_number": [0, 1], "cohorts": [2, 2], "customers": [5, 5],
     ...                   "active": [5, 1], "retention": [1.0, 0.2]})
     >>> describe_retention(c)
-    'Across the cohorts the data follows that long, **20%** buy again 1 month after their first purchase (2 cohorts).'
+    'Of the customers whose first purchase lies far enough back, **20%** buy again 1 month after their first purchase (2 cohorts).'
     """
     rows = {r["period_number"]: r for r in curve.iter_rows(named=True)}
     parts = [f"**{rows[p]['retention']:.0%}** buy again {p} {period}{'s' if p != 1 else ''} after their first purchase "
              f"({rows[p]['cohorts']} cohort{'s' if rows[p]['cohorts'] != 1 else ''})" for p in periods if p in rows]
     if not parts:
         return f"The data does not reach {max(periods, default=1)} {period}s after any first purchase yet."
-    return "Across the cohorts the data follows that long, " + ", ".join(parts) + "."
+    return "Of the customers whose first purchase lies far enough back, " + ", ".join(parts) + "."

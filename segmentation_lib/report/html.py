@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from segmentation_lib.describe.format import fmt_value
+from segmentation_lib.describe.glossary import GLOSSARY
+from segmentation_lib.describe.index_text import export_links, run_title, sufficiency_banner
 from segmentation_lib.describe.quality_text import as_of_note, as_of_record, customer_attributes_sentence
 from segmentation_lib.report.files import read_json
 
@@ -196,6 +198,20 @@ def _segment_rows(run_dir: Path) -> list[dict[str, Any]]:
     return data if isinstance(data, list) else []
 
 
+#: glossary terms of the run index (the headline cards and the segment table)
+INDEX_TERMS = ("behavioural segment", "RFM segment", "silhouette", "ARI", "holdout", "variance explained")
+
+
+def segments_with_exports(run_dir: Path) -> list[dict[str, Any]]:
+    """The rows of ``segments.json``, each with ``export``: the link to its exported list
+    (``exports/behavioural/<segment>.csv``, else ``exports/<segment>.csv``) when that file exists, else None."""
+    rows = _segment_rows(run_dir)
+    files = [p.relative_to(run_dir).as_posix() for folder in (run_dir / "exports" / "behavioural", run_dir / "exports")
+             if folder.is_dir() for p in sorted(folder.glob("*.csv"))]
+    links = export_links([str(r.get("name") or "") for r in rows], files)
+    return [{**r, "export": links.get(str(r.get("name") or ""))} for r in rows]
+
+
 def render_run_index(run_dir: str | Path, manifest: Mapping[str, Any]) -> Path:
     """Write ``index.html`` of one run: headline numbers, links to each report, segments, data quality, files."""
     run_dir = Path(run_dir)
@@ -211,7 +227,10 @@ def render_run_index(run_dir: str | Path, manifest: Mapping[str, Any]) -> Path:
         "cards": headline_cards(metrics),
         "summary": metrics.get("summary_text"),
         "pages": pages,
-        "segments": _segment_rows(run_dir),
+        "segments": segments_with_exports(run_dir),
+        "title": run_title(manifest.get("configuration") or {}),
+        "banner": sufficiency_banner(metrics.get("data_sufficiency") or []),
+        "glossary": [{"term": t[0].upper() + t[1:], "text": GLOSSARY[t]} for t in INDEX_TERMS],
         "dq": dq,
         "dq_rules": dq_rules,
         "attributes_sentence": customer_attributes_sentence(dq["customer_attributes"]) if dq.get("customer_attributes") else "",
@@ -232,7 +251,7 @@ FILE_NOTES = {
     "data_quality.json": "what the data-quality rules did, rule by rule",
     "run_config.yaml": "the configuration of this run with the command-line overrides applied (only when there were any)",
     "segment_rules.sql": "the surrogate rules as a SQL CASE expression for a warehouse or CRM",
-    "segments.json": "behavioural segments with sizes and revenue shares (as shown above)",
+    "segments.json": "behavioural segments with sizes, revenue shares, the suggested action and the RFM composition (as shown above)",
     "rfm_edges.json": "learned RFM bin edges (reuse via rfm.frozen_edges to keep scores comparable)",
     "excluded_customers.parquet": "every customer the data-quality step left out, with the rule that did it",
     "segment_stats.parquet": "transactions, units, spend and their ratios per RFM and behavioural segment, with a Total row",
@@ -270,7 +289,7 @@ def render_reports_index(out_dir: str | Path) -> Path:
         cfg = man.get("configuration") or {}
         runs.append({
             "href": f"{p.name}/index.html", "name": p.name, "started": _local(man.get("started")),
-            "run_name": (cfg.get("run") or {}).get("name", ""),
+            "run_name": run_title(cfg),
             "data": Path(str((cfg.get("data") or {}).get("path") or "-")).name,
             "customers": fmt_value(met.get("customers"), "int"),
             "k": fmt_value(met.get("n_clusters"), "int"),

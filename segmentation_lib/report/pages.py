@@ -22,10 +22,10 @@ import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from segmentation_lib.describe import clustering_text, exploration_text, history_text, validation_text, value_text
+from segmentation_lib.describe import captions, clustering_text, exploration_text, history_text, validation_text, value_text
 from segmentation_lib.describe.format import inert_markdown, md_table
 from segmentation_lib.describe.notes_text import run_notes_markdown
-from segmentation_lib.describe.rfm_page_text import score_notes_markdown
+from segmentation_lib.describe.rfm_page_text import boundaries_markdown, score_notes_markdown
 from segmentation_lib.report import plots, stages
 from segmentation_lib.report.context import RunContext, open_run
 
@@ -65,6 +65,40 @@ def _figure(drawn: Axes | Figure) -> Figure:
     fig = drawn if isinstance(drawn, Figure) else drawn.figure
     plt.close(fig)
     return fig
+
+
+class Chart:
+    """A closed figure with its one-sentence caption (what to look at, from the numbers): IPython shows the figure,
+    then the caption in italics. Attributes other than ``figure`` and ``caption`` are the figure's.
+
+    >>> fig = plt.figure(); plt.close(fig)
+    >>> Chart(fig, "The largest segment holds 31% of customers.").caption
+    'The largest segment holds 31% of customers.'
+    """
+
+    def __init__(self, figure: Figure, caption: str = "") -> None:
+        self.figure = figure
+        self.caption = caption
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("figure", "caption"):
+            raise AttributeError(name)
+        return getattr(self.figure, name)
+
+    def caption_markdown(self) -> MarkdownText:
+        """The caption as an italic Markdown line (empty without a caption)."""
+        return MarkdownText(f"*{self.caption}*" if self.caption else "")
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.figure)
+        self.caption_markdown()._ipython_display_()
+
+
+def _chart(drawn: Axes | Figure, caption: str) -> Chart:
+    """The closed Figure of what a plot function returned, with its caption."""
+    return Chart(_figure(drawn), caption)
 
 
 @contextlib.contextmanager
@@ -119,6 +153,14 @@ class Page:
         """"Notes on this run": the warnings raised while this page computed (empty when there were none)."""
         return MarkdownText(run_notes_markdown(self.notes))
 
+    def glossary(self) -> MarkdownText:
+        """"Terms on this page": one sentence per term the page uses (``describe.glossary.PAGE_TERMS`` under the
+        page's name in :data:`PAGES`), from the one glossary of the report."""
+        from segmentation_lib.describe.glossary import PAGE_TERMS, glossary_markdown
+
+        name = next((n for n, cls in PAGES.items() if type(self) is cls), "")
+        return MarkdownText(glossary_markdown(PAGE_TERMS.get(name, ())))
+
 
 class ExplorationPage(Page):
     """01 exploration: top line, data quality, activity over time, spend / frequency, cohort retention."""
@@ -143,9 +185,9 @@ class ExplorationPage(Page):
         return _md(quality_markdown(self.data.quality))
 
     @_recorded
-    def activity_over_time(self) -> Figure:
+    def activity_over_time(self) -> Chart:
         """Customers, orders and revenue per month."""
-        return _figure(plots.activity_over_time(self.monthly))
+        return _chart(plots.activity_over_time(self.monthly), captions.activity_caption(self.monthly))
 
     @_recorded
     def activity_summary(self) -> MarkdownText:
@@ -153,9 +195,9 @@ class ExplorationPage(Page):
         return _md(exploration_text.activity_sentence(self.monthly, self.data.as_of))
 
     @_recorded
-    def spend_frequency(self) -> Figure:
+    def spend_frequency(self) -> Chart:
         """Spend and orders per customer (log scales)."""
-        return _figure(plots.log_distributions(self.data.features))
+        return _chart(plots.log_distributions(self.data.features), captions.distribution_caption(self.data.features))
 
     @_recorded
     def spend_frequency_summary(self) -> MarkdownText:
@@ -170,10 +212,13 @@ class ExplorationPage(Page):
             return cohort_table(self.data.transactions, period="month")
 
     @_recorded
-    def cohort_retention(self) -> Figure:
+    def cohort_retention(self) -> Chart:
         """Cohort retention heatmap (the latest ``max_cohorts`` first-purchase months)."""
+        from segmentation_lib.features.cohorts import retention_curve
+
         ret = self._cohorts.rename({"period_number": "months_since"})
-        return _figure(plots.cohort_heatmap(ret, max_cohorts=int(self.options.get("max_cohorts", 24))))
+        return _chart(plots.cohort_heatmap(ret, max_cohorts=int(self.options.get("max_cohorts", 24))),
+                      captions.retention_caption(retention_curve(self._cohorts)))
 
     @_recorded
     def retention_summary(self) -> MarkdownText:
@@ -223,6 +268,11 @@ class RFMPage(Page):
         return _md(describe_scores(self.rfm.scorer))
 
     @_recorded
+    def score_boundaries(self) -> MarkdownText:
+        """How this run's score boundaries were set (frozen edges, thresholds, percentiles or quantiles)."""
+        return _md(boundaries_markdown(self.cfg["rfm"]))
+
+    @_recorded
     def score_ranges(self) -> MarkdownText:
         """The value range of every score, then what the best score takes."""
         from segmentation_lib.describe.rfm_text import describe_cut_points, score_ranges
@@ -242,10 +292,11 @@ class RFMPage(Page):
         return _md(describe_segment_map(self.segment_map_))
 
     @_recorded
-    def segment_map(self) -> Figure:
+    def segment_map(self) -> Chart:
         """The most common segment per recency x frequency cell."""
         cells = self.table.drop_nulls("rfm_segment")
-        return _figure(plots.segment_map(cells, segment_col="rfm_segment", labels=self.axis, palette=self.palette))
+        return _chart(plots.segment_map(cells, segment_col="rfm_segment", labels=self.axis, palette=self.palette),
+                      captions.segment_map_caption(cells, "rfm_segment"))
 
     @functools.cached_property
     def sizes(self) -> pl.DataFrame:
@@ -255,9 +306,10 @@ class RFMPage(Page):
         return segment_summary(self.table, "rfm_segment", median_cols=self.measures)
 
     @_recorded
-    def segment_sizes(self) -> Figure:
+    def segment_sizes(self) -> Chart:
         """Customers and revenue share per RFM segment."""
-        return _figure(plots.segment_bars(self.sizes, segment_col="rfm_segment", title="Customers by RFM segment"))
+        return _chart(plots.segment_bars(self.sizes, segment_col="rfm_segment", title="Customers by RFM segment"),
+                      captions.largest_segment_caption(self.sizes, "rfm_segment"))
 
     @_recorded
     def segment_table(self) -> MarkdownText:
@@ -268,9 +320,9 @@ class RFMPage(Page):
         return _md(md_table(self.sizes, formats), describe_summary(self.sizes, "rfm_segment"))
 
     @_recorded
-    def score_heatmap(self) -> Figure:
+    def score_heatmap(self) -> Chart:
         """Customers per recency x frequency score."""
-        return _figure(plots.score_heatmap(self.table, labels=self.axis))
+        return _chart(plots.score_heatmap(self.table, labels=self.axis), captions.busiest_cell_caption(self.table))
 
     @functools.cached_property
     def _value_engagement(self) -> pl.DataFrame:
@@ -279,9 +331,10 @@ class RFMPage(Page):
         return value_engagement_summary(self.table)
 
     @_recorded
-    def value_engagement(self) -> Figure:
+    def value_engagement(self) -> Chart:
         """The 2 x 2 value vs engagement matrix."""
-        return _figure(plots.value_engagement(self._value_engagement))
+        return _chart(plots.value_engagement(self._value_engagement),
+                      captions.quadrant_caption(self._value_engagement, "value_engagement", "revenue_share", "revenue"))
 
     @_recorded
     def value_engagement_summary(self) -> MarkdownText:
@@ -348,6 +401,11 @@ class ClusteringPage(Page):
         self.palette = cluster_palette(self.info)
 
     @_recorded
+    def intro(self) -> MarkdownText:
+        """What the segments were found from (the run's ``clustering.features``)."""
+        return _md(clustering_text.features_intro(self.cfg["clustering"]["features"]))
+
+    @_recorded
     def k_choice(self) -> MarkdownText:
         """How many segments and why; the outliers left out of fitting when there were any."""
         excluded = int(self.info.get("excluded_from_fit") or 0)
@@ -356,11 +414,12 @@ class ClusteringPage(Page):
         return _md(clustering_text.k_choice_sentence(self.info), outliers)
 
     @_recorded
-    def k_sweep(self) -> Figure | None:
+    def k_sweep(self) -> Chart | None:
         """Quality metrics across k (None when k was configured, without a sweep)."""
         if self.model.sweep_ is None:
             return None
-        return _figure(plots.k_sweep(self.model.sweep_, chosen_k=self.info["k"]))
+        return _chart(plots.k_sweep(self.model.sweep_, chosen_k=self.info["k"]),
+                      captions.k_sweep_caption(int(self.info["k"]), str(self.info["algorithm"])))
 
     @functools.cached_property
     def profiles(self) -> pl.DataFrame:
@@ -372,12 +431,13 @@ class ClusteringPage(Page):
                                     columns=list(self.cfg["clustering"]["features"]))
 
     @_recorded
-    def importance(self) -> Figure:
+    def importance(self) -> Chart:
         """Each segment's mean against the average customer, per feature."""
         from segmentation_lib.segment.profiles import relative_importance
 
         heat = clustering_text.importance_table(relative_importance(self.profiles, form="wide"))
-        return _figure(plots.importance_heatmap(heat))
+        return _chart(plots.importance_heatmap(heat), captions.strongest_cell_caption(
+            heat, "The strongest contrast: segment '{row}' is at {value} against the average customer on {column}.", "signed_pct"))
 
     @_recorded
     def profile_table(self) -> MarkdownText:
@@ -387,12 +447,13 @@ class ClusteringPage(Page):
                    clustering_text.most_valuable_sentence(self.profiles))
 
     @_recorded
-    def snake_plot(self) -> Figure:
+    def snake_plot(self) -> Chart:
         """Standardised feature means per segment (the model's scale)."""
         from segmentation_lib.describe.projection import standardised_means
 
         means = standardised_means(self.model, self.features, self.labels, self.names)
-        return _figure(plots.snake_plot(means, palette=self.palette))
+        return _chart(plots.snake_plot(means, palette=self.palette), captions.strongest_cell_caption(
+            means, "The line furthest from 0 is segment '{row}' on {column}, at {value} from the average customer.", "sd"))
 
     @functools.cached_property
     def _projection(self) -> tuple[pl.DataFrame, list[float]]:
@@ -410,10 +471,11 @@ class ClusteringPage(Page):
         return _md(clustering_text.projection_sentence(coords.height, explained))
 
     @_recorded
-    def projection(self) -> Figure:
+    def projection(self) -> Chart:
         """Customers on the first two principal components, coloured by segment."""
         coords, explained = self._projection
-        return _figure(plots.projection(coords, explained=explained, palette=self.palette))
+        return _chart(plots.projection(coords, explained=explained, palette=self.palette),
+                      captions.projection_caption(coords.height, explained))
 
     @_recorded
     def surrogate_rules(self) -> MarkdownText:
@@ -421,14 +483,15 @@ class ClusteringPage(Page):
         return _md(clustering_text.rules_markdown(self.info["surrogate_fidelity"], self.info["surrogate_rules"]))
 
     @_recorded
-    def rfm_crosstab(self) -> Figure:
+    def rfm_crosstab(self) -> Chart:
         """How each behavioural segment spreads over the RFM segments."""
         from segmentation_lib.segment.profiles import crosstab
 
         a = self.cl.assignments
         ct = crosstab(a["cluster_name"], a["rfm_segment"].fill_null("(none)"), "segment", "rfm")
-        return _figure(plots.crosstab_heatmap(ct, "segment", "Behavioural segment vs RFM segment (share of each behavioural segment)",
-                                              "RFM segment", "Behavioural segment"))
+        return _chart(plots.crosstab_heatmap(ct, "segment", "Behavioural segment vs RFM segment (share of each behavioural segment)",
+                                             "RFM segment", "Behavioural segment"),
+                      captions.strongest_cell_caption(captions.row_shares(ct), "The strongest overlap: {value} of segment '{row}' are RFM '{column}'."))
 
     @_recorded
     def segment_stats(self) -> MarkdownText:
@@ -469,11 +532,12 @@ class ValidationPage(Page):
         return _md(validation_text.stability_sentence(self.val.stability.summary))
 
     @_recorded
-    def stability_figure(self) -> Figure:
+    def stability_figure(self) -> Chart:
         """Per-segment Jaccard stability against the thresholds."""
         vc = self.cfg["validation"]
         st = validation_text.stability_table(self.val.stability.segments, self.names)
-        return _figure(plots.stability_bars(st, stable=float(vc["stable_threshold"]), doubtful=float(vc["doubtful_threshold"])))
+        return _chart(plots.stability_bars(st, stable=float(vc["stable_threshold"]), doubtful=float(vc["doubtful_threshold"])),
+                      captions.stability_caption(st, float(vc["stable_threshold"])))
 
     @_recorded
     def predictive_table(self) -> MarkdownText:
@@ -485,10 +549,12 @@ class ValidationPage(Page):
                    validation_text.refit_sentence(self.metrics.get("predictive_clusters_refit_k"), info["k"], info["algorithm"]))
 
     @_recorded
-    def predictive_figure(self) -> Figure:
+    def predictive_figure(self) -> Chart:
         """Mean holdout spend per segment, behavioural vs RFM."""
-        return _figure(plots.predictive_comparison(self.val.predictive.segments, value_col="mean_holdout_spend",
-                                                   labels={"clusters": "Behavioural segments", "rfm": "RFM segments"}))
+        labels = {"clusters": "Behavioural segments", "rfm": "RFM segments"}
+        return _chart(plots.predictive_comparison(self.val.predictive.segments, value_col="mean_holdout_spend", labels=labels),
+                      captions.holdout_spend_caption(self.val.predictive.segments,
+                                                     {"clusters": "behavioural segments", "rfm": "RFM segments"}))
 
     @_recorded
     def migration_summary(self) -> MarkdownText:
@@ -496,9 +562,10 @@ class ValidationPage(Page):
         return _md(validation_text.migration_sentence(self.val.migration.summary))
 
     @_recorded
-    def migration_figure(self) -> Figure:
+    def migration_figure(self) -> Chart:
         """Transition shares between RFM segments."""
-        return _figure(plots.migration_heatmap(self.val.migration.shares_wide, from_col="from_segment"))
+        return _chart(plots.migration_heatmap(self.val.migration.shares_wide, from_col="from_segment"),
+                      captions.migration_caption(self.val.migration.shares_wide))
 
     @_recorded
     def checklist(self) -> MarkdownText:
@@ -512,13 +579,14 @@ class ValidationPage(Page):
         return _md(validation_text.truth_markdown(t.ari, t.nmi) if t is not None else "")
 
     @_recorded
-    def truth_figure(self) -> Figure | None:
+    def truth_figure(self) -> Chart | None:
         """Behavioural segments vs planted archetypes (None without a truth file)."""
         if self.val.truth is None:
             return None
         conf = validation_text.truth_wide(self.val.truth.confusion)
-        return _figure(plots.crosstab_heatmap(conf, "segment", "Behavioural segments vs planted archetypes (share of each segment)",
-                                              "Planted archetype", "Behavioural segment"))
+        return _chart(plots.crosstab_heatmap(conf, "segment", "Behavioural segments vs planted archetypes (share of each segment)",
+                                             "Planted archetype", "Behavioural segment"),
+                      captions.strongest_cell_caption(captions.row_shares(conf), "The clearest match: {value} of segment '{row}' are planted '{column}' customers."))
 
 
 class ValuePage(Page):
@@ -553,9 +621,10 @@ class ValuePage(Page):
         return _md(value_text.slipping_away_sentence(self.val.matrix, cut, self.info["alive_cut"], self.info["clv_months"]))
 
     @_recorded
-    def value_matrix(self) -> Figure:
+    def value_matrix(self) -> Chart:
         """The predicted value x churn-risk matrix."""
-        return _figure(plots.value_churn_matrix(self.val.matrix))
+        return _chart(plots.value_churn_matrix(self.val.matrix),
+                      captions.quadrant_caption(self.val.matrix, "value_churn", "expected_clv_share", "predicted CLV"))
 
     @_recorded
     def value_matrix_summary(self) -> MarkdownText:
@@ -589,11 +658,13 @@ class ValuePage(Page):
         return self._by_segment(self.val.by_rule, self.val.by_rule.columns[0], "rule-based")
 
     @_recorded
-    def calibration_figure(self) -> Figure | None:
+    def calibration_figure(self) -> Chart | None:
         """Predicted vs actual holdout purchases per calibration frequency (None when it could not be fitted)."""
         if self.val.buckets is None:
             return None
-        return _figure(plots.calibration_plot(self.val.buckets, int(self.cfg["validation"]["holdout_days"])))
+        holdout = int(self.cfg["validation"]["holdout_days"])
+        return _chart(plots.calibration_plot(self.val.buckets, holdout),
+                      captions.calibration_caption(self.info.get("calibration"), holdout))
 
     @_recorded
     def calibration_summary(self) -> MarkdownText:
@@ -659,7 +730,7 @@ class SinceLastRunPage(Page):
         return _md(history_text.method_text(title, c.migration.summary, c.flows), history_text.changes_markdown(c.changes))
 
     @_recorded
-    def transitions(self, method: str) -> Figure | None:
+    def transitions(self, method: str) -> Chart | None:
         """Transition matrix of one method in counts and in shares of each earlier segment."""
         if self.cmp is None or method not in self.cmp.methods:
             return None
@@ -672,18 +743,19 @@ class SinceLastRunPage(Page):
                                normalize_rows=False, ax=axes[0])
         plots.crosstab_heatmap(wide, "from_segment", f"{title}: share of each earlier segment", "Now", "Last run", ax=axes[1])
         fig.tight_layout()
-        return _figure(fig)
+        c = self.cmp.methods[method]
+        return _chart(fig, captions.transition_caption(c.migration.summary, c.flows))
 
     @_recorded
-    def retention(self) -> Figure | None:
+    def retention(self) -> Chart | None:
         """Share of each earlier behavioural segment still buying 1, 2, 3 ... months after the last run."""
         r = self.hist.retention
         if r is None or r.height == 0:
             return None
-        return _figure(plots.retention_lines(r))
+        return _chart(plots.retention_lines(r), captions.retention_caption(r))
 
     @_recorded
-    def trend(self) -> Figure | None:
+    def trend(self) -> Chart | None:
         """Behavioural segment sizes per run of this configuration (None before a second run)."""
         from segmentation_lib.report.history import trend_table
 
@@ -695,7 +767,7 @@ class SinceLastRunPage(Page):
         t = pl.concat([t, cur], how="vertical_relaxed") if t.height else cur
         if t["run"].n_unique() < 2:
             return None
-        return _figure(plots.trend_lines(t))
+        return _chart(plots.trend_lines(t), captions.trend_caption(t))
 
 
 PAGES: dict[str, type[Page]] = {"exploration": ExplorationPage, "rfm": RFMPage, "clustering": ClusteringPage,

@@ -405,6 +405,9 @@ def run_pipeline(
     cfg = load_config(config_path, overrides=overrides)
     check_inputs(cfg, config_path)
     rep = cfg.get("report") or {}
+    if not isinstance(rep.get("keep_work", False), bool):
+        raise ConfigError(f"{config_path}: report.keep_work is {rep.get('keep_work')!r}. Fix: set it to true (keep the "
+                          "work/ hand-off files in the finished run) or false.")
     out = Path(out_dir if out_dir is not None else rep.get("out_dir") or "reports").resolve()
     names = list(notebooks if notebooks is not None else rep.get("notebooks") or DEFAULT_NOTEBOOKS)
     nb_folder = Path(notebooks_dir).resolve() if notebooks_dir else notebook_dir()
@@ -451,7 +454,8 @@ def run_pipeline(
             html = tmp / f"{src.stem}.html"
             report.notebook_to_html(tmp / src.name, html, nav=[(p.stem, f"{p.stem}.html") for p in paths])
             pages.append(html)
-        shutil.rmtree(tmp / WORK_DIR, ignore_errors=True)
+        if rep.get("keep_work") is not True:  # report.keep_work: the hand-off files stay for re-running one notebook
+            shutil.rmtree(tmp / WORK_DIR, ignore_errors=True)
         (tmp / OWNER_FILE).unlink(missing_ok=True)
         finished = dt.datetime.now(dt.timezone.utc)
         manifest = {

@@ -275,7 +275,7 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
     if seg.sweep_ is not None:
         seg.sweep_.write_parquet(ctx.work / "k_sweep.parquet")
     write_json(info_p, info)
-    write_json(ctx.run_dir / "segments.json", segment_rows(assignments, data.features, names))
+    write_json(ctx.run_dir / "segments.json", segment_rows(assignments, data.features, names, rfm.actions))
     write_segment_stats(ctx, data, assignments, {"behavioural": "cluster_name"})
     return ClusterStage(seg, assignments, info, surrogate)
 
@@ -369,8 +369,11 @@ def filled_features(features: pl.DataFrame, columns) -> pl.DataFrame:
     return features.with_columns(fill_exprs(list(columns), features.columns))
 
 
-def segment_rows(assignments: pl.DataFrame, features: pl.DataFrame, names: Mapping[int, str]) -> list[dict[str, Any]]:
-    """Per cluster (in id order): name, customers, share, revenue share and the dominant RFM segment."""
+def segment_rows(assignments: pl.DataFrame, features: pl.DataFrame, names: Mapping[int, str],
+                 actions: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Per cluster (in id order): name, customers, share, revenue share, the suggested ``action`` (that of its
+    dominant RFM segment in the segment map's ``actions``) and the composition (``rfm_composition``,
+    ``dominant_rfm_segment``, ``dominant_rfm_share``)."""
     j = assignments.join(features.select("customer_id", "total_spend"), on="customer_id", how="left")
     dom = (j.group_by("cluster", "rfm_segment").agg(pl.len().alias("n"))
            .sort(["cluster", "n", "rfm_segment"], descending=[False, True, False])
@@ -379,7 +382,9 @@ def segment_rows(assignments: pl.DataFrame, features: pl.DataFrame, names: Mappi
     g = segment_sizes(j, "cluster", "total_spend").join(dom, on="cluster", how="left").sort("cluster")
     return [{"id": r["cluster"], "name": names.get(int(r["cluster"]), "Noise") if r["cluster"] is not None else "Noise",
              "customers": r["customers"], "share": r["share"], "revenue_share": r["revenue_share"],
-             "action": f"mostly RFM '{r['rfm']}' ({100 * r['rfm_share']:.0f}%)" if r["rfm"] else ""}
+             "action": (actions or {}).get(r["rfm"], "") if r["rfm"] else "",
+             "rfm_composition": f"mostly RFM '{r['rfm']}' ({100 * r['rfm_share']:.0f}%)" if r["rfm"] else "",
+             "dominant_rfm_segment": r["rfm"], "dominant_rfm_share": r["rfm_share"]}
             for r in g.iter_rows(named=True)]
 
 
@@ -474,6 +479,8 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
     old_p = ctx.run_dir / "metrics.json"
     if old_p.is_file() and "predicted_value" in (old := read_json(old_p)):  # the value stage's block survives a rerun
         metrics["predicted_value"] = old["predicted_value"]
+        if "data_sufficiency" in old:
+            metrics["data_sufficiency"] = old["data_sufficiency"]
     write_json(ctx.run_dir / "metrics.json", metrics)
     return ValidationStage(quality, stab, predictive, mig, checks, truth, metrics)
 
@@ -621,6 +628,7 @@ def value_stage(ctx: RunContext, data: DataStage, clusters: ClusterStage, recomp
     met_p = ctx.run_dir / "metrics.json"
     metrics = read_json(met_p) if met_p.is_file() else {}
     metrics["predicted_value"] = {k: v for k, v in info.items() if k not in ("cautions", "calibration_note")}
+    metrics["data_sufficiency"] = list(cautions)  # the run index's banner
     write_json(met_p, metrics)
     return _value_result(a, info, clv_col, buckets_p, calseg_p, _rule_col(ctx.cfg))
 

@@ -52,7 +52,7 @@ def test_average_curve_counts_zero_cells():
     # month 1: 1 of 5 (the old notebook averaged only cohorts with a return: 1 of 3)
     assert curve["retention"].to_list() == pytest.approx([1.0, 0.2, 0.4, 0.0])
     assert describe_retention(curve, periods=(1, 3, 12)) == (
-        "Across the cohorts the data follows that long, **20%** buy again 1 month after their first purchase "
+        "Of the customers whose first purchase lies far enough back, **20%** buy again 1 month after their first purchase "
         "(2 cohorts), **0%** buy again 3 months after their first purchase (1 cohort).")
     latest = retention_curve(cohort_table(_tx()), max_cohorts=1)
     assert latest.rows() == [(0, 1, 1, 1, 1.0)]

@@ -230,10 +230,12 @@ def test_every_page_method_returns_a_figure_or_markdown(run, name: str) -> None:
     assert "run_notes" in methods and len(methods) >= 6
     for method in methods:
         result = getattr(page, method)()
-        assert isinstance(result, (Figure, pages.MarkdownText)), (name, method, type(result))
-        if isinstance(result, Figure):
-            assert result.number not in plt.get_fignums(), (name, method, "figure left open in pyplot")
-            assert result.axes and result.axes[0].get_title() or result._suptitle is not None, (name, method)
+        assert isinstance(result, (pages.Chart, pages.MarkdownText)), (name, method, type(result))
+        if isinstance(result, pages.Chart):
+            fig = result.figure
+            assert isinstance(fig, Figure) and fig.number not in plt.get_fignums(), (name, method, "figure left open")
+            assert fig.axes and fig.axes[0].get_title() or fig._suptitle is not None, (name, method)
+            assert result.caption.endswith(".") and result.caption.count(". ") == 0, (name, method, result.caption)
         elif method not in ("score_notes", "run_notes"):
             assert result.strip(), (name, method)
 

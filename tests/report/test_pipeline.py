@@ -89,7 +89,7 @@ def test_overrides_reach_the_notebooks_and_the_manifest(tiny) -> None:
 
     other = tiny["root"] / "tx2.csv"
     other.write_text("customer_id,timestamp,amount\n2,2024-02-01,7\n", encoding="utf-8")
-    over = {"run": {"seed": 11, "as_of": "today"}, "data": {"path": str(other)}}
+    over = {"run": {"seed": 11, "as_of": "today"}, "data": {"path": str(other)}, "report": {"keep_work": True}}
     index = pipeline.run_pipeline(tiny["cfg"], out_dir=tiny["root"] / "reports-over", progress=False,
                                   notebooks=["a_good"], notebooks_dir=tiny["nbs"], overrides=over)
     run = index.parent
@@ -100,6 +100,10 @@ def test_overrides_reach_the_notebooks_and_the_manifest(tiny) -> None:
     assert man["config_overrides"] == over and man["configuration"]["run"]["seed"] == 11
     assert man["inputs"]["transactions"][0]["path"].endswith("tx2.csv")
     assert not (tiny["index"].parent / pipeline.RUN_CONFIG).exists()  # no overrides: no extra file
+    assert (run / "work" / "x.txt").read_text() == "x"  # report.keep_work: the hand-off files stay for the lab
+    with pytest.raises(ConfigError, match="report.keep_work is 'yes'"):
+        pipeline.run_pipeline(tiny["cfg"], out_dir=tiny["root"] / "reports-bad", progress=False, notebooks=["a_good"],
+                              notebooks_dir=tiny["nbs"], overrides={"report": {"keep_work": "yes"}})
     assert json.loads((tiny["index"].parent / "manifest.json").read_text())["config_overrides"] == {}
 
 
