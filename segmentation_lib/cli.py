@@ -118,11 +118,11 @@ def check_data(
         help="Exit 1 when more than this share of rows is excluded (e.g. 0.05), for alerting."),
 ) -> None:
     """Read the transaction log as configured, apply the data-quality rules and print the report."""
-    from segmentation_lib.config import load_config
+    from segmentation_lib.config import absolute_path, load_config
 
     overrides: dict = {}
     if data is not None:
-        overrides.setdefault("data", {})["path"] = str(data.resolve())
+        overrides.setdefault("data", {})["path"] = absolute_path(data)
     if preset is not None:
         overrides.setdefault("data", {})["preset"] = preset
     if as_of is not None:

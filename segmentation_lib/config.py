@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Mapping
@@ -297,6 +298,19 @@ def check_values(cfg: dict, source: str = "configuration") -> None:
                           "configuration file (docs/configuration.md describes every setting).")
 
 
+def absolute_path(path: Path | str) -> str:
+    """``path`` made absolute with links resolved where they lead somewhere (a loop of links or a
+    dangling link stays as written, so the reader can name it instead of a RuntimeError here).
+
+    >>> absolute_path("/tmp/../tmp/x.csv")
+    '/tmp/x.csv'
+    """
+    try:
+        return str(Path(path).resolve())
+    except (RuntimeError, OSError):
+        return os.path.abspath(path)
+
+
 def resolve_config(raw: Mapping[str, Any] | None, base_dir: Path | str = ".", source: str = "configuration") -> dict[str, Any]:
     """Merge ``raw`` over the defaults, check keys, resolve paths against ``base_dir``.
 
@@ -308,10 +322,10 @@ def resolve_config(raw: Mapping[str, Any] | None, base_dir: Path | str = ".", so
     for dotted in PATH_KEYS:
         value = _get(cfg, dotted)
         if isinstance(value, str) and value and "://" not in value:
-            _set(cfg, dotted, str((base / value).resolve()) if not Path(value).is_absolute() else value)
+            _set(cfg, dotted, absolute_path(base / value) if not Path(value).is_absolute() else value)
     seg_map = _get(cfg, "rfm.segment_map")
     if isinstance(seg_map, str) and seg_map.endswith((".yaml", ".yml")) and not Path(seg_map).is_absolute():
-        cfg["rfm"]["segment_map"] = str((base / seg_map).resolve())
+        cfg["rfm"]["segment_map"] = absolute_path(base / seg_map)
     cfg["run"]["as_of"] = _parse_as_of(cfg["run"].get("as_of"), source)
     check_values(cfg, source)
     return cfg

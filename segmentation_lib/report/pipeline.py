@@ -331,7 +331,9 @@ def check_inputs(cfg: Mapping[str, Any], config_path: Path | str) -> None:
             continue
         text = str(value)
         what = "matches no file" if any(ch in text for ch in "*?[") else (
-            "holds no file" if Path(text).is_dir() else "does not exist")
+            "holds no file" if Path(text).is_dir() else "is a symbolic link that leads nowhere"
+            if Path(text).is_symlink() and not Path(text).exists() else "is not a regular file (a pipe or device)"
+            if Path(text).exists() else "does not exist")
         problems.append(f"{key} '{text}' {what}")
     if problems:
         plural = "s" if len(problems) > 1 else ""
