@@ -31,6 +31,10 @@ PATH_KEYS = (
     "report.out_dir",
 )
 
+#: the years a transaction or ``run.as_of`` may fall in: a date outside (a two-digit year read as year
+#: 0024, a 9999-12-31 placeholder) is a reading error, counted by quality.implausible_timestamp
+PLAUSIBLE_YEARS = (1900, 2199)
+
 #: mappings whose keys are free-form (not checked against the defaults)
 FREE_KEYS = ("data.columns", "data.customers.columns", "clustering.names", "data.demo")
 
@@ -79,6 +83,54 @@ NUMBERS: dict[str, tuple[str, Any, Any, bool]] = {
     "predict.value_cut": ("num", ("(", 0), (1, ")"), False),
     "predict.alive_cut": ("num", ("(", 0), (1, ")"), False),
 }
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first: int, again: int) -> None:
+        super().__init__(f"the key '{key}' appears twice in one mapping (lines {first} and {again})")
+        self.key, self.first, self.again = key, first, again
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader refusing a key given twice in one mapping (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, seen[key], key_node.start_mark.line + 1)
+                seen[key] = key_node.start_mark.line + 1
+            except TypeError:  # an unhashable key: the base class names it
+                break
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """YAML text as Python data with the safe loader; a duplicated key or a syntax error raises
+    ConfigError naming ``source`` and the line(s).
+
+    >>> load_yaml("a: 1\nb: 2\n", "x.yaml")
+    {'a': 1, 'b': 2}
+    >>> load_yaml("data:\n  path: a.csv\n  path: b.csv\n", "x.yaml")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    segmentation_lib.errors.ConfigError: x.yaml: the key 'path' appears twice in one mapping (lines 2 and 3)...
+    """
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{source}: {exc}; YAML would silently keep only the last value. Fix: keep one of the "
+                          "two entries (merge them if both hold settings).") from None
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source} is not valid YAML ({first}{where}). Fix the syntax at the line named; "
+                          "configs/default.yaml shows the expected layout.") from None
 
 
 def default_config() -> dict[str, Any]:
@@ -130,17 +182,21 @@ def _set(cfg: dict, dotted: str, value: Any) -> None:
 def _parse_as_of(value: Any, source: str) -> str | None:
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
     try:
-        return date.fromisoformat(str(value)).isoformat()
+        day = value.date() if isinstance(value, datetime) else value if isinstance(value, date) \
+            else date.fromisoformat(str(value))
     except ValueError:
         raise ConfigError(
             f"{source}: run.as_of is '{value}', which is not a date. Fix: write it as YYYY-MM-DD "
             f"(for example 2024-12-31), or null to use the day after the last transaction."
         ) from None
+    if not PLAUSIBLE_YEARS[0] <= day.year <= PLAUSIBLE_YEARS[1]:
+        raise ConfigError(
+            f"{source}: run.as_of is {day.isoformat()}, outside the years {PLAUSIBLE_YEARS[0]}-{PLAUSIBLE_YEARS[1]} a "
+            f"transaction log can cover (a two-digit year is read as year {day.year:04d}). Fix: write the year with "
+            f"four digits (for example 2024-12-25), or null to use the day after the last transaction."
+        )
+    return day.isoformat()
 
 
 def _is_number(value: Any, kind: str) -> bool:
@@ -343,13 +399,13 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
             f"--config configs/default.yaml (copy it to start a configuration of your own)."
         )
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
         raise ConfigError(
-            f"Configuration file '{p}' is not valid YAML ({first}). Fix the syntax at the line named; "
-            f"configs/default.yaml shows the expected layout."
+            f"Configuration file '{p}' is not UTF-8 text ({exc.reason} at byte {exc.start}). Fix: save it as "
+            f"UTF-8; configs/default.yaml shows the expected layout."
         ) from None
+    raw = load_yaml(text, f"Configuration file '{p}'") or {}
     if not isinstance(raw, Mapping):
         raise ConfigError(f"Configuration file '{p}' must hold a mapping of sections (run, data, rfm, ...), not {type(raw).__name__}.")
     if overrides:

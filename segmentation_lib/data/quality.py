@@ -50,18 +50,22 @@ from dataclasses import asdict, dataclass, field, fields
 
 import polars as pl
 
+from segmentation_lib.config import PLAUSIBLE_YEARS
 from segmentation_lib.formatting import fmt_number
 from segmentation_lib.errors import ConfigError, DataError
 from segmentation_lib.data.read import NULL_TOKENS, CANONICAL, HELPER_COLUMNS, TS_DTYPE, polars_error_message, read_transactions
 
 
-RULES = ("null_customer", "bad_timestamp", "non_numeric_amount", "future", "duplicates", "zero_amount", "returns")
+RULES = ("null_customer", "bad_timestamp", "implausible_timestamp", "non_numeric_amount", "future", "duplicates",
+         "zero_amount", "returns")
 INFO_RULES = ("mixed_time_zones", "outliers")
 #: reason recorded in ``dropped_customers`` for customers removed by ``outliers: exclude``
 OUTLIER_REASON = "outliers"
 DESCRIPTIONS = {
     "null_customer": "null or blank customer id",
     "bad_timestamp": "missing or unparseable timestamp",
+    "implausible_timestamp": f"timestamp before {PLAUSIBLE_YEARS[0]} or after {PLAUSIBLE_YEARS[1]}, e.g. a two-digit year "
+                             "read as 0024 or a 9999-12-31 placeholder",
     "non_numeric_amount": "missing or non-numeric amount",
     "future": "timestamp at or after as_of",
     "duplicates": "exact duplicate row (first copy kept)",
@@ -73,6 +77,7 @@ DESCRIPTIONS = {
 _ALLOWED = {
     "null_customer": ("drop", "error"),
     "bad_timestamp": ("drop", "error"),
+    "implausible_timestamp": ("drop", "error"),
     "future": ("drop", "keep"),
     "zero_amount": ("drop", "keep"),
     "returns": ("net", "drop"),
@@ -98,6 +103,7 @@ class QualityPolicy:
 
     null_customer: str = "drop"
     bad_timestamp: str = "drop"
+    implausible_timestamp: str = "drop"
     future: str = "drop"
     zero_amount: str = "drop"
     returns: str = "net"
@@ -376,6 +382,10 @@ def parse_as_of(as_of: str | dt.date | dt.datetime | None) -> dt.datetime | None
         except ValueError:
             raise ConfigError(f"run.as_of: '{as_of}' is not a date. Fix: write it as YYYY-MM-DD "
                               "(e.g. 2024-01-31), or null for the day after the last transaction.") from None
+    if not PLAUSIBLE_YEARS[0] <= value.year <= PLAUSIBLE_YEARS[1]:
+        raise ConfigError(f"run.as_of: {value.date().isoformat()} is outside the years {PLAUSIBLE_YEARS[0]}-"
+                          f"{PLAUSIBLE_YEARS[1]} a transaction log can cover. Fix: write the year with four digits "
+                          "(e.g. 2024-12-25), or null for the day after the last transaction.")
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc)
@@ -415,9 +425,13 @@ def flag_exprs(columns: list[str], as_of: dt.datetime | None) -> dict[str, pl.Ex
     if "is_cancellation" in columns:
         returns = returns | pl.col("is_cancellation")
     future = (pl.col("timestamp") >= pl.lit(as_of).cast(TS_DTYPE)) if as_of else pl.lit(False)
+    ts = pl.col("timestamp")
+    first, last = (dt.datetime(PLAUSIBLE_YEARS[0], 1, 1, tzinfo=dt.timezone.utc),
+                   dt.datetime(PLAUSIBLE_YEARS[1] + 1, 1, 1, tzinfo=dt.timezone.utc))
     return {
         "null_customer": ~valid_customer(),
-        "bad_timestamp": pl.col("timestamp").is_null(),
+        "bad_timestamp": ts.is_null(),
+        "implausible_timestamp": ((ts < pl.lit(first).cast(TS_DTYPE)) | (ts >= pl.lit(last).cast(TS_DTYPE))).fill_null(False),
         "non_numeric_amount": pl.col("amount").is_null(),
         "future": future.fill_null(False),
         "zero_amount": (pl.col("amount") == 0).fill_null(False),
@@ -455,7 +469,7 @@ def _collect(lf: pl.LazyFrame, source: str | None) -> pl.DataFrame:
 
 def _raise_on_errors(df: pl.DataFrame, stats: dict, policy: QualityPolicy, columns: list[str], where: str) -> None:
     """DataError for `error` policies that fired and for columns where nothing could be read."""
-    for rule in ("null_customer", "bad_timestamp"):
+    for rule in ("null_customer", "bad_timestamp", "implausible_timestamp"):
         if getattr(policy, rule) == "error" and stats[f"n_{rule}"]:
             ex = _rename_raw(_examples(df, pl.col(f"_f_{rule}"), _example_cols(columns, rule), 3))
             raise DataError(f"{where}: {stats[f'n_{rule}']:,} row(s) have a {DESCRIPTIONS[rule]} and quality.{rule} "
@@ -470,6 +484,34 @@ def _raise_on_errors(df: pl.DataFrame, stats: dict, policy: QualityPolicy, colum
         ex = df["_raw_timestamp"].drop_nulls().unique(maintain_order=True).head(3).to_list()
         raise DataError(f"{where}: none of the {rows_in:,} timestamps could be read (e.g. {ex}). Fix: map "
                         "data.columns.timestamp to the date column and set data.date_format to its format.")
+
+
+#: an id as Excel writes a long number it shows in scientific notation ("1.23457E+11"): digits are lost
+EXCEL_NOTATION = r"^[+-]?\d(?:[.,]\d+)?[eE][+-]?\d+$"
+
+
+def check_id_notation(df: pl.DataFrame, where: str, columns: tuple[str, ...] = ("customer_id", "order_id")) -> None:
+    """Raise DataError when ids are written in scientific notation ("1.23457E+11"): Excel rounds long
+    numeric ids that way, so distinct customers (or orders) would merge into one.
+
+    >>> check_id_notation(pl.DataFrame({"customer_id": ["17850", "1.23457E+11"]}), "t.csv")
+    Traceback (most recent call last):
+    ...
+    segmentation_lib.errors.DataError: t.csv: 1 row(s) of column customer_id hold ids in scientific notation (e.g. '1.23457E+11'); Excel writes long numbers so and rounds them, which merges distinct ids into one. Fix: export the ids as text (in Excel format the column as Text before saving, or export from the source system directly) and read the file again.
+    """
+    for col in columns:
+        if col not in df.columns or df.schema[col] != pl.String:
+            continue
+        ids = df[col]
+        # a literal pre-filter keeps the regex off the (usual) ids without an exponent
+        maybe = ids.filter(ids.str.contains("E", literal=True) | ids.str.contains("e", literal=True))
+        hits = maybe.filter(maybe.str.contains(EXCEL_NOTATION)) if maybe.len() else maybe
+        if hits.len():
+            ex = ", ".join(repr(v) for v in hits.unique(maintain_order=True).head(3).to_list())
+            raise DataError(f"{where}: {hits.len():,} row(s) of column {col} hold ids in scientific notation (e.g. {ex}); "
+                            "Excel writes long numbers so and rounds them, which merges distinct ids into one. Fix: "
+                            "export the ids as text (in Excel format the column as Text before saving, or export from "
+                            "the source system directly) and read the file again.")
 
 
 def _customer_accounting(df: pl.DataFrame, keep: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -556,6 +598,7 @@ def clean_transactions(
     where = source or "transactions"
 
     _raise_on_errors(df, stats, policy, columns, where)
+    check_id_notation(df, where)
     cust, kept_cust, dropped = _customer_accounting(df, keep)
 
     results: list[RuleResult] = []
@@ -608,12 +651,40 @@ def clean_transactions(
         rules=results, dropped_customers=dropped, notes=notes, outlier_customers=outliers,
     )
     if out.height == 0:
-        top = ", ".join(f"{r.rule}: {r.excluded:,}" for r in results if r.excluded)
-        raise DataError(f"{where}: no rows are left after the quality checks ({rows_in:,} rows in; excluded by "
-                        f"{top or 'nothing'}). Fix: check run.as_of (rows at or after it are dropped), the column "
-                        "mapping and date_format, or relax the quality: policies.")
+        raise DataError(no_rows_message(where, rows_in, results))
+    purchases = out.filter(~pl.col("is_return") & (pl.col("amount") > 0)).height
+    if purchases == 0:
+        raise DataError(f"{where}: all {out.height:,} row(s) left after the quality checks are returns or cancellations "
+                        "(negative amounts or cancelled invoices), so there is no purchase to segment. Fix: check that "
+                        "data.columns.amount is the sale amount with purchases positive (a refunds-only export, or "
+                        "amounts with the sign reversed, look like this), and that the file holds the purchases.")
     _validate_schema(out, where)
     return out, report
+
+
+#: what to check when a rule excluded every row
+_NO_ROWS_FIX = {
+    "null_customer": "map data.columns.customer_id to the customer column",
+    "bad_timestamp": "map data.columns.timestamp to the date column and set data.date_format to its format",
+    "implausible_timestamp": "set data.date_format to the dates' format (two-digit years need %y)",
+    "non_numeric_amount": "map data.columns.amount (or quantity and unit_price) to numeric columns",
+    "future": "set run.as_of after the last transaction (rows at or after it are dropped), or null",
+    "duplicates": "check the file: every row repeats another",
+    "zero_amount": "map data.columns.amount to the sale amount (every amount is zero)",
+    "returns": "set quality.returns: net (return rows are kept and netted)",
+}
+
+
+def no_rows_message(where: str, rows_in: int, results: list[RuleResult]) -> str:
+    """The error when nothing is left: the rules that excluded the rows, and the fix of each.
+
+    >>> no_rows_message("t.csv", 3, [RuleResult("future", 3, 3, 1, "dropped")])
+    't.csv: no rows are left after the quality checks (3 rows in; excluded by future: 3). Fix: set run.as_of after the last transaction (rows at or after it are dropped), or null.'
+    """
+    hit = sorted((r for r in results if r.excluded and r.rule in _NO_ROWS_FIX), key=lambda r: -r.excluded)
+    top = ", ".join(f"{r.rule}: {r.excluded:,}" for r in hit) or "nothing"
+    fixes = "; ".join(_NO_ROWS_FIX[r.rule] for r in hit[:3]) or "check the column mapping and data.date_format"
+    return f"{where}: no rows are left after the quality checks ({rows_in:,} rows in; excluded by {top}). Fix: {fixes}."
 
 
 def _mixed_zones(df: pl.DataFrame | None, columns: list[str]) -> RuleResult:

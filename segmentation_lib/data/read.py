@@ -52,6 +52,7 @@ from pathlib import Path
 
 import polars as pl
 
+from segmentation_lib.config import PLAUSIBLE_YEARS
 from segmentation_lib.errors import ConfigError, DataError
 
 
@@ -510,6 +511,17 @@ def resolve_mapping(
             mapping[canonical] = None  # default identity mapping, column simply absent
         else:
             raise _missing_column(src, canonical, name)
+    by_source: dict[str, list[str]] = {}
+    for canonical, name in mapping.items():
+        if name:
+            by_source.setdefault(name, []).append(canonical)
+    shared = {name: keys for name, keys in by_source.items() if len(keys) > 1}
+    if shared:
+        listing = "; ".join(f"'{name}' is mapped to {' and '.join(keys)}" for name, keys in shared.items())
+        raise ConfigError(f"{label}: data.columns maps one source column to several canonical columns ({listing}); "
+                          "each canonical column needs its own source column (the customer column as order_id would "
+                          "make every customer's purchases one order). Fix: map each of them to a different column "
+                          "of the file, or set the optional one (order_id, product_id, quantity, unit_price) to null.")
     if mapping["amount"] is None and not (mapping["quantity"] and mapping["unit_price"]):
         want = columns.get("amount", "amount")
         if want:
@@ -850,12 +862,33 @@ def _timestamp_for(src: _Source, lf: pl.LazyFrame, name: str, dtype: pl.DataType
                                 "set data.date_format to their format (e.g. '%d-%b-%Y'), or map "
                                 "data.columns.timestamp to the date column.")
                 formats = _settle_day_month(lf, text, sample, formats or list(NAIVE_FORMATS[:4]), src.label, name)
+        if sample.len():
+            _check_years(src, name, sample, date_format, formats, timezone)
         pre = (text.str.strip_chars() if date_format else _normalize_ts_text(text)).alias("__ts_text")
         ts, tz = timestamp_exprs(pl.col("__ts_text"), date_format, timezone, formats, normalized=True)
         return ts, tz, text, pre
     raise _fail(src.label, f"column '{name}' (mapped to 'timestamp') has type {dtype}, not dates or text.",
                 "map data.columns.timestamp to a date/time column (numbers like 20240131 also need "
                 "data.date_format: '%Y%m%d').")
+
+
+def _check_years(src: _Source, name: str, sample: pl.Series, date_format: str | None, formats: list[str],
+                 timezone: str) -> None:
+    """Raise when most sampled dates fall outside ``PLAUSIBLE_YEARS`` (``24-12-25`` read as year 0024):
+    the format, not the rows, is wrong. A few such rows are left to quality.implausible_timestamp."""
+    parsed = pl.select(timestamp_exprs(pl.lit(sample), date_format, timezone, formats)[0].dt.year().alias("y")).to_series()
+    ok = parsed.drop_nulls()
+    odd = ok.filter((ok < PLAUSIBLE_YEARS[0]) | (ok > PLAUSIBLE_YEARS[1]))
+    if ok.len() == 0 or odd.len() * 2 <= ok.len():
+        return
+    idx = pl.select(pl.arg_where(parsed.is_not_null() & ((parsed < PLAUSIBLE_YEARS[0]) | (parsed > PLAUSIBLE_YEARS[1])))).to_series()
+    example = sample[int(idx[0])]
+    used = date_format or next((f for f in formats if "%Y" in f), "%Y-%m-%d")
+    short = f" (%y reads '24' as 2024)" if int(odd[0]) < 100 else ""
+    raise _fail(src.label, f"{odd.len():,} of the first {ok.len():,} dates in column '{name}' fall outside the years "
+                f"{PLAUSIBLE_YEARS[0]}-{PLAUSIBLE_YEARS[1]} (e.g. {example!r} read as year {int(odd[0]):04d}).",
+                f"set data.date_format to the values' format, e.g. '{used.replace('%Y', '%y')}' for two-digit "
+                f"years{short}, or export the dates with four-digit years.")
 
 
 def read_customers(source: str | Path, columns: Mapping[str, str | None] | None = None,

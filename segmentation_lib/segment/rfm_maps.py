@@ -21,6 +21,7 @@ from typing import Any, Mapping
 import polars as pl
 import yaml
 
+from segmentation_lib.config import load_yaml
 from segmentation_lib.errors import ConfigError, DataError
 from segmentation_lib.segment.rfm import ALLOWED_BINS, SCORE_COLS
 
@@ -241,10 +242,7 @@ def load_segment_map(
                 f"segment map {str(name_or_path)!r}: not a shipped map ({', '.join(SHIPPED_MAPS)}) and no such file. "
                 "Fix: set rfm.segment_map to default, rf or the path of a YAML map."
             )
-        try:
-            spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc}). Fix the file.") from None
+        spec = load_yaml(path.read_text(encoding="utf-8"), str(path))
         m = segment_map_from_dict(spec, str(path))
     return m if bins is None else rescale_segment_map(m, int(bins))
 
