@@ -58,8 +58,8 @@ NUMBERS: dict[str, tuple[str, Any, Any, bool]] = {
     "rfm.value_engagement.value_cut": ("num", ("(", 0), (1, ")"), False),
     "rfm.value_engagement.engagement_cut": ("num", ("(", 0), (1, ")"), False),
     "clustering.k": ("int", 2, None, True),
-    "clustering.min_k": ("int", 1, None, False),
-    "clustering.max_k": ("int", 1, None, False),
+    "clustering.min_k": ("int", 2, None, False),  # a segmentation has at least two segments
+    "clustering.max_k": ("int", 2, None, False),
     "clustering.clip_quantile": ("num", ("(", 0.5), 1, True),
     "clustering.min_segment_share": ("num", 0, (1, ")"), False),
     "clustering.sample_size": ("int", 1, None, False),
@@ -326,6 +326,12 @@ def _check_relations(cfg: dict) -> list[str]:
     lo, hi = _get(cfg, "clustering.min_k"), _get(cfg, "clustering.max_k")
     if _is_number(lo, "int") and _is_number(hi, "int") and lo > hi:
         problems.append(f"clustering.min_k ({lo}) is larger than clustering.max_k ({hi}) (allowed: min_k <= max_k)")
+    k_range = _get(cfg, "clustering.k_range")
+    if (_is_number(lo, "int") and _is_number(hi, "int") and lo <= hi and isinstance(k_range, list)
+            and len(k_range) == 2 and all(_is_number(v, "int") for v in k_range) and 2 <= k_range[0] <= k_range[1]
+            and max(lo, k_range[0]) > min(hi, k_range[1]) and _get(cfg, "clustering.k") is None):
+        problems.append(f"clustering.k_range {k_range} and clustering.min_k..max_k ({lo}..{hi}) have no k in common, "
+                        "so no number of segments could be recommended (allowed: ranges that overlap)")
     weak, strong = _get(cfg, "validation.doubtful_threshold"), _get(cfg, "validation.stable_threshold")
     if _is_number(weak, "num") and _is_number(strong, "num") and weak > strong:
         problems.append(f"validation.doubtful_threshold ({weak}) is above validation.stable_threshold ({strong}) "

@@ -30,7 +30,7 @@ from glob import glob
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from segmentation_lib.errors import ConfigError, PipelineError
+from segmentation_lib.errors import ConfigError, DataError, PipelineError
 from segmentation_lib.paths import PACKAGE_DIR, REPO_DIR
 from segmentation_lib.report.files import json_default, sha256_file, write_json
 from segmentation_lib.report.runs import TMP_PREFIX, run_names
@@ -344,6 +344,79 @@ def check_inputs(cfg: Mapping[str, Any], config_path: Path | str) -> None:
         )
 
 
+def preflight(cfg: Mapping[str, Any], config_path: Path | str) -> dict[str, Any]:
+    """What can be checked before the first notebook, so a run fails in seconds and not in notebook 3 or 4:
+    the segment map covers every score code, the rules parse, and the log (one lazy pass over its
+    customer, time and amount columns) has purchases and a history longer than the holdout.
+    Returns the log's span (``rows``, ``purchases``, ``first``, ``last``); raises ConfigError / DataError.
+
+    >>> preflight(load_config("configs/default.yaml"), "configs/default.yaml")["purchases"] > 0  # doctest: +SKIP
+    True
+    """
+    import polars as pl
+
+    from segmentation_lib.config import PLAUSIBLE_YEARS
+    from segmentation_lib.data.read import read_transactions
+    from segmentation_lib.segment.rfm_maps import check_segment_map
+    from segmentation_lib.segment.rules import check_rules
+
+    rc = cfg.get("rfm") or {}
+    if not isinstance(rc.get("bins"), Mapping):
+        check_segment_map(rc.get("segment_map") or "default", int(rc.get("bins") or 5), source=f"{config_path}: rfm.segment_map")
+    if cfg.get("rules"):
+        check_rules(cfg["rules"])
+    data = cfg.get("data") or {}
+    columns = data.get("columns")
+    if data.get("preset") and columns:
+        columns = {k: v for k, v in columns.items() if v != k}
+    lf = read_transactions(data["path"], columns=columns, date_format=data.get("date_format"),
+                           timezone=data.get("timezone") or "UTC", preset=data.get("preset"),
+                           encoding=data.get("encoding") or "utf8")
+    ts = pl.col("timestamp")
+    plausible = ts.is_between(dt.datetime(PLAUSIBLE_YEARS[0], 1, 1, tzinfo=dt.timezone.utc),
+                              dt.datetime(PLAUSIBLE_YEARS[1], 12, 31, tzinfo=dt.timezone.utc))
+    buy = (pl.col("amount") > 0) & pl.col("customer_id").is_not_null()
+    if "is_cancellation" in lf.collect_schema().names():
+        buy = buy & ~pl.col("is_cancellation")
+    span = lf.select(rows=pl.len(), purchases=buy.sum(), first=ts.filter(plausible).min(),
+                     last=ts.filter(plausible).max()).collect().row(0, named=True)
+    where = str(data["path"])
+    if span["rows"] and not span["purchases"]:
+        raise DataError(f"{where}: none of the {span['rows']:,} rows is a purchase (every amount is zero or negative, "
+                        "or the row is a cancellation), so there is nothing to segment. Fix: check that "
+                        "data.columns.amount is the sale amount with purchases positive (a refunds-only export, or "
+                        "amounts with the sign reversed, look like this).")
+    first, last = span["first"], span["last"]
+    holdout = int((cfg.get("validation") or {}).get("holdout_days") or 0)
+    if first is not None and holdout:
+        as_of = (cfg.get("run") or {}).get("as_of")
+        end = (dt.datetime.fromisoformat(str(as_of)).replace(tzinfo=dt.timezone.utc) if as_of else
+               dt.datetime(last.year, last.month, last.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1))
+        history = (end.date() - first.date()).days
+        if history <= holdout:
+            raise ConfigError(
+                f"{config_path}: validation.holdout_days ({holdout}) is not shorter than the history: the transactions "
+                f"run from {first.date()} to {last.date()} and the run ends at {end.date()} ({history:,} days), so no "
+                f"customer has a purchase before the holdout. Fix: set validation.holdout_days below {history} (about a "
+                f"quarter of the history, e.g. {max(1, history // 4)}), or give a longer log."
+            )
+    return span
+
+
+def record_notes(run_dir: Path) -> dict[str, list[str]]:
+    """The pages' run notes (the library warnings each page showed) gathered into ``metrics.json`` under
+    ``notes``, by page; the pages leave them in ``work/notes_<page>.json``. Returns them."""
+    from segmentation_lib.report.files import read_json
+
+    notes = {p.stem.removeprefix("notes_"): read_json(p) for p in sorted((run_dir / WORK_DIR).glob("notes_*.json"))}
+    metrics = run_dir / "metrics.json"
+    if metrics.is_file():
+        data = read_json(metrics)
+        data["notes"] = {page: list(dict.fromkeys(msgs)) for page, msgs in notes.items() if msgs}
+        write_json(metrics, data)
+    return notes
+
+
 def run_pipeline(
     config_path: str | Path,
     out_dir: str | Path | None = None,
@@ -372,6 +445,7 @@ def run_pipeline(
     config_path = Path(config_path).resolve()
     cfg = load_config(config_path)
     check_inputs(cfg, config_path)
+    preflight(cfg, config_path)
     rep = cfg.get("report") or {}
     out = Path(out_dir if out_dir is not None else rep.get("out_dir") or "reports").resolve()
     names = list(notebooks if notebooks is not None else rep.get("notebooks") or DEFAULT_NOTEBOOKS)
@@ -399,6 +473,7 @@ def run_pipeline(
                 execute_notebook(src, tmp / src.name, params, kernel, cwd=nb_folder, timeout=timeout)
                 timings[current] = round((dt.datetime.now(dt.timezone.utc) - t0).total_seconds(), 2)
             bar.close()
+        record_notes(tmp)
         current = "rendering"
         pages = []
         for src in paths:

@@ -289,6 +289,31 @@ def validate_segment_map(
     return result
 
 
+def check_segment_map(segment_map: str | Path | Mapping[str, Any] | SegmentMap, bins: int,
+                      source: str = "rfm.segment_map") -> MapValidation:
+    """Refuse a map that leaves score codes without a segment, has segments that can never win, or
+    codes outside 1..bins (ConfigError naming them and the fix); overlaps are allowed (the first
+    listed segment wins, as documented). Used before a run starts.
+
+    >>> check_segment_map("default", 5).ok
+    True
+    """
+    m = load_segment_map(segment_map, bins=int(bins))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = validate_segment_map(m)
+    if result.gaps or result.unreachable or result.out_of_range:
+        bad = MapValidation(result.map_name, result.n_codes, {}, result.gaps, result.unreachable, result.out_of_range)
+        share = f" ({len(result.gaps)} of {result.n_codes} codes: their customers would get no RFM segment)" if result.gaps else ""
+        raise ConfigError(
+            f"{source}: {bad.summary().rstrip('.')}{share}. Fix: give every code of 1..{bins} a segment, for example "
+            "by ending the map with a catch-all segment such as {name: Other, r: [1, " + str(bins) + "]} (the first "
+            "listed segment wins, so it takes only the codes no earlier segment has); remove or widen the segments "
+            "that never win."
+        )
+    return result
+
+
 def assign_rfm_segments(
     scored: pl.DataFrame | pl.LazyFrame,
     segment_map: str | Path | Mapping[str, Any] | SegmentMap = "default",
@@ -320,7 +345,21 @@ def assign_rfm_segments(
     cast = [pl.col(c).cast(pl.Int8) for c in keys]
     if isinstance(scored, pl.LazyFrame):
         return scored.with_columns(cast).join(table.lazy(), on=keys, how="left", maintain_order="left")
-    return scored.with_columns(cast).join(table, on=keys, how="left", maintain_order="left")
+    out = scored.with_columns(cast).join(table, on=keys, how="left", maintain_order="left")
+    _warn_unassigned(out, keys, segment_col, m.name)
+    return out
+
+
+def _warn_unassigned(out: pl.DataFrame, keys: list[str], segment_col: str, map_name: str) -> None:
+    """A UserWarning (shown in the page's run notes) when scored customers fall in a code no segment names."""
+    gap = pl.col(segment_col).is_null() & pl.all_horizontal(pl.col(keys).is_not_null())
+    n = out.select(gap.sum()).item()
+    if n:
+        codes = (out.filter(gap).select(pl.concat_str([pl.col(k).cast(pl.String) for k in keys]).alias("c"))["c"]
+                 .unique().sort().head(10).to_list())
+        warnings.warn(f"segment map '{map_name}': {n:,} of {out.height:,} scored customers ({n / out.height:.1%}) have "
+                      f"score codes no segment names (e.g. {', '.join(codes)}), so they have no RFM segment. Fix: give "
+                      "every code a segment (validate_segment_map lists the gaps).", UserWarning, stacklevel=3)
 
 
 def _bins_of_scores(scored: pl.DataFrame | pl.LazyFrame) -> int:
