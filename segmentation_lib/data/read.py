@@ -358,7 +358,7 @@ def _has_data_after_header(path: Path, separator: str) -> bool:
     return False
 
 
-def columns_text(names: list[str], limit: int = 30, width: int = 40) -> str:
+def columns_text(names: list[str], limit: int = 20, width: int = 32) -> str:
     """Column names for a message: at most ``limit`` of them, each cut to ``width`` characters, odd
     characters escaped (a header of binary junk must not become a 65 KB message).
 
