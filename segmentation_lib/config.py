@@ -113,9 +113,9 @@ def load_yaml(text: str, source: str) -> Any:
     """YAML text as Python data with the safe loader; a duplicated key or a syntax error raises
     ConfigError naming ``source`` and the line(s).
 
-    >>> load_yaml("a: 1\nb: 2\n", "x.yaml")
+    >>> load_yaml("a: 1\\nb: 2\\n", "x.yaml")
     {'a': 1, 'b': 2}
-    >>> load_yaml("data:\n  path: a.csv\n  path: b.csv\n", "x.yaml")  # doctest: +ELLIPSIS
+    >>> load_yaml("data:\\n  path: a.csv\\n  path: b.csv\\n", "x.yaml")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     segmentation_lib.errors.ConfigError: x.yaml: the key 'path' appears twice in one mapping (lines 2 and 3)...
