@@ -344,10 +344,16 @@ def check_inputs(cfg: Mapping[str, Any], config_path: Path | str) -> None:
         )
 
 
-def preflight(cfg: Mapping[str, Any], config_path: Path | str) -> dict[str, Any]:
+#: notebooks that split the history into calibration and holdout (validation.holdout_days)
+HOLDOUT_NOTEBOOKS = ("04_validation", "05_value")
+
+
+def preflight(cfg: Mapping[str, Any], config_path: Path | str,
+              notebooks: Sequence[str] = DEFAULT_NOTEBOOKS) -> dict[str, Any]:
     """What can be checked before the first notebook, so a run fails in seconds and not in notebook 3 or 4:
     the segment map covers every score code, the rules parse, and the log (one lazy pass over its
-    customer, time and amount columns) has purchases and a history longer than the holdout.
+    customer, time and amount columns) has purchases and, when ``notebooks`` holds the validation or
+    value page, a history longer than the holdout.
     Returns the log's span (``rows``, ``purchases``, ``first``, ``last``); raises ConfigError / DataError.
 
     >>> preflight(load_config("configs/default.yaml"), "configs/default.yaml")["purchases"] > 0  # doctest: +SKIP
@@ -388,7 +394,7 @@ def preflight(cfg: Mapping[str, Any], config_path: Path | str) -> dict[str, Any]
                         "amounts with the sign reversed, look like this).")
     first, last = span["first"], span["last"]
     holdout = int((cfg.get("validation") or {}).get("holdout_days") or 0)
-    if first is not None and holdout:
+    if first is not None and holdout and any(Path(str(n)).stem in HOLDOUT_NOTEBOOKS for n in notebooks):
         as_of = (cfg.get("run") or {}).get("as_of")
         end = (dt.datetime.fromisoformat(str(as_of)).replace(tzinfo=dt.timezone.utc) if as_of else
                dt.datetime(last.year, last.month, last.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1))
@@ -445,10 +451,10 @@ def run_pipeline(
     config_path = Path(config_path).resolve()
     cfg = load_config(config_path)
     check_inputs(cfg, config_path)
-    preflight(cfg, config_path)
     rep = cfg.get("report") or {}
     out = Path(out_dir if out_dir is not None else rep.get("out_dir") or "reports").resolve()
     names = list(notebooks if notebooks is not None else rep.get("notebooks") or DEFAULT_NOTEBOOKS)
+    preflight(cfg, config_path, names)
     nb_folder = Path(notebooks_dir).resolve() if notebooks_dir else notebook_dir()
     paths = resolve_notebooks(names, nb_folder)
     kernel = kernel_name or ensure_kernel()
