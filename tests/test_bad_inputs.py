@@ -396,3 +396,27 @@ def _write(tmp_path: Path, text: str) -> Path:
     p = tmp_path / "lib.csv"
     p.write_text(text, encoding="utf-8")
     return p
+
+
+def test_a_page_leaves_its_notes_for_metrics_json(tmp_path):
+    from segmentation_lib.report.context import RunContext
+    from segmentation_lib.report.files import read_json
+    from segmentation_lib.report.pages import Page
+
+    class Shadowed(Page):
+        def _compute(self) -> None:
+            warnings.warn("rule 'Platinum' never wins.", UserWarning)
+
+    (tmp_path / "work").mkdir()
+    page = Shadowed(RunContext(cfg={}, run_dir=tmp_path, seed=0, interactive=False))
+    assert "rule 'Platinum' never wins." in str(page.run_notes())
+    assert read_json(tmp_path / "work" / "notes_Shadowed.json") == ["rule 'Platinum' never wins."]
+
+
+def test_customer_table_with_scientific_ids_is_refused(tmp_path):
+    from segmentation_lib.data.read import read_customers
+
+    p = tmp_path / "customers.csv"
+    p.write_text("customer_id,plan\n1.23457E+11,basic\n17850,premium\n", encoding="utf-8")
+    with pytest.raises(DataError, match="scientific notation"):
+        read_customers(p)

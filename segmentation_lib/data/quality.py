@@ -7,12 +7,19 @@ first of these, so ``rows_in - sum(excluded) == rows_out``):
 
 1. ``null_customer``: null or blank customer id (also "nan"/"None"/"null")  - drop | error
 2. ``bad_timestamp``: missing or unparseable timestamp                        - drop | error
-3. ``non_numeric_amount``: missing, non-numeric or non-finite amount          - always dropped
-4. ``future``: timestamp at or after ``as_of`` (as_of is exclusive: a date means 00:00 UTC of
+3. ``implausible_timestamp``: before 1900 or after 2199 (``config.PLAUSIBLE_YEARS``): a two-digit
+   year read as year 0024, a 9999-12-31 placeholder. Dropped and counted (or ``error``), so such a
+   row can never become the inferred ``as_of``; when most dates of the file are implausible the
+   reader stops first and names the date format to use (``%y`` for two-digit years)  - drop | error
+4. ``non_numeric_amount``: missing, non-numeric or non-finite amount          - always dropped
+5. ``future``: timestamp at or after ``as_of`` (as_of is exclusive: a date means 00:00 UTC of
    that day; ``as_of=None`` keeps every row and reports as_of = day after the last kept row) - drop | keep
-5. ``duplicates``: exact duplicate rows (every source column equal; the first copy is kept) - drop | keep
-6. ``zero_amount``: amount == 0                                                - drop | keep
-7. ``returns``: negative amount or cancelled invoice (``is_cancellation``)     - net | drop
+6. ``duplicates``: exact duplicate rows (every source column equal; the first copy is kept) - drop | keep
+7. ``zero_amount``: amount == 0                                                - drop | keep
+8. ``returns``: negative amount or cancelled invoice (``is_cancellation``)     - net | drop
+
+Stops (DataError) rather than rules: ids in Excel's scientific notation (``1.23457E+11``: distinct
+customers merged), and data whose kept rows are all returns (nothing to segment).
 
 Informational: ``mixed_time_zones`` (kept rows whose UTC offset differs from the most common one,
 naive values counting as one zone; all are converted to UTC; never excluded).
@@ -53,7 +60,8 @@ import polars as pl
 from segmentation_lib.config import PLAUSIBLE_YEARS
 from segmentation_lib.formatting import fmt_number
 from segmentation_lib.errors import ConfigError, DataError
-from segmentation_lib.data.read import NULL_TOKENS, CANONICAL, HELPER_COLUMNS, TS_DTYPE, polars_error_message, read_transactions
+from segmentation_lib.data.read import (NULL_TOKENS, CANONICAL, HELPER_COLUMNS, TS_DTYPE, check_id_notation,
+                                        polars_error_message, read_transactions)
 
 
 RULES = ("null_customer", "bad_timestamp", "implausible_timestamp", "non_numeric_amount", "future", "duplicates",
@@ -484,34 +492,6 @@ def _raise_on_errors(df: pl.DataFrame, stats: dict, policy: QualityPolicy, colum
         ex = df["_raw_timestamp"].drop_nulls().unique(maintain_order=True).head(3).to_list()
         raise DataError(f"{where}: none of the {rows_in:,} timestamps could be read (e.g. {ex}). Fix: map "
                         "data.columns.timestamp to the date column and set data.date_format to its format.")
-
-
-#: an id as Excel writes a long number it shows in scientific notation ("1.23457E+11"): digits are lost
-EXCEL_NOTATION = r"^[+-]?\d(?:[.,]\d+)?[eE][+-]?\d+$"
-
-
-def check_id_notation(df: pl.DataFrame, where: str, columns: tuple[str, ...] = ("customer_id", "order_id")) -> None:
-    """Raise DataError when ids are written in scientific notation ("1.23457E+11"): Excel rounds long
-    numeric ids that way, so distinct customers (or orders) would merge into one.
-
-    >>> check_id_notation(pl.DataFrame({"customer_id": ["17850", "1.23457E+11"]}), "t.csv")
-    Traceback (most recent call last):
-    ...
-    segmentation_lib.errors.DataError: t.csv: 1 row(s) of column customer_id hold ids in scientific notation (e.g. '1.23457E+11'); Excel writes long numbers so and rounds them, which merges distinct ids into one. Fix: export the ids as text (in Excel format the column as Text before saving, or export from the source system directly) and read the file again.
-    """
-    for col in columns:
-        if col not in df.columns or df.schema[col] != pl.String:
-            continue
-        ids = df[col]
-        # a literal pre-filter keeps the regex off the (usual) ids without an exponent
-        maybe = ids.filter(ids.str.contains("E", literal=True) | ids.str.contains("e", literal=True))
-        hits = maybe.filter(maybe.str.contains(EXCEL_NOTATION)) if maybe.len() else maybe
-        if hits.len():
-            ex = ", ".join(repr(v) for v in hits.unique(maintain_order=True).head(3).to_list())
-            raise DataError(f"{where}: {hits.len():,} row(s) of column {col} hold ids in scientific notation (e.g. {ex}); "
-                            "Excel writes long numbers so and rounds them, which merges distinct ids into one. Fix: "
-                            "export the ids as text (in Excel format the column as Text before saving, or export from "
-                            "the source system directly) and read the file again.")
 
 
 def _customer_accounting(df: pl.DataFrame, keep: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:

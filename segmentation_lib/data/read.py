@@ -891,6 +891,34 @@ def _check_years(src: _Source, name: str, sample: pl.Series, date_format: str | 
                 f"years{short}, or export the dates with four-digit years.")
 
 
+#: an id as Excel writes a long number it shows in scientific notation ("1.23457E+11"): digits are lost
+EXCEL_NOTATION = r"^[+-]?\d(?:[.,]\d+)?[eE][+-]?\d+$"
+
+
+def check_id_notation(df: pl.DataFrame, where: str, columns: tuple[str, ...] = ("customer_id", "order_id")) -> None:
+    """Raise DataError when ids are written in scientific notation ("1.23457E+11"): Excel rounds long
+    numeric ids that way, so distinct customers (or orders) would merge into one.
+
+    >>> check_id_notation(pl.DataFrame({"customer_id": ["17850", "1.23457E+11"]}), "t.csv")
+    Traceback (most recent call last):
+    ...
+    segmentation_lib.errors.DataError: t.csv: 1 row(s) of column customer_id hold ids in scientific notation (e.g. '1.23457E+11'); Excel writes long numbers so and rounds them, which merges distinct ids into one. Fix: export the ids as text (in Excel format the column as Text before saving, or export from the source system directly) and read the file again.
+    """
+    for col in columns:
+        if col not in df.columns or df.schema[col] != pl.String:
+            continue
+        ids = df[col]
+        # a literal pre-filter keeps the regex off the (usual) ids without an exponent
+        maybe = ids.filter(ids.str.contains("E", literal=True) | ids.str.contains("e", literal=True))
+        hits = maybe.filter(maybe.str.contains(EXCEL_NOTATION)) if maybe.len() else maybe
+        if hits.len():
+            ex = ", ".join(repr(v) for v in hits.unique(maintain_order=True).head(3).to_list())
+            raise DataError(f"{where}: {hits.len():,} row(s) of column {col} hold ids in scientific notation (e.g. {ex}); "
+                            "Excel writes long numbers so and rounds them, which merges distinct ids into one. Fix: "
+                            "export the ids as text (in Excel format the column as Text before saving, or export from "
+                            "the source system directly) and read the file again.")
+
+
 def read_customers(source: str | Path, columns: Mapping[str, str | None] | None = None,
                    encoding: str = "utf8") -> pl.DataFrame:
     """Read the optional customer attributes table (one row per customer).
@@ -922,6 +950,7 @@ def _read_customers(source: str | Path, columns: Mapping[str, str | None] | None
     if cid != "customer_id":
         df = df.drop(cid)
     df = df.rename(renames).select("customer_id", pl.exclude("customer_id"))
+    check_id_notation(df, src.label, ("customer_id",))
     dup = df.filter(pl.col("customer_id").is_not_null() & pl.col("customer_id").is_duplicated())
     if dup.height:
         ex = ", ".join(dup["customer_id"].unique(maintain_order=True).head(5).to_list())
