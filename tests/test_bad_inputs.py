@@ -420,3 +420,11 @@ def test_customer_table_with_scientific_ids_is_refused(tmp_path):
     p.write_text("customer_id,plan\n1.23457E+11,basic\n17850,premium\n", encoding="utf-8")
     with pytest.raises(DataError, match="scientific notation"):
         read_customers(p)
+
+
+def test_score_data_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    from segmentation_lib.score.scoring import features_for_scoring
+
+    os.mkfifo(tmp_path / "log.parquet")
+    with deadline(30), pytest.raises(DataError, match="named pipe"):
+        features_for_scoring(tmp_path / "log.parquet", ["n_orders"])

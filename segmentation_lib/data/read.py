@@ -902,7 +902,7 @@ def check_id_notation(df: pl.DataFrame, where: str, columns: tuple[str, ...] = (
     >>> check_id_notation(pl.DataFrame({"customer_id": ["17850", "1.23457E+11"]}), "t.csv")
     Traceback (most recent call last):
     ...
-    segmentation_lib.errors.DataError: t.csv: 1 row(s) of column customer_id hold ids in scientific notation (e.g. '1.23457E+11'); Excel writes long numbers so and rounds them, which merges distinct ids into one. Fix: export the ids as text (in Excel format the column as Text before saving, or export from the source system directly) and read the file again.
+    segmentation_lib.errors.DataError: t.csv: 1 value(s) of column customer_id are ids in scientific notation (e.g. '1.23457E+11'); Excel writes long numbers so and rounds them, which merges distinct ids into one. Fix: export the ids as text (in Excel format the column as Text before saving, or export from the source system directly) and read the file again.
     """
     for col in columns:
         if col not in df.columns or df.schema[col] != pl.String:
@@ -913,7 +913,7 @@ def check_id_notation(df: pl.DataFrame, where: str, columns: tuple[str, ...] = (
         hits = maybe.filter(maybe.str.contains(EXCEL_NOTATION)) if maybe.len() else maybe
         if hits.len():
             ex = ", ".join(repr(v) for v in hits.unique(maintain_order=True).head(3).to_list())
-            raise DataError(f"{where}: {hits.len():,} row(s) of column {col} hold ids in scientific notation (e.g. {ex}); "
+            raise DataError(f"{where}: {hits.len():,} value(s) of column {col} are ids in scientific notation (e.g. {ex}); "
                             "Excel writes long numbers so and rounds them, which merges distinct ids into one. Fix: "
                             "export the ids as text (in Excel format the column as Text before saving, or export from "
                             "the source system directly) and read the file again.")

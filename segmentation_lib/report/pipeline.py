@@ -363,12 +363,17 @@ def preflight(cfg: Mapping[str, Any], config_path: Path | str,
 
     from segmentation_lib.config import PLAUSIBLE_YEARS
     from segmentation_lib.data.read import read_transactions
-    from segmentation_lib.segment.rfm_maps import check_segment_map
     from segmentation_lib.segment.rules import check_rules
 
     rc = cfg.get("rfm") or {}
-    if not isinstance(rc.get("bins"), Mapping):
-        check_segment_map(rc.get("segment_map") or "default", int(rc.get("bins") or 5), source=f"{config_path}: rfm.segment_map")
+    seg_map = rc.get("segment_map") or "default"
+    shipped = isinstance(seg_map, str) and (PACKAGE_DIR / "segment" / "maps" / f"{seg_map}.yaml").is_file()
+    if not isinstance(rc.get("bins"), Mapping) and not shipped:
+        # a map of the user's (the shipped ones are complete, tests/segment/test_rfm_maps.py; importing the
+        # scorer costs seconds, so it happens only here)
+        from segmentation_lib.segment.rfm_maps import check_segment_map
+
+        check_segment_map(seg_map, int(rc.get("bins") or 5), source=f"{config_path}: rfm.segment_map")
     if cfg.get("rules"):
         check_rules(cfg["rules"])
     data = cfg.get("data") or {}

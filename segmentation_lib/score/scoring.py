@@ -49,7 +49,7 @@ def check_model_file(path: str | Path) -> None:
 
 
 def _is_feature_table(path: Path, feature_names: list[str]) -> bool:
-    if path.suffix.lower() not in {".parquet", ".pq"}:
+    if path.suffix.lower() not in {".parquet", ".pq"} or not path.is_file():  # (a FIFO would block the reader)
         return False
     try:
         cols = pl.read_parquet_schema(path).keys()
