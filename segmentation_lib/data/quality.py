@@ -761,6 +761,17 @@ def load_transactions(config: Mapping) -> tuple[pl.DataFrame, DataQualityReport]
 
     >>> clean, report = load_transactions(load_config("configs/default.yaml"))  # doctest: +SKIP
     """
+    lf = read_configured(config)
+    policy = QualityPolicy.from_config(config.get("quality"))
+    as_of = (config.get("run") or {}).get("as_of")
+    return clean_transactions(lf, as_of=as_of, policy=policy, source=str(config["data"]["path"]))
+
+
+def read_configured(config: Mapping) -> pl.LazyFrame:
+    """The raw canonical LazyFrame of the transactions a run configuration names (``data`` section), unchecked.
+
+    >>> lf = read_configured(load_config("configs/default.yaml"))  # doctest: +SKIP
+    """
     data = dict(config.get("data") or {})
     path = data.get("path")
     if not path:
@@ -770,12 +781,9 @@ def load_transactions(config: Mapping) -> tuple[pl.DataFrame, DataQualityReport]
     if preset and columns:
         # with a preset only entries that differ from the default identity mapping override it
         columns = {k: v for k, v in columns.items() if v != k}
-    lf = read_transactions(path, columns=columns, date_format=data.get("date_format"),
-                           timezone=data.get("timezone") or "UTC", preset=preset,
-                           encoding=data.get("encoding") or "utf8")
-    policy = QualityPolicy.from_config(config.get("quality"))
-    as_of = (config.get("run") or {}).get("as_of")
-    return clean_transactions(lf, as_of=as_of, policy=policy, source=str(path))
+    return read_transactions(path, columns=columns, date_format=data.get("date_format"),
+                             timezone=data.get("timezone") or "UTC", preset=preset,
+                             encoding=data.get("encoding") or "utf8")
 
 
 def _fmt_example(v: object) -> str:

@@ -362,7 +362,7 @@ def preflight(cfg: Mapping[str, Any], config_path: Path | str,
     import polars as pl
 
     from segmentation_lib.config import PLAUSIBLE_YEARS
-    from segmentation_lib.data.read import read_transactions
+    from segmentation_lib.data.quality import read_configured
     from segmentation_lib.segment.rules import check_rules
 
     rc = cfg.get("rfm") or {}
@@ -377,12 +377,7 @@ def preflight(cfg: Mapping[str, Any], config_path: Path | str,
     if cfg.get("rules"):
         check_rules(cfg["rules"])
     data = cfg.get("data") or {}
-    columns = data.get("columns")
-    if data.get("preset") and columns:
-        columns = {k: v for k, v in columns.items() if v != k}
-    lf = read_transactions(data["path"], columns=columns, date_format=data.get("date_format"),
-                           timezone=data.get("timezone") or "UTC", preset=data.get("preset"),
-                           encoding=data.get("encoding") or "utf8")
+    lf = read_configured(cfg)
     ts = pl.col("timestamp")
     plausible = ts.is_between(dt.datetime(PLAUSIBLE_YEARS[0], 1, 1, tzinfo=dt.timezone.utc),
                               dt.datetime(PLAUSIBLE_YEARS[1], 12, 31, tzinfo=dt.timezone.utc))
