@@ -892,7 +892,7 @@ def _check_years(src: _Source, name: str, sample: pl.Series, date_format: str | 
 
 
 #: an id as Excel writes a long number it shows in scientific notation ("1.23457E+11"): digits are lost
-EXCEL_NOTATION = r"^[+-]?\d(?:[.,]\d+)?[eE][+-]?\d+$"
+EXCEL_NOTATION = r"^[+-]?\d(?:[.,]\d+)?E\+\d{1,3}$"  # (always "E+": ids such as "3E10" or "2e5" are left alone)
 
 
 def check_id_notation(df: pl.DataFrame, where: str, columns: tuple[str, ...] = ("customer_id", "order_id")) -> None:
@@ -909,7 +909,7 @@ def check_id_notation(df: pl.DataFrame, where: str, columns: tuple[str, ...] = (
             continue
         ids = df[col]
         # a literal pre-filter keeps the regex off the (usual) ids without an exponent
-        maybe = ids.filter(ids.str.contains("E", literal=True) | ids.str.contains("e", literal=True))
+        maybe = ids.filter(ids.str.contains("E+", literal=True))
         hits = maybe.filter(maybe.str.contains(EXCEL_NOTATION)) if maybe.len() else maybe
         if hits.len():
             ex = ", ".join(repr(v) for v in hits.unique(maintain_order=True).head(3).to_list())
