@@ -428,3 +428,20 @@ def test_score_data_that_is_a_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(tmp_path / "log.parquet")
     with deadline(30), pytest.raises(DataError, match="named pipe"):
         features_for_scoring(tmp_path / "log.parquet", ["n_orders"])
+
+
+def test_shadowed_rules_become_notes_of_the_rfm_page():
+    from segmentation_lib.config import resolve_config
+    from segmentation_lib.features.customer import customer_features
+    from segmentation_lib.report.pages import recording
+    from segmentation_lib.report.stages import rfm_assign
+    from tests.conftest import random_log
+
+    feats = customer_features(random_log(1, 300), "2025-01-01")
+    rules = {"segment_col": "tier", "default": "Bronze", "rules": [
+        {"name": "Gold", "when": "total_spend >= 100"}, {"name": "Platinum", "when": "total_spend >= 500"}]}
+    notes: list[str] = []
+    with recording(notes):
+        table = rfm_assign(feats, resolve_config({"rules": rules}))
+    assert "Platinum" not in table["tier"].to_list()
+    assert any("rule 'Platinum' never wins" in n for n in notes), notes
