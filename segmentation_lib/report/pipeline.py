@@ -377,6 +377,8 @@ def preflight(cfg: Mapping[str, Any], config_path: Path | str,
     if cfg.get("rules"):
         check_rules(cfg["rules"])
     data = cfg.get("data") or {}
+    if not data.get("path"):  # nothing to read (notebooks of one's own that read no log)
+        return {"rows": None, "purchases": None, "first": None, "last": None}
     lf = read_configured(cfg)
     ts = pl.col("timestamp")
     plausible = ts.is_between(dt.datetime(PLAUSIBLE_YEARS[0], 1, 1, tzinfo=dt.timezone.utc),
