@@ -138,13 +138,18 @@ _OS_FIXES = {
 }
 
 
-def os_error_message(exc: OSError) -> str:
+def os_error_message(exc: OSError, where: str | None = None) -> str:
     """One paragraph for a file-system error: which path, what went wrong, the fix.
+
+    ``where`` names the path when the error does not (a full disk or a read-only file system
+    reported by a library writing in a folder, e.g. the command's output folder).
 
     >>> os_error_message(FileExistsError(17, "File exists", "/tmp/a.csv"))
     "Cannot use the path '/tmp/a.csv': a file is in the way where a folder is expected (File exists). Fix: choose an output path whose folders are folders (not files), or move that file away."
+    >>> os_error_message(OSError(28, "No space left on device"), "reports")
+    "Cannot use the path 'reports': the disk is full (No space left on device). Fix: free some space or choose a folder on another disk."
     """
-    path = exc.filename if exc.filename is not None else "(unknown path)"
+    path = exc.filename if exc.filename is not None else where or "(unknown path)"
     what, fix = _OS_FIXES.get(exc.errno, ("the operating system refused the operation",
                                           "check the path, its permissions and the free disk space"))
     if exc.errno in (errno.EEXIST, errno.ENOTDIR) and exc.filename is not None:
@@ -184,7 +189,7 @@ def friendly_errors(fn: Callable) -> Callable:
             raise typer.Exit(code=getattr(exc, "exit_code", 2)) from None
         except OSError as exc:
             kept = getattr(exc, "kept_sentence", "")  # a run says what of it was kept
-            console.print(f"[bold red]Error:[/bold red] {os_error_message(exc)}{' ' + kept if kept else ''}",
+            console.print(f"[bold red]Error:[/bold red] {os_error_message(exc, _output_of(kwargs))}{' ' + kept if kept else ''}",
                           highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt as exc:
@@ -193,6 +198,20 @@ def friendly_errors(fn: Callable) -> Callable:
             raise typer.Exit(code=130) from None
 
     return wrapper
+
+
+def _output_of(kwargs: dict) -> str | None:
+    """The path a command writes to, for errors that name none (``--out``, else report.out_dir of ``--config``)."""
+    if kwargs.get("out") is not None:
+        return str(kwargs["out"])
+    if kwargs.get("config") is not None:
+        from segmentation_lib.config import load_config
+
+        try:
+            return str(load_config(kwargs["config"])["report"]["out_dir"])
+        except Exception:  # noqa: BLE001 - only a better message is lost
+            return None
+    return None
 
 
 @app.command("demo-data")
@@ -223,7 +242,8 @@ def check_data(
     as_json: bool = typer.Option(False, "--json", metavar=FLAG, help="Print the report as JSON (for scheduled checks)."),
     fail_on_exclusions: Optional[float] = typer.Option(
         None, "--max-excluded-share", min=0.0, max=1.0,
-        help="Exit 1 when more than this share of rows is excluded (e.g. 0.05), for alerting."),
+        help="Exit 1 when more than this share of rows is excluded (e.g. 0.05), for alerting. Without it the "
+             "configuration's quality.max_excluded_share applies, as in `segment run` (exit 2 above it)."),
 ) -> None:
     """Read the transaction log as configured, apply the data-quality rules and print the report."""
     from segmentation_lib.config import load_config
@@ -246,6 +266,8 @@ def check_data(
         console.print(f"[bold red]Data check failed:[/bold red] {excluded:.1%} of the rows of {cfg['data']['path']} were "
                       f"excluded, more than the allowed {fail_on_exclusions:.1%}. See the rules above for what was excluded.")
         raise typer.Exit(code=1)
+    if fail_on_exclusions is None:
+        report.policy.check_excluded_share(report)  # the limit `segment run` stops at (DataError, exit 2)
 
 
 @app.command("run")

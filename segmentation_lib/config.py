@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Mapping
@@ -35,6 +36,10 @@ PATH_KEYS = (
     "experiment.segments_model",
 )
 
+#: the years a transaction or ``run.as_of`` may fall in: a date outside (a two-digit year read as year
+#: 0024, a 9999-12-31 placeholder) is a reading error, counted by quality.implausible_timestamp
+PLAUSIBLE_YEARS = (1900, 2199)
+
 #: mappings whose keys are free-form (not checked against the defaults)
 FREE_KEYS = ("data.columns", "data.customers.columns", "clustering.names", "data.demo")
 
@@ -58,8 +63,8 @@ NUMBERS: dict[str, tuple[str, Any, Any, bool]] = {
     "rfm.value_engagement.value_cut": ("num", ("(", 0), (1, ")"), False),
     "rfm.value_engagement.engagement_cut": ("num", ("(", 0), (1, ")"), False),
     "clustering.k": ("int", 2, None, True),
-    "clustering.min_k": ("int", 1, None, False),
-    "clustering.max_k": ("int", 1, None, False),
+    "clustering.min_k": ("int", 2, None, False),  # a segmentation has at least two segments
+    "clustering.max_k": ("int", 2, None, False),
     "clustering.clip_quantile": ("num", ("(", 0.5), 1, True),
     "clustering.min_segment_share": ("num", 0, (1, ")"), False),
     "clustering.sample_size": ("int", 1, None, False),
@@ -94,6 +99,54 @@ NUMBERS: dict[str, tuple[str, Any, Any, bool]] = {
     "history.drift.share_shift": ("num", 0, 1, False),
     "history.drift.ari": ("num", -1, 1, False),
 }
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first: int, again: int) -> None:
+        super().__init__(f"the key '{key}' appears twice in one mapping (lines {first} and {again})")
+        self.key, self.first, self.again = key, first, again
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader refusing a key given twice in one mapping (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, seen[key], key_node.start_mark.line + 1)
+                seen[key] = key_node.start_mark.line + 1
+            except TypeError:  # an unhashable key: the base class names it
+                break
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """YAML text as Python data with the safe loader; a duplicated key or a syntax error raises
+    ConfigError naming ``source`` and the line(s).
+
+    >>> load_yaml("a: 1\\nb: 2\\n", "x.yaml")
+    {'a': 1, 'b': 2}
+    >>> load_yaml("data:\\n  path: a.csv\\n  path: b.csv\\n", "x.yaml")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    segmentation_lib.errors.ConfigError: x.yaml: the key 'path' appears twice in one mapping (lines 2 and 3)...
+    """
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{source}: {exc}; YAML would silently keep only the last value. Fix: keep one of the "
+                          "two entries (merge them if both hold settings).") from None
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source} is not valid YAML ({first}{where}). Fix the syntax at the line named; "
+                          "configs/default.yaml shows the expected layout.") from None
 
 
 def default_config() -> dict[str, Any]:
@@ -147,18 +200,22 @@ def _parse_as_of(value: Any, source: str) -> str | None:
         return None
     if isinstance(value, str) and value.strip().lower() == "today":
         return "today"  # resolved when the data are read (data.quality.parse_as_of) and recorded in the manifest
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
     try:
-        return date.fromisoformat(str(value)).isoformat()
+        day = value.date() if isinstance(value, datetime) else value if isinstance(value, date) \
+            else date.fromisoformat(str(value))
     except ValueError:
         raise ConfigError(
             f"{source}: run.as_of is '{value}', which is not a date. Fix: write it as YYYY-MM-DD "
             f"(for example 2024-12-31), today for the day of the run, or null to use the day after the last "
             "transaction."
         ) from None
+    if not PLAUSIBLE_YEARS[0] <= day.year <= PLAUSIBLE_YEARS[1]:
+        raise ConfigError(
+            f"{source}: run.as_of is {day.isoformat()}, outside the years {PLAUSIBLE_YEARS[0]}-{PLAUSIBLE_YEARS[1]} a "
+            f"transaction log can cover (a two-digit year is read as year {day.year:04d}). Fix: write the year with "
+            f"four digits (for example 2024-12-25), or null to use the day after the last transaction."
+        )
+    return day.isoformat()
 
 
 def _is_number(value: Any, kind: str) -> bool:
@@ -292,6 +349,12 @@ def _check_relations(cfg: dict) -> list[str]:
     lo, hi = _get(cfg, "clustering.min_k"), _get(cfg, "clustering.max_k")
     if _is_number(lo, "int") and _is_number(hi, "int") and lo > hi:
         problems.append(f"clustering.min_k ({lo}) is larger than clustering.max_k ({hi}) (allowed: min_k <= max_k)")
+    k_range = _get(cfg, "clustering.k_range")
+    if (_is_number(lo, "int") and _is_number(hi, "int") and lo <= hi and isinstance(k_range, list)
+            and len(k_range) == 2 and all(_is_number(v, "int") for v in k_range) and 2 <= k_range[0] <= k_range[1]
+            and max(lo, k_range[0]) > min(hi, k_range[1]) and _get(cfg, "clustering.k") is None):
+        problems.append(f"clustering.k_range {k_range} and clustering.min_k..max_k ({lo}..{hi}) have no k in common, "
+                        "so no number of segments could be recommended (allowed: ranges that overlap)")
     weak, strong = _get(cfg, "validation.doubtful_threshold"), _get(cfg, "validation.stable_threshold")
     if _is_number(weak, "num") and _is_number(strong, "num") and weak > strong:
         problems.append(f"validation.doubtful_threshold ({weak}) is above validation.stable_threshold ({strong}) "
@@ -320,6 +383,19 @@ def check_values(cfg: dict, source: str = "configuration") -> None:
                           "configuration file (docs/configuration.md describes every setting).")
 
 
+def absolute_path(path: Path | str) -> str:
+    """``path`` made absolute with links resolved where they lead somewhere (a loop of links or a
+    dangling link stays as written, so the reader can name it instead of a RuntimeError here).
+
+    >>> absolute_path("/tmp/../tmp/x.csv")
+    '/tmp/x.csv'
+    """
+    try:
+        return str(Path(path).resolve())
+    except (RuntimeError, OSError):
+        return os.path.abspath(path)
+
+
 def resolve_config(raw: Mapping[str, Any] | None, base_dir: Path | str = ".", source: str = "configuration") -> dict[str, Any]:
     """Merge ``raw`` over the defaults, check keys, resolve paths against ``base_dir``.
 
@@ -331,10 +407,10 @@ def resolve_config(raw: Mapping[str, Any] | None, base_dir: Path | str = ".", so
     for dotted in PATH_KEYS:
         value = _get(cfg, dotted)
         if isinstance(value, str) and value and "://" not in value:
-            _set(cfg, dotted, str((base / value).resolve()) if not Path(value).is_absolute() else value)
+            _set(cfg, dotted, absolute_path(base / value) if not Path(value).is_absolute() else value)
     seg_map = _get(cfg, "rfm.segment_map")
     if isinstance(seg_map, str) and seg_map.endswith((".yaml", ".yml")) and not Path(seg_map).is_absolute():
-        cfg["rfm"]["segment_map"] = str((base / seg_map).resolve())
+        cfg["rfm"]["segment_map"] = absolute_path(base / seg_map)
     cfg["run"]["as_of"] = _parse_as_of(cfg["run"].get("as_of"), source)
     bins = _get(cfg, "rfm.bins")
     if isinstance(bins, Mapping) and bins and all(k in _RFM_DIMS for k in bins):  # every measure's count written out
@@ -356,13 +432,13 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
             "segment.yaml with the column mapping guessed from the header)."
         )
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
         raise ConfigError(
-            f"Configuration file '{p}' is not valid YAML ({first}). Fix the syntax at the line named; "
-            f"configs/default.yaml shows the expected layout."
+            f"Configuration file '{p}' is not UTF-8 text ({exc.reason} at byte {exc.start}). Fix: save it as "
+            f"UTF-8; configs/default.yaml shows the expected layout."
         ) from None
+    raw = load_yaml(text, f"Configuration file '{p}'") or {}
     if not isinstance(raw, Mapping):
         raise ConfigError(f"Configuration file '{p}' must hold a mapping of sections (run, data, rfm, ...), not {type(raw).__name__}.")
     if overrides:

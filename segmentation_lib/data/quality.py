@@ -7,12 +7,19 @@ first of these, so ``rows_in - sum(excluded) == rows_out``):
 
 1. ``null_customer``: null or blank customer id (also "nan"/"None"/"null")  - drop | error
 2. ``bad_timestamp``: missing or unparseable timestamp                        - drop | error
-3. ``non_numeric_amount``: missing, non-numeric or non-finite amount          - always dropped
-4. ``future``: timestamp at or after ``as_of`` (as_of is exclusive: a date means 00:00 UTC of
+3. ``implausible_timestamp``: before 1900 or after 2199 (``config.PLAUSIBLE_YEARS``): a two-digit
+   year read as year 0024, a 9999-12-31 placeholder. Dropped and counted (or ``error``), so such a
+   row can never become the inferred ``as_of``; when most dates of the file are implausible the
+   reader stops first and names the date format to use (``%y`` for two-digit years)  - drop | error
+4. ``non_numeric_amount``: missing, non-numeric or non-finite amount          - always dropped
+5. ``future``: timestamp at or after ``as_of`` (as_of is exclusive: a date means 00:00 UTC of
    that day; ``as_of=None`` keeps every row and reports as_of = day after the last kept row) - drop | keep
-5. ``duplicates``: exact duplicate rows (every source column equal; the first copy is kept) - drop | keep
-6. ``zero_amount``: amount == 0                                                - drop | keep
-7. ``returns``: negative amount or cancelled invoice (``is_cancellation``)     - net | drop
+6. ``duplicates``: exact duplicate rows (every source column equal; the first copy is kept) - drop | keep
+7. ``zero_amount``: amount == 0                                                - drop | keep
+8. ``returns``: negative amount or cancelled invoice (``is_cancellation``)     - net | drop
+
+Stops (DataError) rather than rules: ids in Excel's scientific notation (``1.23457E+11``: distinct
+customers merged), and data whose kept rows are all returns (nothing to segment).
 
 Informational: ``mixed_time_zones`` (kept rows whose UTC offset differs from the most common one,
 naive values counting as one zone; all are converted to UTC; never excluded).
@@ -50,18 +57,23 @@ from dataclasses import asdict, dataclass, field, fields
 
 import polars as pl
 
+from segmentation_lib.config import PLAUSIBLE_YEARS
 from segmentation_lib.formatting import fmt_number
 from segmentation_lib.errors import ConfigError, DataError
-from segmentation_lib.data.read import NULL_TOKENS, CANONICAL, HELPER_COLUMNS, TS_DTYPE, polars_error_message, read_transactions
+from segmentation_lib.data.read import (NULL_TOKENS, CANONICAL, HELPER_COLUMNS, TS_DTYPE, check_id_notation,
+                                        polars_error_message, read_transactions)
 
 
-RULES = ("null_customer", "bad_timestamp", "non_numeric_amount", "future", "duplicates", "zero_amount", "returns")
+RULES = ("null_customer", "bad_timestamp", "implausible_timestamp", "non_numeric_amount", "future", "duplicates",
+         "zero_amount", "returns")
 INFO_RULES = ("mixed_time_zones", "outliers")
 #: reason recorded in ``dropped_customers`` for customers removed by ``outliers: exclude``
 OUTLIER_REASON = "outliers"
 DESCRIPTIONS = {
     "null_customer": "null or blank customer id",
     "bad_timestamp": "missing or unparseable timestamp",
+    "implausible_timestamp": f"timestamp before {PLAUSIBLE_YEARS[0]} or after {PLAUSIBLE_YEARS[1]}, e.g. a two-digit year "
+                             "read as 0024 or a 9999-12-31 placeholder",
     "non_numeric_amount": "missing or non-numeric amount",
     "future": "timestamp at or after as_of",
     "duplicates": "exact duplicate row (first copy kept)",
@@ -73,6 +85,7 @@ DESCRIPTIONS = {
 _ALLOWED = {
     "null_customer": ("drop", "error"),
     "bad_timestamp": ("drop", "error"),
+    "implausible_timestamp": ("drop", "error"),
     "future": ("drop", "keep"),
     "zero_amount": ("drop", "keep"),
     "returns": ("net", "drop"),
@@ -98,6 +111,7 @@ class QualityPolicy:
 
     null_customer: str = "drop"
     bad_timestamp: str = "drop"
+    implausible_timestamp: str = "drop"
     future: str = "drop"
     zero_amount: str = "drop"
     returns: str = "net"
@@ -384,6 +398,10 @@ def parse_as_of(as_of: str | dt.date | dt.datetime | None) -> dt.datetime | None
             raise ConfigError(f"run.as_of: '{as_of}' is not a date. Fix: write it as YYYY-MM-DD "
                               "(e.g. 2024-01-31), today for the day of the run, or null for the day after the "
                               "last transaction.") from None
+    if not PLAUSIBLE_YEARS[0] <= value.year <= PLAUSIBLE_YEARS[1]:
+        raise ConfigError(f"run.as_of: {value.date().isoformat()} is outside the years {PLAUSIBLE_YEARS[0]}-"
+                          f"{PLAUSIBLE_YEARS[1]} a transaction log can cover. Fix: write the year with four digits "
+                          "(e.g. 2024-12-25), or null for the day after the last transaction.")
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc)
@@ -432,9 +450,13 @@ def flag_exprs(columns: list[str], as_of: dt.datetime | None) -> dict[str, pl.Ex
     if "is_cancellation" in columns:
         returns = returns | pl.col("is_cancellation")
     future = (pl.col("timestamp") >= pl.lit(as_of).cast(TS_DTYPE)) if as_of else pl.lit(False)
+    ts = pl.col("timestamp")
+    first, last = (dt.datetime(PLAUSIBLE_YEARS[0], 1, 1, tzinfo=dt.timezone.utc),
+                   dt.datetime(PLAUSIBLE_YEARS[1] + 1, 1, 1, tzinfo=dt.timezone.utc))
     return {
         "null_customer": ~valid_customer(),
-        "bad_timestamp": pl.col("timestamp").is_null(),
+        "bad_timestamp": ts.is_null(),
+        "implausible_timestamp": ((ts < pl.lit(first).cast(TS_DTYPE)) | (ts >= pl.lit(last).cast(TS_DTYPE))).fill_null(False),
         "non_numeric_amount": pl.col("amount").is_null(),
         "future": future.fill_null(False),
         "zero_amount": (pl.col("amount") == 0).fill_null(False),
@@ -472,7 +494,7 @@ def _collect(lf: pl.LazyFrame, source: str | None) -> pl.DataFrame:
 
 def _raise_on_errors(df: pl.DataFrame, stats: dict, policy: QualityPolicy, columns: list[str], where: str) -> None:
     """DataError for `error` policies that fired and for columns where nothing could be read."""
-    for rule in ("null_customer", "bad_timestamp"):
+    for rule in ("null_customer", "bad_timestamp", "implausible_timestamp"):
         if getattr(policy, rule) == "error" and stats[f"n_{rule}"]:
             ex = _rename_raw(_examples(df, pl.col(f"_f_{rule}"), _example_cols(columns, rule), 3))
             raise DataError(f"{where}: {stats[f'n_{rule}']:,} row(s) have a {DESCRIPTIONS[rule]} and quality.{rule} "
@@ -574,6 +596,9 @@ def clean_transactions(
 
     _raise_on_errors(df, stats, policy, columns, where)
     cust, kept_cust, dropped = _customer_accounting(df, keep)
+    # every distinct customer id is checked (a million, not the ten million rows); order ids on a sample
+    check_id_notation(cust, where, ("customer_id",))
+    check_id_notation(df.head(20_000), where, ("order_id",))
 
     results: list[RuleResult] = []
     for rule in RULES:
@@ -625,12 +650,40 @@ def clean_transactions(
         rules=results, dropped_customers=dropped, notes=notes, outlier_customers=outliers,
     )
     if out.height == 0:
-        top = ", ".join(f"{r.rule}: {r.excluded:,}" for r in results if r.excluded)
-        raise DataError(f"{where}: no rows are left after the quality checks ({rows_in:,} rows in; excluded by "
-                        f"{top or 'nothing'}). Fix: check run.as_of (rows at or after it are dropped), the column "
-                        "mapping and date_format, or relax the quality: policies.")
+        raise DataError(no_rows_message(where, rows_in, results))
+    purchases = out.filter(~pl.col("is_return") & (pl.col("amount") > 0)).height
+    if purchases == 0:
+        raise DataError(f"{where}: all {out.height:,} row(s) left after the quality checks are returns or cancellations "
+                        "(negative amounts or cancelled invoices), so there is no purchase to segment. Fix: check that "
+                        "data.columns.amount is the sale amount with purchases positive (a refunds-only export, or "
+                        "amounts with the sign reversed, look like this), and that the file holds the purchases.")
     _validate_schema(out, where)
     return out, report
+
+
+#: what to check when a rule excluded every row
+_NO_ROWS_FIX = {
+    "null_customer": "map data.columns.customer_id to the customer column",
+    "bad_timestamp": "map data.columns.timestamp to the date column and set data.date_format to its format",
+    "implausible_timestamp": "set data.date_format to the dates' format (two-digit years need %y)",
+    "non_numeric_amount": "map data.columns.amount (or quantity and unit_price) to numeric columns",
+    "future": "set run.as_of after the last transaction (rows at or after it are dropped), or null",
+    "duplicates": "check the file: every row repeats another",
+    "zero_amount": "map data.columns.amount to the sale amount (every amount is zero)",
+    "returns": "set quality.returns: net (return rows are kept and netted)",
+}
+
+
+def no_rows_message(where: str, rows_in: int, results: list[RuleResult]) -> str:
+    """The error when nothing is left: the rules that excluded the rows, and the fix of each.
+
+    >>> no_rows_message("t.csv", 3, [RuleResult("future", 3, 3, 1, "dropped")])
+    't.csv: no rows are left after the quality checks (3 rows in; excluded by future: 3). Fix: set run.as_of after the last transaction (rows at or after it are dropped), or null.'
+    """
+    hit = sorted((r for r in results if r.excluded and r.rule in _NO_ROWS_FIX), key=lambda r: -r.excluded)
+    top = ", ".join(f"{r.rule}: {r.excluded:,}" for r in hit) or "nothing"
+    fixes = "; ".join(_NO_ROWS_FIX[r.rule] for r in hit[:3]) or "check the column mapping and data.date_format"
+    return f"{where}: no rows are left after the quality checks ({rows_in:,} rows in; excluded by {top}). Fix: {fixes}."
 
 
 def _mixed_zones(df: pl.DataFrame | None, columns: list[str]) -> RuleResult:
@@ -725,6 +778,17 @@ def load_transactions(config: Mapping) -> tuple[pl.DataFrame, DataQualityReport]
 
     >>> clean, report = load_transactions(load_config("configs/default.yaml"))  # doctest: +SKIP
     """
+    lf = read_configured(config)
+    policy = QualityPolicy.from_config(config.get("quality"))
+    as_of = (config.get("run") or {}).get("as_of")
+    return clean_transactions(lf, as_of=as_of, policy=policy, source=str(config["data"]["path"]))
+
+
+def read_configured(config: Mapping) -> pl.LazyFrame:
+    """The raw canonical LazyFrame of the transactions a run configuration names (``data`` section), unchecked.
+
+    >>> lf = read_configured(load_config("configs/default.yaml"))  # doctest: +SKIP
+    """
     data = dict(config.get("data") or {})
     path = data.get("path")
     if not path:
@@ -734,12 +798,9 @@ def load_transactions(config: Mapping) -> tuple[pl.DataFrame, DataQualityReport]
     if preset and columns:
         # with a preset only entries that differ from the default identity mapping override it
         columns = {k: v for k, v in columns.items() if v != k}
-    lf = read_transactions(path, columns=columns, date_format=data.get("date_format"),
-                           timezone=data.get("timezone") or "UTC", preset=preset,
-                           encoding=data.get("encoding") or "utf8")
-    policy = QualityPolicy.from_config(config.get("quality"))
-    as_of = (config.get("run") or {}).get("as_of")
-    return clean_transactions(lf, as_of=as_of, policy=policy, source=str(path))
+    return read_transactions(path, columns=columns, date_format=data.get("date_format"),
+                             timezone=data.get("timezone") or "UTC", preset=preset,
+                             encoding=data.get("encoding") or "utf8")
 
 
 def _fmt_example(v: object) -> str:

@@ -36,8 +36,13 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
+import errno
 import glob as globmod
 import io
+import os
+import re
+import stat
+import string
 import warnings
 import zoneinfo
 from collections.abc import Iterator, Mapping
@@ -47,6 +52,7 @@ from pathlib import Path
 
 import polars as pl
 
+from segmentation_lib.config import PLAUSIBLE_YEARS
 from segmentation_lib.errors import ConfigError, DataError
 
 
@@ -145,6 +151,10 @@ def _resolve(source: str | Path) -> tuple[str, list[Path]]:
                         "check the path in data.path (relative paths start at the current directory).")
         return text, files
     path = Path(text)
+    if path.is_symlink() and not path.exists():
+        target = _link_target(path)
+        raise _fail(text, f"is a symbolic link that leads nowhere ({target}).",
+                    "point data.path at the real file, or repair the link (ls -l shows where it points).")
     if not path.exists():
         parent = path.parent if str(path.parent) else Path(".")
         near = difflib.get_close_matches(path.name, [p.name for p in parent.glob("*")], n=1) if parent.is_dir() else []
@@ -152,28 +162,112 @@ def _resolve(source: str | Path) -> tuple[str, list[Path]]:
         raise _fail(text, f"file not found (looked in {path.resolve().parent}).{hint}",
                     "check data.path, or run `segment demo-data` to create the demo data.")
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
-        if not files:
-            files = sorted(p for p in path.rglob("*.csv") if p.is_file())
-        if not files:
-            raise _fail(text, "the directory holds no .parquet or .csv files.",
-                        "point data.path at a file, a directory of Parquet files or a glob such as 'data/*.parquet'.")
-        return text, files
+        return text, _folder_files(path)
+    if not path.is_file():
+        raise _fail(text, f"is not a regular file (it is {_file_type(path)}); reading it could wait forever.",
+                    "export the data to a file first and point data.path at that file.")
     return text, [path]
+
+
+#: suffixes of the data files a folder is searched for (other files, e.g. README.md, are not data)
+DATA_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv",
+                 ".xlsx": "Excel", ".xls": "Excel", ".json": "JSON", ".gz": "compressed", ".zip": "compressed"}
+
+
+def _folder_files(path: Path) -> list[Path]:
+    """The data files of a folder, all of one kind: Parquet or CSV; a mix raises (never half of the data).
+
+    >>> _folder_files(Path("data/demo"))  # doctest: +SKIP
+    [PosixPath('data/demo/customers.parquet'), PosixPath('data/demo/transactions.parquet'), ...]
+    """
+    by_kind: dict[str, list[Path]] = {}
+    for p in sorted(path.rglob("*")):
+        kind = DATA_SUFFIXES.get(p.suffix.lower())
+        if kind and p.is_file() and not p.name.startswith((".", "_")):
+            by_kind.setdefault(kind, []).append(p)
+    if not by_kind:
+        raise _fail(str(path), "the directory holds no .parquet or .csv files.",
+                    "point data.path at a file, a directory of Parquet files or a glob such as 'data/*.parquet'.")
+    if len(by_kind) > 1:
+        listing = "; ".join(f"{kind}: {_names(files, path)}" for kind, files in sorted(by_kind.items()))
+        raise _fail(str(path), f"the directory mixes data files of different kinds ({listing}); reading only one "
+                    "kind would silently leave out the rows of the others.",
+                    "put files of one format in the folder (convert the others, e.g. CSV to Parquet), or point "
+                    "data.path at a glob of one kind such as 'folder/*.parquet'.")
+    kind, files = by_kind.popitem()
+    if kind not in ("parquet", "csv"):
+        raise _fail(str(path), f"the directory holds {kind} files ({_names(files, path)}), which are not read.",
+                    "save the data as CSV (UTF-8) or Parquet files.")
+    return files
+
+
+def _names(files: list[Path], root: Path, limit: int = 5) -> str:
+    """``a.csv, b.csv, ... (12 files)``: file names relative to ``root``, at most ``limit`` of them."""
+    shown = ", ".join(str(p.relative_to(root)) for p in files[:limit])
+    return shown + (f", ... ({len(files)} files)" if len(files) > limit else "")
+
+
+def _link_target(path: Path) -> str:
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 raises RuntimeError on a loop
+        return "a loop of links"
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "a loop of links"
+    try:
+        return f"to the missing '{os.readlink(path)}'"
+    except OSError:
+        return "to a missing file"
+
+
+def _file_type(path: Path) -> str:
+    mode = path.stat().st_mode
+    for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+#: what the first bytes of a file say it is (checked before the file's name is believed)
+MAGIC = (
+    (b"PAR1", "parquet"),
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive"),
+    (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook (.xls)"),
+    (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"\xff\xfe", "UTF-16 text"), (b"\xfe\xff", "UTF-16 text"),
+)
+_EXCEL_FIX = ("open it and save the sheet as CSV (UTF-8), or convert it with "
+              "`python -c \"import pandas as pd; pd.read_excel('in.xlsx').to_csv('out.csv', index=False)\"`.")
+
+
+def sniff(path: Path) -> str | None:
+    """What a file's first bytes say it is (``"parquet"``, ``"UTF-16 text"``, ...), or None for plain text.
+
+    >>> import tempfile; p = Path(tempfile.mkdtemp()) / "x.csv"; _ = p.write_bytes(b"PK\x03\x04...")
+    >>> sniff(p)
+    'an Excel workbook (.xlsx) or another zip archive'
+    """
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    return next((what for magic, what in MAGIC if head.startswith(magic)), None)
 
 
 def _kind(path: Path) -> str:
     suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xls"):
-        raise _fail(str(path), "Excel workbooks are not read directly.",
-                    "open it and save the sheet as CSV (UTF-8), or convert it with "
-                    "`python -c \"import pandas as pd; pd.read_excel('in.xlsx').to_csv('out.csv', index=False)\"`.")
-    if suffix in (".parquet", ".pq"):
+    what = sniff(path)
+    if what == "parquet":
         return "parquet"
-    if suffix in (".csv", ".tsv", ".txt"):
-        return "csv"
-    with path.open("rb") as fh:
-        return "parquet" if fh.read(4) == b"PAR1" else "csv"
+    if suffix in (".xlsx", ".xls") or (what and "Excel" in what):
+        name = what if what else "an Excel workbook"
+        raise _fail(str(path), f"the file is {name}; Excel workbooks are not read directly.", _EXCEL_FIX)
+    if what == "a gzip-compressed file":
+        raise _fail(str(path), "the file is gzip-compressed.",
+                    f"decompress it first (`gunzip -k '{path.name}'`) and point data.path at the result.")
+    if suffix in (".parquet", ".pq"):
+        return "parquet"  # (not PAR1: the Parquet reader names the damage)
+    return "csv"
 
 
 def _check_utf8(path: Path) -> None:
@@ -218,7 +312,13 @@ def _csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
         raise _fail(str(path), "the file is empty (0 bytes).", "export the data again; the file holds nothing.")
     with path.open("rb") as fh:
         head = fh.read(1 << 16)
-    enc = "utf-8" if encoding.lower().replace("-", "") in ("utf8", "utf8lossy") else encoding
+    native = encoding.lower().replace("-", "") in ("utf8", "utf8lossy")
+    if native and b"\x00" in head:
+        n = head.count(b"\x00")
+        raise _fail(str(path), f"the file holds NUL bytes ({n:,} in its first {len(head):,} bytes), so it is not "
+                    "CSV text: it is a binary file, or text in UTF-16/UTF-32.",
+                    "export the data as CSV (UTF-8); for UTF-16 text set data.encoding: utf-16.")
+    enc = "utf-8" if native else encoding
     text = head.decode(enc, errors="replace")
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
@@ -229,10 +329,48 @@ def _csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
         separator = ","
     header = next(csv.reader(io.StringIO(first), delimiter=separator))
     header = [h.strip().lstrip("\ufeff") for h in header]
-    if len(lines) < 2 and size <= len(head):
-        raise _fail(str(path), f"the file has a header ({', '.join(header[:8])}) but no data rows.",
-                    "export the data again with its rows.")
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise _fail(str(path), f"the header names the column(s) {columns_text(repeated)} more than once; only one of "
+                    "each could be read and the other would be silently dropped.",
+                    "give every column of the header its own name and export again.")
+    filler = string.whitespace + '"' + separator
+    rows = [ln for ln in lines[1:] if ln.strip(filler)]
+    if not rows and (size <= len(head) or not _has_data_after_header(path, separator)):
+        raise _fail(str(path), f"the file has a header ({columns_text(header, 8)}) but no data rows"
+                    + ("" if size <= len(head) else f" (after the header its {size:,} bytes hold only blank lines or empty fields)")
+                    + ".", "export the data again with its rows.")
     return header, separator
+
+
+def _has_data_after_header(path: Path, separator: str) -> bool:
+    """Whether any byte after the header line is more than a line break, blank, quote or ``separator``.
+
+    Stops at the first such byte (at once for a real file); a header followed by megabytes of empty
+    lines or empty fields is read only once, in chunks, without parsing.
+    """
+    filler = re.compile(rb"[^\s\"" + re.escape(separator.encode()) + rb"]")
+    with path.open("rb") as fh:
+        fh.readline()  # the header
+        while chunk := fh.read(1 << 22):
+            if filler.search(chunk):
+                return True
+    return False
+
+
+def columns_text(names: list[str], limit: int = 20, width: int = 32) -> str:
+    """Column names for a message: at most ``limit`` of them, each cut to ``width`` characters, odd
+    characters escaped (a header of binary junk must not become a 65 KB message).
+
+    >>> columns_text(["a", "b", "c"], limit=2)
+    'a, b, ... (3 columns)'
+    """
+    def one(n: str) -> str:
+        shown = n.encode("unicode_escape").decode("ascii") if not n.isprintable() else n
+        return shown if len(shown) <= width else shown[: width - 3] + "..."
+
+    text = ", ".join(one(n) for n in names[:limit])
+    return text + (f", ... ({len(names):,} columns)" if len(names) > limit else "")
 
 
 def _open_source(source: str | Path, encoding: str) -> tuple[_Source, pl.LazyFrame]:
@@ -262,12 +400,15 @@ def _open_source(source: str | Path, encoding: str) -> tuple[_Source, pl.LazyFra
     native = encoding.lower().replace("-", "") in ("utf8", "utf8lossy")
     header = sep = None
     for p in files:
+        if native and sniff(p) == "UTF-16 text":
+            raise _fail(str(p), "the file is UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8.",
+                        f"set data.encoding: utf-16, or re-encode it: `iconv -f utf-16 -t utf-8 '{p.name}' > fixed.csv`.")
         if native and not lossy:
             _check_utf8(p)
         h, s = _csv_header(p, encoding)
         if header is not None and h != header:
-            raise _fail(str(p), f"its columns ({', '.join(h)}) differ from those of {files[0].name} "
-                        f"({', '.join(header)}).", "read files with the same header together, or fix the header.")
+            raise _fail(str(p), f"its columns ({columns_text(h)}) differ from those of {files[0].name} "
+                        f"({columns_text(header)}).", "read files with the same header together, or fix the header.")
         header, sep = (h, s) if header is None else (header, sep)
     src.header, src.separator = header, sep
     if native:
@@ -329,7 +470,7 @@ def _missing_column(src: _Source, canonical: str, name: str, key: str = "data.co
     return _fail(
         src.label,
         f"column '{name}' (mapped to '{canonical}') does not exist. The file's columns are: "
-        f"{', '.join(src.header)}.{hint}",
+        f"{columns_text(src.header)}.{hint}",
         f"set {key}.{canonical} to one of these columns"
         + (" (or to null if the file has none)." if canonical not in REQUIRED else "."),
     )
@@ -423,12 +564,23 @@ def resolve_mapping(
             mapping[canonical] = None  # default identity mapping, column simply absent
         else:
             raise _missing_column(src, canonical, name)
+    by_source: dict[str, list[str]] = {}
+    for canonical, name in mapping.items():
+        if name:
+            by_source.setdefault(name, []).append(canonical)
+    shared = {name: keys for name, keys in by_source.items() if len(keys) > 1}
+    if shared:
+        listing = "; ".join(f"'{name}' is mapped to {' and '.join(keys)}" for name, keys in shared.items())
+        raise ConfigError(f"{label}: data.columns maps one source column to several canonical columns ({listing}); "
+                          "each canonical column needs its own source column (the customer column as order_id would "
+                          "make every customer's purchases one order). Fix: map each of them to a different column "
+                          "of the file, or set the optional one (order_id, product_id, quantity, unit_price) to null.")
     if mapping["amount"] is None and not (mapping["quantity"] and mapping["unit_price"]):
         want = columns.get("amount", "amount")
         if want:
             raise _missing_column(src, "amount", str(want))
         raise _fail(label, "no amount: data.columns.amount is null and quantity / unit_price are not both mapped. "
-                    f"The file's columns are: {', '.join(header)}.",
+                    f"The file's columns are: {columns_text(header)}.",
                     "map data.columns.amount, or both data.columns.quantity and data.columns.unit_price.")
     return mapping
 
@@ -637,7 +789,7 @@ def _read_transactions(
         if layout is None:
             expected = "; ".join(f"{k}: {', '.join(v)}" for k, v in spec.signatures.items())
             raise _fail(src.label, f"the header does not match the '{preset}' preset (expected columns "
-                        f"{expected}). The file's columns are: {', '.join(header)}.",
+                        f"{expected}). The file's columns are: {columns_text(header)}.",
                         "remove data.preset and map data.columns yourself, or check the file.")
         merged = {k: (v if (v in header or k in REQUIRED) else None) for k, v in spec.layouts[layout].items()}
         merged.update(columns or {})
@@ -763,12 +915,61 @@ def _timestamp_for(src: _Source, lf: pl.LazyFrame, name: str, dtype: pl.DataType
                                 "set data.date_format to their format (e.g. '%d-%b-%Y'), or map "
                                 "data.columns.timestamp to the date column.")
                 formats = _settle_day_month(lf, text, sample, formats or list(NAIVE_FORMATS[:4]), src.label, name)
+        if sample.len():
+            _check_years(src, name, sample, date_format, formats, timezone)
         pre = (text.str.strip_chars() if date_format else _normalize_ts_text(text)).alias("__ts_text")
         ts, tz = timestamp_exprs(pl.col("__ts_text"), date_format, timezone, formats, normalized=True)
         return ts, tz, text, pre
     raise _fail(src.label, f"column '{name}' (mapped to 'timestamp') has type {dtype}, not dates or text.",
                 "map data.columns.timestamp to a date/time column (numbers like 20240131 also need "
                 "data.date_format: '%Y%m%d').")
+
+
+def _check_years(src: _Source, name: str, sample: pl.Series, date_format: str | None, formats: list[str],
+                 timezone: str) -> None:
+    """Raise when most sampled dates fall outside ``PLAUSIBLE_YEARS`` (``24-12-25`` read as year 0024):
+    the format, not the rows, is wrong. A few such rows are left to quality.implausible_timestamp."""
+    parsed = pl.select(timestamp_exprs(pl.lit(sample), date_format, timezone, formats)[0].dt.year().alias("y")).to_series()
+    ok = parsed.drop_nulls()
+    odd = ok.filter((ok < PLAUSIBLE_YEARS[0]) | (ok > PLAUSIBLE_YEARS[1]))
+    if ok.len() == 0 or odd.len() * 2 <= ok.len():
+        return
+    idx = pl.select(pl.arg_where(parsed.is_not_null() & ((parsed < PLAUSIBLE_YEARS[0]) | (parsed > PLAUSIBLE_YEARS[1])))).to_series()
+    example = sample[int(idx[0])]
+    used = date_format or next((f for f in formats if "%Y" in f), "%Y-%m-%d")
+    short = f" (%y reads '24' as 2024)" if int(odd[0]) < 100 else ""
+    raise _fail(src.label, f"{odd.len():,} of the first {ok.len():,} dates in column '{name}' fall outside the years "
+                f"{PLAUSIBLE_YEARS[0]}-{PLAUSIBLE_YEARS[1]} (e.g. {example!r} read as year {int(odd[0]):04d}).",
+                f"set data.date_format to the values' format, e.g. '{used.replace('%Y', '%y')}' for two-digit "
+                f"years{short}, or export the dates with four-digit years.")
+
+
+#: an id as Excel writes a long number it shows in scientific notation ("1.23457E+11"): digits are lost
+EXCEL_NOTATION = r"^[+-]?\d(?:[.,]\d+)?E\+\d{1,3}$"  # (always "E+": ids such as "3E10" or "2e5" are left alone)
+
+
+def check_id_notation(df: pl.DataFrame, where: str, columns: tuple[str, ...] = ("customer_id", "order_id")) -> None:
+    """Raise DataError when ids are written in scientific notation ("1.23457E+11"): Excel rounds long
+    numeric ids that way, so distinct customers (or orders) would merge into one.
+
+    >>> check_id_notation(pl.DataFrame({"customer_id": ["17850", "1.23457E+11"]}), "t.csv")
+    Traceback (most recent call last):
+    ...
+    segmentation_lib.errors.DataError: t.csv: 1 value(s) of column customer_id are ids in scientific notation (e.g. '1.23457E+11'); Excel writes long numbers so and rounds them, which merges distinct ids into one. Fix: export the ids as text (in Excel format the column as Text before saving, or export from the source system directly) and read the file again.
+    """
+    for col in columns:
+        if col not in df.columns or df.schema[col] != pl.String:
+            continue
+        ids = df[col]
+        # a literal pre-filter keeps the regex off the (usual) ids without an exponent
+        maybe = ids.filter(ids.str.contains("E+", literal=True))
+        hits = maybe.filter(maybe.str.contains(EXCEL_NOTATION)) if maybe.len() else maybe
+        if hits.len():
+            ex = ", ".join(repr(v) for v in hits.unique(maintain_order=True).head(3).to_list())
+            raise DataError(f"{where}: {hits.len():,} value(s) of column {col} are ids in scientific notation (e.g. {ex}); "
+                            "Excel writes long numbers so and rounds them, which merges distinct ids into one. Fix: "
+                            "export the ids as text (in Excel format the column as Text before saving, or export from "
+                            "the source system directly) and read the file again.")
 
 
 def read_customers(source: str | Path, columns: Mapping[str, str | None] | None = None,
@@ -802,6 +1003,7 @@ def _read_customers(source: str | Path, columns: Mapping[str, str | None] | None
     if cid != "customer_id":
         df = df.drop(cid)
     df = df.rename(renames).select("customer_id", pl.exclude("customer_id"))
+    check_id_notation(df, src.label, ("customer_id",))
     dup = df.filter(pl.col("customer_id").is_not_null() & pl.col("customer_id").is_duplicated())
     if dup.height:
         ex = ", ".join(dup["customer_id"].unique(maintain_order=True).head(5).to_list())

@@ -284,11 +284,11 @@ def transition_caption(summary: Mapping[str, Any], flows: pl.DataFrame) -> str:
     return text + "."
 
 
-def retention_caption(retention: pl.DataFrame, segment_col: str = "segment") -> str:
+def segment_retention_caption(retention: pl.DataFrame, segment_col: str = "segment") -> str:
     """The segments that kept the most and the fewest buyers in the first month after the last run.
 
     >>> r = pl.DataFrame({"segment": ["A", "B", "A"], "month": [1, 1, 2], "share": [0.6, 0.1, 0.5]})
-    >>> retention_caption(r)
+    >>> segment_retention_caption(r)
     'In the first month after the last run, 60% of A bought again against 10% of B.'
     """
     first = retention.filter(pl.col("month") == retention["month"].min()).drop_nulls("share")

@@ -189,7 +189,9 @@ def _sorted_tables(
     prev = c("y").shift()
     new_day = (c("y") != prev).fill_null(True)
     same_customer = ((c("y") ^ prev) <= day_mask).fill_null(False)
-    per_row = y.to_frame().with_columns((c("y") - prev).cast(pl.Int64).alias("_step")).select(
+    # the step to the previous key is used only within one customer, where it is below 2**DAY_BITS:
+    # masking keeps it exact there and keeps the (unused) steps between customers castable to Int64
+    per_row = y.to_frame().with_columns(((c("y") - prev) & day_mask).cast(pl.Int64).alias("_step")).select(
         new_day.cast(pl.Int32).alias("n_purchase_days"),  # (Int32 sums: fewer bytes to add up)
         pl.when(same_customer & new_day).then(c("_step") * c("_step")).otherwise(0).alias("_gap_sq"),
         *[((c("y") & day_mask) >= (1 << DAY_BITS) - 1 - w).cast(pl.Int32).alias(f"orders_{w}d") for w in windows],

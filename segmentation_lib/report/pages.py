@@ -28,6 +28,7 @@ from segmentation_lib.describe.notes_text import run_notes_markdown
 from segmentation_lib.describe.rfm_page_text import boundaries_markdown, score_notes_markdown
 from segmentation_lib.report import plots, stages
 from segmentation_lib.report.context import RunContext, open_run
+from segmentation_lib.report.files import write_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -150,7 +151,10 @@ class Page:
         raise NotImplementedError
 
     def run_notes(self) -> MarkdownText:
-        """"Notes on this run": the warnings raised while this page computed (empty when there were none)."""
+        """"Notes on this run": the warnings raised while this page computed (empty when there were none);
+        also left in ``work/notes_<page>.json`` for the run's ``metrics.json``."""
+        name = next((k for k, v in PAGES.items() if v is type(self)), type(self).__name__)
+        write_json(self.ctx.work / f"notes_{name}.json", [" ".join(str(m).split()) for m in self.notes])
         return MarkdownText(run_notes_markdown(self.notes))
 
     def glossary(self) -> MarkdownText:
@@ -752,7 +756,7 @@ class SinceLastRunPage(Page):
         r = self.hist.retention
         if r is None or r.height == 0:
             return None
-        return _chart(plots.retention_lines(r), captions.retention_caption(r))
+        return _chart(plots.retention_lines(r), captions.segment_retention_caption(r))
 
     @_recorded
     def trend(self) -> Chart | None:

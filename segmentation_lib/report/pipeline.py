@@ -30,7 +30,7 @@ from glob import glob
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from segmentation_lib.errors import ConfigError, PipelineError
+from segmentation_lib.errors import ConfigError, DataError, PipelineError
 from segmentation_lib.paths import PACKAGE_DIR, REPO_DIR
 from segmentation_lib.report.files import file_hashes, json_default, sha256_file, write_json
 from segmentation_lib.report.runs import OWNER_FILE, TMP_PREFIX, leftovers_message, remove_leftovers, run_names, write_owner
@@ -358,7 +358,9 @@ def check_inputs(cfg: Mapping[str, Any], config_path: Path | str) -> None:
             continue
         text = str(value)
         what = "matches no file" if any(ch in text for ch in "*?[") else (
-            "holds no file" if Path(text).is_dir() else "does not exist")
+            "holds no file" if Path(text).is_dir() else "is a symbolic link that leads nowhere"
+            if Path(text).is_symlink() and not Path(text).exists() else "is not a regular file (a pipe or device)"
+            if Path(text).exists() else "does not exist")
         problems.append(f"{key} '{text}' {what}")
     if problems:
         plural = "s" if len(problems) > 1 else ""
@@ -367,6 +369,87 @@ def check_inputs(cfg: Mapping[str, Any], config_path: Path | str) -> None:
             "paths start at the configuration file's folder); data.customers.path and data.truth may be null. "
             "The demo data is made by `segment demo-data` (or `make report` with the default configuration)."
         )
+
+
+#: notebooks that split the history into calibration and holdout (validation.holdout_days)
+HOLDOUT_NOTEBOOKS = ("04_validation", "05_value")
+
+
+def preflight(cfg: Mapping[str, Any], config_path: Path | str,
+              notebooks: Sequence[str] = DEFAULT_NOTEBOOKS) -> dict[str, Any]:
+    """What can be checked before the first notebook, so a run fails in seconds and not in notebook 3 or 4:
+    the segment map covers every score code, the rules parse, and the log (one lazy pass over its
+    customer, time and amount columns) has purchases and, when ``notebooks`` holds the validation or
+    value page, a history longer than the holdout.
+    Returns the log's span (``rows``, ``purchases``, ``first``, ``last``); raises ConfigError / DataError.
+
+    >>> preflight(load_config("configs/default.yaml"), "configs/default.yaml")["purchases"] > 0  # doctest: +SKIP
+    True
+    """
+    import polars as pl
+
+    from segmentation_lib.config import PLAUSIBLE_YEARS
+    from segmentation_lib.data.quality import read_configured
+    from segmentation_lib.segment.rules import check_rules
+
+    rc = cfg.get("rfm") or {}
+    seg_map = rc.get("segment_map") or "default"
+    shipped = isinstance(seg_map, str) and (PACKAGE_DIR / "segment" / "maps" / f"{seg_map}.yaml").is_file()
+    if not shipped:
+        # a map of the user's (the shipped ones are complete, tests/segment/test_rfm_maps.py; importing the
+        # scorer costs seconds, so it happens only here)
+        from segmentation_lib.segment.rfm_maps import check_segment_map, map_bins
+
+        check_segment_map(seg_map, map_bins(rc.get("bins") or 5), source=f"{config_path}: rfm.segment_map")
+    if cfg.get("rules"):
+        check_rules(cfg["rules"])
+    data = cfg.get("data") or {}
+    if not data.get("path"):  # nothing to read (notebooks of one's own that read no log)
+        return {"rows": None, "purchases": None, "first": None, "last": None}
+    lf = read_configured(cfg)
+    ts = pl.col("timestamp")
+    plausible = ts.is_between(dt.datetime(PLAUSIBLE_YEARS[0], 1, 1, tzinfo=dt.timezone.utc),
+                              dt.datetime(PLAUSIBLE_YEARS[1], 12, 31, tzinfo=dt.timezone.utc))
+    buy = (pl.col("amount") > 0) & pl.col("customer_id").is_not_null()
+    if "is_cancellation" in lf.collect_schema().names():
+        buy = buy & ~pl.col("is_cancellation")
+    span = lf.select(rows=pl.len(), purchases=buy.sum(), first=ts.filter(plausible).min(),
+                     last=ts.filter(plausible).max()).collect().row(0, named=True)
+    where = str(data["path"])
+    if span["rows"] and not span["purchases"]:
+        raise DataError(f"{where}: none of the {span['rows']:,} rows is a purchase (every amount is zero or negative, "
+                        "or the row is a cancellation), so there is nothing to segment. Fix: check that "
+                        "data.columns.amount is the sale amount with purchases positive (a refunds-only export, or "
+                        "amounts with the sign reversed, look like this).")
+    first, last = span["first"], span["last"]
+    holdout = int((cfg.get("validation") or {}).get("holdout_days") or 0)
+    if first is not None and holdout and any(Path(str(n)).stem in HOLDOUT_NOTEBOOKS for n in notebooks):
+        as_of = (cfg.get("run") or {}).get("as_of")
+        end = (dt.datetime.fromisoformat(str(as_of)).replace(tzinfo=dt.timezone.utc) if as_of else
+               dt.datetime(last.year, last.month, last.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1))
+        history = (end.date() - first.date()).days
+        if history <= holdout:
+            raise ConfigError(
+                f"{config_path}: validation.holdout_days ({holdout}) is not shorter than the history: the transactions "
+                f"run from {first.date()} to {last.date()} and the run ends at {end.date()} ({history:,} days), so no "
+                f"customer has a purchase before the holdout. Fix: set validation.holdout_days below {history} (about a "
+                f"quarter of the history, e.g. {max(1, history // 4)}), or give a longer log."
+            )
+    return span
+
+
+def record_notes(run_dir: Path) -> dict[str, list[str]]:
+    """The pages' run notes (the library warnings each page showed) gathered into ``metrics.json`` under
+    ``notes``, by page; the pages leave them in ``work/notes_<page>.json``. Returns them."""
+    from segmentation_lib.report.files import read_json
+
+    notes = {p.stem.removeprefix("notes_"): read_json(p) for p in sorted((run_dir / WORK_DIR).glob("notes_*.json"))}
+    metrics = run_dir / "metrics.json"
+    if metrics.is_file():
+        data = read_json(metrics)
+        data["notes"] = {page: list(dict.fromkeys(msgs)) for page, msgs in notes.items() if msgs}
+        write_json(metrics, data)
+    return notes
 
 
 def run_pipeline(
@@ -410,6 +493,7 @@ def run_pipeline(
                           "work/ hand-off files in the finished run) or false.")
     out = Path(out_dir if out_dir is not None else rep.get("out_dir") or "reports").resolve()
     names = list(notebooks if notebooks is not None else rep.get("notebooks") or DEFAULT_NOTEBOOKS)
+    preflight(cfg, config_path, names)
     nb_folder = Path(notebooks_dir).resolve() if notebooks_dir else notebook_dir()
     paths = resolve_notebooks(names, nb_folder)
     kernel = kernel_name or ensure_kernel()
@@ -448,6 +532,7 @@ def run_pipeline(
                 with step(f"report {i}/{len(paths)}: {current}", enabled=progress):
                     execute_notebook(src, tmp / src.name, params, kernel, cwd=nb_folder, timeout=timeout)
                 timings[current] = round((dt.datetime.now(dt.timezone.utc) - t0).total_seconds(), 2)
+        record_notes(tmp)
         current = "rendering"
         pages = []
         for src in paths:

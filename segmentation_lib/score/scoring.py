@@ -64,13 +64,33 @@ def _zip_holds(path: Path, member: str) -> bool:
 
 
 def _is_feature_table(path: Path, feature_names: list[str]) -> bool:
-    if path.suffix.lower() not in {".parquet", ".pq"}:
+    if path.suffix.lower() not in {".parquet", ".pq"} or not path.is_file():  # (a FIFO would block the reader)
         return False
     try:
         cols = pl.read_parquet_schema(path).keys()
     except Exception:  # unreadable files are reported by the transaction reader
         return False
     return "customer_id" in cols and all(f in cols for f in feature_names)
+
+
+def _check_partial_feature_table(path: Path, feature_names: list[str]) -> None:
+    """DataError for a Parquet feature table (customer_id and features, no timestamp) that lacks some
+    of the model's features: without this it is read as a transaction log ("column 'timestamp' ...")."""
+    if path.suffix.lower() not in {".parquet", ".pq"} or not path.is_file():
+        return
+    try:
+        cols = set(pl.read_parquet_schema(path))
+    except Exception:  # unreadable files are reported by the transaction reader
+        return
+    present = [f for f in feature_names if f in cols]
+    missing = [f for f in feature_names if f not in cols]
+    if "customer_id" in cols and "timestamp" not in cols and present and missing:
+        raise DataError(
+            f"{path}: this looks like a customer feature table (customer_id and {len(present)} of the model's "
+            f"{len(feature_names)} features, no timestamp), but it lacks the feature(s) {', '.join(missing)} the model "
+            "was trained on. Fix: compute the table with customer_features (the run's features.windows) so it holds "
+            "every feature, or pass the transaction log with --data to compute them from it."
+        )
 
 
 def features_for_scoring(data: str | Path, feature_names: list[str], config: str | Path | None = None,
@@ -85,6 +105,7 @@ def features_for_scoring(data: str | Path, feature_names: list[str], config: str
     path = Path(data)
     if _is_feature_table(path, feature_names):
         return pl.read_parquet(path), {"input": "feature table", "rows": None}
+    _check_partial_feature_table(path, feature_names)
     cfg = load_config(config, overrides=overrides) if config else resolve_config(dict(overrides or {}))
     cfg["data"]["path"] = str(path.resolve())
     if as_of:

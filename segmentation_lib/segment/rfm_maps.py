@@ -21,6 +21,7 @@ from typing import Any, Mapping
 import polars as pl
 import yaml
 
+from segmentation_lib.config import load_yaml
 from segmentation_lib.errors import ConfigError, DataError
 from segmentation_lib.segment.rfm import ALLOWED_BINS, SCORE_COLS
 
@@ -241,10 +242,7 @@ def load_segment_map(
                 f"segment map {str(name_or_path)!r}: not a shipped map ({', '.join(SHIPPED_MAPS)}) and no such file. "
                 "Fix: set rfm.segment_map to default, rf or the path of a YAML map."
             )
-        try:
-            spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc}). Fix the file.") from None
+        spec = load_yaml(path.read_text(encoding="utf-8"), str(path))
         m = segment_map_from_dict(spec, str(path))
     return m if bins is None else rescale_segment_map(m, int(bins))
 
@@ -317,6 +315,30 @@ def score_on_map_scale(score: pl.Expr, bins: int, map_bins_: int) -> pl.Expr:
         return score
     return ((2 * score.cast(pl.Int32) - 1) * map_bins_ // (2 * bins) + 1).cast(pl.Int8)
 
+def check_segment_map(segment_map: str | Path | Mapping[str, Any] | SegmentMap, bins: int,
+                      source: str = "rfm.segment_map") -> MapValidation:
+    """Refuse a map that leaves score codes without a segment, has segments that can never win, or
+    codes outside 1..bins (ConfigError naming them and the fix); overlaps are allowed (the first
+    listed segment wins, as documented). Used before a run starts.
+
+    >>> check_segment_map("default", 5).ok
+    True
+    """
+    m = load_segment_map(segment_map, bins=int(bins))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = validate_segment_map(m)
+    if result.gaps or result.unreachable or result.out_of_range:
+        bad = MapValidation(result.map_name, result.n_codes, {}, result.gaps, result.unreachable, result.out_of_range)
+        share = f" ({len(result.gaps)} of {result.n_codes} codes: their customers would get no RFM segment)" if result.gaps else ""
+        raise ConfigError(
+            f"{source}: {bad.summary().rstrip('.')}{share}. Fix: give every code of 1..{bins} a segment, for example "
+            "by ending the map with a catch-all segment such as {name: Other, r: [1, " + str(bins) + "]} (the first "
+            "listed segment wins, so it takes only the codes no earlier segment has); remove or widen the segments "
+            "that never win."
+        )
+    return result
+
 
 def assign_rfm_segments(
     scored: pl.DataFrame | pl.LazyFrame,
@@ -360,7 +382,23 @@ def assign_rfm_segments(
     table = table.rename(lookup)
     lf = scored.lazy().with_columns(cast).with_columns(on_scale).join(
         table.lazy(), on=list(lookup.values()), how="left", maintain_order="left").drop(list(lookup.values()))
-    return lf if isinstance(scored, pl.LazyFrame) else lf.collect()
+    if isinstance(scored, pl.LazyFrame):
+        return lf
+    out = lf.collect()
+    _warn_unassigned(out, keys, segment_col, m.name)
+    return out
+
+
+def _warn_unassigned(out: pl.DataFrame, keys: list[str], segment_col: str, map_name: str) -> None:
+    """A UserWarning (shown in the page's run notes) when scored customers fall in a code no segment names."""
+    gap = pl.col(segment_col).is_null() & pl.all_horizontal(pl.col(keys).is_not_null())
+    n = out.select(gap.sum()).item()
+    if n:
+        codes = (out.filter(gap).select(pl.concat_str([pl.col(k).cast(pl.String) for k in keys]).alias("c"))["c"]
+                 .unique().sort().head(10).to_list())
+        warnings.warn(f"segment map '{map_name}': {n:,} of {out.height:,} scored customers ({n / out.height:.1%}) have "
+                      f"score codes no segment names (e.g. {', '.join(codes)}), so they have no RFM segment. Fix: give "
+                      "every code a segment (validate_segment_map lists the gaps).", UserWarning, stacklevel=3)
 
 
 def _bins_of_scores(scored: pl.DataFrame | pl.LazyFrame) -> int:

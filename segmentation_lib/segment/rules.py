@@ -24,7 +24,7 @@ import polars as pl
 from segmentation_lib.errors import ConfigError, DataError
 
 
-__all__ = ["Rule", "RuleValidation", "parse_rules", "rule_expr", "validate_rules", "assign_rule_segments"]
+__all__ = ["Rule", "RuleValidation", "parse_rules", "rule_expr", "check_rules", "validate_rules", "assign_rule_segments"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,20 @@ def rule_expr(rule: Rule, columns: Sequence[str] | None = None) -> pl.Expr:
                 f"Available columns: {', '.join(columns)}. Fix: correct the column name in rules.rules."
             )
     return expr.fill_null(False)
+
+
+def check_rules(rules_config: Mapping[str, Any]) -> list[Rule]:
+    """The rules of a configuration checked without data: a default, names, conditions that parse
+    (ConfigError naming the rule otherwise). Which rules match or are shadowed needs the customers:
+    :func:`validate_rules`. Used before a run starts.
+
+    >>> [r.name for r in check_rules({"default": "Bronze", "rules": [{"name": "Gold", "when": "total_spend >= 1000"}]})]
+    ['Gold']
+    """
+    rules, _, _ = _config_parts(rules_config)
+    for r in rules:
+        rule_expr(r)
+    return rules
 
 
 def validate_rules(

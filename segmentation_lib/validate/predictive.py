@@ -98,8 +98,9 @@ def split_calibration_holdout(
     n_cal = cal_ids.height
     if n_cal == 0:
         raise DataError(
-            f"split_calibration_holdout: no transactions before the cutoff {cut.date()}. Fix: choose a later "
-            f"cutoff (e.g. holdout_days before the last transaction)."
+            f"split_calibration_holdout: no transactions before the cutoff {cut.date()}, so the holdout covers the "
+            f"whole history. Fix: in a report run lower validation.holdout_days (the cutoff is the run's as_of minus "
+            f"it), or set a later run.as_of; in the library pass a later cutoff."
         )
     summary = {
         "cutoff": cut.isoformat(),

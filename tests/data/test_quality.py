@@ -237,7 +237,7 @@ def test_report_renderings(log):
     assert isinstance(rep, DataQualityReport)
     table = rep.to_polars()
     assert table.columns == ["rule", "description", "rows", "excluded", "customers", "action", "details"]
-    assert table.height == 9
+    assert table.height == 10  # 8 rules + mixed_time_zones + outliers
     d = json.loads(json.dumps(rep.to_dict()))
     assert d["rows_in"] == 14 and d["customers_dropped"] == 5 and d["policy"]["returns"] == "net"
     assert d["rules"][1]["examples"][0]["timestamp_raw"] == "not a date"

@@ -214,3 +214,17 @@ def test_shuffled_input_rows_give_the_same_features():
     a = customer_features(tx, as_of).sort("customer_id")
     b = customer_features(tx.sample(fraction=1.0, shuffle=True, seed=1), as_of).sort("customer_id")
     assert a.equals(b)
+
+
+@pytest.mark.parametrize("n_customers", [1, 2, 3])
+def test_few_customers_with_any_hashes_give_the_grouped_table(n_customers):
+    """Issue 12: the step between the sorted UInt64 keys of two customers overflowed an Int64 cast
+    when their hashes were far apart (2 customers failed about one time in four)."""
+    for seed in range(40):
+        log = _random_log(seed, n_customers=n_customers, with_product=False)
+        log = log.filter(pl.col("customer_id") != "R1").with_columns(
+            (pl.lit(f"s{seed}-") + pl.col("customer_id")).alias("customer_id"))
+        fast = customer_features(log, "2025-01-01", method="sorted")
+        assert fast.height == log["customer_id"].n_unique()
+        assert_frame_equal(fast, customer_features(log, "2025-01-01", method="grouped"),
+                           check_exact=False, rel_tol=1e-9, abs_tol=1e-6)

@@ -146,8 +146,8 @@ def test_bad_input_scheduled_run_exits_2_with_one_paragraph(tmp_path: Path, case
     result = runner.invoke(app, ["run", "--config", str(cfg), "--out", str(tmp_path / "reports")])
     _assert_one_paragraph(result, words)
     assert runs.list_runs(tmp_path / "reports") == []
-    if case == "missing":  # the executed notebook is kept for whoever debugs the data
-        assert "01_exploration" in result.output and len(runs.list_failed_runs(tmp_path / "reports")) == 1
+    if case == "missing":  # found by the preflight (pipeline.preflight) before any notebook ran: nothing kept
+        assert "01_exploration" not in result.output and runs.list_failed_runs(tmp_path / "reports") == []
 
 
 # --------------------------------------------------------------------------- whole pipeline (slow)
