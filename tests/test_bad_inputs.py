@@ -62,7 +62,7 @@ def error_text(result, *needles: str, code: int = 2) -> str:
 
 def ok_report(result) -> dict:
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)  # progress lines go to stderr, the JSON alone to stdout
 
 
 # --------------------------------------------------------------------------- silent data loss

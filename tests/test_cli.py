@@ -269,7 +269,8 @@ def test_progress_step_in_a_terminal_shows_elapsed_time_and_a_final_line():
 def test_an_interrupted_run_says_exactly_what_was_kept(monkeypatch, tmp_path):
     import segmentation_lib.report.pipeline as pipeline
 
-    (tmp_path / "tx.csv").write_text("customer_id,timestamp,amount\n1,2024-01-01,5\n", encoding="utf-8")
+    # a year of history, so the preflight's holdout check passes and the run reaches its first notebook
+    (tmp_path / "tx.csv").write_text("customer_id,timestamp,amount\n1,2023-01-01,5\n1,2024-01-01,5\n", encoding="utf-8")
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("run: {name: t}\ndata: {path: tx.csv, customers: null, truth: null}\n", encoding="utf-8")
 

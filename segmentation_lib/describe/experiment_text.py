@@ -3,7 +3,7 @@
 The conclusion never claims a segment effect that the tests do not support: a segment is named as
 different only when Cochran's Q says the effect differs across the method's segments *and* the
 segment's p-value, adjusted for the number of segments and variants, is below alpha. User-supplied
-names (variants, segments) are HTML-escaped.
+names (variants, segments) are Markdown-escaped; the page makes any HTML in them inert.
 
 >>> lift = {"metric": "conversion", "variant": "B", "mean_control": 0.10, "mean_variant": 0.12, "abs_lift": 0.02,
 ...         "abs_low": 0.01, "abs_high": 0.03, "rel_lift": 0.2, "rel_low": 0.1, "rel_high": 0.3, "p_value": 0.001,
@@ -13,10 +13,10 @@ names (variants, segments) are HTML-escaped.
 """
 from __future__ import annotations
 
-import html
 import math
 from typing import Any, Mapping, Sequence
 
+from segmentation_lib.describe.format import md_literal
 from segmentation_lib.formatting import fmt_number
 
 #: how the page names the metrics
@@ -29,12 +29,13 @@ METHOD_WORDS = {"overall": "all customers", "rfm_segment": "RFM segment", "value
 
 
 def esc(text: Any) -> str:
-    """A user-supplied name, escaped for HTML (and Markdown tables).
+    """A user-supplied name for a sentence: Markdown punctuation escaped so it shows as typed (the page makes
+    any HTML in it inert when it displays the text, ``describe.format.inert_markdown``).
 
-    >>> esc("<b>VIP</b>")
-    '&lt;b&gt;VIP&lt;/b&gt;'
+    >>> esc("*VIP*|x")
+    '\\\\*VIP\\\\*\\\\|x'
     """
-    return html.escape(str(text)).replace("|", "\\|")
+    return md_literal(text)
 
 
 def method_word(method: str) -> str:

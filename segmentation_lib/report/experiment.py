@@ -126,13 +126,6 @@ def _md(*parts: str) -> MarkdownText:
     return MarkdownText("\n\n".join(p for p in parts if p))
 
 
-def _escaped(df: pl.DataFrame) -> pl.DataFrame:
-    """Text cells and column names (``n_<variant>``) HTML-escaped for the Markdown tables."""
-    out = df.with_columns(pl.col(c).map_elements(text.esc, return_dtype=pl.String)
-                          for c in df.columns if df.schema[c] == pl.String)
-    return out.rename({c: text.esc(c) for c in out.columns})
-
-
 class ExperimentPage(Page):
     """The experiment page (``notebooks/experiment.ipynb``); ``options``: ``exposures`` (a file path)."""
 
@@ -175,7 +168,7 @@ class ExperimentPage(Page):
         """The sample-ratio-mismatch check, overall and the segments that warn or fail."""
         rows = self.result.readout.srm
         bad = rows.filter(pl.col("status").is_in(["warn", "fail"]) & (pl.col("method") != OVERALL))
-        table = md_table(_escaped(bad.drop("chi2")), {"p_value": "float"}) if bad.height else ""
+        table = md_table(bad.drop("chi2"), {"p_value": "float"}) if bad.height else ""
         return _md(text.srm_sentence(rows.to_dicts(), self.settings), table)
 
     def forest(self) -> Figure:
@@ -214,7 +207,7 @@ class ExperimentPage(Page):
                 (pl.col("abs_high") * scale).alias("high"), "rel_lift", "p_value", "p_adjusted", "significant")
             unit = " (conversion in %, lift in points)" if conv else ""
             out.append(f"**By {text.method_word(m)}**{unit}, corrected with {self.settings['corrections'][m]}:\n\n"
-                       + md_table(_escaped(table), {"control": "float", "treated": "float", "lift": "float", "low": "float",
+                       + md_table(table, {"control": "float", "treated": "float", "lift": "float", "low": "float",
                                                     "high": "float", "rel_lift": "pct", "p_value": "float",
                                                     "p_adjusted": "float"}))
         return _md(*out)
@@ -242,7 +235,7 @@ class ExperimentPage(Page):
         table = recs.with_columns([(pl.col(c) * scale).alias(c) for c in ("abs_lift", "abs_low", "abs_high")])
         return _md("Basis: *segment* = a significant lift in that segment where the effect differs across segments; "
                    "*overall* = the effect is not shown to differ, so the overall result applies; *no winner* = the "
-                   "control stays.", md_table(_escaped(table), {"abs_lift": "float", "abs_low": "float",
+                   "control stays.", md_table(table, {"abs_lift": "float", "abs_low": "float",
                                                                "abs_high": "float", "p_adjusted": "float"}))
 
     def planted_truth(self) -> MarkdownText | None:
@@ -261,7 +254,7 @@ class ExperimentPage(Page):
         if not rows:
             return None
         return _md("Planted conversion effects (points) and what the readout recovered:",
-                   md_table(_escaped(pl.DataFrame(rows)), {"planted": "float", "estimate": "float", "low": "float",
+                   md_table(pl.DataFrame(rows), {"planted": "float", "estimate": "float", "low": "float",
                                                            "high": "float"}))
 
 

@@ -142,13 +142,14 @@ def test_reference_errors(second_run, tmp_path):
         hist.check_reference_model(model, ["n_orders", "total_spend"], second_run["first"])
     check_message(err, "clustering.features")
     # a model saved with other library versions is refused, not silently reused
-    import joblib
+    import segmentation_lib.score.persistence as persistence
 
     bad = tmp_path / "old"
     shutil.copytree(second_run["first"], bad)
-    payload = joblib.load(bad / "model.joblib")
-    payload["metadata"]["versions"]["scikit-learn"] = "0.0.1"
-    joblib.dump(payload, bad / "model.joblib")
+    real_versions = persistence.library_versions
+    with pytest.MonkeyPatch.context() as mp:  # save the same model as if fitted with another scikit-learn
+        mp.setattr(persistence, "library_versions", lambda: {**real_versions(), "scikit-learn": "0.0.1"})
+        persistence.save_model(persistence.load_model(bad / "model.joblib"), bad / "model.joblib")
     with pytest.raises(ModelError) as err:
         hist.load_reference_model(bad)
     check_message(err, "reference")

@@ -109,7 +109,8 @@ def test_full_disk_in_a_notebook_keeps_a_readable_failed_run(tmp_path: Path, mon
                               kernel_name="none")
     failed = runs.list_failed_runs(out)
     assert len(failed) == 1 and "kept in" in err.value.kept_sentence and str(failed[0]) in err.value.kept_sentence
-    assert sorted(p.name for p in failed[0].iterdir()) == ["FAILED.txt", "a_one.ipynb"]  # the half notebook is gone
+    # the half notebook is gone; history.json holds only the run's links (reference, previous run)
+    assert sorted(p.name for p in failed[0].iterdir()) == ["FAILED.txt", "a_one.ipynb", "history.json"]
     assert "No space left on device" in (failed[0] / "FAILED.txt").read_text()
     assert all(html.readable_notebook(p) for p in failed[0].glob("*.ipynb"))
     assert f"{failed[0].name}/a_one.ipynb" in (out / "index.html").read_text()
@@ -160,4 +161,4 @@ def test_cli_says_what_an_interrupted_run_kept(tmp_path: Path, monkeypatch) -> N
     failed = runs.list_failed_runs(tmp_path / "reports")
     text = " ".join(result.output.split())
     assert "nothing half-written" not in text and len(failed) == 1
-    assert f"Interrupted. The executed notebooks and FAILED.txt (the reason) are kept in {failed[0]}" in text
+    assert f"The unfinished run was kept in {failed[0]}, which holds FAILED.txt" in text
