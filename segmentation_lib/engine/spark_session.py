@@ -95,6 +95,11 @@ def spark_session(cfg: Mapping[str, Any] | None = None, **overrides: Any):
     builder = SparkSession.builder.appName(str(settings["app_name"]))
     if settings.get("master"):
         builder = builder.master(str(settings["master"]))
+        if str(settings["master"]).startswith("local"):
+            import os
+            import sys  # local mode: the Python workers (Arrow batches) run this interpreter and its packages
+
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
