@@ -152,10 +152,18 @@ def run(
     config: Path = typer.Option(Path("configs/default.yaml"), "--config", "-c", help="Run configuration YAML."),
     out: Optional[Path] = typer.Option(None, "--out", help="Reports folder (default: report.out_dir of the configuration)."),
     demo: bool = typer.Option(False, "--demo", metavar=FLAG, help="Generate the demo data first if data.path does not exist."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="polars | spark: overrides engine.kind (docs/spark.md)."),
 ) -> None:
     """Execute the four report notebooks with papermill into a new folder under reports/ and print its index.html."""
     from segmentation_lib.report.pipeline import run_pipeline
 
+    if engine:
+        import os
+
+        from segmentation_lib.engine.spark_session import ENGINE_ENV, engine_settings
+
+        os.environ[ENGINE_ENV] = engine  # the notebooks' kernels inherit it
+        engine_settings({})  # a clear ConfigError for an unknown engine, before any notebook runs
     if demo:
         _ensure_demo_data(config)
     index = run_pipeline(config, out_dir=out)

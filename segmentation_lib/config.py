@@ -31,7 +31,7 @@ PATH_KEYS = (
 )
 
 #: mappings whose keys are free-form (not checked against the defaults)
-FREE_KEYS = ("data.columns", "data.customers.columns", "clustering.names", "data.demo")
+FREE_KEYS = ("data.columns", "data.customers.columns", "clustering.names", "data.demo", "engine.conf")
 
 
 #: settings with a fixed set of values (kept equal to the modules' own lists; tests/test_config.py checks it)
@@ -43,6 +43,7 @@ CHOICES: dict[str, tuple] = {
     "validation.method": ("bootstrap", "subsample"),
     "predict.model": ("mbgnbd", "bgnbd", "pareto"),                                     # predict.counts.COUNT_MODELS
     "predict.freq": ("D", "W", "M"),                                                    # features.common.FREQS
+    "engine.kind": ("polars", "spark"),                                                 # engine.spark_session.ENGINES
 }
 
 #: numeric settings: dotted key -> (kind, low, high, nullable); kind "int" = a whole number,
@@ -77,6 +78,7 @@ NUMBERS: dict[str, tuple[str, Any, Any, bool]] = {
     "predict.monthly_discount": ("num", ("(", -1), 1, False),
     "predict.value_cut": ("num", ("(", 0), (1, ")"), False),
     "predict.alive_cut": ("num", ("(", 0), (1, ")"), False),
+    "engine.partitions": ("int", 1, None, False),
 }
 
 

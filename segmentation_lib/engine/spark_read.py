@@ -39,6 +39,57 @@ def to_polars(sdf) -> pl.DataFrame:
     return pl.from_arrow(sdf.toArrow())
 
 
+def _number_sql(column: str) -> str:
+    x = f"CAST(`{column}` AS DOUBLE)"
+    return f"CASE WHEN isnan({x}) THEN NULL ELSE {x} END"
+
+
+def exact_quantiles(sdf, quantiles: Mapping[str, list[float]]) -> dict[str, list[float | None]]:
+    """Linear-interpolated quantiles of columns of a Spark frame, bit for bit those of polars'
+    ``quantile(q, interpolation="linear")`` (nulls and NaN left out).
+
+    Two aggregates: the count of values per column, then the two order statistics around each
+    position ``(n - 1) * q`` (``percentile_disc``, exact), interpolated on the driver with the
+    polars formula ``lower + (upper - lower) * frac``. (Spark's own ``percentile`` interpolates
+    with another formula, so its values can differ in the last bit.)
+
+    >>> exact_quantiles(spark.range(5), {"id": [0.5, 0.9]})  # doctest: +SKIP
+    {'id': [2.0, 3.6]}
+    """
+    from pyspark.sql import functions as F
+
+    names = list(quantiles)
+    counts = sdf.agg(*[F.count(F.expr(_number_sql(c))).alias(f"n{i}") for i, c in enumerate(names)]).first()
+    plan, aggs = {}, []
+    for i, c in enumerate(names):
+        n = int(counts[f"n{i}"])
+        plan[c] = []
+        for q in quantiles[c]:
+            if n == 0:
+                plan[c].append(None)
+                continue
+            pos = (n - 1) * float(q)
+            lo, hi = int(pos // 1), int(-(-pos // 1))
+            keys = []
+            for idx in (lo, hi):
+                key = f"q{len(aggs)}"
+                aggs.append(F.expr(f"percentile_disc({(idx + 0.5) / n!r}) WITHIN GROUP (ORDER BY {_number_sql(c)})").alias(key))
+                keys.append(key)
+            plan[c].append((keys, pos - lo))
+    row = sdf.agg(*aggs).first() if aggs else {}
+    out: dict[str, list[float | None]] = {}
+    for c in names:
+        out[c] = []
+        for item in plan[c]:
+            if item is None:
+                out[c].append(None)
+                continue
+            (k_lo, k_hi), frac = item
+            lower, upper = float(row[k_lo]), float(row[k_hi])
+            out[c].append(lower + (upper - lower) * frac)
+    return out
+
+
 def read_source(spark, data: Mapping[str, Any]):
     """The raw Spark DataFrame named by ``data.table`` or ``data.path``, and a label for messages."""
     table = data.get("table")
@@ -289,14 +340,13 @@ def clean_spark(sdf, as_of: str | dt.date | dt.datetime | None = None, policy: Q
 
 def spark_outliers(kept_cust, policy: QualityPolicy) -> tuple[RuleResult, pl.DataFrame]:
     """The outlier rule on the engine: customers whose kept net spend is above the exact linear
-    ``outlier_quantile`` of all kept customers (Spark's ``percentile`` interpolates as polars'
-    ``quantile(interpolation="linear")``)."""
+    ``outlier_quantile`` of all kept customers (:func:`exact_quantiles`, as polars)."""
     from pyspark.sql import functions as F
 
     action = policy.action("outliers")
     empty = pl.DataFrame(schema={"customer_id": pl.String, "rows": pl.Int64, "net_spend": pl.Float64})
     net = F.col("net").cast("double")
-    threshold = kept_cust.agg(F.percentile(net, float(policy.outlier_quantile)).alias("q")).first()["q"]
+    threshold = exact_quantiles(kept_cust.select(net.alias("net")), {"net": [float(policy.outlier_quantile)]})["net"][0]
     if threshold is None:
         return RuleResult("outliers", 0, 0, 0, action), empty
     top = to_polars(kept_cust.filter(net > threshold).select(

@@ -37,7 +37,7 @@ from segmentation_lib.segment.rfm_maps import load_segment_map
 from segmentation_lib.segment.rules import parse_rules, rule_expr
 from segmentation_lib.segment.sampling import smallest_keys_per_group
 from segmentation_lib.segment.value_engagement import VALUE_ENGAGEMENT_LABELS
-from segmentation_lib.engine.spark_read import to_polars
+from segmentation_lib.engine.spark_read import exact_quantiles, to_polars
 
 #: ``percentile_approx`` accuracy used when approximate edges are asked for without one
 DEFAULT_ACCURACY = 10_000
@@ -48,12 +48,25 @@ def _bins_per_dim(scorer: RFMScorer) -> dict[str, int]:
     return {d: int(bins.get(d, 5)) if isinstance(bins, Mapping) else int(bins) for d in DIMS}
 
 
-def _percentile(col, ps: list[float], accuracy: int | None):
+def _quantiles(sdf, columns: Mapping[str, str], qs: Mapping[str, list[float]], accuracy: int | None) -> dict[str, list]:
+    """Quantiles per measure: exact (as polars, :func:`exact_quantiles`) or ``percentile_approx``."""
     from pyspark.sql import functions as F
 
     if accuracy is None:
-        return F.percentile(col, ps)
-    return F.percentile_approx(col, ps, int(accuracy))
+        merged: dict[str, list[float]] = {}
+        offsets = {}
+        for k, col in columns.items():  # two measures may share a column
+            offsets[k] = len(merged.setdefault(col, []))
+            merged[col] += list(qs[k])
+        got = exact_quantiles(sdf, merged)
+        return {k: got[col][offsets[k]:offsets[k] + len(qs[k])] for k, col in columns.items()}
+    aggs = []
+    for i, (k, col) in enumerate(columns.items()):
+        x = F.col(f"`{col}`").cast("double")
+        aggs.append(F.percentile_approx(F.when(~F.isnan(x), x), qs[k], int(accuracy)).alias(f"a{i}"))
+    row = sdf.agg(*aggs).first()
+    return {k: [None if v is None else float(v) for v in (row[f"a{i}"] or [None] * len(qs[k]))]
+            for i, k in enumerate(columns)}
 
 
 def fit_rfm(features, scorer: RFMScorer, accuracy: int | None = None) -> RFMScorer:
@@ -84,10 +97,12 @@ def fit_rfm(features, scorer: RFMScorer, accuracy: int | None = None) -> RFMScor
     for d, col in cols.items():
         x = F.col(f"`{col}`").cast("double")
         x = F.when(~F.isnan(x), x)
-        ps = [k / bins[d] for k in range(1, bins[d])]
-        aggs += [F.count_distinct(x).alias(f"{d}_n"), F.max(x).alias(f"{d}_max"),
-                 _percentile(x, ps, accuracy).alias(f"{d}_q")]
+        aggs += [F.count_distinct(x).alias(f"{d}_n"), F.max(x).alias(f"{d}_max")]
     row = features.agg(*aggs).first().asDict()
+    learn = {d: c for d, c in cols.items() if row[f"{d}_n"] > bins[d]}
+    if learn:
+        qs = _quantiles(features, learn, {d: [k / bins[d] for k in range(1, bins[d])] for d in learn}, accuracy)
+        row.update({f"{d}_q": v for d, v in qs.items()})
     skeleton: dict[str, list[float | None]] = {}
     few = [d for d in DIMS if row[f"{d}_n"] <= bins[d]]
     distinct = {}
@@ -166,9 +181,9 @@ def value_engagement(features, value: str = "total_spend", engagement: str = "n_
     if absolute:
         v_cut, e_cut = float(value_cut), float(engagement_cut)
     else:
-        row = features.agg(_percentile(v, [float(value_cut)], accuracy).alias("v"),
-                           _percentile(e, [float(engagement_cut)], accuracy).alias("e")).first()
-        v_cut, e_cut = (row["v"] or [None])[0], (row["e"] or [None])[0]
+        got = _quantiles(features, {"v": value, "e": engagement}, {"v": [float(value_cut)], "e": [float(engagement_cut)]},
+                         accuracy)
+        v_cut, e_cut = got["v"][0], got["e"][0]
     hv = F.coalesce(v > F.lit(v_cut), F.lit(False)) if v_cut is not None else F.lit(False)
     he = F.coalesce(e > F.lit(e_cut), F.lit(False)) if e_cut is not None else F.lit(False)
     names = VALUE_ENGAGEMENT_LABELS

@@ -16,6 +16,10 @@ from segmentation_lib.errors import ConfigError
 #: engine kinds of ``engine.kind``
 ENGINES = ("polars", "spark")
 
+#: environment variable that overrides ``engine.kind`` (``segment run --engine spark`` sets it, so the
+#: report notebooks' kernels, which inherit the environment, use the same engine)
+ENGINE_ENV = "SEGMENTATION_ENGINE"
+
 #: defaults of the ``engine:`` section (configs/default.yaml holds the documented copy)
 DEFAULT_ENGINE = {"kind": "polars", "master": "local[2]", "app_name": "segmentation-kit", "partitions": 8, "conf": {}}
 
@@ -36,10 +40,15 @@ def engine_settings(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     >>> engine_settings({})["kind"]
     'polars'
     """
+    import os
+
     section = dict((cfg or {}).get("engine") or {})
     out = {**DEFAULT_ENGINE, **{k: v for k, v in section.items() if v is not None}}
+    if os.environ.get(ENGINE_ENV):
+        out["kind"] = os.environ[ENGINE_ENV].strip()
     if out["kind"] not in ENGINES:
-        raise ConfigError(f"engine.kind: '{out['kind']}' is not an engine. Fix: use one of {', '.join(ENGINES)}.")
+        raise ConfigError(f"engine.kind: '{out['kind']}' is not an engine (engine.kind or ${ENGINE_ENV}). Fix: use one "
+                          f"of {', '.join(ENGINES)}.")
     p = out["partitions"]
     if isinstance(p, bool) or not isinstance(p, int) or p < 1:
         raise ConfigError(f"engine.partitions: {p!r} must be a whole number >= 1 (shuffle partitions). Fix: use e.g. 8 "
