@@ -48,8 +48,15 @@ def write_parquet(sdf, target: str | Path, partitions: int | None = None) -> str
 
 
 def read_spark_parquet(folder: str | Path) -> pl.DataFrame:
-    """A Parquet folder written by Spark, on the driver (its part files)."""
-    return pl.read_parquet(str(Path(folder) / "*.parquet"))
+    """A Parquet folder written by Spark, on the driver (its part files); timestamps as the kit's
+    ``Datetime("us", "UTC")`` (Spark writes UTC instants)."""
+    frame = pl.read_parquet(str(Path(folder) / "*.parquet"))
+    fix = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Datetime) and dtype != pl.Datetime("us", "UTC"):
+            e = pl.col(name).dt.cast_time_unit("us")
+            fix.append((e.dt.convert_time_zone("UTC") if dtype.time_zone else e.dt.replace_time_zone("UTC")).alias(name))
+    return frame.with_columns(fix) if fix else frame
 
 
 def spark_data(cfg: Mapping[str, Any], work: str | Path) -> tuple[pl.DataFrame, Any, pl.DataFrame]:
