@@ -238,7 +238,6 @@ def clean_spark(sdf, as_of: str | dt.date | dt.datetime | None = None, policy: Q
         F.count(F.lit(1)).alias("rows_in"),
         *[F.sum(F.col(f"_f_{r}").cast("long")).alias(f"n_{r}") for r in RULES],
         *[F.sum((F.col("_reason") == r).cast("long")).alias(f"x_{r}") for r in RULES],
-        *[F.count_distinct(F.when(F.col(f"_f_{r}") & valid, F.col("customer_id"))).alias(f"c_{r}") for r in RULES],
         F.max(F.when(keep, F.col("timestamp"))).alias("max_ts"),
     ).first().asDict()
     stats = {k: (0 if v is None and k != "max_ts" else v) for k, v in stats.items()}
@@ -263,9 +262,13 @@ def clean_spark(sdf, as_of: str | dt.date | dt.datetime | None = None, policy: Q
         F.sum(keep.cast("long")).alias("kept_rows"),
         F.sum(F.when(keep, money).otherwise(F.lit(0).cast(MONEY_TYPE))).alias("net"),
         F.array_join(F.array_sort(F.collect_set("_reason")), ", ").alias("reason"),
+        # customers affected per rule: one flag per customer here instead of a distinct count per rule
+        *[F.max(F.col(f"_f_{r}").cast("int")).alias(f"_c_{r}") for r in RULES],
     )).persist(StorageLevel.MEMORY_AND_DISK)
     counts = cust.agg(F.count(F.lit(1)).alias("all"), F.sum((F.col("kept_rows") > 0).cast("long")).alias("kept"),
-                      F.sum(((F.col("kept_rows") > 0) & (F.col("net") <= 0)).cast("long")).alias("nonpos")).first()
+                      F.sum(((F.col("kept_rows") > 0) & (F.col("net") <= 0)).cast("long")).alias("nonpos"),
+                      *[F.sum(F.col(f"_c_{r}")).alias(f"c_{r}") for r in RULES]).first()
+    stats.update({f"c_{r}": int(counts[f"c_{r}"] or 0) for r in RULES})
     dropped = to_polars(cust.filter(F.col("kept_rows") == 0).select("customer_id", "n_rows", "reason")).sort("customer_id")
     if dropped.height == 0:
         dropped = pl.DataFrame(schema={"customer_id": pl.String, "n_rows": pl.Int64, "reason": pl.String})
