@@ -98,6 +98,13 @@ def find_config(config: Path | None) -> Path:
     )
 
 
+class Engine(str, Enum):
+    """Where the log is read and summarised (``engine.kind``)."""
+
+    polars = "polars"
+    spark = "spark"
+
+
 class DataFormat(str, Enum):
     """File formats of ``segment demo-data``."""
 
@@ -282,12 +289,15 @@ def run(
     seed: SeedOption = None,
     reference: Optional[Path] = typer.Option(None, "--reference", help="An earlier run folder: score with its frozen model, RFM edges, segment map and rules (overrides run.reference)."),
     compare_to: Optional[Path] = typer.Option(None, "--compare-to", help="The run folder 'Since last run' compares with (default: the latest earlier run of this run.name)."),
+    engine: Optional[Engine] = typer.Option(None, "--engine", help="Overrides engine.kind: polars (one machine) or spark (docs/spark.md)."),
 ) -> None:
-    """Execute the four report notebooks with papermill into a new folder under reports/ and print its index.html."""
+    """Execute the report notebooks with papermill into a new folder under reports/ and print its index.html."""
     from segmentation_lib.report.pipeline import run_pipeline
 
     config = find_config(config)
     overrides = config_overrides(data, preset, as_of, seed)
+    if engine:  # recorded with the other overrides (manifest, run_config.yaml the notebooks read)
+        overrides.setdefault("engine", {})["kind"] = Engine(engine).value
     if demo:
         _ensure_demo_data(config, overrides)
     index = run_pipeline(config, out_dir=out, reference=reference, compare_to=compare_to,

@@ -41,7 +41,7 @@ PATH_KEYS = (
 PLAUSIBLE_YEARS = (1900, 2199)
 
 #: mappings whose keys are free-form (not checked against the defaults)
-FREE_KEYS = ("data.columns", "data.customers.columns", "clustering.names", "data.demo")
+FREE_KEYS = ("data.columns", "data.customers.columns", "clustering.names", "data.demo", "engine.conf")
 
 
 #: settings with a fixed set of values (kept equal to the modules' own lists; tests/test_config.py checks it)
@@ -53,6 +53,7 @@ CHOICES: dict[str, tuple] = {
     "validation.method": ("bootstrap", "subsample"),
     "predict.model": ("mbgnbd", "bgnbd", "pareto"),                                     # predict.counts.COUNT_MODELS
     "predict.freq": ("D", "W", "M"),                                                    # features.common.FREQS
+    "engine.kind": ("polars", "spark"),                                                 # engine.spark_session.ENGINES
 }
 
 #: numeric settings: dotted key -> (kind, low, high, nullable); kind "int" = a whole number,
@@ -98,6 +99,7 @@ NUMBERS: dict[str, tuple[str, Any, Any, bool]] = {
     "history.drift.psi": ("num", 0, None, False),
     "history.drift.share_shift": ("num", 0, 1, False),
     "history.drift.ari": ("num", -1, 1, False),
+    "engine.partitions": ("int", 1, None, False),
 }
 
 

@@ -65,10 +65,17 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     from segmentation_lib.features.customer import customer_features
     from segmentation_lib.data.quality import load_transactions
 
-    tx, report = load_transactions(ctx.cfg)
-    report.policy.check_excluded_share(report)  # e.g. a wrong date format dropping most rows stops the run
-    windows = (ctx.cfg.get("features") or {}).get("windows") or (30, 90, 365)
-    features = customer_features(tx, report.as_of, windows=windows)  # sorted by customer id
+    from segmentation_lib.engine.spark_session import is_spark
+
+    if is_spark(ctx.cfg):  # engine.kind: spark: read, checked and summarised on Spark (segmentation_lib/engine)
+        from segmentation_lib.engine.spark_stage import spark_data
+
+        tx, report, features = spark_data(ctx.cfg, ctx.work)
+    else:
+        tx, report = load_transactions(ctx.cfg)
+        report.policy.check_excluded_share(report)  # e.g. a wrong date format dropping most rows stops the run
+        windows = (ctx.cfg.get("features") or {}).get("windows") or (30, 90, 365)
+        features = customer_features(tx, report.as_of, windows=windows)  # sorted by customer id
     if report.policy.outliers == "flag":
         features = with_outlier_flag(features, report.outlier_customers["customer_id"])
     dq = report.to_dict()

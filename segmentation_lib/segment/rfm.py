@@ -554,6 +554,20 @@ class RFMScorer(TransformerMixin, BaseEstimator):
                           if getattr(self, k) is not None) + ")")
 
 
+def scorer_from_config(section: Mapping[str, Any]) -> RFMScorer:
+    """An unfitted RFMScorer from the ``rfm`` section of a run configuration (frozen edges read when
+    ``frozen_edges`` is set).
+
+    >>> scorer_from_config({"bins": 4, "recency": "days_since_last", "frequency": "n_orders",
+    ...                     "monetary": "total_spend"}).bins
+    4
+    """
+    bins = dict(section["bins"]) if isinstance(section["bins"], Mapping) else int(section["bins"])
+    return RFMScorer(bins=bins, recency=section["recency"], frequency=section["frequency"], monetary=section["monetary"],
+                     edges=read_edges(section["frozen_edges"]) if section.get("frozen_edges") else None,
+                     cuts=section.get("percentiles"), thresholds=section.get("thresholds"), filters=section.get("filters"))
+
+
 def _degenerate(edges: Mapping[str, dict], bins: int) -> dict[str, str]:
     out = {}
     for dim, d in edges.items():
