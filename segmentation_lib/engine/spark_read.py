@@ -22,6 +22,7 @@ import polars as pl
 
 from segmentation_lib.data.quality import (DESCRIPTIONS, OUTLIER_REASON, RULES, DataQualityReport, QualityPolicy,
                                            RuleResult, parse_as_of)
+from segmentation_lib.config import PLAUSIBLE_YEARS
 from segmentation_lib.data.read import CANONICAL, NULL_TOKENS, resolve_mapping
 from segmentation_lib.errors import ConfigError, DataError
 
@@ -185,9 +186,12 @@ def flag_columns(columns: list[str], as_of: dt.datetime | None) -> dict[str, Any
     # exact duplicates: every copy after the first of a group of identical rows (a window
     # partitioned by the row's own values: rows spread over the cluster, never one partition)
     same = Window.partitionBy(*[F.col(f"`{c}`") for c in columns]).orderBy(F.lit(1))
+    first, last = (dt.datetime(PLAUSIBLE_YEARS[0], 1, 1, tzinfo=dt.timezone.utc),
+                   dt.datetime(PLAUSIBLE_YEARS[1] + 1, 1, 1, tzinfo=dt.timezone.utc))
     return {
         "null_customer": cid.isNull() | cid.isin(list(NULL_TOKENS)),
         "bad_timestamp": ts.isNull(),
+        "implausible_timestamp": F.coalesce((ts < F.lit(first)) | (ts >= F.lit(last)), F.lit(False)),
         "non_numeric_amount": amount.isNull(),
         "future": F.coalesce(future, F.lit(False)),
         "duplicates": F.row_number().over(same) > 1,
@@ -243,7 +247,7 @@ def clean_spark(sdf, as_of: str | dt.date | dt.datetime | None = None, policy: Q
     stats = {k: (0 if v is None and k != "max_ts" else v) for k, v in stats.items()}
     rows_in = int(stats["rows_in"])
     base_cols = [c for c in CANONICAL if c in columns]
-    for rule in ("null_customer", "bad_timestamp"):
+    for rule in ("null_customer", "bad_timestamp", "implausible_timestamp"):
         if getattr(policy, rule) == "error" and stats[f"n_{rule}"]:
             ex = example_rows(flagged, rule, base_cols, 3).to_dicts()
             raise DataError(f"{where}: {stats[f'n_{rule}']:,} row(s) have a {DESCRIPTIONS[rule]} and quality.{rule} is "
