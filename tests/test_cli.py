@@ -288,3 +288,15 @@ def test_an_interrupted_run_says_exactly_what_was_kept(monkeypatch, tmp_path):
     assert "nothing half-written" not in text
     assert f"Interrupted during 01_exploration: no report was published" in text
     assert f"kept in {failed[0]}, which holds {', '.join(kept)} (FAILED.txt says where it stopped)" in text
+
+
+def test_run_engine_is_a_recorded_override_with_its_choices(monkeypatch, demo_config, tmp_path):
+    import segmentation_lib.report.pipeline as pipeline
+
+    seen = {}
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda config, out_dir=None, **kw: seen.update(kw) or tmp_path)
+    res = runner.invoke(app, ["run", "-c", str(demo_config), "--engine", "spark"])
+    assert res.exit_code == 0, res.output
+    assert seen["overrides"] == {"engine": {"kind": "spark"}}  # written to run_config.yaml and the manifest
+    bad = runner.invoke(app, ["run", "-c", str(demo_config), "--engine", "duckdb"])
+    assert bad.exit_code == 2 and "'polars', 'spark'" in bad.output
