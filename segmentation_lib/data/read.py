@@ -171,7 +171,7 @@ def _resolve(source: str | Path) -> tuple[str, list[Path]]:
 
 #: suffixes of the data files a folder is searched for (other files, e.g. README.md, are not data)
 DATA_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv",
-                 ".xlsx": "Excel", ".xls": "Excel", ".json": "JSON", ".gz": "compressed", ".zip": "compressed"}
+                 ".xlsx": "Excel", ".xls": "Excel", ".json": "JSON", ".gz": "csv", ".zst": "csv", ".zip": "csv"}  # (compressed CSV)
 
 
 def _folder_files(path: Path) -> list[Path]:

@@ -163,3 +163,9 @@ def test_milliseconds_read_as_seconds_stop_with_the_right_unit(tmp_path):
     check_message(err, "tx.csv", "column 'timestamp'", "data.timestamp_unit: ms")
     with pytest.raises(ConfigError, match="timestamp_unit"):
         read_transactions(f, timestamp_unit="days")
+
+
+def test_a_folder_of_gzipped_csv_reads_whole(tmp_path):
+    (tmp_path / "2024-01.csv.gz").write_bytes(gzip.compress(CSV.encode()))
+    (tmp_path / "2024-02.csv").write_text(CSV)
+    assert rows(read_transactions(tmp_path)) == WANT + WANT
