@@ -1339,3 +1339,53 @@ def attach_customers(features: pl.DataFrame | pl.LazyFrame, customers: pl.DataFr
         "attribute_null_ids": null_ids,
     }
     return joined, report
+
+
+# --------------------------------------------------------------------------- product-usage events
+
+EVENT_COLUMNS = ("customer_id", "timestamp", "event", "value", "session_id")
+EVENT_REQUIRED = ("customer_id", "timestamp", "event")
+
+
+def read_events(source: str | Path, columns: Mapping[str, str | None] | None = None,
+                date_format: str | None = None, timezone: str = "UTC", encoding: str = "utf8",
+                sheet: str | int | None = None, timestamp_unit: str | None = None) -> pl.LazyFrame:
+    """Read a product-usage event log as a LazyFrame of ``customer_id`` (String), ``timestamp``
+    (Datetime UTC), ``event`` (String), optional ``value`` (Float64) and ``session_id`` (String),
+    plus ``_raw_timestamp`` for the quality counts. Same formats and timestamp rules as
+    :func:`read_transactions`; ``columns`` maps these names to the file's columns (None = absent).
+
+    >>> lf = read_events("events.csv", {"customer_id": "account", "timestamp": "ts",  # doctest: +SKIP
+    ...                  "event": "name", "session_id": "session"})
+    """
+    with _readable(str(source)):
+        if timestamp_unit not in TIMESTAMP_UNITS:
+            raise ConfigError(f"data.events.timestamp_unit: '{timestamp_unit}' is not a unit. Fix: use null, "
+                              "'s', 'ms' or 'excel'.")
+        src, lf = _open_source(source, encoding, sheet)
+        mapping = {k: k if k in src.header else None for k in EVENT_COLUMNS}
+        mapping.update(dict(columns or {}))
+        for key in EVENT_COLUMNS:
+            name = mapping.get(key)
+            if name and name not in src.header or (key in EVENT_REQUIRED and not name):
+                raise _missing_column(src, key, name or key, key="data.events.columns")
+        schema = lf.collect_schema()
+        cid, ts_name, ev = mapping["customer_id"], mapping["timestamp"], mapping["event"]
+        if timestamp_unit:
+            ts, _, raw_ts, pre = _epoch_timestamp(src, lf, ts_name, schema[ts_name], timestamp_unit, timezone)
+        else:
+            ts, _, raw_ts, pre = _timestamp_for(src, lf, ts_name, schema[ts_name], date_format, timezone)
+        exprs = [_id_expr(cid, schema[cid], "customer_id", _float_like_ids(lf, cid, schema[cid])),
+                 ts.alias("timestamp"), pl.col(ev).cast(pl.String).str.strip_chars().alias("event")]
+        if mapping["value"]:
+            v = mapping["value"]
+            _check_numeric_dtype(src, "value", v, schema[v])
+            exprs.append(_number_expr(v, schema[v], _check_sample_numbers(src, lf, v, schema[v])).alias("value"))
+        if mapping["session_id"]:
+            s = mapping["session_id"]
+            exprs.append(_id_expr(s, schema[s], "session_id", False))
+        exprs.append(raw_ts.alias("_raw_timestamp"))
+        if pre is not None:
+            lf = lf.with_columns(pre)
+        return lf.select(exprs).with_columns(
+            pl.when(pl.col("timestamp").is_null()).then(pl.col("_raw_timestamp")).alias("_raw_timestamp"))

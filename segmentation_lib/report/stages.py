@@ -74,6 +74,11 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     dq = report.to_dict()
     dq["as_of"] = report.as_of.isoformat()
     features, dq["customer_attributes"] = with_customer_attributes(features, ctx.cfg)
+    from segmentation_lib.features.customer import with_usage_features
+
+    features, usage_report = with_usage_features(features, ctx.cfg, report.as_of)
+    if usage_report is not None:
+        dq["events"] = usage_report
     tx.write_parquet(tx_p)
     features.write_parquet(ft_p)
     report.dropped_customers.write_parquet(ctx.run_dir / "excluded_customers.parquet")
