@@ -1,6 +1,7 @@
 """Usage features per customer from a product-usage event log (``data.events``), docs/features.md.
 
-Per customer, counted up to ``as_of``: ``n_events``, ``active_days`` (distinct days with an event),
+Per customer, from the events before ``as_of`` (exclusive, as for the purchase features; a window of
+``w`` days holds the events at or after ``as_of - w days``; day counts are differences of UTC dates): ``n_events``, ``active_days`` (distinct days with an event),
 ``sessions`` (distinct session ids; one session per active day when the log has none),
 ``active_days_{w}d`` / ``sessions_{w}d`` in each window, ``sessions_per_active_week``,
 ``distinct_events`` (breadth), ``events_per_session`` (depth), ``usage_trend`` (events in the
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from segmentation_lib.data.quality import parse_as_of
 from segmentation_lib.errors import ConfigError
 
 TREND_RECENT, TREND_BEFORE = 30, 90
@@ -36,14 +38,6 @@ def feature_column(name: str) -> str:
     'export_pdf'
     """
     return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_") or "feature"
-
-
-def _as_of(value: str | dt.date | dt.datetime) -> dt.datetime:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if not isinstance(value, dt.datetime):
-        value = dt.datetime(value.year, value.month, value.day)
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def usage_features(events: pl.DataFrame | pl.LazyFrame, as_of: str | dt.date | dt.datetime,
@@ -61,22 +55,20 @@ def usage_features(events: pl.DataFrame | pl.LazyFrame, as_of: str | dt.date | d
     if len(cols) != len(list(key_features)):
         raise ConfigError(f"features.key_features {list(key_features)} name the same feature twice (after lower "
                           "case and '_' for other characters). Fix: list each event name once.")
-    when = _as_of(as_of)
+    when = parse_as_of(as_of)
     lf = events.lazy()
     has_session = "session_id" in lf.collect_schema().names()
     ts = pl.col("timestamp")
-    lf = lf.filter(ts <= when).with_columns(
-        day=ts.dt.date(),
-        age=((pl.lit(when) - ts).dt.total_seconds() / 86_400.0),
-    )
+    lf = lf.filter(ts < when).with_columns(day=ts.dt.date())
     session = (pl.col("session_id") if has_session else pl.col("day").cast(pl.String))
     lf = lf.with_columns(session=pl.coalesce(session, pl.col("day").cast(pl.String)))
 
     def within(days: int) -> pl.Expr:
-        return pl.col("age") < days
+        return ts >= when - dt.timedelta(days=days)
 
     recent = within(TREND_RECENT).sum() / TREND_RECENT
     before = (~within(TREND_RECENT) & within(TREND_RECENT + TREND_BEFORE)).sum() / TREND_BEFORE
+    today = pl.lit(when.date())
     aggs = [
         pl.len().alias("n_events"),
         pl.col("day").n_unique().alias("active_days"),
@@ -86,8 +78,8 @@ def usage_features(events: pl.DataFrame | pl.LazyFrame, as_of: str | dt.date | d
         pl.col("day").dt.truncate("1w").n_unique().alias("_active_weeks"),
         pl.col("event").n_unique().alias("distinct_events"),
         pl.when(recent + before > 0).then((recent - before) / (recent + before)).otherwise(0.0).alias("usage_trend"),
-        pl.col("age").min().floor().cast(pl.Int64).alias("days_since_last_activity"),
-        pl.col("age").max().floor().cast(pl.Int64).alias("usage_tenure_days"),
+        (today - pl.col("day").max()).dt.total_days().alias("days_since_last_activity"),
+        (today - pl.col("day").min()).dt.total_days().alias("usage_tenure_days"),
     ]
     for name in key_features:
         c = feature_column(name)

@@ -39,9 +39,9 @@ def test_hand_counted_usage_features():
                    "active_days_30d", "sessions_30d", "distinct_events", "adopted_export", "first_use_export",
                    "days_since_last_activity").rows()
     assert got == [
-        ("a", 6, 3, 4, 1, 2, 2, 3, 3, 1, dt.date(2024, 3, 30), 1),
-        ("b", 2, 1, 1, 0, 0, 0, 0, 2, 0, None, 121),
-        ("c", 3, 2, 2, 1, 1, 1, 1, 2, 1, dt.date(2024, 3, 31), 0),  # no session id: one session per active day; 1 March is 30.6 days back
+        ("a", 6, 3, 4, 1, 2, 2, 3, 3, 1, dt.date(2024, 3, 30), 2),
+        ("b", 2, 1, 1, 0, 0, 0, 0, 2, 0, None, 122),
+        ("c", 3, 2, 2, 1, 1, 1, 1, 2, 1, dt.date(2024, 3, 31), 1),  # no session id: one session per active day; 1 March is before 2 March
     ]
     a = f.row(0, named=True)
     assert a["events_per_session"] == 6 / 4
@@ -64,10 +64,10 @@ def test_usage_features_match_a_plain_group_by():
         "session_id": rng.integers(0, 600, n).astype(str),
     })
     f = usage_features(ev, AS_OF, windows=(30, 90), key_features=("d",))
-    age = (pl.lit(AS_OF) - pl.col("timestamp")).dt.total_seconds() / 86400
-    plain = ev.with_columns(age=age, day=pl.col("timestamp").dt.date()).group_by("customer_id").agg(
+    recent = pl.col("timestamp") >= AS_OF - dt.timedelta(days=90)
+    plain = ev.with_columns(day=pl.col("timestamp").dt.date()).group_by("customer_id").agg(
         pl.len().alias("n_events"), pl.col("session_id").n_unique().alias("sessions"),
-        pl.col("day").filter(pl.col("age") < 90).n_unique().alias("active_days_90d"),
+        pl.col("day").filter(recent).n_unique().alias("active_days_90d"),
         pl.col("event").n_unique().alias("distinct_events"),
         pl.col("day").filter(pl.col("event") == "d").min().alias("first_use_d"),
     ).sort("customer_id")
