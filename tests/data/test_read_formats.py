@@ -169,3 +169,13 @@ def test_a_folder_of_gzipped_csv_reads_whole(tmp_path):
     (tmp_path / "2024-01.csv.gz").write_bytes(gzip.compress(CSV.encode()))
     (tmp_path / "2024-02.csv").write_text(CSV)
     assert rows(read_transactions(tmp_path)) == WANT + WANT
+
+
+def test_the_settings_arrive_from_the_configuration(tmp_path):
+    from segmentation_lib.data.quality import read_configured
+
+    f = tmp_path / "tx.csv"
+    f.write_text('customer_id;timestamp;amount\na;45296.4375;"1.234,50 EUR"\n')
+    data = {"path": str(f), "decimal": ",", "thousands": ".", "timestamp_unit": "excel"}
+    df = read_configured({"data": data}).collect()
+    assert df.select("timestamp", "amount").row(0) == (dt.datetime(2024, 1, 5, 10, 30, tzinfo=UTC), 1234.5)
