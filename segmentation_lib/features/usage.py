@@ -94,15 +94,23 @@ def usage_features(events: pl.DataFrame | pl.LazyFrame, as_of: str | dt.date | d
 
 
 def join_usage(features: pl.DataFrame, usage: pl.DataFrame) -> pl.DataFrame:
-    """Features of every customer of either table (full join on ``customer_id``): customers without
-    events get zero counts (and null dates/ratios), customers with events only get the usage columns.
+    """Features of every customer of either table (full join on ``customer_id``). Customers without
+    events get 0 in the counts, ``sessions_per_active_week``, ``events_per_session`` and
+    ``usage_trend``, ``usage_tenure_days`` 0 and ``days_since_last_activity`` = their ``tenure_days``
+    (no use since they became customers; null without purchase features), so clustering and rules can
+    read them; customers with events only get null purchase columns.
 
-    >>> f = pl.DataFrame({"customer_id": ["a", "b"], "n_orders": [1, 2]})
-    >>> u = pl.DataFrame({"customer_id": ["b", "c"], "n_events": [5, 1]})
+    >>> f = pl.DataFrame({"customer_id": ["a", "b"], "tenure_days": [40, 9]})
+    >>> u = pl.DataFrame({"customer_id": ["b", "c"], "n_events": [5, 1], "days_since_last_activity": [2, 3]})
     >>> join_usage(f, u).rows()
-    [('a', 1, 0), ('b', 2, 5), ('c', None, 1)]
+    [('a', 40, 0, 40), ('b', 9, 5, 2), ('c', None, 1, 3)]
     """
-    joined = features.join(usage, on="customer_id", how="full", coalesce=True)
-    counts = [c for c in usage.columns if c != "customer_id" and usage.schema[c].is_integer()
-              and c != "days_since_last_activity" and c != "usage_tenure_days"]
-    return joined.with_columns(pl.col(counts).fill_null(0)).sort("customer_id")
+    no_events = pl.col("_has_usage").is_null()
+    joined = features.join(usage.with_columns(_has_usage=pl.lit(True)), on="customer_id", how="full", coalesce=True)
+    zero = [c for c in usage.columns if c not in ("customer_id", "days_since_last_activity")
+            and (usage.schema[c].is_numeric())]
+    fills = [pl.when(no_events).then(0).otherwise(pl.col(c)).cast(usage.schema[c]).alias(c) for c in zero]
+    if "days_since_last_activity" in usage.columns and "tenure_days" in features.columns:
+        fills.append(pl.when(no_events).then(pl.col("tenure_days")).otherwise(pl.col("days_since_last_activity"))
+                     .cast(usage.schema["days_since_last_activity"]).alias("days_since_last_activity"))
+    return joined.with_columns(fills).drop("_has_usage").sort("customer_id")

@@ -77,11 +77,13 @@ def test_usage_features_match_a_plain_group_by():
 
 def test_join_keeps_every_customer_with_zero_counts():
     u = usage_features(EVENTS, AS_OF, windows=(30,))
-    purchases = pl.DataFrame({"customer_id": ["a", "z"], "n_orders": [2, 1]})
+    purchases = pl.DataFrame({"customer_id": ["a", "z"], "n_orders": [2, 1], "tenure_days": [100, 45]})
     j = join_usage(purchases, u)
     assert j["customer_id"].to_list() == ["a", "b", "c", "z"]
     z = j.row(3, named=True)
-    assert (z["n_orders"], z["n_events"], z["sessions_30d"], z["days_since_last_activity"]) == (1, 0, 0, None)
+    assert (z["n_orders"], z["n_events"], z["sessions_30d"], z["events_per_session"], z["usage_trend"],
+            z["days_since_last_activity"]) == (1, 0, 0, 0.0, 0.0, 45)
+    assert j.row(1, named=True)["n_orders"] is None and j.row(0, named=True)["days_since_last_activity"] == 2
 
 
 def test_read_and_clean_an_event_csv_counts_each_rule(tmp_path):
