@@ -340,14 +340,21 @@ def _ensure_demo_data(config: Path, overrides: dict | None = None) -> None:
     path = Path(cfg["data"]["path"])
     if path.exists():
         return
-    if (cfg.get("run") or {}).get("name") != "demo":  # never stand synthetic data in for a real, missing file
+    demo_cfg = cfg["data"].get("demo") or {}
+    saas = demo_cfg.get("kind") == "saas"  # (an explicit request for the SaaS demo)
+    if (cfg.get("run") or {}).get("name") != "demo" and not saas:  # never stand synthetic data in for a real, missing file
         raise ConfigError(
             f"{config}: data.path '{path}' does not exist, and --demo makes the synthetic demo data only for the "
             "demo configuration (run.name: demo). Fix: correct data.path (relative paths start at the "
             "configuration file's folder), or run without --demo to get the full list of missing inputs."
         )
-    demo_cfg = cfg["data"].get("demo") or {}
     n = int(demo_cfg.get("n_customers", 20_000))
+    if saas:
+        from segmentation_lib.data.demo_usage import write_demo_usage
+
+        with step(f"SaaS demo data not found; generating {n:,} accounts into {path.parent}", console=console):
+            write_demo_usage(path.parent, n_accounts=n, seed=int(demo_cfg.get("seed", 42)))
+        return
     with step(f"Demo data not found; generating {n:,} customers into {path.parent}", console=console):
         write_demo_data(path.parent, n_customers=n, seed=int(demo_cfg.get("seed", 42)))
 

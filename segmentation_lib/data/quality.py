@@ -800,7 +800,9 @@ def read_configured(config: Mapping) -> pl.LazyFrame:
         columns = {k: v for k, v in columns.items() if v != k}
     return read_transactions(path, columns=columns, date_format=data.get("date_format"),
                              timezone=data.get("timezone") or "UTC", preset=preset,
-                             encoding=data.get("encoding") or "utf8")
+                             encoding=data.get("encoding") or "utf8", sheet=data.get("sheet"),
+                             decimal=data.get("decimal") or ".", thousands=data.get("thousands"),
+                             timestamp_unit=data.get("timestamp_unit"))
 
 
 def _fmt_example(v: object) -> str:

@@ -171,7 +171,7 @@ def _resolve(source: str | Path) -> tuple[str, list[Path]]:
 
 #: suffixes of the data files a folder is searched for (other files, e.g. README.md, are not data)
 DATA_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv",
-                 ".xlsx": "Excel", ".xls": "Excel", ".json": "JSON", ".gz": "compressed", ".zip": "compressed"}
+                 ".xlsx": "Excel", ".xls": "Excel", ".json": "JSON", ".gz": "csv", ".zst": "csv", ".zip": "csv"}  # (compressed CSV)
 
 
 def _folder_files(path: Path) -> list[Path]:
@@ -236,6 +236,7 @@ MAGIC = (
     (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive"),
     (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook (.xls)"),
     (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"\x28\xb5\x2f\xfd", "a zstd-compressed file"),
     (b"\xff\xfe", "UTF-16 text"), (b"\xfe\xff", "UTF-16 text"),
 )
 _EXCEL_FIX = ("open it and save the sheet as CSV (UTF-8), or convert it with "
@@ -255,19 +256,122 @@ def sniff(path: Path) -> str | None:
 
 
 def _kind(path: Path) -> str:
+    """"parquet", "excel", "gzip", "zstd", "zip" or "csv": what the file's first bytes (then its name) say."""
     suffix = path.suffix.lower()
     what = sniff(path)
     if what == "parquet":
         return "parquet"
+    if what == "an Excel workbook (.xlsx) or another zip archive":
+        return "excel" if _is_workbook(path) else "zip"
     if suffix in (".xlsx", ".xls") or (what and "Excel" in what):
-        name = what if what else "an Excel workbook"
-        raise _fail(str(path), f"the file is {name}; Excel workbooks are not read directly.", _EXCEL_FIX)
+        return "excel"
     if what == "a gzip-compressed file":
-        raise _fail(str(path), "the file is gzip-compressed.",
-                    f"decompress it first (`gunzip -k '{path.name}'`) and point data.path at the result.")
+        return "gzip"
+    if what == "a zstd-compressed file":
+        return "zstd"
     if suffix in (".parquet", ".pq"):
         return "parquet"  # (not PAR1: the Parquet reader names the damage)
     return "csv"
+
+
+def _is_workbook(path: Path) -> bool:
+    """Whether a zip archive is an Excel workbook (it holds ``xl/workbook.xml``); a damaged zip counts as one."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.startswith("xl/") for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return path.suffix.lower() != ".zip"
+
+
+_UNPACKED: dict[Path, Path] = {}  # compressed file -> its decompressed CSV (kept for the process: scans are lazy)
+
+
+def _unpack(path: Path, kind: str) -> Path:
+    """The decompressed CSV of a ``.csv.gz`` / ``.csv.zst`` file or a ``.zip`` holding one CSV (a temporary
+    file, decompressed in streaming chunks, so a large log never sits in memory twice).
+
+    >>> _unpack(Path("tx.csv.gz"), "gzip")  # doctest: +SKIP
+    PosixPath('/tmp/segment-unpacked-.../tx.csv')
+    """
+    if path in _UNPACKED and _UNPACKED[path].exists():
+        return _UNPACKED[path]
+    import atexit
+    import shutil
+    import tempfile
+    import zipfile
+
+    import pyarrow as pa
+
+    folder = Path(tempfile.mkdtemp(prefix="segment-unpacked-"))
+    atexit.register(shutil.rmtree, folder, True)
+    stem = path.name[: -len(path.suffix)] if path.suffix.lower() in (".gz", ".zst", ".zstd", ".zip") else path.name
+    out = folder / (stem if Path(stem).suffix else stem + ".csv")
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(path) as z:
+                members = [i for i in z.infolist() if not i.is_dir() and not i.filename.startswith(("__MACOSX/", "."))]
+                if len(members) != 1:
+                    names = ", ".join(i.filename for i in members[:5]) or "nothing"
+                    raise _fail(str(path), f"the zip archive holds {len(members)} files ({names}); one CSV is read "
+                                "from an archive.", "put one CSV in the archive, or unzip it and point data.path "
+                                "at the folder or a glob of the CSV files.")
+                with z.open(members[0]) as src, out.open("wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 22)
+        else:
+            with pa.input_stream(str(path), compression="gzip" if kind == "gzip" else "zstd") as src, \
+                    out.open("wb") as dst:
+                while chunk := src.read(1 << 22):
+                    dst.write(chunk)
+    except DataError:
+        raise
+    except (OSError, zipfile.BadZipFile, pa.ArrowException) as err:
+        tool = {"gzip": "gunzip -t", "zstd": "zstd -t", "zip": "unzip -t"}[kind]
+        raise _fail(str(path), f"the file is {'a zip archive' if kind == 'zip' else f'a {kind}-compressed file'} "
+                    f"that cannot be decompressed ({str(err).splitlines()[0][:160]}); it may be truncated.",
+                    f"check it with `{tool} '{path.name}'`, or export it again; "
+                    f"or decompress it yourself (e.g. `gunzip -k '{path.name}'`) and point data.path at the result.") from None
+    _UNPACKED[path] = out
+    return out
+
+
+def _read_workbook(path: Path, sheet: str | int | None) -> pl.DataFrame:
+    """One sheet of an Excel workbook (``.xlsx``, ``.xls``) through polars' reader (calamine engine).
+
+    ``sheet`` is a sheet name, a 1-based sheet number, or None for the first sheet.
+
+    >>> _read_workbook(Path("Online Retail.xlsx"), "Online Retail")  # doctest: +SKIP
+    """
+    try:
+        import fastexcel
+    except ImportError:
+        raise _fail(str(path), "the file is an Excel workbook and the Excel reader (fastexcel) is not installed.",
+                    "install the kit with its dependencies (`pip install -e .` or `pip install fastexcel`), or save "
+                    "the sheet as CSV (UTF-8).") from None
+    try:
+        names = fastexcel.read_excel(str(path)).sheet_names
+    except Exception as err:  # damaged / not a workbook
+        what = sniff(path) or "an Excel workbook"
+        raise _fail(str(path), f"the file is {what} that cannot be opened ({str(err).splitlines()[0][:160]}).",
+                    "open it in Excel and save it again, or " + _EXCEL_FIX) from None
+    if sheet is None:
+        which: dict = {"sheet_id": 1}
+    elif isinstance(sheet, int) or str(sheet).isdigit():
+        if not 1 <= int(sheet) <= len(names):
+            raise _fail(str(path), f"data.sheet {sheet} is not a sheet number (the workbook has {len(names)} "
+                        f"sheet(s): {', '.join(names)}).", "set data.sheet to a sheet name or a number from 1.")
+        which = {"sheet_id": int(sheet)}
+    elif sheet not in names:
+        raise _fail(str(path), f"the workbook has no sheet '{sheet}' (its sheets: {', '.join(names)}).",
+                    "set data.sheet to one of the sheet names (or null for the first sheet).")
+    else:
+        which = {"sheet_name": str(sheet)}
+    df = pl.read_excel(path, engine="calamine", infer_schema_length=None, **which)
+    if df.height == 0:
+        raise _fail(str(path), f"the sheet {sheet or names[0]!r} holds no data rows.",
+                    "set data.sheet to the sheet with the data, or export it again with its rows.")
+    return df
 
 
 def _check_utf8(path: Path) -> None:
@@ -373,12 +477,37 @@ def columns_text(names: list[str], limit: int = 20, width: int = 32) -> str:
     return text + (f", ... ({len(names):,} columns)" if len(names) > limit else "")
 
 
-def _open_source(source: str | Path, encoding: str) -> tuple[_Source, pl.LazyFrame]:
+def _open_source(source: str | Path, encoding: str, sheet: str | int | None = None) -> tuple[_Source, pl.LazyFrame]:
     label, files = _resolve(source)
-    kinds = {_kind(p) for p in files}
+    by_file = {p: _kind(p) for p in files}
+    shown = {"gzip": "csv", "zstd": "csv", "zip": "csv"}
+    kinds = {shown.get(k, k) for k in by_file.values()}
     if len(kinds) > 1:
-        raise _fail(label, "the files mix CSV and Parquet.", "point data.path at files of one format.")
+        listing = "; ".join(f"{p.name}: {k}" for p, k in list(by_file.items())[:6])
+        raise _fail(label, f"the files mix formats ({listing}); reading only some would leave out rows.",
+                    "point data.path at files of one format.")
     kind = kinds.pop()
+    if kind == "excel":
+        if len(files) > 1:
+            raise _fail(label, f"{len(files)} Excel workbooks match; one workbook is read at a time.",
+                        "point data.path at one workbook (and data.sheet at its sheet).")
+        df = _read_workbook(files[0], sheet)
+        df = df.rename({c: str(c).strip().lstrip("\ufeff") for c in df.columns})
+        return _Source(label=label, kind="excel", files=files, header=list(df.columns)), df.lazy()
+    unpacked = {p: _unpack(p, k) for p, k in by_file.items() if k in shown}
+    if unpacked:
+        try:
+            src, lf = _open_source_files(label, kind, [unpacked.get(p, p) for p in files], encoding)
+        except DataError as err:  # messages name the user's file, not the temporary copy
+            text = str(err)
+            for p, tmp in unpacked.items():
+                text = text.replace(str(tmp), str(p))
+            raise DataError(text) from None
+        return src, lf
+    return _open_source_files(label, kind, files, encoding)
+
+
+def _open_source_files(label: str, kind: str, files: list[Path], encoding: str) -> tuple[_Source, pl.LazyFrame]:
     src = _Source(label=label, kind=kind, files=files)
     if kind == "parquet":
         import pyarrow.parquet as pq
@@ -619,22 +748,82 @@ def _float_like_ids(lf: pl.LazyFrame, name: str, dtype: pl.DataType) -> bool:
     return bool(sample.str.strip_chars().str.contains(r"^-?\d+\.0*$").any())
 
 
-def parse_number(expr: pl.Expr, symbols: bool = True) -> pl.Expr:
-    """Text -> Float64; unparseable or non-finite -> null. ``symbols`` removes currency symbols
-    and inner spaces first (a regex: skipped when a sample of the column does not need it).
+#: currency symbols, spaces (also no-break and thin spaces) and three-letter codes ("EUR") around an amount
+CURRENCY_RE = r"[\s\p{Sc}]+|\b[A-Z]{3}\b"
+DECIMALS = (".", ",")
+THOUSANDS = (None, ",", ".", " ", "'")
+
+
+def parse_number(expr: pl.Expr, symbols: bool = True, decimal: str = ".", thousands: str | None = None) -> pl.Expr:
+    """Text -> Float64; unparseable or non-finite -> null. ``symbols`` removes currency symbols, codes
+    and inner spaces first (a regex: skipped when a sample of the column does not need it);
+    ``thousands`` is removed and ``decimal`` read as the decimal point (literal replacements).
 
     >>> pl.select(parse_number(pl.lit(" $12.50"))).item()
     12.5
+    >>> pl.select(parse_number(pl.lit("1.234,50 EUR"), decimal=",", thousands=".")).item()
+    1234.5
     """
-    text = expr.str.replace_all(r"[\s$€£]", "") if symbols else expr.str.strip_chars()
+    text = expr.str.replace_all(CURRENCY_RE, "") if symbols else expr.str.strip_chars()
+    if thousands:
+        text = text.str.replace_all(thousands, "", literal=True)
+    if decimal != ".":
+        text = text.str.replace_all(decimal, ".", literal=True)
     num = text.cast(pl.Float64, strict=False)
     return pl.when(num.is_finite()).then(num)
 
 
-def _number_expr(name: str, dtype: pl.DataType, symbols: bool = True) -> pl.Expr:
+def check_number_format(decimal: str, thousands: str | None) -> None:
+    """Raise ConfigError for an unknown ``data.decimal`` / ``data.thousands`` pair.
+
+    >>> check_number_format(",", ",")
+    Traceback (most recent call last):
+    ...
+    segmentation_lib.errors.ConfigError: data.decimal and data.thousands are both ','. Fix: use different characters, e.g. decimal ',' with thousands '.' (1.234,50) or decimal '.' with thousands ',' (1,234.50).
+    """
+    if decimal not in DECIMALS:
+        raise ConfigError(f"data.decimal: '{decimal}' is not a decimal separator. Fix: use '.' or ','.")
+    if thousands not in THOUSANDS:
+        raise ConfigError(f"data.thousands: '{thousands}' is not a thousands separator. Fix: use null, ',', '.', "
+                          "' ' or \"'\".")
+    if thousands == decimal:
+        raise ConfigError(f"data.decimal and data.thousands are both '{decimal}'. Fix: use different characters, "
+                          "e.g. decimal ',' with thousands '.' (1.234,50) or decimal '.' with thousands ',' (1,234.50).")
+
+
+#: patterns of regional numbers (after currency symbols are removed) -> the settings that read them
+REGIONAL = (
+    (r"^[+-]?\d{1,3}(?:,\d{3})+\.\d+$", "data.thousands: ','", "1,234.50"),
+    (r"^[+-]?\d{1,3}(?:\.\d{3})+,\d+$", "data.decimal: ',' and data.thousands: '.'", "1.234,50"),
+    (r"^[+-]?\d+,\d{1,2}$|^[+-]?\d+,\d{4,}$|^[+-]?0,\d+$", "data.decimal: ','", "12,50"),
+    (r"^[+-]?\d{1,3}(?:'\d{3})+(?:\.\d+)?$", "data.thousands: \"'\"", "1'234.50"),
+    (r"^[+-]?\d{1,3}(?:,\d{3})+$", "data.thousands: ',' (or data.decimal: ',' if ',' is the decimal point)", "1,234"),
+    (r"^[+-]?\d{1,3}(?:\.\d{3}){2,}$", "data.thousands: '.'", "1.234.567"),
+)
+
+
+def regional_format(values: pl.Series) -> tuple[str, int, str] | None:
+    """(settings, count, example) of the regional number pattern most of ``values`` (text that does not
+    parse as plain numbers) follow, or None.
+
+    >>> regional_format(pl.Series(["$1,234.50", "12,000.00"]))
+    ("data.thousands: ','", 2, '$1,234.50')
+    """
+    if values.len() == 0:
+        return None
+    bare = pl.select(pl.lit(values).str.replace_all(CURRENCY_RE, "")).to_series()
+    counts = [(setting, int(bare.str.contains(pattern).sum()), pattern) for pattern, setting, _ in REGIONAL]
+    setting, count, pattern = max(counts, key=lambda c: c[1])
+    if count == 0:
+        return None
+    return setting, count, str(values.filter(bare.str.contains(pattern))[0])
+
+
+def _number_expr(name: str, dtype: pl.DataType, symbols: bool = True, decimal: str = ".",
+                 thousands: str | None = None) -> pl.Expr:
     col = pl.col(name)
     if dtype == pl.String:
-        return parse_number(col, symbols)
+        return parse_number(col, symbols, decimal, thousands)
     num = col.cast(pl.Float64, strict=False)
     return pl.when(num.is_finite()).then(num)
 
@@ -748,6 +937,10 @@ def read_transactions(
     timezone: str = "UTC",
     preset: str | None = None,
     encoding: str = "utf8",
+    sheet: str | int | None = None,
+    decimal: str = ".",
+    thousands: str | None = None,
+    timestamp_unit: str | None = None,
 ) -> pl.LazyFrame:
     """Read a transaction log as a canonical LazyFrame (see the module docstring).
 
@@ -759,9 +952,15 @@ def read_transactions(
 
     >>> lf = read_transactions("tx.csv", columns={"customer_id": "cid", "timestamp": "ts",  # doctest: +SKIP
     ...                        "amount": "total"})
+
+    Also read: ``.xlsx`` / ``.xls`` workbooks (``sheet``: name or 1-based number, None = the first),
+    ``.csv.gz`` / ``.csv.zst`` / a ``.zip`` holding one CSV (recognised by their first bytes),
+    regional numbers (``decimal=","``, ``thousands="."`` reads "1.234,50 EUR") and numeric
+    timestamps (``timestamp_unit``: "s" / "ms" since 1970 in UTC, "excel" serial day numbers in ``timezone``).
     """
     with _readable(str(source)):
-        return _read_transactions(source, columns, date_format, timezone, preset, encoding)
+        return _read_transactions(source, columns, date_format, timezone, preset, encoding,
+                                  sheet, decimal, thousands, timestamp_unit)
 
 
 def _read_transactions(
@@ -771,13 +970,21 @@ def _read_transactions(
     timezone: str = "UTC",
     preset: str | None = None,
     encoding: str = "utf8",
+    sheet: str | int | None = None,
+    decimal: str = ".",
+    thousands: str | None = None,
+    timestamp_unit: str | None = None,
 ) -> pl.LazyFrame:
+    check_number_format(decimal, thousands)
+    if timestamp_unit not in TIMESTAMP_UNITS:
+        raise ConfigError(f"data.timestamp_unit: '{timestamp_unit}' is not a unit. Fix: use null (dates as text), "
+                          "'s' or 'ms' (since 1970-01-01 UTC) or 'excel' (Excel serial day numbers).")
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"data.timezone: unknown time zone '{timezone}'. Fix: use an IANA name such as "
                           "'UTC', 'Europe/London' or 'America/New_York'.") from None
-    src, lf = _open_source(source, encoding)
+    src, lf = _open_source(source, encoding, sheet)
     header = src.header
     cancellation_prefix = None
     if preset is not None:
@@ -813,23 +1020,29 @@ def _read_transactions(
     for key in ("quantity", "unit_price"):
         if mapping[key]:
             _check_numeric_dtype(src, key, mapping[key], schema[mapping[key]])
-            symbols = _check_sample_numbers(src, lf, mapping[key], schema[mapping[key]])
-            exprs.append(_number_expr(mapping[key], schema[mapping[key]], symbols).alias(key))
+            symbols = _check_sample_numbers(src, lf, mapping[key], schema[mapping[key]], decimal, thousands)
+            exprs.append(_number_expr(mapping[key], schema[mapping[key]], symbols, decimal, thousands).alias(key))
     if mapping["amount"]:
         name = mapping["amount"]
         _check_numeric_dtype(src, "amount", name, schema[name])
-        amount = _number_expr(name, schema[name], _check_sample_numbers(src, lf, name, schema[name]))
+        amount = _number_expr(name, schema[name], _check_sample_numbers(src, lf, name, schema[name], decimal, thousands),
+                              decimal, thousands)
         raw_amount = pl.col(name).cast(pl.String)
     else:
         q, u = mapping["quantity"], mapping["unit_price"]
-        amount = (_number_expr(q, schema[q], _check_sample_numbers(src, lf, q, schema[q]))
-                  * _number_expr(u, schema[u], _check_sample_numbers(src, lf, u, schema[u])))
+        amount = (_number_expr(q, schema[q], _check_sample_numbers(src, lf, q, schema[q], decimal, thousands),
+                               decimal, thousands)
+                  * _number_expr(u, schema[u], _check_sample_numbers(src, lf, u, schema[u], decimal, thousands),
+                                 decimal, thousands))
         raw_amount = pl.format("{} x {}", pl.col(q).cast(pl.String), pl.col(u).cast(pl.String))
     exprs.append(amount.alias("amount"))
     exprs.append(raw_amount.alias("_raw_amount"))
     # timestamp
     ts_name = mapping["timestamp"]
-    ts, tz, raw_ts, pre = _timestamp_for(src, lf, ts_name, schema[ts_name], date_format, timezone)
+    if timestamp_unit:
+        ts, tz, raw_ts, pre = _epoch_timestamp(src, lf, ts_name, schema[ts_name], timestamp_unit, timezone)
+    else:
+        ts, tz, raw_ts, pre = _timestamp_for(src, lf, ts_name, schema[ts_name], date_format, timezone)
     exprs += [ts.alias("timestamp"), raw_ts.alias("_raw_timestamp"), tz.alias("_tz")]
     if cancellation_prefix and mapping["order_id"]:
         exprs.append(pl.col(mapping["order_id"]).cast(pl.String).str.strip_chars()
@@ -858,8 +1071,11 @@ def _check_numeric_dtype(src: _Source, canonical: str, name: str, dtype: pl.Data
                 f"map data.columns.{canonical} to a numeric column.")
 
 
-def _check_sample_numbers(src: _Source, lf: pl.LazyFrame, name: str, dtype: pl.DataType) -> bool:
-    """Raise for a text column where none of the first rows is a number (wrong type).
+def _check_sample_numbers(src: _Source, lf: pl.LazyFrame, name: str, dtype: pl.DataType,
+                          decimal: str = ".", thousands: str | None = None) -> bool:
+    """Raise for a text column where none of the first rows is a number (wrong type), or where sampled
+    values in a recognisable regional format (``1,234.50``, ``1.234,50 EUR``) would be lost or misread
+    with the current ``data.decimal`` / ``data.thousands`` (the message names the setting that reads them).
 
     Returns whether the column needs currency symbols / spaces removed to parse.
     """
@@ -869,14 +1085,76 @@ def _check_sample_numbers(src: _Source, lf: pl.LazyFrame, name: str, dtype: pl.D
     sample = sample.filter(~sample.str.strip_chars().is_in(NULL_TOKENS))
     if sample.len() == 0:
         return True
-    parsed = pl.select(parse_number(pl.lit(sample))).to_series()
-    plain = pl.select(parse_number(pl.lit(sample), symbols=False)).to_series()
+    parsed = pl.select(parse_number(pl.lit(sample), True, decimal, thousands)).to_series()
+    plain = pl.select(parse_number(pl.lit(sample), False, decimal, thousands)).to_series()
+    failed = sample.filter(parsed.is_null())
+    found = regional_format(failed)
+    if found is None and thousands:  # a separator in the wrong place is misread, not lost ("12,5" as 125)
+        bare = pl.select(pl.lit(sample).str.replace_all(CURRENCY_RE, "")).to_series()
+        sep, dec = re.escape(thousands), re.escape(decimal)
+        grouped = rf"^[+-]?\d{{1,3}}(?:{sep}\d{{3}})*(?:{dec}\d*)?$|^[+-]?\d*(?:{dec}\d*)?(?:[eE][+-]?\d+)?$"
+        odd = sample.filter(~bare.str.contains(grouped))
+        found = regional_format(odd)
+        failed = odd if found else failed
+    if found is not None:
+        setting, count, example = found
+        now = f"data.decimal '{decimal}'" + (f", data.thousands '{thousands}'" if thousands else ", no data.thousands")
+        raise _fail(src.label, f"{count:,} of the first {sample.len():,} values in column '{name}' are numbers "
+                    f"written like {example!r}, which {now} would read wrongly or drop as not numbers.",
+                    f"set {setting} (currency symbols and codes such as '$' or 'EUR' are removed by themselves).")
     if parsed.null_count() == sample.len():
         examples = ", ".join(repr(v) for v in sample.unique(maintain_order=True).head(3).to_list())
         raise _fail(src.label, f"column '{name}' holds text, not numbers (first values: {examples}).",
                     "map the amount (or quantity / unit_price) entries of data.columns to numeric columns; "
-                    "numbers must use '.' as the decimal point.")
+                    "for numbers such as '1.234,50' set data.decimal: ',' and data.thousands: '.'.")
     return plain.null_count() > parsed.null_count()
+
+
+TIMESTAMP_UNITS = (None, "s", "ms", "excel")
+_EXCEL_EPOCH_DAYS = 25569  # Excel's serial day number of 1970-01-01 (the 1900 system, after its leap-year bug)
+_PER_UNIT_US = {"s": 1_000_000, "ms": 1_000}
+
+
+def epoch_timestamp(num: pl.Expr, unit: str, timezone: str = "UTC") -> pl.Expr:
+    """Numbers -> Datetime("us", "UTC"): ``unit`` "s" / "ms" since 1970-01-01 UTC, or "excel" serial day
+    numbers (wall-clock time, read in ``timezone``). Non-finite or out-of-range numbers -> null.
+
+    >>> pl.select(epoch_timestamp(pl.lit(45292.5), "excel")).item()
+    datetime.datetime(2024, 1, 1, 12, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC'))
+    """
+    if unit == "excel":  # Excel keeps times to the millisecond; a serial day's float error is below that
+        us = ((num - _EXCEL_EPOCH_DAYS) * 86_400_000).round(0) * 1000
+    else:
+        us = (num * _PER_UNIT_US[unit]).round(0)
+    ok = us.is_finite() & (us.abs() < 9e18)
+    naive = pl.when(ok).then(us).cast(pl.Int64, strict=False).cast(pl.Datetime("us"))
+    return _localize(naive, timezone) if unit == "excel" else naive.dt.replace_time_zone("UTC")
+
+
+def _epoch_timestamp(src: _Source, lf: pl.LazyFrame, name: str, dtype: pl.DataType, unit: str,
+                     timezone: str) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr | None]:
+    """(timestamp, zone label, raw text, None) for a column of numbers read with ``data.timestamp_unit``;
+    raises when the sampled numbers are no such timestamps (e.g. milliseconds read as seconds)."""
+    col = pl.col(name)
+    no_tz = pl.lit(None, dtype=pl.String)
+    if not (dtype == pl.String or dtype.is_numeric()):
+        raise _fail(src.label, f"column '{name}' (mapped to 'timestamp') has type {dtype}; data.timestamp_unit "
+                    f"'{unit}' reads numbers.", "set data.timestamp_unit: null to read dates and text dates.")
+    num = parse_number(col, symbols=False) if dtype == pl.String else col.cast(pl.Float64, strict=False)
+    ts = epoch_timestamp(num, unit, timezone)
+    years = lf.select(ts.dt.year().alias("y"), num.alias("n")).head(_SAMPLE_ROWS).collect()
+    ok = years.filter(pl.col("y").is_between(*PLAUSIBLE_YEARS))
+    if years["n"].drop_nulls().len() and ok.height * 2 <= years["n"].drop_nulls().len():
+        example = years["n"].drop_nulls()[0]
+        guess = next((u for u in ("s", "ms", "excel") if pl.select(epoch_timestamp(pl.lit(example), u).dt.year()
+                      .is_between(1990, 2100)).item()), None)
+        hint = f"set data.timestamp_unit: {guess}" if guess else "check data.timestamp_unit and the column mapping"
+        raise _fail(src.label, f"the first values of column '{name}' (e.g. {example!r}) read with data.timestamp_unit "
+                    f"'{unit}' fall outside the years {PLAUSIBLE_YEARS[0]}-{PLAUSIBLE_YEARS[1]}.", hint + ".")
+    if years["n"].drop_nulls().len() == 0 and years.height:
+        raise _fail(src.label, f"column '{name}' holds no numbers, so data.timestamp_unit '{unit}' cannot read it.",
+                    "set data.timestamp_unit: null for dates written as text, or map the right column.")
+    return ts, no_tz, col.cast(pl.String), None
 
 
 def _timestamp_for(src: _Source, lf: pl.LazyFrame, name: str, dtype: pl.DataType,
@@ -912,7 +1190,8 @@ def _timestamp_for(src: _Source, lf: pl.LazyFrame, name: str, dtype: pl.DataType
                 if not formats and not aware.any():
                     raise _fail(src.label, f"column '{name}' (mapped to 'timestamp') holds values that are not "
                                 f"recognised as dates (first values: {examples}).",
-                                "set data.date_format to their format (e.g. '%d-%b-%Y'), or map "
+                                "set data.date_format to their format (e.g. '%d-%b-%Y'), or "
+                                "data.timestamp_unit (s, ms or excel) for numbers, or map "
                                 "data.columns.timestamp to the date column.")
                 formats = _settle_day_month(lf, text, sample, formats or list(NAIVE_FORMATS[:4]), src.label, name)
         if sample.len():
@@ -922,7 +1201,8 @@ def _timestamp_for(src: _Source, lf: pl.LazyFrame, name: str, dtype: pl.DataType
         return ts, tz, text, pre
     raise _fail(src.label, f"column '{name}' (mapped to 'timestamp') has type {dtype}, not dates or text.",
                 "map data.columns.timestamp to a date/time column (numbers like 20240131 also need "
-                "data.date_format: '%Y%m%d').")
+                "data.date_format: '%Y%m%d'; epoch seconds or milliseconds and Excel serial day numbers need "
+                "data.timestamp_unit: s, ms or excel).")
 
 
 def _check_years(src: _Source, name: str, sample: pl.Series, date_format: str | None, formats: list[str],
@@ -973,7 +1253,7 @@ def check_id_notation(df: pl.DataFrame, where: str, columns: tuple[str, ...] = (
 
 
 def read_customers(source: str | Path, columns: Mapping[str, str | None] | None = None,
-                   encoding: str = "utf8") -> pl.DataFrame:
+                   encoding: str = "utf8", sheet: str | int | None = None) -> pl.DataFrame:
     """Read the optional customer attributes table (one row per customer).
 
     ``columns`` maps ``customer_id`` (and optionally any new name) to source columns; other columns
@@ -982,11 +1262,12 @@ def read_customers(source: str | Path, columns: Mapping[str, str | None] | None 
     >>> read_customers("customers.csv", {"customer_id": "CustomerID"})  # doctest: +SKIP
     """
     with _readable(str(source)):
-        return _read_customers(source, columns, encoding)
+        return _read_customers(source, columns, encoding, sheet)
 
 
-def _read_customers(source: str | Path, columns: Mapping[str, str | None] | None, encoding: str) -> pl.DataFrame:
-    src, lf = _open_source(source, encoding)
+def _read_customers(source: str | Path, columns: Mapping[str, str | None] | None, encoding: str,
+                    sheet: str | int | None = None) -> pl.DataFrame:
+    src, lf = _open_source(source, encoding, sheet)
     mapping = dict(columns or {"customer_id": "customer_id"})
     cid = mapping.get("customer_id") or "customer_id"
     if cid not in src.header:
@@ -1025,7 +1306,7 @@ def load_customers(config: Mapping) -> pl.DataFrame | None:
     if not section.get("path"):
         return None
     encoding = (config.get("data") or {}).get("encoding") or "utf8"
-    return read_customers(section["path"], section.get("columns"), encoding=encoding)
+    return read_customers(section["path"], section.get("columns"), encoding=encoding, sheet=section.get("sheet"))
 
 
 def attach_customers(features: pl.DataFrame | pl.LazyFrame, customers: pl.DataFrame | pl.LazyFrame,
@@ -1058,3 +1339,53 @@ def attach_customers(features: pl.DataFrame | pl.LazyFrame, customers: pl.DataFr
         "attribute_null_ids": null_ids,
     }
     return joined, report
+
+
+# --------------------------------------------------------------------------- product-usage events
+
+EVENT_COLUMNS = ("customer_id", "timestamp", "event", "value", "session_id")
+EVENT_REQUIRED = ("customer_id", "timestamp", "event")
+
+
+def read_events(source: str | Path, columns: Mapping[str, str | None] | None = None,
+                date_format: str | None = None, timezone: str = "UTC", encoding: str = "utf8",
+                sheet: str | int | None = None, timestamp_unit: str | None = None) -> pl.LazyFrame:
+    """Read a product-usage event log as a LazyFrame of ``customer_id`` (String), ``timestamp``
+    (Datetime UTC), ``event`` (String), optional ``value`` (Float64) and ``session_id`` (String),
+    plus ``_raw_timestamp`` for the quality counts. Same formats and timestamp rules as
+    :func:`read_transactions`; ``columns`` maps these names to the file's columns (None = absent).
+
+    >>> lf = read_events("events.csv", {"customer_id": "account", "timestamp": "ts",  # doctest: +SKIP
+    ...                  "event": "name", "session_id": "session"})
+    """
+    with _readable(str(source)):
+        if timestamp_unit not in TIMESTAMP_UNITS:
+            raise ConfigError(f"data.events.timestamp_unit: '{timestamp_unit}' is not a unit. Fix: use null, "
+                              "'s', 'ms' or 'excel'.")
+        src, lf = _open_source(source, encoding, sheet)
+        mapping = {k: k if k in src.header else None for k in EVENT_COLUMNS}
+        mapping.update(dict(columns or {}))
+        for key in EVENT_COLUMNS:
+            name = mapping.get(key)
+            if name and name not in src.header or (key in EVENT_REQUIRED and not name):
+                raise _missing_column(src, key, name or key, key="data.events.columns")
+        schema = lf.collect_schema()
+        cid, ts_name, ev = mapping["customer_id"], mapping["timestamp"], mapping["event"]
+        if timestamp_unit:
+            ts, _, raw_ts, pre = _epoch_timestamp(src, lf, ts_name, schema[ts_name], timestamp_unit, timezone)
+        else:
+            ts, _, raw_ts, pre = _timestamp_for(src, lf, ts_name, schema[ts_name], date_format, timezone)
+        exprs = [_id_expr(cid, schema[cid], "customer_id", _float_like_ids(lf, cid, schema[cid])),
+                 ts.alias("timestamp"), pl.col(ev).cast(pl.String).str.strip_chars().alias("event")]
+        if mapping["value"]:
+            v = mapping["value"]
+            _check_numeric_dtype(src, "value", v, schema[v])
+            exprs.append(_number_expr(v, schema[v], _check_sample_numbers(src, lf, v, schema[v])).alias("value"))
+        if mapping["session_id"]:
+            s = mapping["session_id"]
+            exprs.append(_id_expr(s, schema[s], "session_id", False))
+        exprs.append(raw_ts.alias("_raw_timestamp"))
+        if pre is not None:
+            lf = lf.with_columns(pre)
+        return lf.select(exprs).with_columns(
+            pl.when(pl.col("timestamp").is_null()).then(pl.col("_raw_timestamp")).alias("_raw_timestamp"))

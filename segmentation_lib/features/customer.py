@@ -434,3 +434,25 @@ def customer_features(
         order.append("n_products")
     order.append("nonpositive_net")
     return out.select(order).collect()
+
+
+def with_usage_features(features: pl.DataFrame, config: dict, as_of: dt.datetime) -> tuple[pl.DataFrame, dict | None]:
+    """Join the usage features of the configured event log (``data.events``) onto the feature table,
+    with the event quality report (None, and the table unchanged, when no event log is configured).
+
+    >>> with_usage_features(pl.DataFrame({"customer_id": ["a"]}), {"data": {}}, dt.datetime(2024, 1, 1))[1] is None
+    True
+    """
+    from segmentation_lib.data.events import clean_events, load_events
+    from segmentation_lib.features.usage import join_usage, usage_features
+
+    lf = load_events(config)
+    if lf is None:
+        return features, None
+    events, report = clean_events(lf, as_of, config.get("quality"))
+    feats = config.get("features") or {}
+    usage = usage_features(events, as_of, windows=feats.get("windows") or (30, 90, 365),
+                           key_features=feats.get("key_features") or ())
+    report = {**report, "as_of": report["as_of"].isoformat() if report["as_of"] else None,
+              "customers_with_events": usage.height}
+    return join_usage(features, usage), report

@@ -81,6 +81,11 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     dq = report.to_dict()
     dq["as_of"] = report.as_of.isoformat()
     features, dq["customer_attributes"] = with_customer_attributes(features, ctx.cfg)
+    from segmentation_lib.features.customer import with_usage_features
+
+    features, usage_report = with_usage_features(features, ctx.cfg, report.as_of)
+    if usage_report is not None:
+        dq["events"] = usage_report
     tx.write_parquet(tx_p)
     features.write_parquet(ft_p)
     report.dropped_customers.write_parquet(ctx.run_dir / "excluded_customers.parquet")
@@ -451,11 +456,9 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
         return rfm_assign(f, cfg).select("customer_id", pl.col("rfm_segment").alias("segment"))
 
     predictive = predictive_validity(data.transactions, cutoff, {"clusters": clusters_on, "rfm": rfm_on},
-                                       holdout_days=holdout, min_segment_size=int(vc["min_segment_size"]))
-    from segmentation_lib.features.customer import customer_features
-
-    before_f = customer_features(data.transactions.filter(pl.col("timestamp") < cutoff), cutoff,
-                                 windows=(cfg.get("features") or {}).get("windows") or (30, 90, 365))
+                                       holdout_days=holdout, min_segment_size=int(vc["min_segment_size"]),
+                                       feature_fn=lambda tx, at: features_at_cutoff(cfg, tx, at))
+    before_f = features_at_cutoff(cfg, data.transactions.filter(pl.col("timestamp") < cutoff), cutoff)
     before_f, _ = with_customer_attributes(before_f, cfg)
     before = rfm_assign(before_f, cfg, rfm.scorer).select("customer_id", pl.col("rfm_segment").alias("segment"))
     after = rfm.table.select("customer_id", pl.col("rfm_segment").alias("segment"))
@@ -657,13 +660,20 @@ def _rule_col(cfg: Mapping[str, Any]) -> str:
     return (cfg.get("rules") or {}).get("segment_col") or "tier"
 
 
+def features_at_cutoff(cfg: Mapping[str, Any], transactions: pl.DataFrame, cutoff: Any) -> pl.DataFrame:
+    """The feature table as it was at ``cutoff``: purchase features of ``transactions`` and, with
+    ``data.events``, the usage features of the events up to the cutoff."""
+    from segmentation_lib.data.quality import parse_as_of
+    from segmentation_lib.features.customer import customer_features, with_usage_features
+
+    f = customer_features(transactions, cutoff, windows=(cfg.get("features") or {}).get("windows") or (30, 90, 365))
+    return with_usage_features(f, dict(cfg), parse_as_of(cutoff))[0]
+
+
 def _rfm_at_cutoff(ctx: RunContext, data: DataStage, cutoff: dt.datetime) -> pl.DataFrame:
     """RFM segments of the customers as they were at the cutoff (the run's own score edges; no holdout data)."""
-    from segmentation_lib.features.customer import customer_features
-
     cfg = ctx.cfg
-    f = customer_features(data.transactions.filter(pl.col("timestamp") < cutoff), cutoff,
-                          windows=(cfg.get("features") or {}).get("windows") or (30, 90, 365))
+    f = features_at_cutoff(cfg, data.transactions.filter(pl.col("timestamp") < cutoff), cutoff)
     f, _ = with_customer_attributes(f, cfg)
     edges_p = ctx.run_dir / "rfm_edges.json"
     scorer = None
