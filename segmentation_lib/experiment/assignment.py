@@ -41,10 +41,7 @@ RUN_COLUMNS = ("rfm_segment", "value_engagement", "tier", "segment_name", "value
 
 def rfm_segments_before(transactions: pl.DataFrame | pl.LazyFrame, start: dt.datetime, cfg: Mapping[str, Any]) -> pl.DataFrame:
     """``customer_id, rfm_segment, value_engagement, <rules segment_col>`` from the purchases before ``start``."""
-    from segmentation_lib.segment.rfm import RFMScorer, read_edges
-    from segmentation_lib.segment.rfm_maps import assign_rfm_segments
-    from segmentation_lib.segment.rules import assign_rule_segments
-    from segmentation_lib.segment.value_engagement import value_engagement_matrix
+    from segmentation_lib.segment.assign import rule_based_segments
 
     lf = transactions.lazy() if isinstance(transactions, pl.DataFrame) else transactions
     before = lf.filter(pl.col("timestamp") < start)
@@ -53,13 +50,7 @@ def rfm_segments_before(transactions: pl.DataFrame | pl.LazyFrame, start: dt.dat
         raise DataError(f"No purchase before the experiment start {start:%Y-%m-%d}: segments as of the start cannot be "
                         "computed. Fix: give the log with the history before the start, or set experiment.segments_run "
                         "to a run folder made before the start.")
-    rc = cfg["rfm"]
-    scorer = RFMScorer(bins=int(rc["bins"]), recency=rc["recency"], frequency=rc["frequency"], monetary=rc["monetary"],
-                       edges=read_edges(rc["frozen_edges"]) if rc.get("frozen_edges") else None,
-                       cuts=rc.get("percentiles"), thresholds=rc.get("thresholds"), filters=rc.get("filters"))
-    scored = assign_rfm_segments(scorer.fit(feats).transform(feats), rc["segment_map"], bins=int(rc["bins"]))
-    scored = value_engagement_matrix(scored, **dict(rc.get("value_engagement") or {}))
-    scored = assign_rule_segments(scored, cfg["rules"])
+    scored = rule_based_segments(feats, cfg)
     seg_col = (cfg.get("rules") or {}).get("segment_col") or "segment"
     return scored.select("customer_id", "rfm_segment", "value_engagement", seg_col)
 

@@ -138,27 +138,17 @@ RFM_COLS = ("customer_id", "r_score", "f_score", "m_score", "rfm_code", "rfm_seg
 
 def make_rfm_scorer(cfg: Mapping[str, Any]):
     """An unfitted RFMScorer from the ``rfm`` section (frozen edges when ``rfm.frozen_edges`` is set)."""
-    from segmentation_lib.segment.rfm import RFMScorer, read_edges
+    from segmentation_lib.segment.rfm import scorer_from_config
 
-    rc = cfg["rfm"]
-    bins = dict(rc["bins"]) if isinstance(rc["bins"], Mapping) else int(rc["bins"])
-    return RFMScorer(bins=bins, recency=rc["recency"], frequency=rc["frequency"], monetary=rc["monetary"],
-                     edges=read_edges(rc["frozen_edges"]) if rc.get("frozen_edges") else None,
-                     cuts=rc.get("percentiles"), thresholds=rc.get("thresholds"), filters=rc.get("filters"))
+    return scorer_from_config(cfg["rfm"])
 
 
 def rfm_assign(features: pl.DataFrame, cfg: Mapping[str, Any], scorer=None) -> pl.DataFrame:
-    """Scores, named RFM segment, value/engagement quadrant and rule tier for every customer."""
-    from segmentation_lib.segment.rfm_maps import assign_rfm_segments
-    from segmentation_lib.segment.value_engagement import value_engagement_matrix
-    from segmentation_lib.segment.rules import assign_rule_segments
+    """Scores, named RFM segment, value/engagement quadrant and rule tier for every customer
+    (:func:`segmentation_lib.segment.assign.rule_based_segments`)."""
+    from segmentation_lib.segment.assign import rule_based_segments
 
-    rc = cfg["rfm"]
-    scorer = scorer or make_rfm_scorer(cfg).fit(features)
-    scored = assign_rfm_segments(scorer.transform(features), rc["segment_map"], bins=rc["bins"])
-    ve = dict(rc.get("value_engagement") or {})
-    scored = value_engagement_matrix(scored, **ve)
-    return assign_rule_segments(scored, cfg["rules"])
+    return rule_based_segments(features, cfg, scorer)
 
 
 def rfm_stage(ctx: RunContext, data: DataStage, recompute: bool = False) -> RFMStage:
