@@ -371,16 +371,27 @@ def filled_features(features: pl.DataFrame, columns) -> pl.DataFrame:
     return features.with_columns(fill_exprs(list(columns), features.columns))
 
 
+def dominant_rfm_segment(assignments: pl.DataFrame, by: str = "cluster") -> pl.DataFrame:
+    """Per behavioural segment (``by``): its most common RFM segment (``rfm``; ties by name) and that segment's share
+    of its customers (``rfm_share``); the one rule behind a behavioural segment's suggested action.
+
+    >>> a = pl.DataFrame({"cluster": [0, 0, 0, 1], "rfm_segment": ["Lost", "Lost", "New", "Champions"]})
+    >>> dominant_rfm_segment(a).rows()
+    [(0, 'Lost', 0.6666666666666666), (1, 'Champions', 1.0)]
+    """
+    return (assignments.group_by(by, "rfm_segment").agg(pl.len().alias("n"))
+            .sort([by, "n", "rfm_segment"], descending=[False, True, False])
+            .group_by(by, maintain_order=True).agg(pl.col("rfm_segment").first().alias("rfm"),
+                                                   (pl.col("n").first() / pl.col("n").sum()).alias("rfm_share")))
+
+
 def segment_rows(assignments: pl.DataFrame, features: pl.DataFrame, names: Mapping[int, str],
                  actions: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Per cluster (in id order): name, customers, share, revenue share, the suggested ``action`` (that of its
     dominant RFM segment in the segment map's ``actions``) and the composition (``rfm_composition``,
     ``dominant_rfm_segment``, ``dominant_rfm_share``)."""
     j = assignments.join(features.select("customer_id", "total_spend"), on="customer_id", how="left")
-    dom = (j.group_by("cluster", "rfm_segment").agg(pl.len().alias("n"))
-           .sort(["cluster", "n", "rfm_segment"], descending=[False, True, False])
-           .group_by("cluster", maintain_order=True).agg(pl.col("rfm_segment").first().alias("rfm"),
-                                                         (pl.col("n").first() / pl.col("n").sum()).alias("rfm_share")))
+    dom = dominant_rfm_segment(j, "cluster")
     g = segment_sizes(j, "cluster", "total_spend").join(dom, on="cluster", how="left").sort("cluster")
     return [{"id": r["cluster"], "name": names.get(int(r["cluster"]), "Noise") if r["cluster"] is not None else "Noise",
              "customers": r["customers"], "share": r["share"], "revenue_share": r["revenue_share"],
@@ -788,8 +799,6 @@ def behavioural_actions(assignments: pl.DataFrame, rfm_actions: dict[str, str]) 
     >>> behavioural_actions(a, {"Lost": "win back", "Champions": "reward"})
     {'A': 'win back (as its most common RFM segment, Lost)', 'B': 'reward (as its most common RFM segment, Champions)'}
     """
-    dom = (assignments.group_by("cluster_name", "rfm_segment").len()
-           .sort(["cluster_name", "len", "rfm_segment"], descending=[False, True, False])
-           .group_by("cluster_name", maintain_order=True).first())
+    dom = dominant_rfm_segment(assignments, "cluster_name")
     return {c: f"{rfm_actions[r]} (as its most common RFM segment, {r})" for c, r, _ in dom.iter_rows()
             if c is not None and r in rfm_actions}
