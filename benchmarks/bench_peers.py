@@ -138,15 +138,18 @@ def step_duckdb(path: Path) -> int:
     end = observation_end(path)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    end_us = int(end.timestamp() * 1_000_000)
+    day_us = 86_400_000_000
+    # integer day numbers (epoch_us // day): much faster than date_trunc on TIMESTAMPTZ (ICU)
     sql = f"""
     WITH per AS (
-        SELECT customer_id, date_trunc('day', timestamp) AS d, sum(amount) AS a
-        FROM read_parquet('{path}') WHERE timestamp < TIMESTAMPTZ '{end.isoformat()}'
+        SELECT customer_id, epoch_us(timestamp) // {day_us} AS d, sum(amount) AS a
+        FROM read_parquet('{path}') WHERE epoch_us(timestamp) < {end_us}
         GROUP BY customer_id, d),
     f AS (SELECT customer_id, min(d) AS first, max(d) AS last, count(*) AS n, sum(a) AS total,
                  arg_min(a, d) AS first_a FROM per GROUP BY customer_id)
-    SELECT customer_id, (n - 1)::DOUBLE AS frequency, date_diff('day', first, last)::DOUBLE AS recency,
-           date_diff('day', first, TIMESTAMPTZ '{end.isoformat()}')::DOUBLE AS T,
+    SELECT customer_id, (n - 1)::DOUBLE AS frequency, (last - first)::DOUBLE AS recency,
+           ({end_us // day_us} - first)::DOUBLE AS T,
            CASE WHEN n > 1 THEN (total - first_a) / (n - 1) ELSE 0 END AS monetary_value
     FROM f ORDER BY customer_id"""
     res = con.execute(sql)
