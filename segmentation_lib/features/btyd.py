@@ -265,9 +265,10 @@ def _btyd_sorted(rows: pl.LazyFrame, end_p: int) -> pl.DataFrame | None:
     direct = _direct_ids(df["_cid"])
     if direct is not None:  # integer ids in a 44-bit range: the id itself is the key (no hash, no check)
         lo, dtype = direct
-        per_customer = _per_customer_runs(
-            df.select(((c("_cid") - lo).cast(pl.UInt64) * (1 << DAY_BITS) + (c("_p") - p0).cast(pl.UInt64)).alias("_kp"),
-                      c("_v")).sort("_kp"), p0)
+        s = df.select(((c("_cid") - lo).cast(pl.UInt64) * (1 << DAY_BITS) + (c("_p") - p0).cast(pl.UInt64)).alias("_kp"),
+                      c("_v")).sort("_kp")
+        del df  # memory: the unsorted rows are done with
+        per_customer = _per_customer_runs(s, p0)
         # runs come in key order, so the ids are sorted (the final sort by id then costs nothing)
         return per_customer.with_columns((c("_kh").cast(pl.Int64) + lo).cast(dtype).set_sorted().alias("_cid"))
     index_type = pl.UInt32 if df.height < 2**32 else pl.UInt64
@@ -283,6 +284,7 @@ def _btyd_sorted(rows: pl.LazyFrame, end_p: int) -> pl.DataFrame | None:
         return None
     first_rows = s.select(new_customer.arg_true().alias("r"))["r"]
     cid = df["_cid"].gather(s["_i"].gather(first_rows))
+    del df  # memory: the unsorted rows are done with
     return _per_customer_runs(s.drop("_i", "_h2"), p0).with_columns(cid.alias("_cid"))
 
 
