@@ -416,8 +416,15 @@ def is_today(as_of: object) -> bool:
     return isinstance(as_of, str) and as_of.strip().lower() == "today"
 
 
-def valid_customer(col: str = "customer_id") -> pl.Expr:
-    """True where the customer id is usable (not null, not blank, not a null token)."""
+def valid_customer(col: str = "customer_id", dtype: pl.DataType = pl.String) -> pl.Expr:
+    """True where the customer id is usable (not null, not blank, not a null token; an integer id
+    only needs to be present).
+
+    >>> pl.DataFrame({"c": [1, None]}).select(valid_customer("c", pl.Int64))["c"].to_list()
+    [True, False]
+    """
+    if dtype != pl.String:
+        return pl.col(col).is_not_null()
     return pl.col(col).is_not_null() & ~pl.col(col).is_in(list(NULL_TOKENS))
 
 
@@ -444,7 +451,7 @@ def duplicate_flag(df: pl.DataFrame, columns: list[str] | None = None) -> pl.Ser
     return flag.scatter(dup_idx, True)
 
 
-def flag_exprs(columns: list[str], as_of: dt.datetime | None) -> dict[str, pl.Expr]:
+def flag_exprs(columns: list[str], as_of: dt.datetime | None, id_dtype: pl.DataType = pl.String) -> dict[str, pl.Expr]:
     """One boolean expression per rule (except duplicates, see :func:`duplicate_flag`)."""
     returns = pl.col("amount") < 0
     if "is_cancellation" in columns:
@@ -454,7 +461,7 @@ def flag_exprs(columns: list[str], as_of: dt.datetime | None) -> dict[str, pl.Ex
     first, last = (dt.datetime(PLAUSIBLE_YEARS[0], 1, 1, tzinfo=dt.timezone.utc),
                    dt.datetime(PLAUSIBLE_YEARS[1] + 1, 1, 1, tzinfo=dt.timezone.utc))
     return {
-        "null_customer": ~valid_customer(),
+        "null_customer": ~valid_customer(dtype=id_dtype),
         "bad_timestamp": ts.is_null(),
         "implausible_timestamp": ((ts < pl.lit(first).cast(TS_DTYPE)) | (ts >= pl.lit(last).cast(TS_DTYPE))).fill_null(False),
         "non_numeric_amount": pl.col("amount").is_null(),
@@ -571,7 +578,7 @@ def clean_transactions(
         lf = lf.with_columns(ts.alias("timestamp"))
     columns = lf.collect_schema().names()
 
-    flags = flag_exprs(columns, as_of_dt)
+    flags = flag_exprs(columns, as_of_dt, lf.collect_schema()["customer_id"])
     reason = pl.lit(None, dtype=pl.String)
     for rule in reversed(RULES):
         if policy.excludes(rule):
@@ -698,13 +705,13 @@ def _mixed_zones(df: pl.DataFrame | None, columns: list[str]) -> RuleResult:
         return RuleResult("mixed_time_zones", 0, 0, 0, action, pl.DataFrame(), f"single zone {main}")
     other = df.filter(zone != main)
     listing = ", ".join(f"{z}: {n:,}" for z, n in zones.head(6).iter_rows())
-    return RuleResult("mixed_time_zones", other.height, 0, other.filter(valid_customer())["customer_id"].n_unique(),
+    return RuleResult("mixed_time_zones", other.height, 0, other.filter(valid_customer(dtype=other.schema["customer_id"]))["customer_id"].n_unique(),
                       action, _rename_raw(other.select(_example_cols(columns, "mixed_time_zones")).head(5)),
                       f"{zones.height} zones (rows: {listing})")
 
 
-def _no_outliers() -> pl.DataFrame:
-    return pl.DataFrame(schema={"customer_id": pl.String, "rows": pl.Int64, "net_spend": pl.Float64})
+def _no_outliers(id_dtype: pl.DataType = pl.String) -> pl.DataFrame:
+    return pl.DataFrame(schema={"customer_id": id_dtype, "rows": pl.Int64, "net_spend": pl.Float64})
 
 
 def _outliers(kept_cust: pl.DataFrame, policy: QualityPolicy) -> tuple[RuleResult, pl.DataFrame]:
@@ -719,7 +726,7 @@ def _outliers(kept_cust: pl.DataFrame, policy: QualityPolicy) -> tuple[RuleResul
     """
     action = policy.action("outliers")
     if kept_cust.height == 0:
-        return RuleResult("outliers", 0, 0, 0, action), _no_outliers()
+        return RuleResult("outliers", 0, 0, 0, action), _no_outliers(kept_cust.schema["customer_id"])
     threshold = kept_cust["net"].quantile(policy.outlier_quantile, interpolation="linear")
     top = (kept_cust.filter(pl.col("net") > threshold).sort(["net", "customer_id"], descending=[True, False])
            .select("customer_id", pl.col("kept_rows").cast(pl.Int64).alias("rows"),
@@ -742,11 +749,11 @@ def _schema():
 
     return pa.DataFrameSchema(
         {
-            "customer_id": pa.Column(pl.String, nullable=False),
+            "customer_id": pa.Column(None, nullable=False),  # String or integer: checked in _validate_schema
             "timestamp": pa.Column(TS_DTYPE, nullable=False),
             "amount": pa.Column(pl.Float64, nullable=False),
-            "order_id": pa.Column(pl.String, required=False),
-            "product_id": pa.Column(pl.String, required=False),
+            "order_id": pa.Column(None, required=False),
+            "product_id": pa.Column(None, required=False),
             "quantity": pa.Column(pl.Float64, required=False),
             "unit_price": pa.Column(pl.Float64, required=False),
             "is_return": pa.Column(pl.Boolean),
@@ -766,6 +773,11 @@ def _validate_schema(df: pl.DataFrame, where: str) -> None:
 
     if CLEAN_SCHEMA is None:
         CLEAN_SCHEMA = _schema()
+    for col in ("customer_id", "order_id", "product_id"):
+        dtype = df.schema.get(col)
+        if dtype is not None and not (dtype == pl.String or dtype.is_integer()):
+            raise DataError(f"{where}: the cleaned data does not match the canonical schema (column '{col}' has "
+                            f"type {dtype}, expected text or integers). Fix: map data.columns.{col} to an id column.")
     try:
         CLEAN_SCHEMA.validate(df.lazy())  # LazyFrame: schema-level checks only (cheap)
     except (pandera.errors.SchemaError, pandera.errors.SchemaErrors) as err:

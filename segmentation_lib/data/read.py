@@ -7,10 +7,11 @@ log is read once, inside :func:`segmentation_lib.quality.clean_transactions`):
 =========== ======================== ==========================================================
 column      dtype                    notes
 =========== ======================== ==========================================================
-customer_id String                   stripped; ``"17850.0"`` (a float-typed id) becomes ``"17850"``
+customer_id String or integer         stripped; ``"17850.0"`` (a float-typed id) becomes ``"17850"``;
+                                     an integer column keeps its integer type
 timestamp   Datetime("us", "UTC")    naive values are read in ``timezone``; offsets converted
 amount      Float64                  derived as quantity * unit_price when ``amount`` is unmapped
-order_id    String (optional)        also normalised like customer_id
+order_id    String/integer (opt.)    also normalised like customer_id
 product_id  String (optional)
 quantity    Float64 (optional)
 unit_price  Float64 (optional)
@@ -734,6 +735,8 @@ def _id_expr(name: str, dtype: pl.DataType, out: str, float_like: bool = True) -
                 .otherwise(col.cast(pl.String))).alias(out)
     if dtype == pl.String:
         return (normalize_id(col) if float_like else col.str.strip_chars()).alias(out)
+    if dtype.is_integer():  # integer ids stay integers (the outputs keep the source's id type)
+        return col.alias(out)
     return col.cast(pl.String).alias(out)
 
 
@@ -1014,8 +1017,11 @@ def _read_transactions(
             exprs.append(_id_expr(name, schema[name], key, _float_like_ids(lf, name, schema[name])))
     if mapping["product_id"]:
         p = mapping["product_id"]
-        col = pl.col(p) if schema[p] == pl.String else pl.col(p).cast(pl.String)
-        exprs.append(col.str.strip_chars().alias("product_id"))
+        if schema[p].is_integer():  # integer product ids stay integers
+            exprs.append(pl.col(p).alias("product_id"))
+        else:
+            col = pl.col(p) if schema[p] == pl.String else pl.col(p).cast(pl.String)
+            exprs.append(col.str.strip_chars().alias("product_id"))
     # numbers
     for key in ("quantity", "unit_price"):
         if mapping[key]:
@@ -1027,7 +1033,8 @@ def _read_transactions(
         _check_numeric_dtype(src, "amount", name, schema[name])
         amount = _number_expr(name, schema[name], _check_sample_numbers(src, lf, name, schema[name], decimal, thousands),
                               decimal, thousands)
-        raw_amount = pl.col(name).cast(pl.String)
+        # raw text only from a text column (a typed null has no text to show; no per-row cast)
+        raw_amount = pl.col(name) if schema[name] == pl.String else pl.lit(None, dtype=pl.String)
     else:
         q, u = mapping["quantity"], mapping["unit_price"]
         amount = (_number_expr(q, schema[q], _check_sample_numbers(src, lf, q, schema[q], decimal, thousands),
@@ -1309,6 +1316,21 @@ def load_customers(config: Mapping) -> pl.DataFrame | None:
     return read_customers(section["path"], section.get("columns"), encoding=encoding, sheet=section.get("sheet"))
 
 
+def _ids_like(c: pl.DataFrame, on: str, dtype: pl.DataType) -> pl.DataFrame:
+    """The customer table with its ids in the transactions' id type (integer ids in a text customer
+    file, or the other way round); ids that are not integers stay text (they match no integer id).
+
+    >>> _ids_like(pl.DataFrame({"customer_id": ["7", " 8"]}), "customer_id", pl.Int64)["customer_id"].to_list()
+    [7, 8]
+    """
+    text = pl.col(on).cast(pl.String).str.strip_chars()
+    if dtype.is_integer():
+        as_int = c.select(text.cast(dtype, strict=False)).to_series()
+        if as_int.null_count() == 0:
+            return c.with_columns(as_int.alias(on))
+    return c.with_columns(text.alias(on)) if dtype == pl.String else c
+
+
 def attach_customers(features: pl.DataFrame | pl.LazyFrame, customers: pl.DataFrame | pl.LazyFrame,
                      on: str = "customer_id") -> tuple[pl.DataFrame, dict]:
     """Left-join customer attributes onto a per-customer table and count the mismatches.
@@ -1325,6 +1347,8 @@ def attach_customers(features: pl.DataFrame | pl.LazyFrame, customers: pl.DataFr
     c = customers.collect() if isinstance(customers, pl.LazyFrame) else customers
     null_ids = int(c[on].is_null().sum())
     c = c.filter(pl.col(on).is_not_null())
+    if on in f.columns and on in c.columns and f.schema[on] != c.schema[on]:
+        c = _ids_like(c, on, f.schema[on])
     only_f = f.join(c.select(on), on=on, how="anti")
     only_c = c.join(f.select(on), on=on, how="anti")
     joined = f.join(c, on=on, how="left", suffix="_customer")

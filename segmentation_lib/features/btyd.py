@@ -262,6 +262,15 @@ def _btyd_sorted(rows: pl.LazyFrame, end_p: int) -> pl.DataFrame | None:
     p0 = end_p - (1 << DAY_BITS) + 1  # period offsets 0 .. 2**20 - 1
     if df.height == 0 or df["_p"].min() < p0:
         return None
+    direct = _direct_ids(df["_cid"])
+    if direct is not None:  # integer ids in a 44-bit range: the id itself is the key (no hash, no check)
+        lo, dtype = direct
+        s = df.select(((c("_cid") - lo).cast(pl.UInt64) * (1 << DAY_BITS) + (c("_p") - p0).cast(pl.UInt64)).alias("_kp"),
+                      c("_v")).sort("_kp")
+        del df  # memory: the unsorted rows are done with
+        per_customer = _per_customer_runs(s, p0)
+        # runs come in key order, so the ids are sorted (the final sort by id then costs nothing)
+        return per_customer.with_columns((c("_kh").cast(pl.Int64) + lo).cast(dtype).set_sorted().alias("_cid"))
     index_type = pl.UInt32 if df.height < 2**32 else pl.UInt64
     s = df.select(
         (c("_cid").hash(seed=0) // (1 << DAY_BITS) * (1 << DAY_BITS) + (c("_p") - p0).cast(pl.UInt64)).alias("_kp"),
@@ -275,24 +284,66 @@ def _btyd_sorted(rows: pl.LazyFrame, end_p: int) -> pl.DataFrame | None:
         return None
     first_rows = s.select(new_customer.arg_true().alias("r"))["r"]
     cid = df["_cid"].gather(s["_i"].gather(first_rows))
-    s = s.drop("_i", "_h2")
-    offset = (c("_kp") % (1 << DAY_BITS)).cast(pl.Int64) + p0
-    per_customer = (
-        s.lazy()
-        .group_by(c("_kp").set_sorted(), maintain_order=True)
-        .agg(_snap(c("_v").sum(), c("_v").abs().sum()).alias("_v"))
-        .group_by(customer.alias("_kh").set_sorted(), maintain_order=True)
-        .agg(
-            pl.len().alias("_n"),
-            offset.first().alias("_first"),
-            offset.last().alias("_last"),
-            c("_v").sum().alias("_total"),
-            c("_v").abs().sum().alias("_gross"),
-            c("_v").first().alias("_first_v"),
-        )
-        .collect()
+    del df  # memory: the unsorted rows are done with
+    return _per_customer_runs(s.drop("_i", "_h2"), p0).with_columns(cid.alias("_cid"))
+
+
+def _direct_ids(ids: pl.Series) -> tuple[int, pl.DataType] | None:
+    """``(lowest id, dtype)`` when integer customer ids span fewer than 2**44 values (then the id
+    minus the lowest is the customer part of the sort key, exact and collision-free); else None.
+
+    >>> _direct_ids(pl.Series([5, 9, 7]))
+    (5, Int64)
+    >>> _direct_ids(pl.Series(["a"])) is None
+    True
+    """
+    if not ids.dtype.is_integer() or ids.len() == 0:
+        return None
+    lo, hi = ids.min(), ids.max()
+    if lo is None or hi - lo >= (1 << (64 - DAY_BITS)) or lo < -(1 << 62) or hi >= (1 << 62):
+        return None
+    return int(lo), ids.dtype
+
+
+def _per_customer_runs(s: pl.DataFrame, p0: int) -> pl.DataFrame:
+    """Per customer (``_kh``, the key's customer part) ``_n, _first, _last, _total, _gross, _first_v``
+    from rows ``_kp, _v`` sorted by ``_kp`` (customer | period offset).
+
+    Runs instead of group-bys: the ends of the runs of equal keys are found by comparing neighbours,
+    and each run's sums are differences of exact Int128 running sums taken at those ends.
+
+    >>> s = pl.DataFrame({"_kp": [5, 5, 6, (1 << DAY_BITS) + 2], "_v": [1, 2, 4, 8]}, schema_overrides={"_v": pl.Int128})
+    >>> _per_customer_runs(s.with_columns(pl.col("_kp").cast(pl.UInt64)), 0).select("_n", "_first", "_last", "_total", "_first_v").rows()
+    [(2, 5, 6, 7, 3), (1, 2, 2, 8, 8)]
+    """
+    c = pl.col
+
+    def run_ends(key: pl.Expr) -> pl.Expr:
+        return (key != key.shift(-1)).fill_null(True).arg_true()
+
+    def run_sums(cum: pl.Expr) -> pl.Expr:  # running sums at the run ends -> per-run sums
+        return cum.diff().fill_null(cum)
+
+    ends = s.select(run_ends(c("_kp"))).to_series()
+    cells = s.select(c("_kp").gather(ends), c("_v").cum_sum().gather(ends).alias("_s"),
+                     c("_v").abs().cum_sum().gather(ends).alias("_a"))
+    cells = cells.select(
+        (c("_kp") // (1 << DAY_BITS)).alias("_kh"),
+        ((c("_kp") % (1 << DAY_BITS)).cast(pl.Int64) + p0).alias("_off"),
+        _snap(run_sums(c("_s")), run_sums(c("_a"))).alias("_v"),
     )
-    return per_customer.with_columns(cid.alias("_cid"))
+    last = cells.select(run_ends(c("_kh"))).to_series()
+    first = pl.concat([pl.Series([0], dtype=last.dtype), last.head(-1) + 1])
+    return pl.DataFrame({
+        "_kh": cells["_kh"].gather(last),
+        "_n": (last - first + 1).cast(pl.UInt32),
+        "_first": cells["_off"].gather(first),
+        "_last": cells["_off"].gather(last),
+    }).hstack(cells.select(
+        run_sums(c("_v").cum_sum().gather(last)).alias("_total"),
+        run_sums(c("_v").abs().cum_sum().gather(last)).alias("_gross"),
+        c("_v").gather(first).alias("_first_v"),
+    ))
 
 
 # --------------------------------------------------------------------------------------------

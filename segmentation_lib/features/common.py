@@ -173,6 +173,6 @@ def order_key(columns: Collection[str], timestamp: pl.Expr | None = None) -> pl.
     2
     """
     ts = pl.col("timestamp") if timestamp is None else timestamp
-    part = pl.col("order_id").cast(pl.String) if "order_id" in columns else ts.dt.epoch("us")
+    part = pl.col("order_id") if "order_id" in columns else ts.dt.epoch("us")  # text or integer ids
     return pl.when(part.is_not_null()).then(pl.struct(pl.col("customer_id"), part.alias("order")))
 

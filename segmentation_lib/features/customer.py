@@ -36,9 +36,16 @@ _ORDER_BITS = 64 - DAY_BITS
 _MAX_PACKED_PRODUCTS = 1 << DAY_BITS
 
 
-def _product_codes(e: pl.Expr) -> pl.Expr:
+def _product_codes(e: pl.Expr, dtype: pl.DataType = pl.String) -> pl.Expr:
     """Dense integer codes of a text column, from a private categorical (freed with the result);
-    a 64-bit hash where polars has no private categoricals (then the wide product key is used)."""
+    a 64-bit hash where polars has no private categoricals (then the wide product key is used).
+    Integer product ids are their own codes (Int64 reinterpreted as UInt64: one code per id).
+
+    >>> pl.select(_product_codes(pl.lit(-1, dtype=pl.Int64), pl.Int64)).item() == 2**64 - 1
+    True
+    """
+    if dtype.is_integer():
+        return e if dtype == pl.UInt64 else e.cast(pl.Int64).reinterpret(signed=False)
     try:
         return e.cast(pl.Categorical(pl.Categories.random())).to_physical()
     except (AttributeError, TypeError):  # pragma: no cover - polars without pl.Categories
@@ -83,7 +90,8 @@ def _run_sums(values: pl.DataFrame, run_lengths: pl.Series) -> pl.DataFrame:
 
 
 def _sorted_tables(
-    base: pl.LazyFrame, as_of_day: int, windows: Sequence[int], tw: int, has_product: bool
+    base: pl.LazyFrame, as_of_day: int, windows: Sequence[int], tw: int, has_product: bool,
+    product_dtype: pl.DataType = pl.String,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None] | None:
     """Customer tables of :func:`customer_features` from sorted packed keys.
 
@@ -122,7 +130,7 @@ def _sorted_tables(
         (ts.dt.date().cast(pl.Int32) - day0).alias("_d"),
         pl.when(c("_order").is_not_null()).then(c("_order").hash(seed=2)).alias("_o"),
         # products as dense codes of a private categorical (a few thousand distinct values typically)
-        *([_product_codes(c("_product")).alias("_p")] if has_product else []),
+        *([_product_codes(c("_product"), product_dtype).alias("_p")] if has_product else []),
     )
     rows, keys = pl.collect_all([rows_plan, keys_plan], engine="streaming")
     if keys["_o"].null_count() or (keys.height and keys["_d"].min() < 0):
@@ -281,7 +289,8 @@ def customer_features(
         pl.when(buy).then(order_key(schema, ts).struct.field("order")).alias("_order"),
     ]
     if has_product:
-        cols.append(pl.when(buy).then(c("product_id").cast(pl.String)).alias("_product"))
+        product = c("product_id") if schema["product_id"].is_integer() else c("product_id").cast(pl.String)
+        cols.append(pl.when(buy).then(product).alias("_product"))
     as_of_lit = pl.lit(as_of_dt).dt.cast_time_unit("us")
     base = lf.select(cols).filter(c("_ts") < as_of_lit, c("customer_id").is_not_null())
     buy = c("_amt") > 0
@@ -291,7 +300,8 @@ def customer_features(
     def sorted_passes(base: pl.LazyFrame) -> pl.DataFrame | None:
         """The same table from one streaming pass plus sorts of packed integer keys (no group-by on
         orders or days); ``None`` when it does not apply to this data (then ``grouped_passes``)."""
-        tables = _sorted_tables(base, as_of_day, windows, tw, has_product)
+        tables = _sorted_tables(base, as_of_day, windows, tw, has_product,
+                                schema["product_id"] if has_product else pl.String)
         if tables is None:
             return None
         rows, per_customer, products = tables

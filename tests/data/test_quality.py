@@ -325,3 +325,30 @@ def test_load_transactions_wraps_everything(tmp_path):
     with pytest.raises(DataError) as err:
         load(tmp_path / "nope.parquet")
     check_message(err, "nope.parquet", "segment demo-data")
+
+
+def test_integer_ids_stay_integers_through_the_quality_step(tmp_path):
+    """Issue 15: a Parquet log with integer customer / order / product ids keeps them integers (no text
+    copy of typed columns is carried); null ids and duplicate rows are still counted; text ids stay text."""
+    t = dt.datetime(2024, 3, 1, 12, tzinfo=dt.timezone.utc)
+    raw = pl.DataFrame({
+        "customer_id": [7, 7, 12, None, 12, 12],
+        "timestamp": [t, t, t, t, t + dt.timedelta(days=1), t + dt.timedelta(days=1)],
+        "amount": [10.0, 10.0, 5.0, 3.0, -2.0, 8.0],
+        "order_id": [100, 100, 101, 102, 103, 104],
+        "product_id": [1, 1, 2, 2, 2, 3],
+    }, schema_overrides={"customer_id": pl.Int64, "order_id": pl.Int64, "product_id": pl.Int32})
+    raw.write_parquet(tmp_path / "ints.parquet")
+    lf = read_transactions(tmp_path / "ints.parquet")
+    schema = lf.collect_schema()
+    assert (schema["customer_id"], schema["order_id"], schema["product_id"]) == (pl.Int64, pl.Int64, pl.Int32)
+    clean, rep = clean_transactions(lf, as_of="2024-04-01", policy={"returns": "net"})
+    assert clean.schema["customer_id"] == pl.Int64 and clean.schema["order_id"] == pl.Int64
+    assert rep["null_customer"].excluded == 1 and rep["duplicates"].excluded == 1
+    assert clean.sort("order_id")["customer_id"].to_list() == [7, 12, 12, 12]
+    text = raw.with_columns(pl.col("customer_id", "order_id", "product_id").cast(pl.String))
+    text.write_parquet(tmp_path / "text.parquet")
+    clean_text, _ = clean_transactions(read_transactions(tmp_path / "text.parquet"), as_of="2024-04-01",
+                                       policy={"returns": "net"})
+    assert clean_text.schema["customer_id"] == pl.String
+    assert clean_text.sort("order_id")["customer_id"].to_list() == ["7", "12", "12", "12"]

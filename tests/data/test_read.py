@@ -260,7 +260,14 @@ def test_load_customers_from_config(tmp_path):
     p = tmp_path / "customers.parquet"
     pl.DataFrame({"cid": [1, 2], "plan": ["pro", "free"]}).write_parquet(p)
     cust = load_customers({"data": {"customers": {"path": str(p), "columns": {"customer_id": "cid"}}}})
-    assert cust["customer_id"].to_list() == ["1", "2"] and cust.columns == ["customer_id", "plan"]
+    # integer ids stay integers (issue 15); a text customer file still joins integer ids and back
+    assert cust["customer_id"].to_list() == [1, 2] and cust.columns == ["customer_id", "plan"]
+    from segmentation_lib.data.read import attach_customers
+
+    joined, rep = attach_customers(pl.DataFrame({"customer_id": ["1", "3"]}), cust)
+    assert joined["plan"].to_list() == ["pro", None] and rep["only_in_attributes_examples"] == ["2"]
+    joined, rep = attach_customers(pl.DataFrame({"customer_id": [2, 3]}), cust.with_columns(pl.col("customer_id").cast(pl.String)))
+    assert joined["plan"].to_list() == ["free", None] and joined.schema["customer_id"] == pl.Int64
     assert load_customers({"data": {"customers": {"path": None}}}) is None
 
 

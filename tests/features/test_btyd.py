@@ -277,3 +277,21 @@ def test_calibration_and_holdout_summary_matches_lifetimes(freq, mult, first):
     seen_cal = set(pdf.loc[pdf["timestamp"] <= cal_end, "customer_id"])
     hold = pdf[(pdf["timestamp"] > cal_end) & (pdf["timestamp"] <= end)]
     assert ours.holdout_only_customers == len(set(hold["customer_id"]) - seen_cal) > 0
+
+
+# --------------------------------------------------------------------------------------------
+# issue 15: the warehouse layout (integer ids, rows in time order, several orders per second)
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("freq", ["D", "W"])
+def test_btyd_warehouse_layout_keeps_integer_ids_and_paths_agree(freq):
+    from tests.features import as_text_ids, warehouse_log
+
+    log = warehouse_log(4, n_customers=400)
+    fast = btyd_summary(log, "2024-12-01", freq=freq, method="sorted")
+    slow = btyd_summary(log, "2024-12-01", freq=freq, method="grouped")
+    assert fast.equals(slow)
+    assert fast.schema["customer_id"] == pl.Int64 and fast["customer_id"].is_sorted()  # numeric order
+    assert fast.height == log["customer_id"].n_unique() and fast["frequency"].max() > 3
+    text = btyd_summary(as_text_ids(log), "2024-12-01", freq=freq)
+    assert text.schema["customer_id"] == pl.String  # strings stay strings
+    assert fast.equals(text.with_columns(pl.col("customer_id").cast(pl.Int64)).sort("customer_id"))

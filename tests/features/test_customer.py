@@ -228,3 +228,28 @@ def test_few_customers_with_any_hashes_give_the_grouped_table(n_customers):
         assert fast.height == log["customer_id"].n_unique()
         assert_frame_equal(fast, customer_features(log, "2025-01-01", method="grouped"),
                            check_exact=False, rel_tol=1e-9, abs_tol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# issue 15: the warehouse layout (integer ids, rows in time order, several orders per second)
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed,with_order,with_product", [(6, True, True), (7, False, True)])
+def test_warehouse_layout_keeps_integer_ids_and_paths_agree(seed, with_order, with_product):
+    from tests.features import as_text_ids, warehouse_log
+
+    log = warehouse_log(seed, with_order=with_order, with_product=with_product)
+    fast = customer_features(log, "2024-12-01", method="sorted")
+    slow = customer_features(log, "2024-12-01", method="grouped")
+    assert_frame_equal(fast, slow, check_exact=False, rel_tol=1e-9, abs_tol=1e-6)
+    assert fast.schema["customer_id"] == pl.Int64 and fast["customer_id"].is_sorted()
+    text = customer_features(as_text_ids(log), "2024-12-01")
+    assert text.schema["customer_id"] == pl.String
+    assert_frame_equal(fast, text.with_columns(pl.col("customer_id").cast(pl.Int64)).sort("customer_id"),
+                       check_exact=False, rel_tol=1e-9, abs_tol=1e-6)
+    # RFM scores and the segment map: the same segments for the same customers, ids still integers
+    seg_int = assign_rfm_segments(RFMScorer().fit_transform(fast))
+    seg_txt = assign_rfm_segments(RFMScorer().fit_transform(text))
+    assert seg_int.schema["customer_id"] == pl.Int64
+    both = seg_int.join(seg_txt.with_columns(pl.col("customer_id").cast(pl.Int64)), on="customer_id", suffix="_t")
+    assert both.height == fast.height
+    assert (both["rfm_segment"] == both["rfm_segment_t"]).all() and both["rfm_segment"].n_unique() > 3

@@ -189,3 +189,23 @@ def test_data_files_passed_as_the_model_are_named(tmp_path):
         check_model_file(tmp_path / "x.xlsx")
     (tmp_path / "half.joblib").write_bytes(b"PK\x03\x04" + b"\x00" * 50)  # a truncated model archive
     assert check_model_file(tmp_path / "half.joblib") is None  # left to the model loader (damaged file)
+
+
+def test_scoring_a_log_with_integer_ids_keeps_them_integers(trained, tmp_path):
+    """Issue 15: a warehouse export's integer customer and order ids stay integers through the quality
+    step, the features, scoring and the file written; the segments are those of the same log as text."""
+    root, paths, _, _, model_path = trained
+    tx = pl.read_parquet(paths["transactions"]).filter(pl.col("customer_id").is_not_null())
+    ints = tx.with_columns(pl.col("customer_id").str.strip_prefix("C").cast(pl.Int64) + 10**10,
+                           pl.col("order_id").str.strip_prefix("O").cast(pl.Int64)).sort("timestamp")
+    ints.write_parquet(tmp_path / "ints.parquet")
+    score_file(model_path, tmp_path / "ints.parquet", tmp_path / "ints_scores.parquet", as_of=AS_OF)
+    scores = pl.read_parquet(tmp_path / "ints_scores.parquet")
+    assert scores.schema["customer_id"] == pl.Int64
+    score_file(model_path, paths["transactions"], tmp_path / "text.parquet", as_of=AS_OF)
+    text = pl.read_parquet(tmp_path / "text.parquet")
+    assert text.schema["customer_id"] == pl.String  # strings stay strings
+    text = text.with_columns(pl.col("customer_id").str.strip_prefix("C").cast(pl.Int64) + 10**10)
+    joined = scores.join(text, on="customer_id", suffix="_text")
+    assert joined.height == scores.height == text.height
+    assert (joined["segment"] == joined["segment_text"]).all()
