@@ -1316,11 +1316,11 @@ def load_customers(config: Mapping) -> pl.DataFrame | None:
     return read_customers(section["path"], section.get("columns"), encoding=encoding, sheet=section.get("sheet"))
 
 
-def _ids_like(c: pl.DataFrame, on: str, dtype: pl.DataType) -> pl.DataFrame:
+def ids_like(c: pl.DataFrame, on: str, dtype: pl.DataType) -> pl.DataFrame:
     """The customer table with its ids in the transactions' id type (integer ids in a text customer
     file, or the other way round); ids that are not integers stay text (they match no integer id).
 
-    >>> _ids_like(pl.DataFrame({"customer_id": ["7", " 8"]}), "customer_id", pl.Int64)["customer_id"].to_list()
+    >>> ids_like(pl.DataFrame({"customer_id": ["7", " 8"]}), "customer_id", pl.Int64)["customer_id"].to_list()
     [7, 8]
     """
     text = pl.col(on).cast(pl.String).str.strip_chars()
@@ -1348,7 +1348,7 @@ def attach_customers(features: pl.DataFrame | pl.LazyFrame, customers: pl.DataFr
     null_ids = int(c[on].is_null().sum())
     c = c.filter(pl.col(on).is_not_null())
     if on in f.columns and on in c.columns and f.schema[on] != c.schema[on]:
-        c = _ids_like(c, on, f.schema[on])
+        c = ids_like(c, on, f.schema[on])
     only_f = f.join(c.select(on), on=on, how="anti")
     only_c = c.join(f.select(on), on=on, how="anti")
     joined = f.join(c, on=on, how="left", suffix="_customer")

@@ -89,7 +89,10 @@ def segments_from_model(model_path: str | Path, transactions: pl.DataFrame | pl.
 
 def with_segments(exposures: pl.DataFrame, segments: pl.DataFrame, methods: Sequence[str]) -> pl.DataFrame:
     """Left-join the segment columns onto the exposures; customers without one get ``NO_HISTORY``."""
-    seg = segments.select("customer_id", *[pl.col(m).cast(pl.String) for m in methods])
+    from segmentation_lib.data.read import ids_like
+
+    seg = ids_like(segments.select("customer_id", *[pl.col(m).cast(pl.String) for m in methods]), "customer_id",
+                   exposures.schema["customer_id"])  # a run's integer ids meet the exposures' ids
     return exposures.join(seg, on="customer_id", how="left").with_columns(
         [pl.col(m).fill_null(NO_HISTORY) for m in methods])
 

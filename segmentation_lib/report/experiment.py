@@ -86,7 +86,10 @@ def analyse_experiment(cfg: Mapping[str, Any], exposures: str | Path | None = No
     if data_path and Path(data_path).exists():
         from segmentation_lib.data.quality import load_transactions
 
+        from segmentation_lib.data.read import ids_like
+
         tx = load_transactions(cfg)[0]
+        ex = ids_like(ex, "customer_id", tx.collect_schema()["customer_id"])  # integer ids of the log stay integers
     window, pre_days = int(ex_cfg.get("window_days", 14)), int(ex_cfg.get("pre_period_days", 90))
     if tx is not None:
         frame = outcomes_from_transactions(ex, tx, window, pre_days, start)

@@ -49,3 +49,12 @@ def test_a_run_made_after_the_start_is_refused(tmp_path) -> None:
     with pytest.raises(DataError, match="as of 2024-11-01, after the experiment start 2024-10-01"):
         segments_from_run(tmp_path, START)
     assert segments_from_run(tmp_path, START + dt.timedelta(days=31)).columns == ["customer_id", "rfm_segment"]
+
+
+def test_integer_ids_of_a_run_meet_text_ids_of_the_exposures():
+    from segmentation_lib.experiment.assignment import with_segments
+
+    ex = pl.DataFrame({"customer_id": [" 7", "8", "9"], "variant": ["control", "treatment", "control"]})
+    seg = pl.DataFrame({"customer_id": [8, 7], "rfm_segment": ["Lost", "Champions"]})  # a run on integer ids
+    out = with_segments(ex.with_columns(pl.col("customer_id").str.strip_chars()), seg, ["rfm_segment"])
+    assert out.sort("customer_id")["rfm_segment"].to_list() == ["Champions", "Lost", NO_HISTORY]
