@@ -314,4 +314,7 @@ def run_experiment_report(config_path: str | Path, exposures: str | Path | None 
             exc.args = (f"{exc} The executed notebook is kept in {dest}.",)
             exc.exit_code = 2 if getattr(exc, "bad_input", False) else 1
         raise
+    from segmentation_lib.report.html import render_reports_index
+
+    render_reports_index(out)  # the reports index lists the experiment beside the runs
     return out / f"{FOLDER_PREFIX}{final}" / f"{NOTEBOOK}.html"

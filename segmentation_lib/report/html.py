@@ -47,6 +47,7 @@ PAGE_TITLES = {
     "04_validation": "Validation",
     "05_value": "Predicted value",
     "06_since_last_run": "Since last run",
+    "experiment": "Experiment by segment",
 }
 
 #: headline metrics shown as cards on the run index: metrics.json key -> (label, format, hint)
@@ -302,9 +303,27 @@ def render_reports_index(out_dir: str | Path) -> Path:
         nbs = [x.name for x in sorted(p.glob("*.ipynb"), reverse=True) if readable_notebook(x)][:1]
         failed.append({"name": p.name, "reason": reason[:400], "href": f"{p.name}/{nbs[-1]}" if nbs else ""})
     text = _env().get_template("reports_index.html.j2").render(runs=runs, failed=failed[:20],
-                                                               n_failed=len(failed), out=str(out), trend=trend_rows(out))
+                                                               n_failed=len(failed), out=str(out), trend=trend_rows(out),
+                                                               experiments=experiment_rows(out))
     out.mkdir(parents=True, exist_ok=True)
     return atomic_write(out / "index.html", text)
+
+
+def experiment_rows(out_dir: str | Path) -> list[dict[str, Any]]:
+    """The experiments section of the reports index: every finished ``segment experiment`` folder, newest first
+    (the page, its exposure period, exposed customers per variant)."""
+    rows = []
+    for p in sorted(Path(out_dir).glob("experiment-*"), reverse=True):
+        doc = read_json(p / "experiment.json", None) if (p / "experiment.html").is_file() else None
+        if not isinstance(doc, dict):
+            continue
+        ex = doc.get("exposures") or {}
+        variants = ex.get("variants") or {}
+        rows.append({"href": f"{p.name}/experiment.html", "name": p.name,
+                     "period": f"{str(ex.get('start') or '')[:10]} to {str(ex.get('end') or '')[:10]}",
+                     "customers": fmt_value(ex.get("customers"), "int"),
+                     "variants": ", ".join(f"{k} {fmt_value(v, 'int')}" for k, v in variants.items())})
+    return rows
 
 
 def trend_rows(out_dir: str | Path) -> dict[str, Any] | None:

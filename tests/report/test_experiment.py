@@ -47,6 +47,10 @@ def test_the_page_says_what_the_numbers_say(page) -> None:
     assert "Do not act on this readout yet" in words and "No segment effect is claimed" in words
     assert "&lt;b&gt;offer&lt;/b&gt;" in raw and "<b>offer</b>" not in raw  # user strings escaped
     assert raw.count("<img") >= 1  # the forest plot
+    assert "<title>Experiment by segment</title>" in raw
+    index = (page["out"] / "index.html").read_text(encoding="utf-8")  # listed beside the runs, name escaped
+    assert "Experiments read by segment" in index and "&lt;b&gt;offer&lt;/b&gt; " in index
+    assert f"{html.escape(page['html'].split('/')[-2])}/experiment.html" in index
     assert "Traceback" not in words and "Error" not in words
 
 
