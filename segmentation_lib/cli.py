@@ -61,6 +61,8 @@ AsOfOption = Annotated[Optional[str], typer.Option(
     help="Analysis date instead of run.as_of: YYYY-MM-DD, or today (default: the day after the last transaction).")]
 SeedOption = Annotated[Optional[int], typer.Option(
     "--seed", metavar="INT", help="Random seed instead of run.seed (the same seed gives the same report).")]
+OutOption = Annotated[Optional[Path], typer.Option(
+    "--out", metavar="PATH", help="Reports folder (default: report.out_dir of the configuration).")]
 
 
 def config_overrides(data: Path | str | None = None, preset: str | None = None, as_of: str | None = None,
@@ -281,7 +283,7 @@ def check_data(
 @friendly_errors
 def run(
     config: ConfigOption = None,
-    out: Optional[Path] = typer.Option(None, "--out", help="Reports folder (default: report.out_dir of the configuration)."),
+    out: OutOption = None,
     demo: bool = typer.Option(False, "--demo", metavar=FLAG, help="Generate the demo data first if data.path does not exist."),
     data: DataOption = None,
     preset: PresetOption = None,
@@ -309,7 +311,7 @@ def run(
 @friendly_errors
 def clean(
     config: ConfigOption = None,
-    out: Optional[Path] = typer.Option(None, "--out", help="Reports folder (default: report.out_dir of the configuration)."),
+    out: OutOption = None,
     dry_run: bool = typer.Option(False, "--dry-run", metavar=FLAG, help="Only list what would be removed."),
 ) -> None:
     """Remove what killed runs left in the reports folder: temporary run folders (they can hold customer data)
@@ -430,7 +432,7 @@ def init(
 def experiment(
     config: ConfigOption = None,
     exposures: Optional[Path] = typer.Option(None, "--exposures", "-e", help="Exposures table (CSV/Parquet): customer id, variant, exposure time; default experiment.path."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Reports folder (default: report.out_dir of the configuration)."),
+    out: OutOption = None,
 ) -> None:
     """Read an experiment by segment (lift, SRM, heterogeneity, CUPED, Simpson check) into an HTML page and experiment.json."""
     from segmentation_lib.report.experiment import run_experiment_report

@@ -630,13 +630,8 @@ def clean_transactions(
     if policy.outliers == "exclude" and outliers.height:
         out = out.filter(~is_outlier)
         dropped = _with_outliers_dropped(dropped, cust, outliers)
-        notes.append(f"{outliers.height:,} outlier customer(s) ({out_rule.details}) were excluded with all their "
-                     f"{out_rule.excluded:,} kept row(s) (quality.outliers: exclude); they are listed among the "
-                     f"dropped customers with reason '{OUTLIER_REASON}'.")
-    elif policy.outliers == "flag" and outliers.height:
-        notes.append(f"{outliers.height:,} outlier customer(s) ({out_rule.details}) are flagged is_outlier "
-                     "(quality.outliers: flag): kept in every table, left out of fitting the clusters, and "
-                     "assigned a segment by the fitted model.")
+    if outliers.height and policy.outliers in ("exclude", "flag"):
+        notes.append(outlier_note(policy.outliers, outliers.height, out_rule))
     is_return = pl.col("amount") < 0
     if "is_cancellation" in columns:
         is_return = is_return | pl.col("is_cancellation")
@@ -735,6 +730,20 @@ def _outliers(kept_cust: pl.DataFrame, policy: QualityPolicy) -> tuple[RuleResul
     return (RuleResult("outliers", rows, rows if policy.outliers == "exclude" else 0, top.height, action, top.head(5),
                        f"net spend > {threshold:,.2f} (quantile {policy.outlier_quantile})"),
             top)
+
+
+def outlier_note(action: str, n: int, rule: RuleResult) -> str:
+    """The data-quality note for ``n`` outlier customers under ``quality.outliers: exclude | flag`` (both engines).
+
+    >>> outlier_note("flag", 3, RuleResult("outliers", 3, 0, 3, "flag", pl.DataFrame(), "spend above 1,000"))[:40]
+    '3 outlier customer(s) (spend above 1,000'
+    """
+    if action == "exclude":
+        return (f"{n:,} outlier customer(s) ({rule.details}) were excluded with all their {rule.excluded:,} kept "
+                f"row(s) (quality.outliers: exclude); they are listed among the dropped customers with reason "
+                f"'{OUTLIER_REASON}'.")
+    return (f"{n:,} outlier customer(s) ({rule.details}) are flagged is_outlier (quality.outliers: flag): kept in "
+            "every table, left out of fitting the clusters, and assigned a segment by the fitted model.")
 
 
 def _with_outliers_dropped(dropped: pl.DataFrame, cust: pl.DataFrame, outliers: pl.DataFrame) -> pl.DataFrame:

@@ -27,29 +27,10 @@ from segmentation_lib.errors import ConfigError, DataError
 from segmentation_lib.features.btyd import BTYD_FREQS, DefaultObservationEndWarning
 from segmentation_lib.features.common import MONEY_DECIMALS, TREND_WINDOW, period_of, to_utc
 from segmentation_lib.engine.spark_read import MONEY_TYPE
+from segmentation_lib.features.customer import feature_columns
 
 #: a net-zero per-period sum below this share of its gross counts as zero (``features/btyd.py``)
 SNAP_SHARE = 2.0**-50
-
-
-def feature_columns(windows: Sequence[int], trend_window: int = TREND_WINDOW, has_product: bool = True) -> list[str]:
-    """The columns of the feature table in order (``docs/features.md``).
-
-    >>> feature_columns([30], 90, False)[-4:]
-    ['returned_spend', 'return_rate', 'n_returns', 'nonpositive_net']
-    """
-    order = ["customer_id", "first_purchase", "last_purchase", "days_since_last", "tenure_days",
-             "n_orders", "n_purchase_days", "total_spend", "gross_spend", "avg_order_value",
-             "mean_days_between", "std_days_between"]
-    for w in windows:
-        order += [f"orders_{w}d", f"spend_{w}d"]
-    if trend_window not in windows:
-        order.append(f"spend_{trend_window}d")
-    order += [f"spend_prev_{trend_window}d", f"spend_trend_{trend_window}d", "returned_spend", "return_rate", "n_returns"]
-    if has_product:
-        order.append("n_products")
-    order.append("nonpositive_net")
-    return order
 
 
 def rounded_money(e):
@@ -82,7 +63,7 @@ def customer_features(transactions, as_of: str | dt.date | dt.datetime, windows:
 
     ``transactions`` is a canonical Spark frame (``customer_id``, ``timestamp`` in UTC, ``amount``;
     optional ``order_id``, ``product_id``). Returns a Spark DataFrame (lazy; unsorted) with the
-    columns of :func:`feature_columns` and the single-machine types (counts ``long``, money
+    columns of :func:`segmentation_lib.features.customer.feature_columns` and the single-machine types (counts ``long``, money
     ``double``, times ``timestamp``).
     """
     from pyspark.sql import Window

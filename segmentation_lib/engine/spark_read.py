@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import polars as pl
 
 from segmentation_lib.data.quality import (DESCRIPTIONS, OUTLIER_REASON, RULES, DataQualityReport, QualityPolicy,
-                                           RuleResult, parse_as_of)
+                                           RuleResult, outlier_note, parse_as_of)
 from segmentation_lib.config import PLAUSIBLE_YEARS
 from segmentation_lib.data.read import CANONICAL, NULL_TOKENS, resolve_mapping
 from segmentation_lib.errors import ConfigError, DataError
@@ -305,13 +305,8 @@ def clean_spark(sdf, as_of: str | dt.date | dt.datetime | None = None, policy: Q
         extra = to_polars(cust.join(ids, on="customer_id", how="left_semi").select("customer_id", "n_rows"))
         extra = extra.with_columns(pl.col("n_rows").cast(pl.UInt32), pl.lit(OUTLIER_REASON).alias("reason"))
         dropped = pl.concat([dropped, extra.select(dropped.columns)]).sort("customer_id")
-        notes.append(f"{outliers.height:,} outlier customer(s) ({out_rule.details}) were excluded with all their "
-                     f"{out_rule.excluded:,} kept row(s) (quality.outliers: exclude); they are listed among the "
-                     f"dropped customers with reason '{OUTLIER_REASON}'.")
-    elif policy.outliers == "flag" and outliers.height:
-        notes.append(f"{outliers.height:,} outlier customer(s) ({out_rule.details}) are flagged is_outlier "
-                     "(quality.outliers: flag): kept in every table, left out of fitting the clusters, and "
-                     "assigned a segment by the fitted model.")
+    if outliers.height and policy.outliers in ("exclude", "flag"):
+        notes.append(outlier_note(policy.outliers, outliers.height, out_rule))
     is_return = F.col("amount") < 0
     if "is_cancellation" in columns:
         is_return = is_return | F.col("is_cancellation")

@@ -430,20 +430,7 @@ def customer_features(
         pl.when(c("gross_spend") > 0).then(c("returned_spend") / c("gross_spend")).alias("return_rate"),
         (c("total_spend") <= 0).alias("nonpositive_net"),
     )
-    order = [
-        "customer_id", "first_purchase", "last_purchase", "days_since_last", "tenure_days",
-        "n_orders", "n_purchase_days", "total_spend", "gross_spend", "avg_order_value",
-        "mean_days_between", "std_days_between",
-    ]
-    for w in windows:
-        order += [f"orders_{w}d", f"spend_{w}d"]
-    if tw not in windows:
-        order.append(f"spend_{tw}d")
-    order += [f"spend_prev_{tw}d", f"spend_trend_{tw}d", "returned_spend", "return_rate", "n_returns"]
-    if has_product:
-        order.append("n_products")
-    order.append("nonpositive_net")
-    return out.select(order).collect()
+    return out.select(feature_columns(windows, tw, has_product)).collect()
 
 
 def with_usage_features(features: pl.DataFrame, config: dict, as_of: dt.datetime) -> tuple[pl.DataFrame, dict | None]:
@@ -466,3 +453,23 @@ def with_usage_features(features: pl.DataFrame, config: dict, as_of: dt.datetime
     report = {**report, "as_of": report["as_of"].isoformat() if report["as_of"] else None,
               "customers_with_events": usage.height}
     return join_usage(features, usage), report
+
+
+def feature_columns(windows: Sequence[int], trend_window: int = TREND_WINDOW, has_product: bool = True) -> list[str]:
+    """The columns of the feature table in order (``docs/features.md``).
+
+    >>> feature_columns([30], 90, False)[-4:]
+    ['returned_spend', 'return_rate', 'n_returns', 'nonpositive_net']
+    """
+    order = ["customer_id", "first_purchase", "last_purchase", "days_since_last", "tenure_days",
+             "n_orders", "n_purchase_days", "total_spend", "gross_spend", "avg_order_value",
+             "mean_days_between", "std_days_between"]
+    for w in windows:
+        order += [f"orders_{w}d", f"spend_{w}d"]
+    if trend_window not in windows:
+        order.append(f"spend_{trend_window}d")
+    order += [f"spend_prev_{trend_window}d", f"spend_trend_{trend_window}d", "returned_spend", "return_rate", "n_returns"]
+    if has_product:
+        order.append("n_products")
+    order.append("nonpositive_net")
+    return order
