@@ -6,7 +6,7 @@ paths set to null. tests/test_packaging.py fails when the three drift. Run: `mak
 import re
 from pathlib import Path
 t = open("configs/default.yaml").read()
-t = re.sub(r"(?m)^  path: \.\./data/demo/transactions\.parquet.*$", "  path: null             # required: CSV, Parquet, a directory or a glob of Parquet files", t)
+t = re.sub(r"(?m)^  path: \.\./data/demo/transactions\.parquet.*$", "  path: null             # required: CSV, Parquet, a directory or a glob of Parquet files; also .xlsx/.xls (data.sheet), .csv.gz/.csv.zst/.zip", t)
 t = re.sub(r"(?m)^    path: \.\./data/demo/customers\.parquet.*$", "    path: null", t)
 t = re.sub(r"(?m)^  truth: \.\./data/demo/truth\.parquet.*$", "  truth: null            # optional ground truth (known segments), e.g. from segment demo-data", t)
 t = re.sub(r"(?m)^  out_dir: \.\./reports.*$", "  out_dir: reports", t)
@@ -34,9 +34,18 @@ It is merged over the kit's defaults, shown in full below (`segmentation_lib/def
 - `run.as_of` is the date features are computed at (exclusive, 00:00 UTC). `null` uses the day after the last
   transaction. Transactions on or after `as_of` are excluded and counted by the data-quality step.
 - Every run writes the full, resolved configuration into its `manifest.json`.
+- Files as people export them (`data.*`, the same keys under `data.customers` and `data.events` where they apply):
+  Excel workbooks `.xlsx` / `.xls` (`sheet`: a name or a number from 1), compressed CSV `.csv.gz` / `.csv.zst` /
+  a `.zip` holding one CSV (recognised by their first bytes, whatever the name), regional numbers (`decimal`,
+  `thousands`: with `decimal: ","` and `thousands: "."`, "1.234,50 EUR" reads as 1234.5), numeric timestamps
+  (`timestamp_unit: s | ms | excel`; two-digit years only through an explicit `date_format`). Currency symbols
+  (`$`, `EUR`, no-break spaces) have no setting: they are removed by themselves. Without the right setting, a column
+  whose numbers follow a regional pattern stops the read with a message naming the setting that reads it, instead
+  of dropping rows. Fixed-width text (columns padded with runs of spaces, such as the CDNOW files) is not CSV:
+  convert it first (tests/data/test_cdnow_formats.py does it in three lines of polars).
 
-Sections: `run` (name, seed, as-of date), `data` (input and column mapping), `quality` (data-quality policies),
-`features` (recent windows), `rfm` (scores, segment map, frozen edges, value-vs-engagement matrix), `rules`
+Sections: `run` (name, seed, as-of date), `data` (input and column mapping; customer table, usage event log), `quality` (data-quality policies),
+`features` (recent windows, key features of the usage log), `rfm` (scores, segment map, frozen edges, value-vs-engagement matrix), `rules`
 (ordered rule-based segments), `clustering` (algorithm, features, k range and business constraints),
 `validation` (stability, holdout, actionability thresholds), `predict` (predicted value: count model, period,
 horizons, CLV months and discount, churn-risk cuts, the value x churn-risk matrix cuts), `report` (notebooks and output folder).

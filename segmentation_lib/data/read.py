@@ -597,6 +597,8 @@ def _missing_column(src: _Source, canonical: str, name: str, key: str = "data.co
     layouts = [key for key, preset in PRESETS.items() if preset.detect(src.header)]
     if layouts:
         hint += f" The header matches the '{layouts[0]}' preset: set data.preset: {layouts[0]} (or --preset {layouts[0]})."
+    if src.kind == "excel" or Path(src.label).suffix.lower() in (".xlsx", ".xls"):  # one sheet: the data may be on another
+        hint += " These are the columns of one sheet of the workbook (the first unless data.sheet names one); if the data is on another sheet, set data.sheet."
     return _fail(
         src.label,
         f"column '{name}' (mapped to '{canonical}') does not exist. The file's columns are: "
