@@ -1453,8 +1453,9 @@ def mix_mapping(header: list[str], columns: Mapping[str, str | None] | None, lab
     for key, name in out.items():
         other = taken.get(name) or next((k for k, v in out.items() if v == name and k != key), None)
         if other:
+            keys = key if other in taken.values() else f"{other} / data.columns.{key}"
             raise ConfigError(f"{label}: data.columns maps the source column '{name}' to both {other} and {key}; "
-                              f"{key} needs a column of its own. Fix: set data.columns.{key} to its own column of "
+                              f"each needs a column of its own. Fix: set data.columns.{keys} to its own column of "
                               "the file, or to null.")
     return out
 
