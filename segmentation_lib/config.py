@@ -287,6 +287,11 @@ def _check_lists(cfg: dict) -> list[str]:
             and 0 <= cuts[0] <= cuts[1] <= 1):
         problems.append(f"predict.risk_cuts is {cuts!r} (allowed: two P(alive) cut points [low, high] with "
                         "0 <= low <= high <= 1, e.g. [0.3, 0.7])")
+    names = _get(cfg, "features.categories.names")
+    if names is not None and not (isinstance(names, list) and names and all(isinstance(n, str) and n.strip() for n in names)
+                                  and len(set(names)) == len(names)):
+        problems.append(f"features.categories.names is {names!r} (allowed: null, or a non-empty list of distinct "
+                        "category names, e.g. [Books, Toys])")
     return problems
 
 

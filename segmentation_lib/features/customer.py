@@ -471,12 +471,12 @@ def with_purchase_mix(features: pl.DataFrame, transactions: pl.DataFrame | pl.La
     from segmentation_lib.data.read import load_products
     from segmentation_lib.features.purchase_mix import join_purchase_mix, mix_notes, mix_settings, purchase_mix_features
 
-    mapped, top = mix_settings(config)
+    mapped, top, names = mix_settings(config)
     loaded = load_products(config)
     if not mapped and loaded is None:
         return features, None
     mix, report = purchase_mix_features(transactions, as_of, products=None if loaded is None else loaded[0],
-                                        top=top, columns=mapped)
+                                        top=top, columns=mapped, categories=names)
     if loaded is not None:
         report["product_table"] = {**report.get("product_table", {}), **loaded[1]}
     note = mix_notes(report)

@@ -109,12 +109,15 @@ def purchase_mix_features(
     products: pl.DataFrame | None = None,
     top: int = TOP_CATEGORIES,
     columns: Sequence[str] | None = None,
+    categories: Sequence[str] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Per customer with a purchase line (sorted by id): the category and discount columns of the
     module doc, and the report of what was counted. ``columns``: which of ``category``,
     ``discount``, ``list_price`` of the log to use (default: those present); ``products``: a
-    ``product_id`` / ``category`` table (needs ``product_id`` in the log). Raises ConfigError when
-    neither category nor discount data is given.
+    ``product_id`` / ``category`` table (needs ``product_id`` in the log); ``categories``: the
+    categories with a column of their own, in this order, instead of the ``top`` by spend (the same
+    columns in every run, e.g. for scoring with a saved model; a name the data lacks gets zeros).
+    Raises ConfigError when neither category nor discount data is given.
     """
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ConfigError(f"purchase_mix_features: top={top!r} must be a whole number >= 1. "
@@ -202,7 +205,11 @@ def purchase_mix_features(
         per_cat = collected[1]
         ranked = (per_cat.filter(c("_cat").is_not_null()).group_by("_cat").agg(rounded_money(c("_spend").sum()).alias("spend"))
                   .sort(["spend", "_cat"], descending=[True, False]))
-        names = share_columns(ranked["_cat"].head(top).to_list())
+        chosen = ranked["_cat"].head(top).to_list() if categories is None else [str(x) for x in categories]
+        if len(set(chosen)) != len(chosen) or not chosen:
+            raise ConfigError(f"purchase_mix_features: categories={list(chosen)} must name each category once. "
+                              "Fix: list distinct names in features.categories.names (or set it to null).")
+        names = share_columns(chosen)
         in_top = c("_cat").is_in(pl.Series(list(names.values()), dtype=pl.String).implode())
         spend = c("_spend")
         known = c("_cat").is_not_null()
@@ -219,13 +226,16 @@ def purchase_mix_features(
         tables.append(cat_table.with_columns(_share(c(n), c("_total")).alias(n) for n in shares).drop("_total"))
         columns_out += [*shares, "n_categories", "dominant_category"]
         grand = float(ranked["spend"].sum()) + 0.0
+        spend_of = dict(ranked.iter_rows())
         all_spend = float(per_cat["_spend"].sum())
         report["categories"] = {
             "source": ("data.columns.category and data.products" if "category" in use and products is not None
                        else "data.columns.category" if "category" in use else "data.products"),
             "distinct": ranked.height,
-            "top": [{"category": name, "column": col, "spend": float(s), "share": (float(s) / all_spend) if all_spend else 0.0}
-                    for (col, name), s in zip(names.items(), ranked["spend"].head(top).to_list())],
+            "top": [{"category": name, "column": col, "spend": float(spend_of.get(name, 0.0)),
+                     "share": float(spend_of.get(name, 0.0)) / all_spend if all_spend else 0.0}
+                    for col, name in names.items()],
+            "chosen_by": "features.categories.top" if categories is None else "features.categories.names",
             "other_column": SHARE_PREFIX + OTHER, "unknown_column": SHARE_PREFIX + UNKNOWN,
             "uncategorised_spend": round(all_spend - grand, MONEY_DECIMALS),
             "lines_without_category": int(sum(totals.get(k, 0) for k in ("null_category", "product_not_in_table", "product_id_null"))),
@@ -270,16 +280,16 @@ def join_purchase_mix(features: pl.DataFrame, mix: pl.DataFrame) -> pl.DataFrame
     return joined.with_columns(pl.col(numeric).fill_null(0))
 
 
-def mix_settings(config: Mapping[str, Any]) -> tuple[list[str], int]:
-    """The purchase-mix columns mapped in ``data.columns`` and ``features.categories.top``.
+def mix_settings(config: Mapping[str, Any]) -> tuple[list[str], Any, list[str] | None]:
+    """The purchase-mix columns mapped in ``data.columns``, ``features.categories.top`` and ``.names``.
 
     >>> mix_settings({"data": {"columns": {"category": "Dept", "discount": None}}, "features": {}})
-    (['category'], 5)
+    (['category'], 5, None)
     """
     columns = ((config.get("data") or {}).get("columns") or {})
     mapped = [k for k in MIX_COLUMNS if columns.get(k)]
-    top = ((config.get("features") or {}).get("categories") or {}).get("top", TOP_CATEGORIES)
-    return mapped, int(top) if not isinstance(top, bool) and isinstance(top, int) else top
+    section = (config.get("features") or {}).get("categories") or {}
+    return mapped, section.get("top", TOP_CATEGORIES), section.get("names")
 
 
 #: report counts of lines the purchase-mix features could not read as given, and what happened to them

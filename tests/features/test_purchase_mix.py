@@ -252,3 +252,22 @@ def test_demo_mix_columns_are_off_by_default_and_leave_the_log_unchanged():
     by = f.join(mixed.truth, on="customer_id").group_by("archetype").agg(pl.col("share_spend_on_discount").mean())
     share = dict(by.iter_rows())
     assert share["explorer"] > 0.35 > 0.12 > share["power"]  # planted 0.5 and 0.05
+
+
+def test_fixed_category_list_gives_the_same_columns_every_run():
+    f, report = purchase_mix_features(LOG, AS_OF, categories=["Toys", "Garden"])
+    assert f.columns[1:5] == ["spend_share_toys", "spend_share_garden", "spend_share_other", "spend_share_unknown"]
+    assert f.select("spend_share_toys", "spend_share_garden", "spend_share_other").rows() == \
+        [(10 / 60, 0.0, 50 / 60), (0.5, 0.0, 0.5), (0.0, 0.0, 4 / 12)]
+    assert report["categories"]["chosen_by"] == "features.categories.names"
+    assert [t["spend"] for t in report["categories"]["top"]] == [35.0, 0.0]
+    with pytest.raises(ConfigError):
+        purchase_mix_features(LOG, AS_OF, categories=["Toys", "Toys"])
+    with pytest.raises(ConfigError) as err:
+        resolve_config({"features": {"categories": {"names": ["Toys", "Toys"]}}})
+    check_message(err, "features.categories.names")
+    cfg = resolve_config({"data": {"columns": {"customer_id": "customer_id", "category": "category"}},
+                          "features": {"categories": {"names": ["Books"]}}})
+    joined, _ = with_purchase_mix(pl.DataFrame({"customer_id": ["a", "b", "c", "d"]}), LOG, cfg, AS_OF)
+    assert joined.columns == ["customer_id", "spend_share_books", "spend_share_other", "spend_share_unknown",
+                              "n_categories", "dominant_category"]

@@ -45,6 +45,12 @@ def test_demo_mix_through_the_data_stage_and_the_exploration_page(tmp_path):
     text = str(page.purchase_mix())
     assert text.startswith("## Categories and discounts") and "spend\\_share\\_" in text and "on discount" in text
 
+    # segment score computes the same columns from the log with the run's configuration
+    from segmentation_lib.score.scoring import features_for_scoring
+
+    scored, _ = features_for_scoring(tmp_path / "data" / "transactions.parquet", ["total_spend"], config=tmp_path / "mix.yaml")
+    assert scored.select(shares, "share_spend_on_discount").equals(f.select(shares, "share_spend_on_discount"))
+
     plain = pages.ExplorationPage(context.open_run(tmp_path / "plain.yaml", tmp_path / "run-plain"))
     assert str(plain.purchase_mix()) == "" and "purchase_mix" not in plain.data.quality
     assert not any(c.startswith("spend_share_") for c in plain.data.features.columns)
