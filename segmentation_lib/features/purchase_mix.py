@@ -144,9 +144,8 @@ def purchase_mix_features(
     amount = c("amount").cast(pl.Float64)
     lines = lf.filter(c("timestamp") < when, c("customer_id").is_not_null(), amount > 0)
     report: dict[str, Any] = {}
-    sel: list[pl.Expr] = [c("customer_id"), amount.alias("_amt"),
-                          order_key(schema).struct.field("order").alias("_order")]
-    counts: list[pl.Expr] = [pl.len().alias("purchase_lines")]
+    sel: list[pl.Expr] = [c("customer_id"), amount.alias("_amt")]
+    flags: dict[str, pl.Expr] = {}  # report count -> the lines it counts (summed inside the group-bys below)
 
     if has_cat:
         cat = (c("category").cast(pl.String) if "category" in use else pl.lit(None, dtype=pl.String))
@@ -163,46 +162,54 @@ def purchase_mix_features(
             lines = lines.with_columns(key.alias("_pid")).join(table.lazy(), on="_pid", how="left")
             cat = pl.coalesce(cat, c("_pcat"))
             no_cat = cat.is_null()
-            counts += [(no_cat & c("_pid").is_null()).sum().alias("product_id_null"),
-                       (no_cat & c("_pid").is_not_null() & c("_listed").is_null()).sum().alias("product_not_in_table"),
-                       (no_cat & c("_listed").fill_null(False)).sum().alias("null_category")]
+            flags.update(product_id_null=no_cat & c("_pid").is_null(),
+                         product_not_in_table=no_cat & c("_pid").is_not_null() & c("_listed").is_null(),
+                         null_category=no_cat & c("_listed").fill_null(False))
         else:
-            counts.append(cat.is_null().sum().alias("null_category"))
+            flags["null_category"] = cat.is_null()
         sel.append(cat.alias("_cat"))
+    cat_flags = list(flags)
 
     if has_disc:
         on_discount = pl.lit(False)
         if "discount" in use:
             d = c("discount").cast(pl.Float64)
             on_discount = on_discount | (d > 0).fill_null(False)
-            counts += [(d < 0).sum().alias("negative_discount"), d.is_null().sum().alias("null_discount")]
+            flags.update(negative_discount=d < 0, null_discount=d.is_null())
         if "list_price" in use:
             gap = (c("list_price").cast(pl.Float64) - _paid_unit_price(schema)).round(MONEY_DECIMALS)
             on_discount = on_discount | (gap > 0).fill_null(False)
-            counts += [(gap < 0).sum().alias("list_price_below_paid"),
-                       c("list_price").is_null().sum().alias("null_list_price")]
-        sel.append(on_discount.alias("_disc"))
-        counts.append(on_discount.sum().alias("lines_on_discount"))
+            flags.update(list_price_below_paid=gap < 0, null_list_price=c("list_price").is_null())
+        flags["lines_on_discount"] = on_discount
+        sel += [order_key(schema).struct.field("order").alias("_order"), on_discount.alias("_disc")]
+    disc_flags = [k for k in flags if k not in cat_flags]
 
-    plans = [lines.select(counts)]
+    sel += [e.fill_null(False).cast(pl.UInt32).alias(f"_f_{k}") for k, e in flags.items()]
     projected = lines.select(sel)
-    if has_cat:
-        plans.append(projected.group_by("customer_id", "_cat").agg(rounded_money(c("_amt").sum()).alias("_spend")))
-    if has_disc:
-        plans.append(projected.group_by("customer_id").agg(
-            c("_amt").sum().alias("_gross"),
-            c("_amt").filter(c("_disc")).sum().alias("_dspend"),
-            c("_order").drop_nulls().n_unique().alias("_orders"),
-            c("_order").filter(c("_disc")).drop_nulls().n_unique().alias("_dorders"),
-        ))
-    collected = pl.collect_all(plans)
-    totals = collected[0].row(0, named=True)
-    report["purchase_lines"] = int(totals.pop("purchase_lines"))
+    sums = lambda keys: [c(f"_f_{k}").sum() for k in keys]  # noqa: E731
+    plans = []
+    if has_cat:  # spend per (customer, category): the shares, counts and dominant category come from it
+        plans.append(projected.group_by("customer_id", "_cat").agg(
+            rounded_money(c("_amt").sum()).alias("_spend"), pl.len().alias("_n"), *sums(cat_flags)))
+    if has_disc:  # per (customer, order) first, then per customer: orders are counted without n_unique
+        disc_amt = pl.when(c("_disc")).then(c("_amt")).otherwise(0.0)
+        plans.append(
+            projected.group_by("customer_id", "_order").agg(
+                c("_amt").sum().alias("_gross"), disc_amt.sum().alias("_dspend"), c("_disc").any().alias("_d"),
+                pl.len().alias("_n"), *sums(disc_flags))
+            .group_by("customer_id").agg(
+                c("_gross").sum(), c("_dspend").sum(), c("_order").is_not_null().sum().alias("_orders"),
+                (c("_d") & c("_order").is_not_null()).sum().alias("_dorders"), c("_n").sum(),
+                *[c(f"_f_{k}").sum() for k in disc_flags]))
+    collected = pl.collect_all(plans, engine="streaming")
+    totals = {k: int(t[f"_f_{k}"].sum()) for t, keys in zip(collected, ([cat_flags] if has_cat else []) + [disc_flags])
+              for k in keys}
+    report["purchase_lines"] = int(collected[0]["_n"].sum())
     tables: list[pl.DataFrame] = []
     columns_out: list[str] = ["customer_id"]
 
     if has_cat:
-        per_cat = collected[1]
+        per_cat = collected[0]
         ranked = (per_cat.filter(c("_cat").is_not_null()).group_by("_cat").agg(rounded_money(c("_spend").sum()).alias("spend"))
                   .sort(["spend", "_cat"], descending=[True, False]))
         chosen = ranked["_cat"].head(top).to_list() if categories is None else [str(x) for x in categories]
@@ -213,15 +220,19 @@ def purchase_mix_features(
         in_top = c("_cat").is_in(pl.Series(list(names.values()), dtype=pl.String).implode())
         spend = c("_spend")
         known = c("_cat").is_not_null()
-        cat_table = per_cat.group_by("customer_id").agg(
-            rounded_money(spend.sum()).alias("_total"),
-            *[spend.filter(c("_cat") == name).sum().alias(col) for col, name in names.items()],
-            spend.filter(known & ~in_top).sum().alias(SHARE_PREFIX + OTHER),
-            spend.filter(~known).sum().alias(SHARE_PREFIX + UNKNOWN),
-            c("_cat").count().cast(pl.Int64).alias("n_categories"),
-            c("_cat").filter(known).sort_by([spend.filter(known), c("_cat").filter(known)],
-                                            descending=[True, False]).first().alias("dominant_category"),
-        )
+        # plain sums of per-row spend columns (fast group-by kernels; no filters inside the groups)
+        wide = per_cat.lazy().select(
+            "customer_id", spend.alias("_total"),
+            *[pl.when(c("_cat") == name).then(spend).otherwise(0.0).alias(col) for col, name in names.items()],
+            pl.when(known & ~in_top).then(spend).otherwise(0.0).alias(SHARE_PREFIX + OTHER),
+            pl.when(known).then(0.0).otherwise(spend).alias(SHARE_PREFIX + UNKNOWN),
+            known.cast(pl.Int64).alias("n_categories"),
+        ).group_by("customer_id").agg(pl.all().sum()).with_columns(rounded_money(c("_total")).alias("_total"))
+        # the dominant category: the largest (rounded) spend, the first name in text order among equals
+        bought = per_cat.lazy().filter(known)
+        dominant = (bought.join(bought.group_by("customer_id").agg(spend.max().alias("_max")), on="customer_id")
+                    .filter(spend == c("_max")).group_by("customer_id").agg(c("_cat").min().alias("dominant_category")))
+        cat_table = wide.join(dominant, on="customer_id", how="left").collect()
         shares = [*names, SHARE_PREFIX + OTHER, SHARE_PREFIX + UNKNOWN]
         tables.append(cat_table.with_columns(_share(c(n), c("_total")).alias(n) for n in shares).drop("_total"))
         columns_out += [*shares, "n_categories", "dominant_category"]
