@@ -227,7 +227,9 @@ def purchase_mix_features(
             pl.when(known & ~in_top).then(spend).otherwise(0.0).alias(SHARE_PREFIX + OTHER),
             pl.when(known).then(0.0).otherwise(spend).alias(SHARE_PREFIX + UNKNOWN),
             known.cast(pl.Int64).alias("n_categories"),
-        ).group_by("customer_id").agg(pl.all().sum()).with_columns(rounded_money(c("_total")).alias("_total"))
+        ).group_by("customer_id").agg(pl.all().sum())
+        money = ["_total", *names, SHARE_PREFIX + OTHER, SHARE_PREFIX + UNKNOWN]  # rounded: the same bits every run
+        wide = wide.with_columns(rounded_money(c(n)).alias(n) for n in money)
         # the dominant category: the largest (rounded) spend, the first name in text order among equals
         bought = per_cat.lazy().filter(known)
         dominant = (bought.join(bought.group_by("customer_id").agg(spend.max().alias("_max")), on="customer_id")

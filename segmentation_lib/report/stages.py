@@ -671,8 +671,7 @@ def features_at_cutoff(cfg: Mapping[str, Any], transactions: pl.DataFrame, cutof
     ``data.events``, the usage features of the events up to the cutoff."""
     from segmentation_lib.data.quality import parse_as_of
     from segmentation_lib.features.customer import customer_features, with_usage_features
-
-    from segmentation_lib.features.customer import with_purchase_mix
+    from segmentation_lib.features.customer import with_purchase_mix  # category / discount features
 
     f = customer_features(transactions, cutoff, windows=(cfg.get("features") or {}).get("windows") or (30, 90, 365))
     f = with_usage_features(f, dict(cfg), parse_as_of(cutoff))[0]

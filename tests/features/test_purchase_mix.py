@@ -271,3 +271,18 @@ def test_fixed_category_list_gives_the_same_columns_every_run():
     joined, _ = with_purchase_mix(pl.DataFrame({"customer_id": ["a", "b", "c", "d"]}), LOG, cfg, AS_OF)
     assert joined.columns == ["customer_id", "spend_share_books", "spend_share_other", "spend_share_unknown",
                               "n_categories", "dominant_category"]
+
+
+def test_same_table_whatever_the_row_order():
+    rng = np.random.default_rng(2)
+    n = 20_000
+    log = pl.DataFrame({
+        "customer_id": rng.integers(0, 500, n).astype(str), "order_id": rng.integers(0, 5000, n).astype(str),
+        "timestamp": [at(1, 1)] * n, "amount": np.round(rng.lognormal(2.0, 1.0, n), 2),
+        "category": np.array(["A", "B", "C", "D"])[rng.integers(0, 4, n)],
+        "discount": np.where(rng.random(n) < 0.3, 1.5, 0.0),
+    })
+    first, _ = purchase_mix_features(log, AS_OF)
+    for seed in (1, 2):
+        again, _ = purchase_mix_features(log.sample(fraction=1.0, shuffle=True, seed=seed), AS_OF)
+        assert again.equals(first)  # bit-identical: money sums are rounded before the shares
