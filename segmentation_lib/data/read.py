@@ -1446,6 +1446,10 @@ def mix_mapping(header: list[str], columns: Mapping[str, str | None] | None, lab
         name = (columns or {}).get(key)
         if name is None:
             continue
+        if isinstance(name, bool):  # YAML reads an unquoted Off / No / Yes / On as a boolean
+            raise ConfigError(f"{label}: data.columns.{key} is the boolean {name} (YAML reads unquoted yes, no, on "
+                              f"and off as booleans), not a column name. Fix: quote the column name, e.g. "
+                              f"{key}: \"Off\".")
         if str(name) not in header:
             raise _missing_column(src, key, str(name))
         out[key] = str(name)

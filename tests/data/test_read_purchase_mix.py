@@ -52,6 +52,9 @@ def test_bad_mix_mappings(tmp_path):
     with pytest.raises(ConfigError) as err:
         read_transactions(log, columns={**MAPPING, "list_price": "Saving"})
     check_message(err, "'Saving'", "data.columns.list_price")
+    with pytest.raises(ConfigError) as err:  # `discount: Off` unquoted in YAML
+        read_transactions(log, columns={**MAPPING, "discount": False})
+    check_message(err, "data.columns.discount is the boolean False", "quote")
 
 
 def test_resolve_mapping_leaves_the_mix_keys_to_the_mix_reader():
