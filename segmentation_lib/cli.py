@@ -230,13 +230,18 @@ def demo_data(
     n_customers: int = typer.Option(20_000, "--n-customers", min=10, help="Number of customers to generate."),
     seed: int = typer.Option(42, "--seed", help="Random seed; the same seed gives identical files."),
     fmt: DataFormat = typer.Option(DataFormat.parquet, "--format", help="File format of the written files."),
+    categories: bool = typer.Option(False, "--categories", metavar=FLAG,
+                                    help="Add a product category column (map it with data.columns.category)."),
+    discounts: bool = typer.Option(False, "--discounts", metavar=FLAG,
+                                   help="Add a discount column, money off per line (map it with data.columns.discount)."),
 ) -> None:
     """Generate a realistic demo transaction log with planted customer archetypes (the known truth)."""
     from segmentation_lib.data.demo import write_demo_data
     from segmentation_lib.report.progress import step
 
+    mix = {k: True for k, on in (("categories", categories), ("discounts", discounts)) if on}  # off: files unchanged
     with step(f"Generating {n_customers:,} customers into {out}", console=console):
-        paths = write_demo_data(out, n_customers=n_customers, seed=seed, fmt=DataFormat(fmt).value)
+        paths = write_demo_data(out, n_customers=n_customers, seed=seed, fmt=DataFormat(fmt).value, **mix)
     for name, path in paths.items():
         typer.echo(f"{name}: {path}")
 

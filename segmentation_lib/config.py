@@ -26,6 +26,7 @@ DEFAULTS_FILE = Path(__file__).with_name("default_config.yaml")
 PATH_KEYS = (
     "data.path",
     "data.customers.path",
+    "data.products.path",
     "data.truth",
     "rfm.frozen_edges",
     "run.reference",
@@ -41,7 +42,8 @@ PATH_KEYS = (
 PLAUSIBLE_YEARS = (1900, 2199)
 
 #: mappings whose keys are free-form (not checked against the defaults)
-FREE_KEYS = ("data.columns", "data.customers.columns", "clustering.names", "data.demo", "engine.conf")
+FREE_KEYS = ("data.columns", "data.customers.columns", "clustering.names", "data.demo", "engine.conf",
+             "data.products.columns")
 
 
 #: settings with a fixed set of values (kept equal to the modules' own lists; tests/test_config.py checks it)
@@ -100,6 +102,7 @@ NUMBERS: dict[str, tuple[str, Any, Any, bool]] = {
     "history.drift.share_shift": ("num", 0, 1, False),
     "history.drift.ari": ("num", -1, 1, False),
     "engine.partitions": ("int", 1, None, False),
+    "features.categories.top": ("int", 1, 100, False),
 }
 
 
@@ -284,6 +287,11 @@ def _check_lists(cfg: dict) -> list[str]:
             and 0 <= cuts[0] <= cuts[1] <= 1):
         problems.append(f"predict.risk_cuts is {cuts!r} (allowed: two P(alive) cut points [low, high] with "
                         "0 <= low <= high <= 1, e.g. [0.3, 0.7])")
+    names = _get(cfg, "features.categories.names")
+    if names is not None and not (isinstance(names, list) and names and all(isinstance(n, str) and n.strip() for n in names)
+                                  and len(set(names)) == len(names)):
+        problems.append(f"features.categories.names is {names!r} (allowed: null, or a non-empty list of distinct "
+                        "category names, e.g. [Books, Toys])")
     return problems
 
 

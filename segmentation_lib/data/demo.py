@@ -463,8 +463,15 @@ def make_transactions(
     duplicate_rate: float = 0.002,
     null_id_rate: float = 0.001,
     archetype_shares: Mapping[str, float] | None = None,
+    categories: bool = False,
+    discounts: bool = False,
 ) -> DemoData:
     """Generate a transaction log with planted archetypes, its customer table and the truth.
+
+    ``categories`` adds a ``category`` column (one of :data:`DEMO_CATEGORIES` per product) and
+    ``discounts`` a ``discount`` column (money off per purchase line, 0 at full price; the share of
+    lines on discount planted per archetype, :data:`DISCOUNT_P`); both default to off, which leaves
+    the log exactly as without them (their draws use their own random streams).
 
     Rates are fractions of the purchase rows: each purchase row gets a later negative row with
     probability ``return_rate`` (same customer, order, product and unit price; part or all of the
@@ -532,6 +539,8 @@ def make_transactions(
     # --- customers and truth ---------------------------------------------------------------
     customers = _customers_table(codes, customer_ids, np.concatenate(first_days), start_d, noise)
     truth = pl.DataFrame({"customer_id": customer_ids, "archetype": np.array(ARCHETYPES)[codes]})
+    if categories or discounts:  # purchase-mix columns (features/purchase_mix.py), off by default
+        tx = with_demo_mix(tx, truth, int(seed), categories, discounts)
     params = {
         "n_customers": n_customers,
         "seed": int(seed),
@@ -543,7 +552,52 @@ def make_transactions(
         "null_id_rate": float(null_id_rate),
         "archetype_shares": {a: float(x) for a, x in zip(ARCHETYPES, p)},
     }
+    params.update({k: True for k, on in (("categories", categories), ("discounts", discounts)) if on})
     return DemoData(transactions=tx, customers=customers, truth=truth, params=params)
+
+
+# --------------------------------------------------------------------------- purchase mix (optional columns)
+
+#: demo product categories and the share of the catalogue in each
+DEMO_CATEGORIES: dict[str, float] = {"Home & Garden": 0.25, "Clothing": 0.2, "Electronics": 0.15, "Books": 0.15,
+                                     "Toys": 0.1, "Beauty": 0.1, "Sports": 0.05}
+
+#: planted probability that a purchase line of each archetype is bought on discount
+DISCOUNT_P: dict[str, float] = {"power": 0.05, "steady": 0.15, "explorer": 0.5, "dormant": 0.2, "new": 0.3,
+                                "churned": 0.25}
+
+
+def with_demo_mix(tx: pl.DataFrame, truth: pl.DataFrame, seed: int, categories: bool = True,
+                  discounts: bool = True) -> pl.DataFrame:
+    """The demo log with ``category`` (per product) and/or ``discount`` (per purchase line: 10%, 20%
+    or 30% of the list price off with the archetype's :data:`DISCOUNT_P`; guests as ``new``; returns
+    0) columns appended. Draws come from streams of their own (``SeedSequence([seed, 18, k])``), and
+    a line's discount is drawn per (order, product), so the log's exact duplicates stay exact.
+
+    >>> d = make_transactions(n_customers=200, seed=3, categories=True)
+    >>> d.transactions["category"].is_in(list(DEMO_CATEGORIES)).all()
+    True
+    """
+    out = tx
+    if categories:
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 18, 1]))
+        products = tx["product_id"].drop_nulls().unique().sort()
+        names = np.array(list(DEMO_CATEGORIES))
+        p = np.array(list(DEMO_CATEGORIES.values()))
+        table = pl.DataFrame({"product_id": products, "category": names[rng.choice(len(names), products.len(), p=p / p.sum())]})
+        out = out.join(table, on="product_id", how="left", maintain_order="left")
+    if discounts:
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 18, 2]))
+        keys = tx.select("order_id", "product_id").unique(maintain_order=True)
+        keys = keys.with_columns(pl.Series("_u", rng.random(keys.height)), pl.Series("_r", rng.choice([0.1, 0.2, 0.3], keys.height)))
+        prob = truth.select("customer_id", pl.col("archetype").replace_strict(DISCOUNT_P, return_dtype=pl.Float64).alias("_p"))
+        amount = pl.col("amount")
+        out = (out.join(keys, on=["order_id", "product_id"], how="left", maintain_order="left")
+               .join(prob, on="customer_id", how="left", maintain_order="left")
+               .with_columns(pl.when((amount > 0) & (pl.col("_u") < pl.col("_p").fill_null(DISCOUNT_P["new"])))
+                             .then((amount * pl.col("_r") / (1 - pl.col("_r"))).round(2)).otherwise(0.0).alias("discount"))
+               .drop("_u", "_r", "_p"))
+    return out
 
 
 def write_demo_data(

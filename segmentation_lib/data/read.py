@@ -58,6 +58,8 @@ from segmentation_lib.errors import ConfigError, DataError
 
 
 CANONICAL = ("customer_id", "timestamp", "amount", "order_id", "product_id", "quantity", "unit_price")
+#: optional purchase-mix columns of ``data.columns`` (features/purchase_mix.py): read only when mapped
+MIX_COLUMNS = ("category", "discount", "list_price")
 REQUIRED = ("customer_id", "timestamp", "amount")
 HELPER_COLUMNS = ("_raw_timestamp", "_raw_amount", "_tz")
 TS_DTYPE = pl.Datetime("us", "UTC")
@@ -676,6 +678,7 @@ def resolve_mapping(
     src = _Source(label=label, kind="", files=[], header=list(header))
     if columns is None:
         columns = {c: c for c in CANONICAL}
+    columns = {k: v for k, v in columns.items() if k not in MIX_COLUMNS}  # purchase mix: mix_mapping
     unknown = sorted(set(columns) - set(CANONICAL))
     if unknown:
         raise ConfigError(f"data.columns: unknown key(s) {', '.join(unknown)}. Fix: use only "
@@ -992,6 +995,8 @@ def _read_transactions(
     src, lf = _open_source(source, encoding, sheet)
     header = src.header
     cancellation_prefix = None
+    mix_columns = {k: v for k, v in (columns or {}).items() if k in MIX_COLUMNS}  # purchase mix, read apart
+    columns = None if columns is None else {k: v for k, v in columns.items() if k not in MIX_COLUMNS}
     if preset is not None:
         if preset not in PRESETS:
             raise ConfigError(f"data.preset: unknown preset '{preset}'. Fix: use one of "
@@ -1010,6 +1015,9 @@ def _read_transactions(
     mapping = resolve_mapping(header, columns, src.label)
     schema = lf.collect_schema()
     used = {v for v in mapping.values() if v}
+    # --- purchase mix (data.columns.category / discount / list_price; features/purchase_mix.py)
+    mix = mix_mapping(header, mix_columns, src.label, mapping)
+    used |= set(mix.values())
 
     exprs: list[pl.Expr] = []
     # ids
@@ -1053,6 +1061,7 @@ def _read_transactions(
     else:
         ts, tz, raw_ts, pre = _timestamp_for(src, lf, ts_name, schema[ts_name], date_format, timezone)
     exprs += [ts.alias("timestamp"), raw_ts.alias("_raw_timestamp"), tz.alias("_tz")]
+    exprs += mix_exprs(src, lf, mix, schema, decimal, thousands)  # purchase mix (after the canonical columns)
     if cancellation_prefix and mapping["order_id"]:
         exprs.append(pl.col(mapping["order_id"]).cast(pl.String).str.strip_chars()
                      .str.starts_with(cancellation_prefix).fill_null(False).alias("is_cancellation"))
@@ -1415,3 +1424,132 @@ def read_events(source: str | Path, columns: Mapping[str, str | None] | None = N
             lf = lf.with_columns(pre)
         return lf.select(exprs).with_columns(
             pl.when(pl.col("timestamp").is_null()).then(pl.col("_raw_timestamp")).alias("_raw_timestamp"))
+
+
+# --------------------------------------------------------------------------- purchase mix (features/purchase_mix.py)
+# Optional columns of the transaction log (data.columns.category / discount / list_price) and the optional
+# product -> category table (data.products). Kept apart from the canonical reader above.
+
+PRODUCT_COLUMNS = ("product_id", "category")
+
+
+def mix_mapping(header: list[str], columns: Mapping[str, str | None] | None, label: str = "input",
+                canonical: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """The purchase-mix columns of ``data.columns`` that are mapped (null or left out = absent),
+    checked against the header and against the source columns of the ``canonical`` mapping
+    (a discount column that is also the amount would be read twice): ``{"category": "Dept", ...}``.
+
+    >>> mix_mapping(["cid", "Dept"], {"category": "Dept", "discount": None})
+    {'category': 'Dept'}
+    """
+    src = _Source(label=label, kind="", files=[], header=list(header))
+    out: dict[str, str] = {}
+    for key in MIX_COLUMNS:
+        name = (columns or {}).get(key)
+        if name is None:
+            continue
+        if isinstance(name, bool):  # YAML reads an unquoted Off / No / Yes / On as a boolean
+            raise ConfigError(f"{label}: data.columns.{key} is the boolean {name} (YAML reads unquoted yes, no, on "
+                              f"and off as booleans), not a column name. Fix: quote the column name, e.g. "
+                              f"{key}: \"Off\".")
+        if str(name) not in header:
+            raise _missing_column(src, key, str(name))
+        out[key] = str(name)
+    taken = {v: k for k, v in (canonical or {}).items() if v}
+    for key, name in out.items():
+        other = taken.get(name) or next((k for k, v in out.items() if v == name and k != key), None)
+        if other:
+            keys = key if other in taken.values() else f"{other} / data.columns.{key}"
+            raise ConfigError(f"{label}: data.columns maps the source column '{name}' to both {other} and {key}; "
+                              f"each needs a column of its own. Fix: set data.columns.{keys} to its own column of "
+                              "the file, or to null.")
+    return out
+
+
+def mix_exprs(src: _Source, lf: pl.LazyFrame, mix: Mapping[str, str], schema: Mapping[str, pl.DataType],
+              decimal: str = ".", thousands: str | None = None) -> list[pl.Expr]:
+    """Expressions of the mapped purchase-mix columns: ``category`` as stripped text (empty text is
+    null), ``discount`` and ``list_price`` as Float64 parsed like the amounts (unparseable = null,
+    counted by the purchase-mix report)."""
+    exprs: list[pl.Expr] = []
+    if "category" in mix:
+        name = mix["category"]
+        text = (pl.col(name) if schema[name] == pl.String else pl.col(name).cast(pl.String)).str.strip_chars()
+        exprs.append(pl.when(text != "").then(text).alias("category"))
+    for key in ("discount", "list_price"):
+        if key in mix:
+            name = mix[key]
+            _check_numeric_dtype(src, key, name, schema[name])
+            symbols = _check_sample_numbers(src, lf, name, schema[name], decimal, thousands)
+            exprs.append(_number_expr(name, schema[name], symbols, decimal, thousands).alias(key))
+    return exprs
+
+
+def read_products(source: str | Path, columns: Mapping[str, str | None] | None = None,
+                  encoding: str = "utf8", sheet: str | int | None = None) -> tuple[pl.DataFrame, dict]:
+    """Read the product -> category table (``data.products``): one row per product, ``product_id``
+    and ``category`` (text; empty = null). Returns ``(table, report)`` with the counts ``rows``,
+    ``duplicate_rows`` (repeated identical (product, category) rows, kept once), ``null_product_ids``
+    (rows without a product id, left out) and ``null_categories`` (products without a category).
+    A product listed with two different categories raises DataError naming the file and examples.
+
+    >>> read_products("products.csv", {"product_id": "sku", "category": "dept"})  # doctest: +SKIP
+    """
+    with _readable(str(source)):
+        src, lf = _open_source(source, encoding, sheet)
+        mapping = {k: k for k in PRODUCT_COLUMNS}
+        mapping.update({k: v for k, v in dict(columns or {}).items() if v})
+        unknown = sorted(set(dict(columns or {})) - set(PRODUCT_COLUMNS))
+        if unknown:
+            raise ConfigError(f"data.products.columns: unknown key(s) {', '.join(unknown)}. Fix: use only "
+                              "product_id and category (kit name -> column in the product table).")
+        for key in PRODUCT_COLUMNS:
+            if mapping[key] not in src.header:
+                raise _missing_column(src, key, mapping[key], key="data.products.columns")
+        pid, cat = mapping["product_id"], mapping["category"]
+        schema = lf.collect_schema()
+        pid_expr = (pl.col(pid) if schema[pid].is_integer()
+                    else pl.col(pid).cast(pl.String).str.strip_chars().replace("", None))
+        text = pl.col(cat).cast(pl.String).str.strip_chars()
+        df = lf.select(pid_expr.alias("product_id"), pl.when(text != "").then(text).alias("category")).collect()
+    return unique_products(df, src.label, pid, cat)
+
+
+def unique_products(df: pl.DataFrame, label: str = "product table", pid: str = "product_id",
+                    cat: str = "category") -> tuple[pl.DataFrame, dict]:
+    """One row per product of a ``product_id`` / ``category`` table, with the counts of
+    :func:`read_products`; a product with two different categories raises DataError (``pid`` and
+    ``cat`` name the source columns in the message).
+
+    >>> unique_products(pl.DataFrame({"product_id": ["p", "p", None], "category": ["A", "A", "B"]}))[1]
+    {'rows': 3, 'duplicate_rows': 1, 'null_product_ids': 1, 'null_categories': 0}
+    """
+    null_ids = int(df["product_id"].null_count())
+    df = df.select("product_id", "category").filter(pl.col("product_id").is_not_null())
+    unique = df.unique(maintain_order=True)
+    clash = unique.filter(pl.col("product_id").is_duplicated())
+    if clash.height:
+        ex = clash.group_by("product_id", maintain_order=True).agg(pl.col("category")).head(3)
+        listing = "; ".join(f"{p!r}: {', '.join(repr(c) for c in cs)}" for p, cs in ex.iter_rows())
+        raise _fail(label, f"the product table has {clash['product_id'].n_unique():,} product id(s) "
+                    f"(column '{pid}') listed with more than one category (column '{cat}'), e.g. {listing}; "
+                    "a product needs one category for its spend to be counted once.",
+                    "keep one row per product (one category each) in the product table, or map "
+                    "data.columns.category to a category column of the transaction log instead.")
+    report = {"rows": df.height + null_ids, "duplicate_rows": df.height - unique.height,
+              "null_product_ids": null_ids, "null_categories": int(unique["category"].null_count())}
+    return unique, report
+
+
+def load_products(config: Mapping) -> tuple[pl.DataFrame, dict] | None:
+    """The product table named by ``data.products`` of a run configuration with its report, or None
+    when ``data.products.path`` is null.
+
+    >>> load_products({"data": {"products": {"path": None}}}) is None
+    True
+    """
+    section = dict((config.get("data") or {}).get("products") or {})
+    if not section.get("path"):
+        return None
+    encoding = (config.get("data") or {}).get("encoding") or "utf8"
+    return read_products(section["path"], section.get("columns"), encoding=encoding, sheet=section.get("sheet"))

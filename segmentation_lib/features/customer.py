@@ -455,6 +455,36 @@ def with_usage_features(features: pl.DataFrame, config: dict, as_of: dt.datetime
     return join_usage(features, usage), report
 
 
+# --------------------------------------------------------------------------- purchase mix (features/purchase_mix.py)
+def with_purchase_mix(features: pl.DataFrame, transactions: pl.DataFrame | pl.LazyFrame, config: dict,
+                      as_of: dt.datetime) -> tuple[pl.DataFrame, dict | None]:
+    """Join the category and discount features (``data.columns.category`` / ``discount`` /
+    ``list_price``, ``data.products``) onto the feature table, with their report (None, and the
+    table unchanged, when none of them is configured). Lines left uncategorised or not read as a
+    discount are counted in the report and named in one warning (the run notes).
+
+    >>> with_purchase_mix(pl.DataFrame({"customer_id": ["a"]}), pl.DataFrame(), {"data": {}}, dt.datetime(2024, 1, 1))[1] is None
+    True
+    """
+    import warnings
+
+    from segmentation_lib.data.read import load_products
+    from segmentation_lib.features.purchase_mix import join_purchase_mix, mix_notes, mix_settings, purchase_mix_features
+
+    mapped, top, names = mix_settings(config)
+    loaded = load_products(config)
+    if not mapped and loaded is None:
+        return features, None
+    mix, report = purchase_mix_features(transactions, as_of, products=None if loaded is None else loaded[0],
+                                        top=top, columns=mapped, categories=names)
+    if loaded is not None:
+        report["product_table"] = {**report.get("product_table", {}), **loaded[1]}
+    note = mix_notes(report)
+    if note:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return join_purchase_mix(features, mix), report
+
+
 def feature_columns(windows: Sequence[int], trend_window: int = TREND_WINDOW, has_product: bool = True) -> list[str]:
     """The columns of the feature table in order (``docs/features.md``).
 

@@ -231,6 +231,14 @@ class ExplorationPage(Page):
 
         return _md(describe_retention(retention_curve(self._cohorts), periods=(1, 3, 12), period="month"))
 
+    @_recorded
+    def purchase_mix(self) -> MarkdownText:
+        """Categories and discounts (top categories, discount shares, lines counted as uncategorised / not on
+        discount); nothing when no category, product table or discount column is configured."""
+        from segmentation_lib.describe.purchase_mix_text import purchase_mix_markdown
+
+        return _md(purchase_mix_markdown(self.data.quality.get("purchase_mix"), self.data.features))
+
 
 def segment_stats_markdown(ctx: RunContext, segmentation: str) -> MarkdownText:
     """The ``segmentation`` rows of the run's ``segment_stats.parquet`` as a table, then the unknown-customer sentence."""

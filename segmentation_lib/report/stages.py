@@ -86,6 +86,11 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     features, usage_report = with_usage_features(features, ctx.cfg, report.as_of)
     if usage_report is not None:
         dq["events"] = usage_report
+    from segmentation_lib.features.customer import with_purchase_mix  # category / discount features
+
+    features, mix_report = with_purchase_mix(features, tx, ctx.cfg, report.as_of)
+    if mix_report is not None:
+        dq["purchase_mix"] = mix_report
     tx.write_parquet(tx_p)
     features.write_parquet(ft_p)
     report.dropped_customers.write_parquet(ctx.run_dir / "excluded_customers.parquet")
@@ -666,9 +671,11 @@ def features_at_cutoff(cfg: Mapping[str, Any], transactions: pl.DataFrame, cutof
     ``data.events``, the usage features of the events up to the cutoff."""
     from segmentation_lib.data.quality import parse_as_of
     from segmentation_lib.features.customer import customer_features, with_usage_features
+    from segmentation_lib.features.customer import with_purchase_mix  # category / discount features
 
     f = customer_features(transactions, cutoff, windows=(cfg.get("features") or {}).get("windows") or (30, 90, 365))
-    return with_usage_features(f, dict(cfg), parse_as_of(cutoff))[0]
+    f = with_usage_features(f, dict(cfg), parse_as_of(cutoff))[0]
+    return with_purchase_mix(f, transactions, dict(cfg), parse_as_of(cutoff))[0]
 
 
 def _rfm_at_cutoff(ctx: RunContext, data: DataStage, cutoff: dt.datetime) -> pl.DataFrame:

@@ -117,6 +117,9 @@ def features_for_scoring(data: str | Path, feature_names: list[str], config: str
             raise
         raise DataError(_without_config_hint(str(exc))) from None
     feats = customer_features(tx, as_of=report.as_of)
+    from segmentation_lib.features.customer import with_purchase_mix  # category / discount features, when configured
+
+    feats = with_purchase_mix(feats, tx, cfg, report.as_of)[0]
     return feats, {"input": "transaction log", "quality": report, "as_of": report.as_of.isoformat(),
                    "transactions": tx, "as_of_dt": report.as_of, "predict": cfg.get("predict")}
 
