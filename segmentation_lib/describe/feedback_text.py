@@ -5,7 +5,7 @@ Every sentence is built from the plain tables and dicts of :mod:`segmentation_li
 >>> interval_text(20.0, -34.03, 74.03, "nps")
 '+20 (-34 to +74)'
 >>> interval_text(4.2, 3.161, 5.239, "csat")
-'4.2 (3.16 to 5.24)'
+'4.20 (3.16 to 5.24)'
 """
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ from segmentation_lib.validate.feedback import FeedbackSummary
 SIGNAL_NAMES: dict[str, str] = {"nps": "NPS", "csat": "mean CSAT", "tickets": "tickets per customer",
                                 "sentiment": "sentiment"}
 _SHORT = {"nps": "NPS", "csat": "CSAT", "tickets": "ticket", "sentiment": "sentiment"}
+#: what one response of each signal is called
+_UNITS = {"nps": "NPS answers", "csat": "CSAT answers", "tickets": "known ticket counts", "sentiment": "sentiment labels"}
+#: the verb after the signal's name ("tickets per customer differ")
+_VERB = {"tickets": ("differ", "do")}
 _TESTS = {"nps": "chi-square test on promoters, passives and detractors", "sentiment": "chi-square test on the labels",
           "csat": "Kruskal-Wallis test on the scores", "tickets": "Kruskal-Wallis test on the counts"}
 
@@ -36,7 +40,7 @@ def _num(x: float, kind: str) -> str:
         return f"{x:+.0f}"
     if kind == "share":
         return f"{100 * x:.0f}%"
-    return fmt_number(x, 2)
+    return fmt_number(x, 2, trim=False)
 
 
 def interval_text(value: float | None, low: float | None, high: float | None, kind: str) -> str:
@@ -55,12 +59,14 @@ def interval_text(value: float | None, low: float | None, high: float | None, ki
 def few_note(few: list[str] | None, min_responses: int) -> str:
     """The small-segment flag of one row (empty when every signal has enough answers).
 
-    >>> few_note(["nps", "csat"], 30)
-    'fewer than 30 NPS, CSAT answers: read with care'
+    >>> few_note(["nps", "tickets"], 30)
+    'fewer than 30 NPS answers and known ticket counts: read with care'
     """
     if not few:
         return ""
-    return f"fewer than {min_responses} {', '.join(_SHORT[s] for s in few)} answers: read with care"
+    units = [_UNITS[s] for s in few]
+    listed = units[0] if len(units) == 1 else ", ".join(units[:-1]) + " and " + units[-1]
+    return f"fewer than {min_responses} {listed}: read with care"
 
 
 def feedback_table(fb: FeedbackSummary) -> tuple[pl.DataFrame, dict[str, str]]:
@@ -125,22 +131,43 @@ def difference_sentence(test: Mapping[str, Any], signal: str, method: str, confi
     highest and lowest segment among those tested.
 
     >>> difference_sentence({"test": "chi-square", "p_value": 0.0001, "segments": 4, "min_responses": 30}, "nps", "RFM segments")
-    'NPS differs between the RFM segments beyond what chance would give (chi-square test on promoters, passives and detractors over the 4 segments with at least 30 answers, p < 0.001).'
+    'NPS differs between the RFM segments beyond what chance would give (chi-square test on promoters, passives and detractors over the 4 segments with at least 30 NPS answers, p < 0.001).'
+    >>> difference_sentence({"p_value": 0.41, "segments": 3, "min_responses": 30}, "tickets", "tiers")
+    'The differences in tickets per customer between the tiers are within what chance would give (Kruskal-Wallis test on the counts over the 3 segments with at least 30 known ticket counts, p = 0.410), so tickets per customer do not tell these segments apart.'
     >>> difference_sentence({"p_value": None, "segments": 1, "min_responses": 30}, "csat", "RFM segments")
-    'Too few answers to test whether mean CSAT differs between the RFM segments (fewer than two segments have at least 30 answers).'
+    'Too few answers to test whether mean CSAT differs between the RFM segments (fewer than two segments have at least 30 CSAT answers).'
     """
     name, n, m = SIGNAL_NAMES[signal], test.get("segments"), test.get("min_responses")
+    differs, does = _VERB.get(signal, ("differs", "does"))
     p = test.get("p_value")
     if p is None:
-        why = (f"fewer than two segments have at least {m} answers" if (n or 0) < 2
+        why = (f"fewer than two segments have at least {m} {_UNITS[signal]}" if (n or 0) < 2
                else "every answer is the same")
-        return f"Too few answers to test whether {name} differs between the {method} ({why})."
-    how = f"{_TESTS[signal]} over the {n} segments with at least {m} answers, p {fmt_p(p)}"
+        return f"Too few answers to test whether {name} {differs} between the {method} ({why})."
+    how = f"{_TESTS[signal]} over the {n} segments with at least {m} {_UNITS[signal]}, p {fmt_p(p) if p < 0.001 else '= ' + fmt_p(p)}"
     if p >= 1 - confidence:
-        return (f"The {name} differences between the {method} are within what chance would give ({how}), so "
-                f"{name} does not tell these segments apart.")
+        return (f"The differences in {name} between the {method} are within what chance would give ({how}), so "
+                f"{name} {does} not tell these segments apart.")
     extremes = _extremes(table, signal, segment_col, m) if table is not None else ""
-    return f"{name[0].upper() + name[1:]} differs between the {method} beyond what chance would give ({how}){extremes}."
+    return f"{name[0].upper() + name[1:]} {differs} between the {method} beyond what chance would give ({how}){extremes}."
+
+
+def coverage_sentence(table: pl.DataFrame, signal: str, segment_col: str) -> str:
+    """A caution when the share of customers who answered differs widely between segments (the highest at least
+    twice the lowest): the answers of a segment that rarely answers may not speak for it. Empty otherwise.
+
+    >>> t = pl.DataFrame({"s": ["A", "B"], "nps_coverage": [0.6, 0.2]})
+    >>> coverage_sentence(t, "nps", "s")
+    "NPS answer rates range from 20% ('B') to 60% ('A'): where few answered, the answers may not speak for the whole segment."
+    """
+    col = f"{signal}_coverage"
+    t = table.drop_nulls(col).filter(pl.col(col) > 0).sort(col)
+    if t.height < 2 or t[col][-1] < 2 * t[col][0]:
+        return ""
+    lo, hi = t.row(0, named=True), t.row(t.height - 1, named=True)
+    return (f"{_SHORT[signal]} answer rates range from {_num(lo[col], 'share')} ('{md_literal(str(lo[segment_col]))}') "
+            f"to {_num(hi[col], 'share')} ('{md_literal(str(hi[segment_col]))}'): where few answered, the answers may "
+            "not speak for the whole segment.")
 
 
 def _extremes(table: pl.DataFrame, signal: str, segment_col: str, min_responses: int) -> str:
@@ -200,10 +227,13 @@ def method_markdown(title: str, fb: FeedbackSummary) -> str:
     if sent is not None:
         parts.append(md_table(*sent))
     c = fb.summary["confidence"]
+    first = next((s for s in ("nps", "csat", "sentiment") if s in fb.tests), None)
+    if first is not None:
+        parts.append(coverage_sentence(fb.table, first, fb.segment_col))
     parts.append(" ".join(difference_sentence(fb.tests[s], s, title, c, fb.table, fb.segment_col) for s in fb.tests))
     if fb.summary.get("without_segment"):
         parts.append(f"{fb.summary['without_segment']:,} customers without a segment in this method are left out.")
-    return "\n\n".join(parts)
+    return "\n\n".join(p for p in parts if p)
 
 
 def feedback_markdown(sections: list[tuple[str, FeedbackSummary]], sources: Mapping[str, tuple[str, str]]) -> str:
