@@ -83,7 +83,8 @@ def check_feedback_columns(cfg: Mapping[str, Any], columns: list[str], where: st
         if kind == "column" and name not in columns:
             import difflib
 
-            close = difflib.get_close_matches(name, columns, n=1)
+            close = difflib.get_close_matches(name, columns, n=1) or [
+                c for c in columns if name.lower() in c.lower() or c.lower() in name.lower()][:1]
             hint = f" The closest is '{close[0]}'." if close else ""
             shown = ", ".join(columns[:20]) + (", ..." if len(columns) > 20 else "")
             raise DataError(f"{where}: column '{name}' (feedback.{signal}) is not in the customer table, whose columns "
