@@ -230,13 +230,16 @@ def demo_data(
     n_customers: int = typer.Option(20_000, "--n-customers", min=10, help="Number of customers to generate."),
     seed: int = typer.Option(42, "--seed", help="Random seed; the same seed gives identical files."),
     fmt: DataFormat = typer.Option(DataFormat.parquet, "--format", help="File format of the written files."),
+    feedback: bool = typer.Option(False, "--feedback", metavar=FLAG, help="Add survey and support columns (nps_score, "
+                                  "ticket_count, sentiment) to the customer table, planted by archetype."),
 ) -> None:
     """Generate a realistic demo transaction log with planted customer archetypes (the known truth)."""
     from segmentation_lib.data.demo import write_demo_data
     from segmentation_lib.report.progress import step
 
     with step(f"Generating {n_customers:,} customers into {out}", console=console):
-        paths = write_demo_data(out, n_customers=n_customers, seed=seed, fmt=DataFormat(fmt).value)
+        paths = write_demo_data(out, n_customers=n_customers, seed=seed, fmt=DataFormat(fmt).value,
+                                **({"feedback": True} if feedback else {}))
     for name, path in paths.items():
         typer.echo(f"{name}: {path}")
 

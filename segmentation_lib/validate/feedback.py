@@ -39,6 +39,8 @@ SIGNALS: tuple[str, ...] = ("nps", "csat", "tickets", "sentiment")
 EVENT_SIGNALS: tuple[str, ...] = ("nps", "csat", "tickets")
 #: NPS categories: detractors answer 0-6, passives 7-8, promoters 9-10
 PROMOTER_MIN, DETRACTOR_MAX = 9, 6
+#: most distinct sentiment labels (a label is one of a few values; free text is refused, not cut)
+MAX_LABELS = 12
 
 
 @dataclass
@@ -149,7 +151,14 @@ def customer_feedback(features: pl.DataFrame, cfg: Mapping[str, Any], events: pl
             if signal == "sentiment":
                 col = features[name].cast(pl.String).str.strip_chars()
                 col = pl.when(col == "").then(None).otherwise(col)
-                out = out.with_columns(features.select(col.alias(signal)).to_series())
+                labels = features.select(col.alias(signal)).to_series()
+                if labels.n_unique() - int(labels.null_count() > 0) > MAX_LABELS:
+                    ex = ", ".join(repr(v) for v in labels.drop_nulls().unique(maintain_order=True).head(3).to_list())
+                    raise DataError(f"{where}: column '{name}' (feedback.sentiment) holds {labels.drop_nulls().n_unique():,} "
+                                    f"distinct labels (e.g. {ex}); a sentiment label is one of at most {MAX_LABELS} "
+                                    "values such as positive / neutral / negative. Fix: map the column to a few labels "
+                                    "(or set feedback.sentiment to the column that holds them).")
+                out = out.with_columns(labels)
             else:
                 s = _numeric(features, name, signal, where)
                 _check_range(s, signal, name, where)

@@ -39,3 +39,14 @@ def test_planted_nps_by_archetype_is_recovered() -> None:
     assert demo.PLANTED_NPS["power"] == 70.0 and demo.PLANTED_NPS["churned"] == -45.0
     assert t["power"]["nps_coverage"] > 0.5 > t["churned"]["nps_coverage"]
     assert all(out.tests[s]["p_value"] < 1e-6 for s in ("nps", "tickets", "sentiment"))
+
+
+def test_cli_demo_data_feedback_flag(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from segmentation_lib.cli import app
+
+    result = CliRunner().invoke(app, ["demo-data", "--out", str(tmp_path / "d"), "--n-customers", "50", "--feedback"])
+    assert result.exit_code == 0, result.output
+    cols = pl.read_parquet(tmp_path / "d" / "customers.parquet").columns
+    assert cols[-3:] == ["nps_score", "ticket_count", "sentiment"]

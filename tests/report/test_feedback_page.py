@@ -80,3 +80,39 @@ def test_preflight_names_a_missing_feedback_column(project) -> None:
     assert msg.startswith(f"{project['paths']['customers']}: column 'nps' (feedback.nps) is not in the customer table")
     assert "The closest is 'nps_score'." in msg and "Fix: set feedback.nps to one of these columns" in msg
     preflight(load_config(project["on"]), project["on"])  # the declared columns exist
+
+
+@pytest.mark.slow
+def test_feedback_from_the_event_log_matches_the_customer_table(project) -> None:
+    import datetime as dt
+
+    from segmentation_lib.report import stages
+    from segmentation_lib.report.context import open_run
+
+    c = pl.read_parquet(project["paths"]["customers"])
+    when = dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc)
+    nps = c.drop_nulls("nps_score").select("customer_id", pl.lit(when).alias("timestamp"),
+                                           pl.lit("nps_response").alias("event"), pl.col("nps_score").cast(pl.Float64).alias("value"))
+    early = nps.with_columns(pl.lit(when - dt.timedelta(days=30)).alias("timestamp"), pl.lit(0.0).alias("value"))
+    tickets = (c.select("customer_id", pl.int_ranges(0, "ticket_count").alias("i")).explode("i").drop_nulls("i")
+               .select("customer_id", pl.lit(when).alias("timestamp") + pl.duration(minutes=pl.col("i")),
+                       pl.lit("support_ticket").alias("event"), pl.lit(None, pl.Float64).alias("value")))
+    path = project["root"] / "events.parquet"
+    pl.concat([early, nps, tickets]).write_parquet(path)  # an earlier answer of 0 is replaced by the latest
+    cfg = yaml.safe_load(project["off"].read_text(encoding="utf-8"))
+    cfg["data"]["events"].update(path=str(path), columns={"customer_id": "customer_id", "timestamp": "timestamp",
+                                                          "event": "event", "value": "value", "session_id": None})
+    cfg["feedback"]["events"] = {"nps": "nps_response", "csat": None, "tickets": "support_ticket"}
+    cfg_path = project["root"] / "cfg-events.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    from segmentation_lib.config import load_config
+    from segmentation_lib.report.pipeline import preflight
+
+    preflight(load_config(cfg_path), cfg_path)  # the event names exist
+    ctx = open_run(str(cfg_path), str(project["root"] / "run-events"), seed=7)
+    data = stages.data_stage(open_run(str(project["on"]), str(project["run"]), seed=7))  # the first test's, or computed
+    features = data.features
+    fb = stages.feedback_stage(ctx, data, recompute=True)
+    want = features.select("customer_id", pl.col("nps_score").cast(pl.Float64).alias("nps"),
+                           pl.col("ticket_count").cast(pl.Float64).alias("tickets"))
+    assert fb.equals(want)

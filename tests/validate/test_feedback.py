@@ -203,3 +203,11 @@ def test_config_checks_the_feedback_section() -> None:
     with pytest.raises(ConfigError, match="feedback.tickets and feedback.events.tickets both give the tickets signal"):
         resolve_config({"data": {"customers": {"path": "c.csv"}, "events": {"path": "e.csv"}},
                         "feedback": {"tickets": "n", "events": {"tickets": "support_ticket"}}})
+
+
+def test_free_text_is_refused_as_sentiment() -> None:
+    f = pl.DataFrame({"customer_id": [str(i) for i in range(20)], "mood": [f"comment {i}" for i in range(20)]})
+    with pytest.raises(DataError, match=r"c.csv: column 'mood' \(feedback.sentiment\) holds 20 distinct labels"):
+        fbm.customer_feedback(f, {"feedback": {"sentiment": "mood"}}, where="c.csv")
+    ok = f.with_columns(pl.Series("mood", ["positive", "negative"] * 10))
+    assert fbm.customer_feedback(ok, {"feedback": {"sentiment": "mood"}})["sentiment"].n_unique() == 2
