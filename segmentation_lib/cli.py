@@ -234,12 +234,14 @@ def demo_data(
                                     help="Add a product category column (map it with data.columns.category)."),
     discounts: bool = typer.Option(False, "--discounts", metavar=FLAG,
                                    help="Add a discount column, money off per line (map it with data.columns.discount)."),
+    feedback: bool = typer.Option(False, "--feedback", metavar=FLAG, help="Add survey and support columns (nps_score, "
+                                  "ticket_count, sentiment) to the customer table, planted by archetype."),
 ) -> None:
     """Generate a realistic demo transaction log with planted customer archetypes (the known truth)."""
     from segmentation_lib.data.demo import write_demo_data
     from segmentation_lib.report.progress import step
 
-    mix = {k: True for k, on in (("categories", categories), ("discounts", discounts)) if on}  # off: files unchanged
+    mix = {k: True for k, on in (("categories", categories), ("discounts", discounts), ("feedback", feedback)) if on}  # off: files unchanged
     with step(f"Generating {n_customers:,} customers into {out}", console=console):
         paths = write_demo_data(out, n_customers=n_customers, seed=seed, fmt=DataFormat(fmt).value, **mix)
     for name, path in paths.items():

@@ -96,6 +96,8 @@ NUMBERS: dict[str, tuple[str, Any, Any, bool]] = {
     "experiment.srm_warn": ("num", ("(", 0), (1, ")"), False),
     "experiment.srm_fail": ("num", ("(", 0), (1, ")"), False),
     "experiment.min_segment_size": ("int", 2, None, False),
+    "feedback.min_responses": ("int", 1, None, False),
+    "feedback.confidence": ("num", ("(", 0), (1, ")"), False),
     "history.min_overlap": ("num", 0, 1, False),
     "history.top_flows": ("int", 1, None, False),
     "history.drift.psi": ("num", 0, None, False),
@@ -372,6 +374,31 @@ def _check_relations(cfg: dict) -> list[str]:
     return problems
 
 
+def _check_feedback(cfg: dict) -> list[str]:
+    """The ``feedback`` section: column and event names are text or null, one source per signal, and the
+    table or log they come from is configured (validate/feedback.py reads them)."""
+    fb = _get(cfg, "feedback") or {}
+    events = fb.get("events") or {}
+    data = cfg.get("data") or {}
+    problems = []
+    for s in ("nps", "csat", "tickets", "sentiment"):
+        if fb.get(s) is not None and not isinstance(fb[s], str):
+            problems.append(f"feedback.{s} is {fb[s]!r} (allowed: a column name of the customer table, or null)")
+    for s, v in events.items():
+        if v is not None and not isinstance(v, str):
+            problems.append(f"feedback.events.{s} is {v!r} (allowed: an event name of data.events, or null)")
+        if fb.get(s) and v:
+            problems.append(f"feedback.{s} and feedback.events.{s} both give the {s} signal (allowed: one source per "
+                            "signal; set the other to null)")
+    if any(fb.get(s) for s in ("nps", "csat", "tickets", "sentiment")) and not (data.get("customers") or {}).get("path"):
+        problems.append("feedback names customer-table columns but data.customers.path is null (allowed: set "
+                        "data.customers.path to the table that holds them, or use feedback.events)")
+    if any(events.values()) and not (data.get("events") or {}).get("path"):
+        problems.append("feedback.events names events but data.events.path is null (allowed: set data.events.path to "
+                        "the event log, or name customer-table columns in feedback)")
+    return problems
+
+
 def check_values(cfg: dict, source: str = "configuration") -> None:
     """Check the values whose allowed range is known; raise ONE ConfigError listing every problem.
 
@@ -386,6 +413,7 @@ def check_values(cfg: dict, source: str = "configuration") -> None:
     problems += _check_rfm_cuts(cfg)
     problems += [p for p in (_check_number(cfg, k) for k in NUMBERS) if p]
     problems += _check_lists(cfg) + _check_relations(cfg)
+    problems += _check_feedback(cfg)
     if problems:
         n = len(problems)
         head = "1 setting has an invalid value" if n == 1 else f"{n} settings have invalid values"

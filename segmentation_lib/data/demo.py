@@ -130,6 +130,55 @@ _REGION_P = np.array(
 _COMPANY_MEDIAN = np.array([400.0, 80.0, 15.0, 60.0, 20.0, 12.0])
 
 
+#: optional feedback columns (``make_transactions(feedback=True)``), per archetype (rows follow ARCHETYPES):
+#: share answering the survey, P(detractor 0-6, passive 7-8, promoter 9-10), mean support tickets (Poisson)
+#: and P(positive, neutral, negative) sentiment among those who answered
+_FEEDBACK_RESPONSE = np.array([0.60, 0.45, 0.35, 0.20, 0.30, 0.15])
+_NPS_P = np.array(
+    [
+        [0.05, 0.20, 0.75],  # power: NPS +70
+        [0.15, 0.35, 0.50],  # steady: +35
+        [0.25, 0.40, 0.35],  # explorer: +10
+        [0.45, 0.35, 0.20],  # dormant: -25
+        [0.20, 0.40, 0.40],  # new: +20
+        [0.60, 0.25, 0.15],  # churned: -45
+    ]
+)
+#: the NPS planted in each archetype (points), what a large enough sample recovers
+PLANTED_NPS: dict[str, float] = {a: float(round(100 * (p[2] - p[0]), 6)) for a, p in zip(ARCHETYPES, _NPS_P)}
+_TICKETS_MEAN = np.array([1.5, 0.8, 1.2, 0.4, 0.6, 0.9])
+SENTIMENTS = ("positive", "neutral", "negative")
+_SENTIMENT_P = np.array(
+    [
+        [0.70, 0.22, 0.08],
+        [0.50, 0.35, 0.15],
+        [0.35, 0.45, 0.20],
+        [0.20, 0.40, 0.40],
+        [0.40, 0.40, 0.20],
+        [0.10, 0.30, 0.60],
+    ]
+)
+
+
+def _feedback_columns(code: np.ndarray, seed: int) -> dict[str, pl.Series]:
+    """``nps_score`` (null = no answer), ``ticket_count`` and ``sentiment`` (null = no answer) correlated with
+    the archetype, from their own random stream (the other demo outputs do not change)."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 18]))
+    n = code.shape[0]
+    answered = rng.random(n) < _FEEDBACK_RESPONSE[code]
+    cat = (rng.random(n)[:, None] > np.cumsum(_NPS_P, axis=1)[code]).sum(axis=1).clip(0, 2)
+    low, width = np.array([0, 7, 9])[cat], np.array([7, 2, 2])[cat]
+    score = low + np.floor(rng.random(n) * width).astype(np.int64)
+    tickets = rng.poisson(_TICKETS_MEAN[code])
+    mood = (rng.random(n)[:, None] > np.cumsum(_SENTIMENT_P, axis=1)[code]).sum(axis=1).clip(0, 2)
+    return {
+        "nps_score": pl.Series("nps_score", np.where(answered, score, -1), dtype=pl.Int64).replace(-1, None),
+        "ticket_count": pl.Series("ticket_count", tickets, dtype=pl.Int64),
+        "sentiment": pl.Series("sentiment", np.where(answered, np.array(SENTIMENTS)[mood], ""),
+                               dtype=pl.String).replace("", None),
+    }
+
+
 @dataclass
 class DemoData:
     """Generated demo data: the transaction log, customer attributes and the planted truth.
@@ -465,6 +514,7 @@ def make_transactions(
     archetype_shares: Mapping[str, float] | None = None,
     categories: bool = False,
     discounts: bool = False,
+    feedback: bool = False,
 ) -> DemoData:
     """Generate a transaction log with planted archetypes, its customer table and the truth.
 
@@ -480,6 +530,8 @@ def make_transactions(
     appended as guest rows with a null ``customer_id`` and their own order id ``G...``. Every
     customer in ``truth`` and ``customers`` has at least one purchase. Timestamps lie in
     [start 00:00, end 23:59:59] UTC; rows are sorted by time. ``as_of`` for features is end + 1 day.
+    ``feedback=True`` adds survey and support columns to ``customers`` (``nps_score`` with missing answers,
+    ``ticket_count``, ``sentiment``) correlated with the archetype (:data:`PLANTED_NPS`); off, nothing changes.
 
     >>> d = make_transactions(n_customers=500, seed=7)
     >>> d.transactions.schema["timestamp"]
@@ -553,6 +605,9 @@ def make_transactions(
         "archetype_shares": {a: float(x) for a, x in zip(ARCHETYPES, p)},
     }
     params.update({k: True for k, on in (("categories", categories), ("discounts", discounts)) if on})
+    if feedback:
+        customers = customers.with_columns(**_feedback_columns(codes, seed))
+        params["feedback"] = True
     return DemoData(transactions=tx, customers=customers, truth=truth, params=params)
 
 

@@ -255,6 +255,22 @@ def segment_stats_markdown(ctx: RunContext, segmentation: str) -> MarkdownText:
     return _md(md_table(show, formats), note, f"The table is also in `{stages.SEGMENT_STATS_FILE}` in this run folder.")
 
 
+def feedback_markdown(ctx: RunContext, data: stages.DataStage, methods: list[tuple[str, pl.DataFrame, str]],
+                      recompute: bool = False) -> MarkdownText:
+    """"What customers say": the configured feedback signals per segment of each ``(title, table, column)``
+    method, with intervals and the difference tests (empty when no ``feedback`` is configured)."""
+    from segmentation_lib.describe.feedback_text import feedback_markdown as section
+    from segmentation_lib.validate.feedback import feedback_by_segment, feedback_sources
+
+    fb = stages.feedback_stage(ctx, data, recompute=recompute)
+    if fb is None:
+        return MarkdownText("")
+    c = ctx.cfg["feedback"]
+    found = [(title, feedback_by_segment(fb, table, col, float(c["confidence"]), int(c["min_responses"])))
+             for title, table, col in methods if col in table.columns and table[col].drop_nulls().len()]
+    return _md(section(found, feedback_sources(ctx.cfg)))
+
+
 class RFMPage(Page):
     """02 RFM: scores, cut points, the segment map, sizes, R x F heatmap, value / engagement, tiers, actions."""
 
@@ -377,6 +393,15 @@ class RFMPage(Page):
     def segment_stats(self) -> MarkdownText:
         """Customers, transactions, spend and their ratios and shares per RFM segment (segment_stats.parquet)."""
         return segment_stats_markdown(self.ctx, "rfm")
+
+    @_recorded
+    def feedback(self) -> MarkdownText:
+        """What customers say (NPS, CSAT, tickets, sentiment) per RFM segment, value / engagement cell and rule
+        tier, with intervals (empty when no ``feedback`` is configured)."""
+        methods = [("RFM segments", self.rfm.table, "rfm_segment"),
+                   ("value / engagement cells", self.rfm.table, "value_engagement"),
+                   ("rule-based tiers", self.rfm.table, self.rfm.rule_col)]
+        return feedback_markdown(self.ctx, self.data, methods, recompute=True)
 
 
 def cluster_labels(assignments: pl.DataFrame, features: pl.DataFrame) -> np.ndarray:
@@ -509,6 +534,11 @@ class ClusteringPage(Page):
     def segment_stats(self) -> MarkdownText:
         """Customers, transactions, spend and their ratios and shares per behavioural segment (segment_stats.parquet)."""
         return segment_stats_markdown(self.ctx, "behavioural")
+
+    @_recorded
+    def feedback(self) -> MarkdownText:
+        """What customers say per behavioural segment, with intervals (empty when no ``feedback`` is configured)."""
+        return feedback_markdown(self.ctx, self.data, [("behavioural segments", self.cl.assignments, "cluster_name")])
 
 
 class ValidationPage(Page):
@@ -692,6 +722,14 @@ class ValuePage(Page):
         """The data-sufficiency cautions in plain language (or that the check passed)."""
         cautions = self.info.get("cautions") or []
         return _md(value_text.cautions_markdown(cautions), value_text.sufficiency_ok_sentence(len(cautions)))
+
+    @_recorded
+    def feedback(self) -> MarkdownText:
+        """What customers say per predicted value x churn-risk cell and churn-risk tier, with intervals (empty
+        when no ``feedback`` is configured)."""
+        a = self.val.assignments
+        return feedback_markdown(self.ctx, self.data, [("predicted value x churn-risk cells", a, "value_churn"),
+                                                       ("churn-risk tiers", a, "churn_risk")])
 
 
 class SinceLastRunPage(Page):

@@ -406,6 +406,9 @@ def preflight(cfg: Mapping[str, Any], config_path: Path | str,
     data = cfg.get("data") or {}
     if not data.get("path"):  # nothing to read (notebooks of one's own that read no log)
         return {"rows": None, "purchases": None, "first": None, "last": None}
+    from segmentation_lib.validate.feedback import check_feedback_sources
+
+    check_feedback_sources(cfg)  # the declared feedback columns / events exist (validate/feedback.py)
     lf = read_configured(cfg)
     ts = pl.col("timestamp")
     plausible = ts.is_between(dt.datetime(PLAUSIBLE_YEARS[0], 1, 1, tzinfo=dt.timezone.utc),

@@ -809,3 +809,31 @@ def behavioural_actions(assignments: pl.DataFrame, rfm_actions: dict[str, str]) 
     dom = dominant_rfm_segment(assignments, "cluster_name")
     return {c: f"{rfm_actions[r]} (as its most common RFM segment, {r})" for c, r, _ in dom.iter_rows()
             if c is not None and r in rfm_actions}
+
+
+# --------------------------------------------------------------------------- feedback (profile pages)
+
+FEEDBACK_FILE = "feedback.parquet"
+
+
+def feedback_stage(ctx: RunContext, data: DataStage, recompute: bool = False) -> pl.DataFrame | None:
+    """One row per customer with the configured survey and support signals (``feedback`` section), or None
+    when none is configured; kept in ``work/feedback.parquet`` for the other profile pages."""
+    from segmentation_lib.validate.feedback import customer_feedback, feedback_sources
+
+    sources = feedback_sources(ctx.cfg)
+    if not sources:
+        return None
+    path = ctx.work / FEEDBACK_FILE
+    if not recompute and path.is_file():
+        return pl.read_parquet(path)
+    events = None
+    if any(kind == "event" for kind, _ in sources.values()):
+        from segmentation_lib.data.events import clean_events, load_events
+
+        lf = load_events(ctx.cfg)
+        events = clean_events(lf, data.as_of, ctx.cfg.get("quality"))[0] if lf is not None else None
+    where = str(((ctx.cfg.get("data") or {}).get("customers") or {}).get("path") or "data.customers")
+    fb = customer_feedback(data.features, ctx.cfg, events, where=where)
+    fb.write_parquet(path)
+    return fb
