@@ -33,6 +33,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from segmentation_lib.errors import ConfigError, DataError, PipelineError
 from segmentation_lib.paths import PACKAGE_DIR, REPO_DIR
 from segmentation_lib.report.files import file_hashes, json_default, sha256_file, write_json
+from segmentation_lib.report.timings import take_stage_times
 from segmentation_lib.report.runs import OWNER_FILE, TMP_PREFIX, leftovers_message, remove_leftovers, run_names, write_owner
 
 
@@ -523,6 +524,7 @@ def run_pipeline(
     params = {"config_path": str(nb_config), "run_dir": str(tmp), "seed": int(cfg["run"]["seed"]),
               "run_id": run_id}
     timings: dict[str, float] = {}
+    stage_times: dict[str, list[dict[str, Any]]] = {}  # per notebook: its stages' seconds and peak memory
     current = None
     try:
         with _sigterm_as_interrupt(), _kernel_env({"SEGMENTATION_RUN_ID": run_id}):
@@ -532,6 +534,7 @@ def run_pipeline(
                 with step(f"report {i}/{len(paths)}: {current}", enabled=progress):
                     execute_notebook(src, tmp / src.name, params, kernel, cwd=nb_folder, timeout=timeout)
                 timings[current] = round((dt.datetime.now(dt.timezone.utc) - t0).total_seconds(), 2)
+                stage_times[current] = take_stage_times(tmp / WORK_DIR)
         record_notes(tmp)
         current = "rendering"
         pages = []
@@ -550,6 +553,7 @@ def run_pipeline(
             "finished": finished.isoformat(),
             "seconds": round((finished - started).total_seconds(), 2),
             "notebook_seconds": timings,
+            "stage_seconds": stage_times,
             "config_file": str(config_path),
             "config_sha256": sha256_file(config_path),
             "config_overrides": json.loads(json.dumps(dict(overrides or {}), default=json_default)),
