@@ -29,7 +29,7 @@ from segmentation_lib.describe.rfm_page_text import boundaries_markdown, score_n
 from segmentation_lib.report import plots, stages
 from segmentation_lib.report.context import RunContext, open_run
 from segmentation_lib.report.files import write_json
-from segmentation_lib.report.timings import process_age_s, record_stage, stage_timer, timing_dir
+from segmentation_lib.report.timings import stage_timer, timing_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -815,5 +815,4 @@ def notebook_setup(page: str, config_path: str = "configs/default.yaml", run_dir
     _inline_png()
     plots.apply_style()
     ctx = open_run(config_path, run_dir, seed=seed, as_of=as_of)
-    record_stage(timing_dir(ctx), "kernel start and imports", process_age_s() or 0.0)
     return PAGES[page](ctx, **options)
