@@ -156,7 +156,7 @@ class TreeSampler(threading.Thread):
             rec = self.procs.get(pid)
             if rec is None:
                 rec = self.procs[pid] = {"pid": pid, "first_seen": time.perf_counter() - self.t0,
-                                         "cmd": _cmdline(pid), "hwm_kb": 0}
+                                         "cmd": _cmdline(pid), "hwm_kb": 0, "direct": pid in kids.get(self.root, [])}
             rec["hwm_kb"] = max(rec["hwm_kb"], st.get("VmHWM", 0))
             rec["last_seen"] = time.perf_counter() - self.t0
             total += st.get("VmRSS", 0)
@@ -203,7 +203,9 @@ def run_once(bench_cfg: Path, out_dir: Path, interval: float) -> dict:
         raise SystemExit(f"segment run failed (exit {proc.returncode}):\n{stderr[-3000:]}")
     index = Path(stdout.strip().splitlines()[-1])
     manifest = json.loads((index.parent / "manifest.json").read_text())
-    kernels = sorted((p for p in sampler.procs.values() if "ipykernel" in p["cmd"]), key=lambda p: p["first_seen"])
+    # the notebook kernels: direct children of the run (a kernel's forked workers have the same command line)
+    kernels = sorted((p for p in sampler.procs.values() if "ipykernel" in p["cmd"] and p["direct"]),
+                     key=lambda p: p["first_seen"])
     largest = max(sampler.procs.values(), key=lambda p: p["hwm_kb"])
     return {"seconds": seconds, "manifest": manifest, "kernels": kernels, "run_dir": str(index.parent),
             "largest_mb": largest["hwm_kb"] / 1024, "largest_cmd": largest["cmd"][:80],
@@ -226,11 +228,15 @@ def report(res: dict, floor: float) -> list[dict]:
     print(f"{'notebook':<22}{'s':>8}{'x floor':>9}{'peak MB':>9}", flush=True)
     for i, name in enumerate(names):
         k = res["kernels"][i] if i < len(res["kernels"]) else None
-        peak = k["hwm_kb"] / 1024 if k else float("nan")
+        # the kernel's own high-water marks recorded by its stages, else the sampled one of the i-th kernel
+        marks = [st["peak_mb"] for st in stages.get(name, []) if st.get("peak_mb")]
+        peak = max(marks) if marks else k["hwm_kb"] / 1024 if k else float("nan")
         rows.append({"notebook": name, "seconds": nb_secs[name], "x_floor": nb_secs[name] / floor, "peak_mb": peak,
                      "stages": stages.get(name, [])})
         print(f"{name:<22}{nb_secs[name]:>8.1f}{nb_secs[name] / floor:>9.1f}{peak:>9.0f}", flush=True)
         for st in stages.get(name, []):
+            if st["stage"].startswith("cell: ") and st["seconds"] < max(0.5, 0.02 * nb_secs[name]):
+                continue  # the display cells that take a noticeable share only
             print(f"    {st['stage']:<30}{st['seconds']:>8.1f} s  peak {st.get('peak_mb', float('nan')):>6.0f} MB"
                   f"  {st.get('how', '')}", flush=True)
     rest = res["seconds"] - sum(nb_secs.values())

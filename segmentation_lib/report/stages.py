@@ -113,8 +113,9 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     features, usage_report = with_usage_features(features, ctx.cfg, report.as_of)
     if usage_report is not None:
         dq["events"] = usage_report
-    tx.write_parquet(tx_p)
-    features.write_parquet(ft_p)
+    with stage_timer(timing_dir(ctx), "data: write work files"):  # hand-off files: fast lz4, not the default zstd
+        tx.write_parquet(tx_p, compression="lz4")
+        features.write_parquet(ft_p, compression="lz4")
     report.dropped_customers.write_parquet(ctx.run_dir / "excluded_customers.parquet")
     write_json(dq_p, dq)
     return DataStage(tx, features, dq, report.as_of)
@@ -193,7 +194,7 @@ def rfm_stage(ctx: RunContext, data: DataStage, recompute: bool = False) -> RFMS
         scorer = RFMScorer.from_edges(edges_p)
         return RFMStage(pl.read_parquet(path), scorer.describe_edges(), actions, scorer, rule_col)
     scorer = make_rfm_scorer(cfg).fit(data.features)
-    full = rfm_assign(data.features, cfg, scorer)
+    full = timed(timing_dir(ctx), "rfm: scores and segments", rfm_assign, data.features, cfg, scorer)
     table = full.select(*RFM_COLS, rule_col)
     table.write_parquet(path)
     scorer.save_edges(edges_p)
@@ -246,7 +247,7 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
         check_reference_model(seg, list(cc["features"]), Path(ref))
         labels, is_noise = seg.predict_with_noise(feats)
     else:
-        seg = make_segmenter(ctx.cfg, ctx.seed).fit(feats)
+        seg = timed(timing_dir(ctx), "clustering: fit and assign", make_segmenter(ctx.cfg, ctx.seed).fit, feats)
         matching = match_previous_segments(ctx, seg, feats)  # a refit keeps the previous run's ids and names
         labels, is_noise = np.asarray(seg.labels_), np.asarray(seg.is_noise_, dtype=bool)
     names = {int(k): str(v) for k, v in seg.segment_names_.items()}
@@ -268,7 +269,8 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
                        .with_columns(pl.col("is_outlier").fill_null(False)).sort("customer_id"))
     surrogate = SurrogateRules(max_depth=int(cc.get("surrogate_depth", 3)), features=list(cc["features"]),
                                random_state=ctx.seed)
-    surrogate.fit(filled_features(feats, cc["features"]), labels, names=names)
+    timed(timing_dir(ctx), "clustering: surrogate rules", surrogate.fit, filled_features(feats, cc["features"]), labels,
+          names=names)
     info = {
         "algorithm": cc["algorithm"],
         "k": int(seg.n_segments_),
@@ -353,6 +355,7 @@ def unknown_customer_rows(quality: Mapping[str, Any]) -> int:
     return int(next((r.get("rows") or 0 for r in quality.get("rules") or [] if r.get("rule") == "null_customer"), 0))
 
 
+@timed_stage("segment statistics")
 def write_segment_stats(ctx: RunContext, data: DataStage, assignments: pl.DataFrame,
                         segmentations: Mapping[str, str]) -> pl.DataFrame:
     """Write ``segment_stats.parquet``: :func:`segment_stats` per segmentation, stacked; the rows of
