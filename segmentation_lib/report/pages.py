@@ -29,6 +29,7 @@ from segmentation_lib.describe.rfm_page_text import boundaries_markdown, score_n
 from segmentation_lib.report import plots, stages
 from segmentation_lib.report.context import RunContext, open_run
 from segmentation_lib.report.files import write_json
+from segmentation_lib.report.timings import stage_timer, timed, timing_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -127,7 +128,7 @@ def _recorded(method: F) -> F:
 
     @functools.wraps(method)
     def wrapper(self: "Page", *args: Any, **kwargs: Any) -> Any:
-        with recording(self.notes):
+        with recording(self.notes), stage_timer(timing_dir(self.ctx), f"cell: {method.__name__}"):
             return method(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -173,8 +174,9 @@ class ExplorationPage(Page):
         from segmentation_lib.describe import activity
 
         self.data = stages.data_stage(self.ctx, recompute=True)
-        self.monthly = activity.monthly_activity(self.data.transactions)
-        self.top = activity.top_line(self.data.transactions, self.data.features)
+        work = timing_dir(self.ctx)
+        self.monthly = timed(work, "exploration: monthly activity", activity.monthly_activity, self.data.transactions)
+        self.top = timed(work, "exploration: top line", activity.top_line, self.data.transactions, self.data.features)
 
     @_recorded
     def top_line(self) -> MarkdownText:

@@ -33,6 +33,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from segmentation_lib.errors import ConfigError, DataError, PipelineError
 from segmentation_lib.paths import PACKAGE_DIR, REPO_DIR
 from segmentation_lib.report.files import file_hashes, json_default, sha256_file, write_json
+from segmentation_lib.report.timings import take_stage_times
 from segmentation_lib.report.runs import OWNER_FILE, TMP_PREFIX, leftovers_message, remove_leftovers, run_names, write_owner
 
 
@@ -281,11 +282,80 @@ def _register_engine() -> str:
     return ENGINE_NAME
 
 
+#: run in a kernel started ahead of its notebook: the report's heavy imports (pages and plots, the
+#: clustering and model files: seconds each) happen while the notebook before it runs
+WARM_UP_CODE = ("import segmentation_lib.report.pages, segmentation_lib.score.persistence, "
+                "segmentation_lib.segment.clustering, segmentation_lib.segment.surrogate")
+
+
+class WarmKernel:
+    """A kernel for the next notebook, started in a background thread while the current notebook runs: the
+    kernel's start-up and :data:`WARM_UP_CODE` overlap the running notebook instead of following it.
+
+    ``take()`` waits for it and returns its (async) kernel manager, or None when it could not start (the
+    notebook then starts a kernel of its own, as without warming). The kernel is the pipeline's to shut
+    down (:meth:`shutdown`), not papermill's.
+    """
+
+    def __init__(self, kernel_name: str, cwd: Path) -> None:
+        self.km: Any = None
+        self.error: BaseException | None = None
+        self.waited = 0.0
+        self._thread = threading.Thread(target=self._start, args=(kernel_name, cwd), daemon=True)
+        self._thread.start()
+
+    def _start(self, kernel_name: str, cwd: Path) -> None:
+        import asyncio
+
+        from jupyter_client.manager import AsyncKernelManager
+
+        try:
+            km = AsyncKernelManager(kernel_name=kernel_name)
+            self.km = km
+            asyncio.run(km.start_kernel(cwd=str(cwd)))
+            kc = km.blocking_client()
+            kc.start_channels()
+            try:
+                kc.wait_for_ready(timeout=120)
+                kc.execute_interactive(WARM_UP_CODE, silent=True, store_history=False, timeout=300)
+            finally:
+                kc.stop_channels()
+        except Exception as exc:  # noqa: BLE001 - any failure: the notebook starts its own kernel
+            self.error = exc
+
+    def take(self) -> Any:
+        """The started kernel's manager (after waiting for it), or None when it failed to start."""
+        import time
+
+        t0 = time.monotonic()
+        self._thread.join()
+        self.waited = time.monotonic() - t0
+        if self.error is not None or self.km is None or not self.km.has_kernel:
+            self.shutdown(now=True)
+            return None
+        return self.km
+
+    def shutdown(self, now: bool = False) -> None:
+        """Stop the kernel: at once (``now``: killed, as an interrupted run does) or gracefully."""
+        import asyncio
+
+        self._thread.join()
+        km, self.km = self.km, None
+        if km is None or not km.has_kernel:
+            return
+        try:
+            asyncio.run(km.shutdown_kernel(now=now))
+        except Exception:  # noqa: BLE001 - the process must not outlive the run: kill it
+            with contextlib.suppress(Exception):
+                km.provisioner.process.kill()
+
+
 def execute_notebook(src: Path, dst: Path, parameters: Mapping[str, Any], kernel_name: str,
-                     cwd: Path, timeout: int | None = None) -> None:
+                     cwd: Path, timeout: int | None = None, km: Any = None) -> None:
     """Execute one notebook with papermill; on a failing cell raise PipelineError naming the cell.
 
     The executed notebook (with papermill's error banner on failure) is always written to ``dst``.
+    ``km``: the manager of an already started kernel (:class:`WarmKernel`) to run it in.
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -293,7 +363,7 @@ def execute_notebook(src: Path, dst: Path, parameters: Mapping[str, Any], kernel
     try:
         pm.execute_notebook(str(src), str(dst), parameters=dict(parameters), kernel_name=kernel_name,
                             engine_name=_register_engine(), progress_bar=False, log_output=False, cwd=str(cwd),
-                            execution_timeout=timeout)
+                            execution_timeout=timeout, **({"km": km} if km is not None else {}))
     except PapermillExecutionError as err:
         evalue = " ".join(str(err.evalue).split())
         if err.ename in USER_ERRORS:  # bad input: the library's own message and exit code 2
@@ -304,6 +374,27 @@ def execute_notebook(src: Path, dst: Path, parameters: Mapping[str, Any], kernel
             f"Notebook {src.stem} failed in cell {err.exec_count} (`{_failing_line(err.traceback, err.source)}`): "
             f"{err.ename}: {evalue}"
         ) from None
+
+
+def _run_notebook(src: Path, dst: Path, params: Mapping[str, Any], kernel: str, cwd: Path, timeout: int | None,
+                  km: Any) -> None:
+    """:func:`execute_notebook` in the started kernel ``km`` (None: papermill starts one)."""
+    if km is None:
+        execute_notebook(src, dst, params, kernel, cwd=cwd, timeout=timeout)
+    else:
+        execute_notebook(src, dst, params, kernel, cwd=cwd, timeout=timeout, km=km)
+
+
+@contextlib.contextmanager
+def _warm_kernels() -> Iterator[list[WarmKernel]]:
+    """The list of kernels started ahead; whatever is left in it (or running) when the block ends, by success,
+    failure or interrupt, is killed at once (an interrupted run leaves no kernel behind)."""
+    warm: list[WarmKernel] = []
+    try:
+        yield warm
+    finally:
+        for w in warm:
+            w.shutdown(now=True)
 
 
 def _fail(tmp: Path, failed: Path, message: str) -> Path | None:
@@ -526,15 +617,29 @@ def run_pipeline(
     params = {"config_path": str(nb_config), "run_dir": str(tmp), "seed": int(cfg["run"]["seed"]),
               "run_id": run_id}
     timings: dict[str, float] = {}
+    stage_times: dict[str, list[dict[str, Any]]] = {}  # per notebook: its stages' seconds and peak memory
     current = None
     try:
-        with _sigterm_as_interrupt(), _kernel_env({"SEGMENTATION_RUN_ID": run_id}):
+        with _sigterm_as_interrupt(), _kernel_env({"SEGMENTATION_RUN_ID": run_id}), _warm_kernels() as warm:
             for i, src in enumerate(paths, 1):
                 current = src.stem
                 t0 = dt.datetime.now(dt.timezone.utc)
                 with step(f"report {i}/{len(paths)}: {current}", enabled=progress):
-                    execute_notebook(src, tmp / src.name, params, kernel, cwd=nb_folder, timeout=timeout)
+                    if not warm:
+                        warm.append(WarmKernel(kernel, nb_folder))
+                    this = warm.pop(0)
+                    km = this.take()
+                    if i < len(paths):  # the next notebook's kernel starts while this one runs
+                        warm.append(WarmKernel(kernel, nb_folder))
+                    try:
+                        _run_notebook(src, tmp / src.name, params, kernel, nb_folder, timeout, km)
+                    except BaseException:
+                        this.shutdown(now=not isinstance(sys.exc_info()[1], PipelineError))  # interrupted: killed
+                        raise
+                    this.shutdown(now=False)
                 timings[current] = round((dt.datetime.now(dt.timezone.utc) - t0).total_seconds(), 2)
+                stage_times[current] = [{"stage": "kernel start (not overlapped)", "seconds": round(this.waited, 3)},
+                                        *take_stage_times(tmp / WORK_DIR)]
         record_notes(tmp)
         current = "rendering"
         pages = []
@@ -553,6 +658,7 @@ def run_pipeline(
             "finished": finished.isoformat(),
             "seconds": round((finished - started).total_seconds(), 2),
             "notebook_seconds": timings,
+            "stage_seconds": stage_times,
             "config_file": str(config_path),
             "config_sha256": sha256_file(config_path),
             "config_overrides": json.loads(json.dumps(dict(overrides or {}), default=json_default)),

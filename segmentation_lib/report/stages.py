@@ -35,6 +35,7 @@ from segmentation_lib.describe.run_summary import summary_text
 from segmentation_lib.report.context import RunContext
 from segmentation_lib.segment.sizes import segment_sizes
 from segmentation_lib.report.files import read_json, write_json
+from segmentation_lib.report.timings import stage_timer, timed, timed_stage, timing_dir
 from segmentation_lib.validate.actionability import actionability_checks
 from segmentation_lib.validate.headline import headline_metrics
 from segmentation_lib.validate.movement import migration
@@ -48,20 +49,45 @@ from segmentation_lib.validate.truth import ground_truth_agreement
 # --------------------------------------------------------------------------- 1: data
 
 
-@dataclass
 class DataStage:
-    transactions: pl.DataFrame
-    features: pl.DataFrame
-    quality: dict[str, Any]
-    as_of: dt.datetime
+    """The clean transactions, the customer feature table, the data-quality summary and ``as_of``.
+
+    Read back from the run folder, the transactions stay on disk until a stage uses them:
+    ``transactions`` reads the whole frame once (then kept), ``scan(*columns)`` is a lazy scan of the
+    file (only the named columns are read), so a page that needs a few columns, or none, does not
+    hold the whole log in memory.
+    """
+
+    def __init__(self, transactions: pl.DataFrame | None, features: pl.DataFrame, quality: dict[str, Any],
+                 as_of: dt.datetime, transactions_file: Path | None = None) -> None:
+        self._transactions = transactions
+        self.transactions_file = transactions_file
+        self.features = features
+        self.quality = quality
+        self.as_of = as_of
+
+    @property
+    def transactions(self) -> pl.DataFrame:
+        """The clean transactions (read from ``transactions_file`` on first use)."""
+        if self._transactions is None:
+            self._transactions = pl.read_parquet(self.transactions_file)
+        return self._transactions
+
+    def scan(self, *columns: str) -> pl.LazyFrame:
+        """A lazy frame of the clean transactions (``columns`` only, when given), in the log's row order."""
+        lf = self._transactions.lazy() if self._transactions is not None else pl.scan_parquet(self.transactions_file)
+        return lf.select(*columns) if columns else lf
 
 
+@timed_stage("data")
 def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     """Clean transactions, data-quality summary and the customer feature table."""
     tx_p, ft_p, dq_p = ctx.work / "transactions.parquet", ctx.work / "features.parquet", ctx.run_dir / "data_quality.json"
     if not recompute and tx_p.is_file() and ft_p.is_file() and dq_p.is_file():
         dq = read_json(dq_p)
-        return DataStage(pl.read_parquet(tx_p), pl.read_parquet(ft_p), dq, dt.datetime.fromisoformat(dq["as_of"]))
+        return DataStage(None, pl.read_parquet(ft_p), dq, dt.datetime.fromisoformat(dq["as_of"]), tx_p)
+    for old in ctx.work.glob(f"{CUTOFF_FEATURES_PREFIX}*.parquet") if ctx.work.is_dir() else ():
+        old.unlink()  # the feature tables at the cutoff belong to the transactions written below
     from segmentation_lib.features.customer import customer_features
     from segmentation_lib.data.quality import load_transactions
 
@@ -72,10 +98,11 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
 
         tx, report, features = spark_data(ctx.cfg, ctx.work)
     else:
-        tx, report = load_transactions(ctx.cfg)
+        tx, report = timed(timing_dir(ctx), "data: read and check", load_transactions, ctx.cfg)
         report.policy.check_excluded_share(report)  # e.g. a wrong date format dropping most rows stops the run
         windows = (ctx.cfg.get("features") or {}).get("windows") or (30, 90, 365)
-        features = customer_features(tx, report.as_of, windows=windows)  # sorted by customer id
+        features = timed(timing_dir(ctx), "data: customer features", customer_features, tx, report.as_of,
+                         windows=windows)  # sorted by customer id
     if report.policy.outliers == "flag":
         features = with_outlier_flag(features, report.outlier_customers["customer_id"])
     dq = report.to_dict()
@@ -91,8 +118,9 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     features, mix_report = with_purchase_mix(features, tx, ctx.cfg, report.as_of)
     if mix_report is not None:
         dq["purchase_mix"] = mix_report
-    tx.write_parquet(tx_p)
-    features.write_parquet(ft_p)
+    with stage_timer(timing_dir(ctx), "data: write work files"):  # hand-off files: fast lz4, not the default zstd
+        tx.write_parquet(tx_p, compression="lz4")
+        features.write_parquet(ft_p, compression="lz4")
     report.dropped_customers.write_parquet(ctx.run_dir / "excluded_customers.parquet")
     write_json(dq_p, dq)
     return DataStage(tx, features, dq, report.as_of)
@@ -156,6 +184,7 @@ def rfm_assign(features: pl.DataFrame, cfg: Mapping[str, Any], scorer=None) -> p
     return rule_based_segments(features, cfg, scorer)
 
 
+@timed_stage("rfm")
 def rfm_stage(ctx: RunContext, data: DataStage, recompute: bool = False) -> RFMStage:
     """RFM scores with learned (or frozen) edges, the named segment map, value/engagement and rule tiers."""
     from segmentation_lib.segment.rfm import RFMScorer
@@ -170,7 +199,7 @@ def rfm_stage(ctx: RunContext, data: DataStage, recompute: bool = False) -> RFMS
         scorer = RFMScorer.from_edges(edges_p)
         return RFMStage(pl.read_parquet(path), scorer.describe_edges(), actions, scorer, rule_col)
     scorer = make_rfm_scorer(cfg).fit(data.features)
-    full = rfm_assign(data.features, cfg, scorer)
+    full = timed(timing_dir(ctx), "rfm: scores and segments", rfm_assign, data.features, cfg, scorer)
     table = full.select(*RFM_COLS, rule_col)
     table.write_parquet(path)
     scorer.save_edges(edges_p)
@@ -203,6 +232,7 @@ class ClusterStage:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+@timed_stage("clustering")
 def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute: bool = False) -> ClusterStage:
     """Fit the segmenter (k from the sweep unless configured), surrogate rules, save model and assignments."""
     from segmentation_lib.score.persistence import load_model, save_model
@@ -222,7 +252,7 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
         check_reference_model(seg, list(cc["features"]), Path(ref))
         labels, is_noise = seg.predict_with_noise(feats)
     else:
-        seg = make_segmenter(ctx.cfg, ctx.seed).fit(feats)
+        seg = timed(timing_dir(ctx), "clustering: fit and assign", make_segmenter(ctx.cfg, ctx.seed).fit, feats)
         matching = match_previous_segments(ctx, seg, feats)  # a refit keeps the previous run's ids and names
         labels, is_noise = np.asarray(seg.labels_), np.asarray(seg.is_noise_, dtype=bool)
     names = {int(k): str(v) for k, v in seg.segment_names_.items()}
@@ -244,7 +274,8 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
                        .with_columns(pl.col("is_outlier").fill_null(False)).sort("customer_id"))
     surrogate = SurrogateRules(max_depth=int(cc.get("surrogate_depth", 3)), features=list(cc["features"]),
                                random_state=ctx.seed)
-    surrogate.fit(filled_features(feats, cc["features"]), labels, names=names)
+    timed(timing_dir(ctx), "clustering: surrogate rules", surrogate.fit, filled_features(feats, cc["features"]), labels,
+          names=names)
     info = {
         "algorithm": cc["algorithm"],
         "k": int(seg.n_segments_),
@@ -329,6 +360,7 @@ def unknown_customer_rows(quality: Mapping[str, Any]) -> int:
     return int(next((r.get("rows") or 0 for r in quality.get("rules") or [] if r.get("rule") == "null_customer"), 0))
 
 
+@timed_stage("segment statistics")
 def write_segment_stats(ctx: RunContext, data: DataStage, assignments: pl.DataFrame,
                         segmentations: Mapping[str, str]) -> pl.DataFrame:
     """Write ``segment_stats.parquet``: :func:`segment_stats` per segmentation, stacked; the rows of
@@ -346,7 +378,7 @@ def write_segment_stats(ctx: RunContext, data: DataStage, assignments: pl.DataFr
     kept = pl.read_parquet(path).filter(~pl.col("segmentation").is_in(list(segmentations))) if path.is_file() else None
     unknown = unknown_customer_rows(data.quality)
     parts = [] if kept is None else [kept.drop("unknown_customer_rows")]
-    parts += [segment_stats(data.transactions, assignments.select("customer_id", col), col).table
+    parts += [segment_stats(data.scan(), assignments.select("customer_id", col), col).table
               .select(pl.lit(name).alias("segmentation"), pl.col(col).cast(pl.String).alias("segment"), pl.all().exclude(col))
               for name, col in segmentations.items()]
     out = pl.concat(parts, how="vertical_relaxed").with_columns(pl.lit(unknown, pl.Int64).alias("unknown_customer_rows"))
@@ -420,6 +452,7 @@ class ValidationStage:
     metrics: dict[str, Any]
 
 
+@timed_stage("validation")
 def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: ClusterStage) -> ValidationStage:
     """Quality, stability, predictive validity (clusters vs RFM), RFM migration, actionability, truth -> metrics.json."""
 
@@ -434,12 +467,13 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
     noise = aligned["is_noise"].fill_null(False).to_numpy() if "is_noise" in aligned.columns else False
     labels = np.where(noise, -1, aligned["cluster"].to_numpy())
     Z = model.preprocessor_.transform(feats)
-    quality = internal_quality(Z, labels, sample_size=int(vc["metric_sample_size"]), random_state=seed)
+    quality = timed(timing_dir(ctx), "validation: separation", internal_quality, Z, labels,
+                    sample_size=int(vc["metric_sample_size"]), random_state=seed)
     fixed = make_segmenter(cfg, seed, n_segments=k)
-    stab = stability(fixed, feats, n_resamples=int(vc["n_resamples"]), sample_size=int(vc["sample_size"]),
-                       random_state=seed, stable_threshold=float(vc["stable_threshold"]),
-                       doubtful_threshold=float(vc["doubtful_threshold"]), method=str(vc["method"]),
-                       n_seeds=int(vc["n_seeds"]))
+    stab = timed(timing_dir(ctx), "validation: stability", stability, fixed, feats, n_resamples=int(vc["n_resamples"]),
+                 sample_size=int(vc["sample_size"]), random_state=seed, stable_threshold=float(vc["stable_threshold"]),
+                 doubtful_threshold=float(vc["doubtful_threshold"]), method=str(vc["method"]),
+                 n_seeds=int(vc["n_seeds"]))
     holdout = int(vc["holdout_days"])
     cutoff = data.as_of - dt.timedelta(days=holdout)
 
@@ -461,22 +495,27 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
         f, _ = with_customer_attributes(f, cfg)  # rules may use attribute columns
         return rfm_assign(f, cfg).select("customer_id", pl.col("rfm_segment").alias("segment"))
 
-    predictive = predictive_validity(data.transactions, cutoff, {"clusters": clusters_on, "rfm": rfm_on},
-                                       holdout_days=holdout, min_segment_size=int(vc["min_segment_size"]),
-                                       feature_fn=lambda tx, at: features_at_cutoff(cfg, tx, at))
-    before_f = features_at_cutoff(cfg, data.transactions.filter(pl.col("timestamp") < cutoff), cutoff)
-    before_f, _ = with_customer_attributes(before_f, cfg)
+    # the feature table at the cutoff is computed once (cached in work/: the value page uses it too); the
+    # holdout split reads only the columns its outcomes use
+    at_cutoff = cutoff_features(ctx, data, cutoff)
+    predictive = timed(timing_dir(ctx), "validation: predictive validity", predictive_validity,
+                       data.scan("customer_id", "timestamp", "amount"), cutoff,
+                       {"clusters": clusters_on, "rfm": rfm_on},
+                       holdout_days=holdout, min_segment_size=int(vc["min_segment_size"]),
+                       feature_fn=lambda tx, at: at_cutoff)
+    before_f, _ = with_customer_attributes(at_cutoff, cfg)
     before = rfm_assign(before_f, cfg, rfm.scorer).select("customer_id", pl.col("rfm_segment").alias("segment"))
     after = rfm.table.select("customer_id", pl.col("rfm_segment").alias("segment"))
     from segmentation_lib.segment.rfm_maps import load_segment_map, map_bins
 
     order = list(load_segment_map(cfg["rfm"]["segment_map"], bins=map_bins(cfg["rfm"]["bins"])).segments) or None
-    mig = migration(before, after, order=order)
+    mig = timed(timing_dir(ctx), "validation: migration", migration, before, after, order=order)
     # HDBSCAN noise labelled -1 (clustering.noise = label) is no segment: reported apart by the checks
     seg_table = (clusters.assignments.select("customer_id", pl.col("cluster_name").alias("segment"),
                                              (pl.col("cluster") == NOISE_LABEL).alias("_noise"))
                  .join(filled_features(feats, cc["features"]).drop("_noise", strict=False), on="customer_id", how="inner"))
-    checks = actionability_checks(seg_table, min_k=int(cc["min_k"]), max_k=int(cc["max_k"]),
+    checks = timed(timing_dir(ctx), "validation: actionability", actionability_checks, seg_table,
+                   min_k=int(cc["min_k"]), max_k=int(cc["max_k"]),
                                     min_share=float(cc["min_segment_share"]),
                                     fidelity=clusters.info.get("surrogate_fidelity"), feature_cols=list(cc["features"]),
                                     min_fidelity=float(vc["min_fidelity"]), min_effect_size=float(vc["min_effect_size"]),
@@ -507,11 +546,12 @@ def run_metrics(data: DataStage, rfm: RFMStage, clusters: ClusterStage, head: Ma
     n_rfm = rfm.table["rfm_segment"].drop_nulls().n_unique()
     dq = data.quality or {}
     policy = dq.get("outlier_policy") or ((dq.get("policy") or {}).get("outliers")) or "keep"
+    n_tx, revenue = data.scan("amount").select(pl.len(), pl.col("amount").sum()).collect().row(0)
     metrics = {
         "as_of": data.as_of.date().isoformat(),
         "customers": data.features.height,
-        "transactions": data.transactions.height,
-        "revenue": float(data.transactions["amount"].sum()),
+        "transactions": n_tx,
+        "revenue": float(revenue),
         "algorithm": clusters.info["algorithm"],
         "n_clusters": int(clusters.info["k"]),
         "n_rfm_segments": int(n_rfm),
@@ -566,6 +606,7 @@ def predicted_columns(columns: list[str]) -> list[str]:
     return [c for c in columns if c in VALUE_COLS or c.startswith(("expected_purchases_", "clv_"))]
 
 
+@timed_stage("value")
 def value_stage(ctx: RunContext, data: DataStage, clusters: ClusterStage, recompute: bool = False) -> ValueStage:
     """BTYD summary at as_of, sufficiency cautions, predicted value per customer, value x churn-risk cells,
     expected CLV per segment, the holdout calibration; adds to assignments.parquet, segments.json, metrics.json."""
@@ -587,12 +628,14 @@ def value_stage(ctx: RunContext, data: DataStage, clusters: ClusterStage, recomp
             return _value_result(a, read_json(info_p), clv_col, buckets_p, calseg_p, _rule_col(ctx.cfg))
     model, freq = str(pc["model"]), str(pc["freq"])
     buyers = purchasing(data.features).select("customer_id")
-    tx = data.transactions.join(buyers, on="customer_id", how="semi")
-    summary = btyd_summary(tx, data.as_of, freq=freq)
+    # the summary and the holdout calibration read the customer, time and amount columns only
+    tx = data.scan("customer_id", "timestamp", "amount").join(buyers.lazy(), on="customer_id", how="semi",
+                                                                  maintain_order="left").collect()
+    summary = timed(timing_dir(ctx), "value: BTYD summary", btyd_summary, tx, data.as_of, freq=freq)
     cautions = check_data_sufficiency(summary, freq=freq)
     for c in cautions:  # shown in the page's "Notes on this run" and as plain-language cautions
         warnings.warn(c, UserWarning, stacklevel=2)
-    pv, counts, spend = predicted_segments(summary, pc)
+    pv, counts, spend = timed(timing_dir(ctx), "value: models and predictions", predicted_segments, summary, pc)
     base = clusters.assignments.drop(predicted_columns(clusters.assignments.columns))
     a = base.join(pv, on="customer_id", how="left").sort("customer_id")
     params, spend_params = counts.params_, spend.params_
@@ -603,7 +646,8 @@ def value_stage(ctx: RunContext, data: DataStage, clusters: ClusterStage, recomp
         seg_at_cut = _rfm_at_cutoff(ctx, data, cutoff)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the calibration fit repeats the run's model warnings
-            calibration = holdout_calibration(tx, cutoff, holdout, model=model, freq=freq, segments=seg_at_cut)
+            calibration = timed(timing_dir(ctx), "value: holdout calibration", holdout_calibration, tx, cutoff, holdout,
+                                model=model, freq=freq, segments=seg_at_cut)
     except SegmentationError as exc:  # too little history before the cutoff: say so, keep the run
         cal_note = f"The model could not be checked on a holdout period: {exc}"
         warnings.warn(cal_note, UserWarning, stacklevel=2)
@@ -681,8 +725,7 @@ def features_at_cutoff(cfg: Mapping[str, Any], transactions: pl.DataFrame, cutof
 def _rfm_at_cutoff(ctx: RunContext, data: DataStage, cutoff: dt.datetime) -> pl.DataFrame:
     """RFM segments of the customers as they were at the cutoff (the run's own score edges; no holdout data)."""
     cfg = ctx.cfg
-    f = features_at_cutoff(cfg, data.transactions.filter(pl.col("timestamp") < cutoff), cutoff)
-    f, _ = with_customer_attributes(f, cfg)
+    f, _ = with_customer_attributes(cutoff_features(ctx, data, cutoff), cfg)
     edges_p = ctx.run_dir / "rfm_edges.json"
     scorer = None
     if edges_p.is_file():
@@ -722,6 +765,7 @@ class HistoryStage:
     sizes: pl.DataFrame | None = None
 
 
+@timed_stage("history")
 def history_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: ClusterStage) -> HistoryStage:
     """Compare with the previous run (transitions per method, size and revenue change, movers), drift against
     the reference (or the previous run), exports/, movers.csv, segment_history.parquet, segment_sizes.parquet;
@@ -751,7 +795,7 @@ def history_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: Clu
         summary.update(comparison.summary, previous_folder=prev_dir.name, previous_as_of=prev_metrics.get("as_of"),
                        as_of=as_of, movers=comparison.movers.height)
         comparison.movers.write_csv(ctx.run_dir / hist.MOVERS_FILE)
-        retention = retention_by_segment(data.transactions, prev.select("customer_id", pl.col("cluster_name").alias("segment")),
+        retention = retention_by_segment(data.scan("customer_id", "timestamp", "amount"), prev.select("customer_id", pl.col("cluster_name").alias("segment")),
                                          dt.datetime.fromisoformat(prev_metrics["as_of"]).replace(tzinfo=dt.timezone.utc)
                                          if prev_metrics.get("as_of") else data.as_of, data.as_of)
     else:
@@ -837,3 +881,22 @@ def feedback_stage(ctx: RunContext, data: DataStage, recompute: bool = False) ->
     fb = customer_feedback(data.features, ctx.cfg, events, where=where)
     fb.write_parquet(path)
     return fb
+# --------------------------------------------------------------------------- shared by the validation and value stages
+
+
+#: work/ file name prefix of the feature table at the holdout cutoff (then the cutoff, ``%Y%m%dT%H%M%S``)
+CUTOFF_FEATURES_PREFIX = "features_cutoff_"
+
+
+def cutoff_features(ctx: RunContext, data: DataStage, cutoff: dt.datetime) -> pl.DataFrame:
+    """:func:`features_at_cutoff` of the clean transactions before ``cutoff``, computed once per run: the
+    validation page (predictive validity, RFM migration) and the value page (segments at the cutoff) share
+    it through ``work/features_cutoff_<cutoff>.parquet`` (removed when the data stage is recomputed)."""
+    path = ctx.work / f"{CUTOFF_FEATURES_PREFIX}{cutoff:%Y%m%dT%H%M%S}.parquet"
+    if path.is_file():
+        return pl.read_parquet(path)
+    with stage_timer(timing_dir(ctx), "features at the cutoff"):
+        f = features_at_cutoff(ctx.cfg, data.scan().filter(pl.col("timestamp") < cutoff).collect(), cutoff)
+    ctx.work.mkdir(parents=True, exist_ok=True)
+    f.write_parquet(path)
+    return f
