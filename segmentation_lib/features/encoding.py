@@ -230,11 +230,13 @@ class AttributeEncoder(TransformerMixin, BaseEstimator):
                 err = unlisted_levels_error(X, col, list(enc.categories_[0]))
                 if err is not None:
                     raise err
-            values = enc.transform(X.select(level_expr(col)).to_numpy())
+            if not X.height:  # scikit-learn refuses zero rows
+                parts.append(pl.DataFrame(schema={n: pl.Float64 for n in self.feature_names_out_[col]}))
+                continue
+            values = np.asarray(enc.transform(X.select(level_expr(col)).to_numpy()), dtype=np.float64)
             if col in self.column_order_:
-                values = np.asarray(values)[:, self.column_order_[col]]
-            parts.append(pl.DataFrame(np.asarray(values, dtype=np.float64), schema=self.feature_names_out_[col], orient="row")
-                         if X.height else pl.DataFrame(schema={n: pl.Float64 for n in self.feature_names_out_[col]}))
+                values = values[:, self.column_order_[col]]
+            parts.append(pl.DataFrame(values, schema=self.feature_names_out_[col], orient="row"))
         return pl.concat(parts, how="horizontal") if parts else pl.DataFrame()
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

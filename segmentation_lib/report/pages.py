@@ -450,8 +450,9 @@ class ClusteringPage(Page):
         from segmentation_lib.segment.preprocessing import one_hot_shares
 
         show = clustering_text.profile_table(self.profiles, self.cfg["clustering"]["features"])
-        show = show.hstack(one_hot_shares(self.model, self.profiles))  # one-hot text features: share per level
-        return _md(md_table(show, {"share": "pct", "revenue_share": "pct", "size": "int"}),
+        shares = one_hot_shares(self.model, self.profiles)  # one-hot text features: share of the segment per level
+        show = show.hstack(shares)
+        return _md(md_table(show, {"share": "pct", "revenue_share": "pct", "size": "int", **{c: "pct" for c in shares.columns}}),
                    clustering_text.most_valuable_sentence(self.profiles))
 
     @_recorded

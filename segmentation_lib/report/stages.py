@@ -445,6 +445,7 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
 
     def clusters_on(f: pl.DataFrame) -> pl.DataFrame:
         f = purchasing(f)  # customers without purchases get no cluster and are counted as unassigned
+        f, _ = with_customer_attributes(f, cfg)  # attribute features (e.g. encoded plan or region), as in the run
         if flags is not None:  # the customers flagged by the quality step stay out of the refit too
             f = f.join(flags, on="customer_id", how="left").with_columns(pl.col("is_outlier").fill_null(False))
         m = make_segmenter(cfg, seed, n_segments=k).fit(f)
