@@ -480,7 +480,8 @@ def make_preprocessor(features: Sequence[str], log_features: str | Sequence[str]
             ("scale", _NamedScaler(scaler=scaler)),
         ])
     return Pipeline([
-        ("select", ColumnSelector(features=tuple(names), fill_null=fill_null)),
+        ("select", ColumnSelector(features=tuple(names), fill_null=fill_null,
+                                  encodings=dict(encodings) if encodings else None)),  # a stray encoding is refused
         ("log1p", Log1pTransformer(log_features=log_features if isinstance(log_features, (str, type(None)))
                                    else tuple(log_features), feature_names=tuple(names))),
         ("clip", QuantileClipper(q=clip_quantile, feature_names=tuple(names))),

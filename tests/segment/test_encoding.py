@@ -169,3 +169,12 @@ def test_preflight_stops_a_text_feature_without_an_encoding(tmp_path):
     cfg["clustering"]["encodings"]["region"] = {"one_hot": {"max_levels": 2}}
     with pytest.raises(ConfigError, match=r"names \['region'\], which are not in clustering.features"):
         check_text_features(cfg, "my.yaml")
+
+
+def test_an_encoding_of_a_column_that_is_not_a_feature_is_refused_by_the_segmenter():
+    with pytest.raises(ConfigError, match=r"names \['region'\], which are not in clustering.features"):
+        CustomerSegmenter(features=("n_orders", "plan_tier"), n_segments=2,
+                          encodings={"plan_tier": {"ordinal": PLAN}, "region": {"one_hot": {"max_levels": 2}}}).fit(HAND)
+    with pytest.raises(ConfigError, match=r"names \['region'\], which are not in clustering.features"):
+        CustomerSegmenter(features=("n_orders",), n_segments=2,
+                          encodings={"region": {"one_hot": {"max_levels": 2}}}).fit(HAND)
