@@ -176,39 +176,32 @@ class AttributeEncoder(TransformerMixin, BaseEstimator):
         check_encodings(X.schema, list(encodings), encodings)
         self.encoders_: dict[str, Any] = {}
         self.feature_names_out_: dict[str, list[str]] = {}
-        self.column_order_: dict[str, list[int]] = {}
         for col, spec in encodings.items():
             if col not in X.columns:
                 raise DataError(f"Feature table: column '{col}' (clustering.encodings) not found (columns present: "
                                 f"{X.columns}). Fix: attach the customer table (data.customers) or remove it from "
                                 "clustering.features and clustering.encodings.")
             kind, value = _kind(spec)
-            levels = X.select(level_expr(col))
             if kind == "ordinal":
                 order = [str(v) for v in value]
-                err = unlisted_levels_error(X, col, order)
-                if err is not None:
-                    raise err
+                if not X.select(level_expr(col))[col].unique().is_in(order).all():  # counted only on the error path
+                    raise unlisted_levels_error(X, col, order)
                 enc = OrdinalEncoder(categories=[np.array(order, dtype=object)], handle_unknown="error")
+                enc.fit(np.array(order, dtype=object)[:, None])
                 self.feature_names_out_[col] = [col]
             else:
                 cap = int(value["max_levels"])
-                counts = levels.group_by(col).len()
-                # categories in decreasing frequency, ties by name DEScending: scikit-learn marks the first
-                # of tied least-frequent categories infrequent, so the alphabetically first level is kept
-                cats = counts.sort(["len", col], descending=[True, True])[col].to_list()
-                enc = OneHotEncoder(categories=[np.array(cats, dtype=object)], max_categories=cap + 1,
+                # the levels ranked by the documented rule (count descending, ties by name), counted by polars;
+                # scikit-learn then sees each level once and the `cap` first twice: its infrequent rule
+                # (`max_categories`) depends only on the order of the counts, so it keeps exactly those, and
+                # fitting on the distinct levels stays instant on millions of customers
+                ranked = (X.select(level_expr(col)).group_by(col).len()
+                          .sort(["len", col], descending=[True, False])[col].to_list())
+                enc = OneHotEncoder(categories=[np.array(ranked, dtype=object)], max_categories=cap + 1,
                                     handle_unknown="infrequent_if_exist", sparse_output=False, dtype=np.float64)
-            enc.fit(levels.to_numpy())
-            if kind == "one_hot":
+                enc.fit(np.array(ranked + ranked[:cap], dtype=object)[:, None])
                 infrequent = enc.infrequent_categories_[0]
                 kept = [c for c in enc.categories_[0] if infrequent is None or c not in set(infrequent)]
-                # scikit-learn's columns follow its categories (ties by name descending): reorder so ties read
-                # alphabetically; the infrequent indicator stays last
-                rank = {c: i for i, c in enumerate(counts.sort(["len", col], descending=[True, False])[col].to_list())}
-                perm = sorted(range(len(kept)), key=lambda j: rank[kept[j]])
-                self.column_order_[col] = perm + ([len(kept)] if infrequent is not None else [])
-                kept = [kept[j] for j in perm]
                 other = f"{col}_{OTHER_LEVEL}" if OTHER_LEVEL not in kept else f"{col}_{OTHER_LEVEL}_levels"
                 self.feature_names_out_[col] = [f"{col}_{c}" for c in kept] + ([other] if infrequent is not None else [])
             self.encoders_[col] = enc
@@ -226,17 +219,18 @@ class AttributeEncoder(TransformerMixin, BaseEstimator):
             if col not in X.columns:
                 raise DataError(f"Feature table: column '{col}' not found (columns present: {X.columns}); the model "
                                 "encodes it. Fix: include the customer attribute columns the model was fitted on.")
-            if isinstance(enc, OrdinalEncoder):
-                err = unlisted_levels_error(X, col, list(enc.categories_[0]))
-                if err is not None:
-                    raise err
             if not X.height:  # scikit-learn refuses zero rows
                 parts.append(pl.DataFrame(schema={n: pl.Float64 for n in self.feature_names_out_[col]}))
                 continue
-            values = np.asarray(enc.transform(X.select(level_expr(col)).to_numpy()), dtype=np.float64)
-            if col in self.column_order_:
-                values = values[:, self.column_order_[col]]
-            parts.append(pl.DataFrame(values, schema=self.feature_names_out_[col], orient="row"))
+            levels = X.select(level_expr(col))[col]
+            uniq = levels.unique().sort()
+            if isinstance(enc, OrdinalEncoder) and not uniq.is_in(list(enc.categories_[0])).all():
+                raise unlisted_levels_error(X, col, list(enc.categories_[0]))
+            # scikit-learn encodes the distinct levels; every customer gets its level's row (codes of an Enum)
+            table = np.asarray(enc.transform(uniq.to_numpy().astype(object)[:, None]), dtype=np.float64)
+            codes = levels.cast(pl.Enum(uniq.to_list())).to_physical()
+            parts.append(pl.DataFrame([pl.Series(name, np.ascontiguousarray(table[:, j])).gather(codes)
+                                       for j, name in enumerate(self.feature_names_out_[col])]))
         return pl.concat(parts, how="horizontal") if parts else pl.DataFrame()
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

@@ -257,6 +257,14 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> "ColumnSelector":
         """Check the features and learn the fill fallbacks; raises DataError for non-finite values."""
+        self._fit(X)
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **params: Any) -> np.ndarray:
+        """``fit`` and the selected matrix of ``X`` in one pass (the same as ``fit(X).transform(X)``)."""
+        return self._fit(X).astype(np.float64, copy=False)
+
+    def _fit(self, X: Any) -> np.ndarray:
         names = self._names(X)
         if not names:
             raise ConfigError(
@@ -280,7 +288,7 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
         self.feature_names_in_ = np.array(names, dtype=object)
         self.names_out_ = np.array(filled.columns, dtype=object)
         self.n_features_in_ = len(names)
-        return self
+        return arr
 
     def transform(self, X: Any) -> np.ndarray:
         """The selected, filled features as a float64 matrix (DataError for non-finite values)."""
