@@ -178,3 +178,10 @@ def test_an_encoding_of_a_column_that_is_not_a_feature_is_refused_by_the_segment
     with pytest.raises(ConfigError, match=r"names \['region'\], which are not in clustering.features"):
         CustomerSegmenter(features=("n_orders",), n_segments=2,
                           encodings={"region": {"one_hot": {"max_levels": 2}}}).fit(HAND)
+
+
+def test_one_level_left_over_keeps_its_own_column():
+    # 5 levels, cap 4: an 'other' column would hold exactly one level, so scikit-learn keeps its name (5 columns)
+    enc = AttributeEncoder(encodings={"region": {"one_hot": {"max_levels": 4}}}).fit(HAND)
+    assert list(enc.get_feature_names_out()) == ["region_EU", "region_APAC", "region_US", "region_LATAM",
+                                                 "region_missing"]
