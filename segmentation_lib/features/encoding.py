@@ -15,8 +15,7 @@ clustering feature only when ``clustering.encodings`` says how to turn it into n
   are ``<column>_<level>`` in decreasing frequency (ties by name), then ``<column>_other``. A level never seen in
   training goes to ``<column>_other`` when scoring; when training had no more levels than
   ``max_levels`` there is no ``_other`` column and an unseen level is all zeros (no kept level).
-  When exactly one level would be left over, it keeps its own column instead of ``_other``
-  (scikit-learn's rule: the same number of columns, and a clearer name).
+  A single level left over still goes to ``_other`` (at most ``max_levels`` named levels).
 
 Nulls (documented rule): a null text value is the level ``missing``. For one-hot it is a level
 like any other (kept or folded into ``other`` by frequency); for ordinal it must be placed in
