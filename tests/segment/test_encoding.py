@@ -180,8 +180,10 @@ def test_an_encoding_of_a_column_that_is_not_a_feature_is_refused_by_the_segment
                           encodings={"region": {"one_hot": {"max_levels": 2}}}).fit(HAND)
 
 
-def test_one_level_left_over_keeps_its_own_column():
-    # 5 levels, cap 4: an 'other' column would hold exactly one level, so scikit-learn keeps its name (5 columns)
+def test_a_single_level_left_over_still_goes_to_other():
+    # 5 levels, cap 4: exactly max_levels named columns, the fifth (the alphabetically last of the 1-count ties) in other
     enc = AttributeEncoder(encodings={"region": {"one_hot": {"max_levels": 4}}}).fit(HAND)
-    assert list(enc.get_feature_names_out()) == ["region_EU", "region_APAC", "region_US", "region_LATAM",
-                                                 "region_missing"]
+    assert list(enc.get_feature_names_out()) == ["region_EU", "region_APAC", "region_US", "region_LATAM", "region_other"]
+    assert enc.transform(HAND)["region_other"].to_list() == [0, 0, 0, 0, 0, 0, 0, 0, 1]  # the null ('missing')
+    enc5 = AttributeEncoder(encodings={"region": {"one_hot": {"max_levels": 5}}}).fit(HAND)
+    assert list(enc5.get_feature_names_out())[-1] == "region_missing"  # within the cap: no other column
