@@ -43,7 +43,7 @@ PLAUSIBLE_YEARS = (1900, 2199)
 
 #: mappings whose keys are free-form (not checked against the defaults)
 FREE_KEYS = ("data.columns", "data.customers.columns", "clustering.names", "data.demo", "engine.conf",
-             "data.products.columns")
+             "data.products.columns", "clustering.encodings")
 
 
 #: settings with a fixed set of values (kept equal to the modules' own lists; tests/test_config.py checks it)
@@ -414,11 +414,46 @@ def check_values(cfg: dict, source: str = "configuration") -> None:
     problems += [p for p in (_check_number(cfg, k) for k in NUMBERS) if p]
     problems += _check_lists(cfg) + _check_relations(cfg)
     problems += _check_feedback(cfg)
+    problems += encoding_problems(_get(cfg, "clustering.encodings"))
     if problems:
         n = len(problems)
         head = "1 setting has an invalid value" if n == 1 else f"{n} settings have invalid values"
         raise ConfigError(f"{source}: {head}: " + "; ".join(problems) + ". Fix: correct these values in the "
                           "configuration file (docs/configuration.md describes every setting).")
+
+
+def encoding_problems(encodings: Any) -> list[str]:
+    """Problems of a ``clustering.encodings`` mapping (see segmentation_lib.features.encoding); [] when fine.
+
+    >>> encoding_problems({"plan": {"ordinal": ["free", "paid"]}, "region": {"one_hot": {"max_levels": 8}}})
+    []
+    >>> encoding_problems({"region": {"one_hot": {"max_levels": 0}}})
+    ['clustering.encodings.region.one_hot.max_levels is 0 (allowed: a whole number >= 1)']
+    """
+    if encodings is None:
+        return []
+    if not isinstance(encodings, Mapping):
+        return [f"clustering.encodings is {encodings!r} (allowed: a mapping of text column -> encoding)"]
+    problems = []
+    for col, spec in encodings.items():
+        key = f"clustering.encodings.{col}"
+        if not (isinstance(spec, Mapping) and len(spec) == 1 and next(iter(spec)) in ("one_hot", "ordinal")):
+            problems.append(f"{key} is {spec!r} (allowed: {{one_hot: {{max_levels: 8}}}} or {{ordinal: [level, ...]}})")
+            continue
+        kind, value = next(iter(spec.items()))
+        if kind == "ordinal":
+            if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+                    and len(set(value)) == len(value)):
+                problems.append(f"{key}.ordinal is {value!r} (allowed: a non-empty list of distinct level names, "
+                                "lowest first)")
+        else:
+            unknown = sorted(set(value) - {"max_levels"}) if isinstance(value, Mapping) else None
+            cap = value.get("max_levels") if isinstance(value, Mapping) else None
+            if unknown is None or unknown:
+                problems.append(f"{key}.one_hot is {value!r} (allowed: {{max_levels: a whole number >= 1}})")
+            elif not (_is_number(cap, "int") and cap >= 1):
+                problems.append(f"{key}.one_hot.max_levels is {cap!r} (allowed: a whole number >= 1)")
+    return problems
 
 
 def absolute_path(path: Path | str) -> str:

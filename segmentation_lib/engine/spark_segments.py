@@ -316,6 +316,8 @@ def kmeans_columns(seg, columns: list[str]) -> tuple[Any, Any] | None:
     if centres is None:
         return None
     select, log1p, clip, scale = (seg.preprocessor_.named_steps[s] for s in ("select", "log1p", "clip", "scale"))
+    if getattr(select, "encoder_", None) is not None:  # encoded text features (clustering.encodings): the Arrow path
+        return None
     names = [str(f) for f in select.feature_names_in_]
     fills = getattr(select, "fill_values_", {}) if select.fill_null == "auto" else {}
     inner = scale.scaler_

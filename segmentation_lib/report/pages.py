@@ -463,11 +463,12 @@ class ClusteringPage(Page):
     @functools.cached_property
     def profiles(self) -> pl.DataFrame:
         """Per-segment sizes, shares, means, medians and relative importance of the clustering features."""
+        from segmentation_lib.segment.preprocessing import readable_profiles, with_encoded
         from segmentation_lib.segment.profiles import segment_profiles
 
         with recording(self.notes):
-            return segment_profiles(self.features, self.labels, names=self.names,
-                                    columns=list(self.cfg["clustering"]["features"]))
+            frame, columns = with_encoded(self.model, self.features)  # text features as the model encodes them
+            return readable_profiles(self.model, segment_profiles(frame, self.labels, names=self.names, columns=columns))
 
     @_recorded
     def importance(self) -> Chart:
@@ -481,8 +482,12 @@ class ClusteringPage(Page):
     @_recorded
     def profile_table(self) -> MarkdownText:
         """Size, shares and feature medians per segment, and the most valuable segment."""
+        from segmentation_lib.segment.preprocessing import one_hot_shares
+
         show = clustering_text.profile_table(self.profiles, self.cfg["clustering"]["features"])
-        return _md(md_table(show, {"share": "pct", "revenue_share": "pct", "size": "int"}),
+        shares = one_hot_shares(self.model, self.profiles)  # one-hot text features: share of the segment per level
+        show = show.hstack(shares)
+        return _md(md_table(show, {"share": "pct", "revenue_share": "pct", "size": "int", **{c: "pct" for c in shares.columns}}),
                    clustering_text.most_valuable_sentence(self.profiles))
 
     @_recorded

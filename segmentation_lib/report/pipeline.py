@@ -494,6 +494,7 @@ def preflight(cfg: Mapping[str, Any], config_path: Path | str,
         check_segment_map(seg_map, map_bins(rc.get("bins") or 5), source=f"{config_path}: rfm.segment_map")
     if cfg.get("rules"):
         check_rules(cfg["rules"])
+    check_text_features(cfg, config_path)  # a text clustering feature needs a declared encoding
     data = cfg.get("data") or {}
     if not data.get("path"):  # nothing to read (notebooks of one's own that read no log)
         return {"rows": None, "purchases": None, "first": None, "last": None}
@@ -530,6 +531,32 @@ def preflight(cfg: Mapping[str, Any], config_path: Path | str,
                 f"quarter of the history, e.g. {max(1, history // 4)}), or give a longer log."
             )
     return span
+
+
+def check_text_features(cfg: Mapping[str, Any], config_path: Path | str) -> None:
+    """Stop before the first notebook when a text column of the customer table (``data.customers``) is a
+    clustering feature without a declared encoding (``clustering.encodings``), or an encoding names a
+    column that is not a clustering feature (segmentation_lib.features.encoding).
+
+    >>> check_text_features({"clustering": {"features": ["n_orders"]}, "data": {"customers": {"path": None}}}, "c.yaml")
+    """
+    cc = cfg.get("clustering") or {}
+    features, encodings = list(cc.get("features") or []), dict(cc.get("encodings") or {})
+    customers_path = ((cfg.get("data") or {}).get("customers") or {}).get("path")
+    if not customers_path and not encodings:
+        return
+    from segmentation_lib.features.encoding import check_encodings, text_features
+
+    schema: dict[str, Any] = {}
+    levels: dict[str, int] = {}
+    if customers_path:
+        from segmentation_lib.data.read import load_customers
+
+        customers = load_customers(cfg)
+        if customers is not None:
+            schema = dict(customers.schema)
+            levels = {c: int(customers[c].n_unique()) for c in text_features(schema, features)}
+    check_encodings(schema, features, encodings, levels=levels, where=f"{config_path}: data.customers")
 
 
 def record_notes(run_dir: Path) -> dict[str, list[str]]:

@@ -34,6 +34,7 @@ from segmentation_lib.errors import ConfigError
 from segmentation_lib.describe.run_summary import summary_text
 from segmentation_lib.report.context import RunContext
 from segmentation_lib.segment.sizes import segment_sizes
+from segmentation_lib.segment.preprocessing import with_encoded
 from segmentation_lib.report.files import read_json, write_json
 from segmentation_lib.report.timings import stage_timer, timed, timed_stage, timing_dir
 from segmentation_lib.validate.actionability import actionability_checks
@@ -272,9 +273,10 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
     if flagged:  # quality.outliers: flag -> one flag per customer in the assignments
         assignments = (assignments.join(data.features.select("customer_id", "is_outlier"), on="customer_id", how="left")
                        .with_columns(pl.col("is_outlier").fill_null(False)).sort("customer_id"))
-    surrogate = SurrogateRules(max_depth=int(cc.get("surrogate_depth", 3)), features=list(cc["features"]),
+    enc_feats, enc_cols = with_encoded(seg, feats)  # text features (clustering.encodings) as the model's numbers
+    surrogate = SurrogateRules(max_depth=int(cc.get("surrogate_depth", 3)), features=enc_cols,
                                random_state=ctx.seed)
-    timed(timing_dir(ctx), "clustering: surrogate rules", surrogate.fit, filled_features(feats, cc["features"]), labels,
+    timed(timing_dir(ctx), "clustering: surrogate rules", surrogate.fit, filled_features(enc_feats, enc_cols), labels,
           names=names)
     info = {
         "algorithm": cc["algorithm"],
@@ -307,7 +309,7 @@ def clustering_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, recompute:
                       "reference": ref})
     from segmentation_lib.validate.drift import feature_bins
 
-    write_json(ctx.run_dir / "feature_bins.json", feature_bins(filled_features(feats, cc["features"]), list(cc["features"])))
+    write_json(ctx.run_dir / "feature_bins.json", feature_bins(filled_features(enc_feats, enc_cols), enc_cols))
     assignments.write_parquet(assign_p)
     (ctx.run_dir / "segment_rules.sql").write_text(info["surrogate_sql"] + "\n", encoding="utf-8")  # for a warehouse / CRM
     if seg.sweep_ is not None:
@@ -482,6 +484,7 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
 
     def clusters_on(f: pl.DataFrame) -> pl.DataFrame:
         f = purchasing(f)  # customers without purchases get no cluster and are counted as unassigned
+        f, _ = with_customer_attributes(f, cfg)  # attribute features (e.g. encoded plan or region), as in the run
         if flags is not None:  # the customers flagged by the quality step stay out of the refit too
             f = f.join(flags, on="customer_id", how="left").with_columns(pl.col("is_outlier").fill_null(False))
         m = make_segmenter(cfg, seed, n_segments=k).fit(f)
@@ -513,11 +516,11 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
     # HDBSCAN noise labelled -1 (clustering.noise = label) is no segment: reported apart by the checks
     seg_table = (clusters.assignments.select("customer_id", pl.col("cluster_name").alias("segment"),
                                              (pl.col("cluster") == NOISE_LABEL).alias("_noise"))
-                 .join(filled_features(feats, cc["features"]).drop("_noise", strict=False), on="customer_id", how="inner"))
+                 .join(filled_features(*with_encoded(model, feats)).drop("_noise", strict=False), on="customer_id", how="inner"))
     checks = timed(timing_dir(ctx), "validation: actionability", actionability_checks, seg_table,
                    min_k=int(cc["min_k"]), max_k=int(cc["max_k"]),
                                     min_share=float(cc["min_segment_share"]),
-                                    fidelity=clusters.info.get("surrogate_fidelity"), feature_cols=list(cc["features"]),
+                                    fidelity=clusters.info.get("surrogate_fidelity"), feature_cols=with_encoded(model, feats.head(0))[1],
                                     min_fidelity=float(vc["min_fidelity"]), min_effect_size=float(vc["min_effect_size"]),
                                     noise_col="_noise", segment_recall=clusters.info.get("surrogate_recall"))
     truth = None
@@ -804,7 +807,7 @@ def history_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: Clu
     # drift against the reference (frozen runs) or the previous run
     base = Path(links["reference"]) if links.get("reference") else prev_dir
     if base is not None and (base / "feature_bins.json").is_file() and (base / "assignments.parquet").is_file():
-        feats = filled_features(purchasing(data.features), cfg["clustering"]["features"])
+        feats = filled_features(*with_encoded(clusters.model, purchasing(data.features)))
         frozen = fresh = None
         if links.get("reference"):  # agreement of the frozen assignment with a fresh fit on this data
             frozen = cluster_labels_of(a, feats)

@@ -143,6 +143,8 @@ TRUSTED_TYPES = (
     "segmentation_lib.segment.preprocessing.QuantileClipper",
     "segmentation_lib.segment.preprocessing._NamedScaler",
     "segmentation_lib.segment.rfm.RFMScorer",
+    "segmentation_lib.features.encoding.AttributeEncoder",     # clustering.encodings (text features)
+    "segmentation_lib.segment.preprocessing.EncodedPipeline",
     "sklearn.metrics._dist_metrics.EuclideanDistance64",
     "sklearn.neighbors._kd_tree.KDTree",
     "sklearn.neighbors._ball_tree.BallTree",
@@ -383,7 +385,7 @@ def score_customers(model: Any, features: pl.DataFrame | pl.LazyFrame, id_col: s
     if id_col not in features.columns:
         raise DataError(f"Feature table: column '{id_col}' not found (columns: {features.columns}). "
                         "Fix: include the customer id column.")
-    names = [str(f) for f in model.feature_names_in_]
+    names = [str(f) for f in model.preprocessor_[0].get_feature_names_out()]  # encoded text features: their columns
     filled = model.preprocessor_[0].fill(features)  # clear DataError for missing / non-numeric columns
     bad = [(pl.col(f).is_null() | ~pl.col(f).is_finite()) for f in names]
     flags = filled.select(

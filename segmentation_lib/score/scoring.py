@@ -120,8 +120,22 @@ def features_for_scoring(data: str | Path, feature_names: list[str], config: str
     from segmentation_lib.features.customer import with_purchase_mix  # category / discount features, when configured
 
     feats = with_purchase_mix(feats, tx, cfg, report.as_of)[0]
+    feats = with_model_attributes(feats, feature_names, cfg)
     return feats, {"input": "transaction log", "quality": report, "as_of": report.as_of.isoformat(),
                    "transactions": tx, "as_of_dt": report.as_of, "predict": cfg.get("predict")}
+
+
+def with_model_attributes(feats: pl.DataFrame, feature_names: list[str], cfg: Mapping[str, Any]) -> pl.DataFrame:
+    """``feats`` with the customer table (``data.customers``) joined when the model needs columns the log
+    cannot give (text attributes such as ``plan_tier`` under ``clustering.encodings``), as a run joins it."""
+    from segmentation_lib.data.read import attach_customers, load_customers
+
+    if all(f in feats.columns for f in feature_names):
+        return feats
+    customers = load_customers(cfg)
+    if customers is None:
+        return feats  # score_customers names the missing columns
+    return attach_customers(feats, customers)[0]
 
 
 def with_predictions(scored: pl.DataFrame, transactions: pl.DataFrame, as_of: Any,

@@ -74,7 +74,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from segmentation_lib.errors import ConfigError, DataError
-from segmentation_lib.segment.preprocessing import check_matrix, column_names, make_preprocessor, to_numpy
+from segmentation_lib.segment.preprocessing import check_matrix, column_names, fit_selection, make_preprocessor, to_numpy
 from segmentation_lib.segment.sampling import stratified_sample, subsample
 
 
@@ -500,7 +500,14 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
     ``segment_shares_``, ``label_order_`` (raw model label -> segment id), ``feature_names_in_``
     (the features used), ``n_features_in_``, ``sample_index_`` (rows used to fit),
     ``n_excluded_from_fit_`` (rows flagged by ``fit_exclude``).
+
+    ``encodings`` (``clustering.encodings``) declares how text features become numbers
+    (segmentation_lib.features.encoding); ``preprocessor_[0].get_feature_names_out()`` then lists
+    the encoded columns the model clusters on.
     """
+
+    #: models saved before text encodings existed unpickle without it; ``get_params`` then reads this
+    encodings: Mapping[str, Any] | None = None
 
     #: models saved before ``fit_exclude`` existed unpickle without it; ``get_params`` then reads this
     fit_exclude: str | None = "is_outlier"
@@ -514,7 +521,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
                  hdbscan_min_samples: int | None = None, hdbscan_assign: str = "nearest",
                  agglomerative_sample_size: int = 5_000, n_init: int = 4, order_by: str = "total_spend",
                  names: Mapping[Any, str] | None = None, fill_null: str | None = "auto", n_threads: int | None = 1,
-                 fit_exclude: str | None = "is_outlier"):
+                 fit_exclude: str | None = "is_outlier", encodings: Mapping[str, Any] | None = None):
         self.algorithm = algorithm
         self.n_segments = n_segments
         self.k_range = k_range
@@ -539,6 +546,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         self.fill_null = fill_null
         self.n_threads = n_threads
         self.fit_exclude = fit_exclude
+        self.encodings = encodings
 
     # ---- parameter checks -------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -585,13 +593,14 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         else:
             features = list(self.features)
         self.preprocessor_ = make_preprocessor(features, self.log_features, self.clip_quantile, self.scaler,
-                                               self.fill_null)
-        raw = self.preprocessor_[0].fit_transform(X)  # selection + structural fills, checked finite
+                                               self.fill_null, self.encodings)
+        raw = fit_selection(self.preprocessor_, X)  # selection + structural fills + text encodings, checked finite
+        selected = [str(c) for c in self.preprocessor_[0].get_feature_names_out()]  # = features unless encoded
         n = raw.shape[0]
         if n < 2:
             raise DataError(f"Feature table has {n} customer(s) (n_samples={n}); clustering needs at least 2. "
                             "Fix: provide more data.")
-        order_values = self._order_values(X, raw, features)
+        order_values = self._order_values(X, raw, selected)
         fit_rows = np.flatnonzero(~self._excluded_rows(X, n))
         if fit_rows.size < 2:
             raise DataError(f"Only {fit_rows.size} of {n:,} customers are left to fit the clustering after leaving out "
@@ -627,7 +636,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
                             f"on a sample of {len(idx):,} customers; {self.noise_share_:.1%} of customers are noise"
                             + (" (assigned to their nearest segment and flagged is_noise)." if self.noise == "assign"
                                else " (segment -1)."))}
-        self.segment_names_ = self._names(raw[fit_rows], self.labels_[fit_rows], features)
+        self.segment_names_ = self._names(raw[fit_rows], self.labels_[fit_rows], selected)
         return self
 
     def _excluded_rows(self, X: Any, n: int) -> np.ndarray:

@@ -8,6 +8,11 @@ Steps, in order (each learns in ``fit`` only, and passes feature names through
    their tenure; ``avg_order_value`` with no order = 0) and convert to a float64 numpy array at the
    boundary. Missing columns, non-numeric columns and other null / NaN / infinite values raise
    :class:`DataError` naming the column.
+   Text columns (plan, region, ...) are allowed only with a declared encoding (``encodings``, the
+   configuration's ``clustering.encodings``): :class:`~segmentation_lib.features.encoding.AttributeEncoder`
+   turns each into one-hot indicators (``region_<level>``, ``region_other``) or ordinal codes, so
+   the selected matrix has the columns of ``get_feature_names_out``; a text column without one
+   raises ConfigError naming the two encodings. Encoded columns are never logged or clipped.
 2. ``Log1pTransformer``: ``log1p`` of skewed non-negative features. ``"auto"`` picks columns whose
    training 1st percentile is >= 0 (a few net-negative spends are allowed) and whose skewness is
    > ``skew_threshold`` (1.0); a list names them. Values below 0 are floored at 0 before log1p.
@@ -28,7 +33,7 @@ validation in ``fit``, ``n_features_in_`` checked in ``transform`` with scikit-l
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -38,6 +43,7 @@ from sklearn.preprocessing import RobustScaler, StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from segmentation_lib.errors import ConfigError, DataError
+from segmentation_lib.features.encoding import AttributeEncoder, check_encodings, text_features
 
 
 #: skewness above which ``log_features="auto"`` applies log1p to a non-negative feature
@@ -178,15 +184,30 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
     applies ``AUTO_FILLS`` (``mean_days_between`` of one-time buyers = their ``tenure_days``; when
     that column is absent, the training maximum); ``None`` fills nothing. Remaining null / NaN /
     infinite values raise :class:`DataError`. A numpy array must hold the features in order.
-    Fitted: ``feature_names_in_`` (the selected names), ``n_features_in_``, ``fill_values_``.
+    Fitted: ``feature_names_in_`` (the selected names), ``n_features_in_``, ``fill_values_``;
+    with ``encodings`` for text features also ``encoder_`` (an AttributeEncoder) and
+    ``names_out_`` (the output columns: each encoded feature replaced by its encoded columns).
 
     >>> ColumnSelector(features=("b",)).fit_transform(pl.DataFrame({"a": [1, 2], "b": [3, 4]})).tolist()
     [[3.0], [4.0]]
+    >>> sel = ColumnSelector(features=("b", "r"), encodings={"r": {"ordinal": ["lo", "hi"]}})
+    >>> sel.fit_transform(pl.DataFrame({"b": [3, 4], "r": ["hi", "lo"]})).tolist()
+    [[3.0, 1.0], [4.0, 0.0]]
     """
 
-    def __init__(self, *, features: Sequence[str] | None = None, fill_null: str | None = "auto"):
+    #: models saved before encodings existed unpickle without it; ``get_params`` then reads this
+    encodings: Mapping[str, Any] | None = None
+
+    def __init__(self, *, features: Sequence[str] | None = None, fill_null: str | None = "auto",
+                 encodings: Mapping[str, Any] | None = None):
         self.features = features
         self.fill_null = fill_null
+        self.encodings = encodings
+
+    def _encoded(self, names: Sequence[str]) -> list[str]:
+        """The ``names`` that have a declared encoding."""
+        enc = dict(self.encodings or {})
+        return [c for c in names if c in enc]
 
     def _names(self, X: Any) -> list[str]:
         if self.features is None:
@@ -206,7 +227,13 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
                                     f"expecting {len(names)} features as input (named {names}). Fix: pass a table "
                                     "with these columns.")
                 X = pl.DataFrame(arr, schema=names, orient="row")
-        to_numpy(X.head(0), names)  # clear errors for missing / non-numeric columns
+        encoded = set(self._encoded(names))
+        present = [c for c in names if c in X.columns]
+        text = [c for c in text_features(X.schema, present) if c not in encoded]
+        if text:  # a text feature without an encoding: the message naming the two encodings
+            check_encodings(X.schema, names, self.encodings,
+                            levels={c: X[c].n_unique() for c in text})
+        to_numpy(X.head(0), [c for c in names if c not in encoded])  # clear errors for missing / non-numeric columns
         return X
 
     def fill(self, X: Any) -> pl.DataFrame:
@@ -219,10 +246,25 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
             df = df.with_columns(fill_exprs(names, df.columns, getattr(self, "fill_values_", None)))
         elif self.fill_null is not None:
             raise ConfigError(f"fill_null '{self.fill_null}' is unknown. Fix: use 'auto' or null.")
-        return df.select(pl.col(names).cast(pl.Float64))
+        encoder = getattr(self, "encoder_", None)
+        if encoder is None:
+            return df.select(pl.col(names).cast(pl.Float64))
+        encoded = set(encoder.feature_names_in_)
+        parts = {c: df[c].cast(pl.Float64) for c in names if c not in encoded}
+        enc = encoder.transform(df)
+        out = [s for c in names for s in ([parts[c]] if c in parts else [enc[n] for n in encoder.feature_names_out_[c]])]
+        return pl.DataFrame(out) if out else pl.DataFrame()
 
     def fit(self, X: Any, y: Any = None) -> "ColumnSelector":
         """Check the features and learn the fill fallbacks; raises DataError for non-finite values."""
+        self._fit(X)
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **params: Any) -> np.ndarray:
+        """``fit`` and the selected matrix of ``X`` in one pass (the same as ``fit(X).transform(X)``)."""
+        return self._fit(X).astype(np.float64, copy=False)
+
+    def _fit(self, X: Any) -> np.ndarray:
         names = self._names(X)
         if not names:
             raise ConfigError(
@@ -232,25 +274,40 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
         if len(set(names)) != len(names):
             raise ConfigError(f"clustering.features {names} lists a column twice. Fix: list each column once.")
         raw = self._frame(X, names)
+        encoded = self._encoded(names)
+        if encoded or self.encodings:
+            check_encodings(raw.schema, names, self.encodings)
+        self.encoder_ = (AttributeEncoder(encodings={c: dict(self.encodings)[c] for c in encoded}).fit(raw)
+                         if encoded else None)
         # fallback for fills whose source column is absent: the largest observed value
         self.fill_values_ = {f: float(np.nan_to_num(raw[f].cast(pl.Float64).fill_nan(None).max() or 0.0))
                              for f in names if isinstance(AUTO_FILLS.get(f), str)}
-        arr = self._fill(raw, names).to_numpy()
-        check_finite(arr, names)
+        filled = self._fill(raw, names)
+        arr = filled.to_numpy()
+        check_finite(arr, filled.columns)
         self.feature_names_in_ = np.array(names, dtype=object)
+        self.names_out_ = np.array(filled.columns, dtype=object)
         self.n_features_in_ = len(names)
-        return self
+        return arr
 
     def transform(self, X: Any) -> np.ndarray:
         """The selected, filled features as a float64 matrix (DataError for non-finite values)."""
         check_is_fitted(self, "feature_names_in_")
-        arr = self.fill(X).to_numpy().astype(np.float64, copy=False)
-        check_finite(arr, list(self.feature_names_in_))
+        filled = self.fill(X)
+        arr = filled.to_numpy().astype(np.float64, copy=False)
+        check_finite(arr, filled.columns)
         return arr
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """The output columns: the features, each encoded text feature replaced by its encoded columns."""
         check_is_fitted(self, "feature_names_in_")
-        return self.feature_names_in_.copy()
+        return getattr(self, "names_out_", self.feature_names_in_).copy()
+
+    def encoded_names(self) -> list[str]:
+        """The output columns that come from encoded text features (never logged or clipped)."""
+        check_is_fitted(self, "feature_names_in_")
+        encoder = getattr(self, "encoder_", None)
+        return [] if encoder is None else [str(n) for n in encoder.get_feature_names_out()]
 
 
 def _step_names(feature_names: Sequence[str], n_features: int) -> list[str]:
@@ -272,11 +329,15 @@ def _skewness(arr: np.ndarray) -> np.ndarray:
 class Log1pTransformer(TransformerMixin, BaseEstimator):
     """``log1p`` of chosen columns: ``"auto"`` (non-negative and skewness > threshold), a list, or None."""
 
+    #: columns ``"auto"`` never logs (encoded text attributes); models saved before it read this default
+    keep: Sequence[str] = ()
+
     def __init__(self, *, log_features: str | Sequence[str] | None = "auto", feature_names: Sequence[str] = (),
-                 skew_threshold: float = SKEW_THRESHOLD):
+                 skew_threshold: float = SKEW_THRESHOLD, keep: Sequence[str] = ()):
         self.log_features = log_features
         self.feature_names = feature_names
         self.skew_threshold = skew_threshold
+        self.keep = keep
 
     def fit(self, X: np.ndarray, y: Any = None) -> "Log1pTransformer":
         """Choose the columns to log (``log_mask_``, ``log_features_``)."""
@@ -291,7 +352,8 @@ class Log1pTransformer(TransformerMixin, BaseEstimator):
                     "Fix: use 'auto', null, or a list of feature names."
                 )
             p01 = np.quantile(X, 0.01, axis=0) if X.shape[0] else np.zeros(X.shape[1])
-            mask = (p01 >= 0) & (_skewness(X) > self.skew_threshold)
+            mask = (p01 >= 0) & (_skewness(X) > self.skew_threshold) & ~np.isin(np.array(names, dtype=object),
+                                                                                 list(self.keep or ()))
         else:
             wanted = list(self.log_features)
             unknown = [c for c in wanted if c not in names]
@@ -323,9 +385,13 @@ class Log1pTransformer(TransformerMixin, BaseEstimator):
 class QuantileClipper(TransformerMixin, BaseEstimator):
     """Clip each column to its training ``[1 - q, q]`` quantiles (``q=None`` turns clipping off)."""
 
-    def __init__(self, *, q: float | None = 0.999, feature_names: Sequence[str] = ()):
+    #: columns never clipped (encoded text attributes); models saved before it read this default
+    keep: Sequence[str] = ()
+
+    def __init__(self, *, q: float | None = 0.999, feature_names: Sequence[str] = (), keep: Sequence[str] = ()):
         self.q = q
         self.feature_names = feature_names
+        self.keep = keep
 
     def fit(self, X: np.ndarray, y: Any = None) -> "QuantileClipper":
         """Learn the clipping bounds ``lower_`` / ``upper_``."""
@@ -340,6 +406,8 @@ class QuantileClipper(TransformerMixin, BaseEstimator):
             self.upper_ = np.full(X.shape[1], np.inf)
         else:
             self.lower_, self.upper_ = np.quantile(X, [1.0 - float(self.q), float(self.q)], axis=0)
+            exempt = np.isin(np.array(names, dtype=object), list(self.keep or ()))
+            self.lower_[exempt], self.upper_[exempt] = -np.inf, np.inf
         self.feature_names_in_ = np.array(names, dtype=object)
         return self
 
@@ -397,8 +465,11 @@ class _NamedScaler(TransformerMixin, BaseEstimator):
 
 def make_preprocessor(features: Sequence[str], log_features: str | Sequence[str] | None = "auto",
                       clip_quantile: float | None = 0.999, scaler: str = "standard",
-                      fill_null: str | None = "auto") -> Pipeline:
+                      fill_null: str | None = "auto", encodings: Mapping[str, Any] | None = None) -> Pipeline:
     """Unfitted Pipeline ``select -> log1p -> clip -> scale`` for ``features``.
+
+    With ``encodings`` of text features the later steps learn the encoded column names in
+    :func:`fit_selection` (fit the pipeline with it, or with its ``fit``, which calls it).
 
     >>> make_preprocessor(["n_orders"], scaler="robust").named_steps["scale"].scaler
     'robust'
@@ -408,10 +479,100 @@ def make_preprocessor(features: Sequence[str], log_features: str | Sequence[str]
     names = list(features)
     if scaler not in SCALERS:
         raise ConfigError(f"clustering.scaler '{scaler}' is unknown. Fix: use one of {list(SCALERS)}.")
+    if any(c in (encodings or {}) for c in names):
+        return EncodedPipeline([
+            ("select", ColumnSelector(features=tuple(names), fill_null=fill_null, encodings=dict(encodings or {}))),
+            ("log1p", Log1pTransformer(log_features=log_features if isinstance(log_features, (str, type(None)))
+                                       else tuple(log_features))),
+            ("clip", QuantileClipper(q=clip_quantile)),
+            ("scale", _NamedScaler(scaler=scaler)),
+        ])
     return Pipeline([
-        ("select", ColumnSelector(features=tuple(names), fill_null=fill_null)),
+        ("select", ColumnSelector(features=tuple(names), fill_null=fill_null,
+                                  encodings=dict(encodings) if encodings else None)),  # a stray encoding is refused
         ("log1p", Log1pTransformer(log_features=log_features if isinstance(log_features, (str, type(None)))
                                    else tuple(log_features), feature_names=tuple(names))),
         ("clip", QuantileClipper(q=clip_quantile, feature_names=tuple(names))),
         ("scale", _NamedScaler(scaler=scaler, feature_names=tuple(names))),
     ])
+
+
+def fit_selection(pre: Pipeline, X: Any) -> np.ndarray:
+    """Fit the ``select`` step of ``pre`` on ``X`` and hand its output names to the later steps.
+
+    Returns the selected matrix (the encoded text features included), whose columns are
+    ``pre[0].get_feature_names_out()``; the later steps are left to fit (``pre[1:].fit``).
+
+    >>> pre = make_preprocessor(["n", "r"], encodings={"r": {"one_hot": {"max_levels": 1}}})
+    >>> fit_selection(pre, pl.DataFrame({"n": [1, 2, 3], "r": ["a", "a", "b"]})).shape, pre[-1].feature_names
+    ((3, 3), ('n', 'r_a', 'r_other'))
+    """
+    raw = pre[0].fit_transform(X)
+    names = tuple(str(n) for n in pre[0].get_feature_names_out())
+    keep = tuple(pre[0].encoded_names())
+    for _, step in pre.steps[1:]:
+        params = step.get_params(deep=False)
+        if "feature_names" in params:
+            step.set_params(feature_names=names)
+        if "keep" in params:
+            step.set_params(keep=keep)
+    return raw
+
+
+class EncodedPipeline(Pipeline):
+    """The preprocessing Pipeline when text features are encoded: ``fit`` passes the encoded names on.
+
+    Slicing, ``transform`` and ``get_feature_names_out`` are scikit-learn's.
+    """
+
+    def fit(self, X: Any, y: Any = None, **params: Any) -> "EncodedPipeline":
+        """Fit ``select`` (learning the encodings), then the later steps on its output."""
+        if not isinstance(self.steps[0][1], ColumnSelector):  # a slice such as pre[1:]
+            return super().fit(X, y, **params)
+        raw = fit_selection(self, X)
+        Pipeline(self.steps[1:]).fit(raw)
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **params: Any) -> np.ndarray:
+        """``fit`` then ``transform``."""
+        return self.fit(X).transform(X)
+
+
+def with_encoded(model: Any, features: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """``features`` with the encoded text columns of a fitted segmenter added, and the columns it clusters on.
+
+    Without encodings the frame is returned unchanged with ``feature_names_in_``; with them, e.g.
+    ``region_EU``, ``region_other`` and the ordinal ``plan_tier`` codes (replacing the text) are
+    added, so surrogate rules, drift bins and checks read numbers (``model`` may also be the
+    fitted ``select`` step).
+
+    >>> df = pl.DataFrame({"n": [1.0, 2.0, 3.0], "r": ["a", "a", "b"]})
+    >>> pre = make_preprocessor(["n", "r"], encodings={"r": {"one_hot": {"max_levels": 1}}}).fit(df)
+    >>> out, cols = with_encoded(pre[0], df)
+    >>> cols, out["r_other"].to_list()
+    (['n', 'r_a', 'r_other'], [0.0, 0.0, 1.0])
+    """
+    selector = model.preprocessor_[0] if hasattr(model, "preprocessor_") else model
+    names = [str(c) for c in selector.get_feature_names_out()]
+    encoder = getattr(selector, "encoder_", None)
+    if encoder is None:
+        return features, names
+    return features.with_columns(encoder.transform(features)), names
+
+
+def readable_profiles(model: Any, profiles: pl.DataFrame) -> pl.DataFrame:
+    """``segment_profiles`` of :func:`with_encoded` columns with each ordinal median as its level name.
+
+    One-hot ``mean_<column>_<level>`` is already the share of the segment at that level (see
+    ``AttributeEncoder.share_columns`` for a table); unchanged without encodings.
+    """
+    selector = model.preprocessor_[0] if hasattr(model, "preprocessor_") else model
+    encoder = getattr(selector, "encoder_", None)
+    return profiles if encoder is None else encoder.readable_profiles(profiles)
+
+
+def one_hot_shares(model: Any, profiles: pl.DataFrame) -> pl.DataFrame:
+    """The one-hot share columns of ``profiles`` for display (an empty frame without one-hot encodings)."""
+    selector = model.preprocessor_[0] if hasattr(model, "preprocessor_") else model
+    encoder = getattr(selector, "encoder_", None)
+    return pl.DataFrame() if encoder is None else encoder.share_columns(profiles)
