@@ -339,7 +339,7 @@ def _ensure_demo_data(config: Path, overrides: dict | None = None) -> None:
     from segmentation_lib.report.progress import step
 
     cfg = load_config(config, overrides=overrides)
-    path = Path(cfg["data"]["path"])
+    path = Path(cfg["data"]["path"] or (cfg["data"].get("events") or {}).get("path") or "")  # usage-only: the event log
     if path.exists():
         return
     demo_cfg = cfg["data"].get("demo") or {}

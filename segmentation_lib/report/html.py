@@ -228,6 +228,8 @@ def render_run_index(run_dir: str | Path, manifest: Mapping[str, Any]) -> Path:
         "cards": headline_cards(metrics),
         "summary": metrics.get("summary_text"),
         "pages": pages,
+        "skipped": [{"name": n, "title": PAGE_TITLES.get(n, n), "reason": r}
+                    for n, r in (manifest.get("skipped_notebooks") or {}).items()],
         "segments": segments_with_exports(run_dir),
         "title": run_title(manifest.get("configuration") or {}),
         "banner": sufficiency_banner(metrics.get("data_sufficiency") or []),

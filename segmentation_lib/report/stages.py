@@ -62,6 +62,10 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     if not recompute and tx_p.is_file() and ft_p.is_file() and dq_p.is_file():
         dq = read_json(dq_p)
         return DataStage(pl.read_parquet(tx_p), pl.read_parquet(ft_p), dq, dt.datetime.fromisoformat(dq["as_of"]))
+    from segmentation_lib.config import usage_only
+
+    if usage_only(ctx.cfg):  # data.path null: the event log alone (usage_data_stage)
+        return usage_data_stage(ctx)
     from segmentation_lib.features.customer import customer_features
     from segmentation_lib.data.quality import load_transactions
 
@@ -90,6 +94,33 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     features.write_parquet(ft_p)
     report.dropped_customers.write_parquet(ctx.run_dir / "excluded_customers.parquet")
     write_json(dq_p, dq)
+    return DataStage(tx, features, dq, report.as_of)
+
+
+def usage_data_stage(ctx: RunContext) -> DataStage:
+    """The data stage of a usage-only run (``data.path`` null, ``data.events`` set): the session log stands
+    for the transactions (one row per session, amount = its events: ``features.usage.session_log``); the
+    feature table is its customer features (sessions for orders, events for spend) with the usage features
+    and the customer attributes joined; the same files as ``data_stage``."""
+    from segmentation_lib.features.customer import customer_features
+    from segmentation_lib.features.usage import join_usage, usage_only_inputs
+
+    tx, report, usage, events_report = usage_only_inputs(ctx.cfg)
+    report.policy.check_excluded_share(report)
+    # the session log's "purchase" columns count sessions (n_orders) and events (total_spend); docs/features.md
+    windows = (ctx.cfg.get("features") or {}).get("windows") or (30, 90, 365)
+    features = join_usage(customer_features(tx, report.as_of, windows=windows), usage)
+    if report.policy.outliers == "flag":
+        features = with_outlier_flag(features, report.outlier_customers["customer_id"])
+    dq = report.to_dict()
+    dq["as_of"] = report.as_of.isoformat()
+    dq["usage_only"] = True
+    features, dq["customer_attributes"] = with_customer_attributes(features, ctx.cfg)
+    dq["events"] = events_report
+    tx.write_parquet(ctx.work / "transactions.parquet")
+    features.write_parquet(ctx.work / "features.parquet")
+    report.dropped_customers.write_parquet(ctx.run_dir / "excluded_customers.parquet")
+    write_json(ctx.run_dir / "data_quality.json", dq)
     return DataStage(tx, features, dq, report.as_of)
 
 
