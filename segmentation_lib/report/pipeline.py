@@ -539,7 +539,7 @@ def run_pipeline(
     """
     from segmentation_lib.report import html as report
     from segmentation_lib.report.progress import step
-    from segmentation_lib.config import dump_config, load_config
+    from segmentation_lib.config import dump_config, load_config, usage_only
 
     config_path = Path(config_path).resolve()
     cfg = load_config(config_path, overrides=overrides)
@@ -598,6 +598,8 @@ def run_pipeline(
         pages = []
         for src in paths:
             html = tmp / f"{src.stem}.html"
+            if usage_only(cfg):  # no purchases: the notebook's own headings in usage words too
+                report.usage_worded_notebook(tmp / src.name)
             report.notebook_to_html(tmp / src.name, html, nav=[(p.stem, f"{p.stem}.html") for p in paths])
             pages.append(html)
         if rep.get("keep_work") is not True:  # report.keep_work: the hand-off files stay for re-running one notebook

@@ -560,6 +560,10 @@ def run_metrics(data: DataStage, rfm: RFMStage, clusters: ClusterStage, head: Ma
         "validation": dict(head),
     }
     metrics["summary_text"] = summary_text(metrics)
+    if dq.get("usage_only"):  # no purchases: the summary in usage words
+        from segmentation_lib.describe.usage_wording import usage_wording
+
+        metrics["summary_text"] = usage_wording(metrics["summary_text"])
     return metrics
 
 
