@@ -26,7 +26,7 @@ USAGE_GLOSSARY: dict[str, str] = {
     "frequency": "How often a customer used the product: the measure of rfm.usage.frequency (active days, the "
                  "days with at least one event, by default).",
     "monetary": "How much a customer used the product: the measure of rfm.usage.monetary (the number of events "
-                "by default), in place of spend, which a usage-only run does not have.",
+                "by default).",
     "cohort": "The customers whose first activity fell in the same month.",
     "retention": "The share of a cohort that is active again a given number of months after its first activity.",
     "value / engagement": "Four groups made from one value measure (events) and one engagement measure (active days), "
@@ -45,6 +45,8 @@ USAGE_PHRASES: tuple[tuple[str, str], ...] = (
     (r"transactions", "sessions"),
     (r"transaction", "session"),
     (r"placed", "had"),
+    (r"ordered", "were active"),
+    (r"(?<!\()'total_spend'", "events ('total_spend')"),
     (r"net revenue", "event count"),
     (r"total revenue", "event count"),
     (r"gross sales", "all events"),
