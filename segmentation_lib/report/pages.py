@@ -816,6 +816,8 @@ def notebook_setup(page: str, config_path: str = "configs/default.yaml", run_dir
     ctx = open_run(config_path, run_dir, seed=seed, as_of=as_of)
     from segmentation_lib.config import usage_only
 
+    if usage_only(ctx.cfg) and page == "value":  # run on its own (the pipeline skips it): the reason, no models
+        return NotApplicablePage(ctx)
     if usage_only(ctx.cfg):  # no purchases: every text of the page in usage words
         return UsageWordingPage(PAGES[page](ctx, **options))
     return PAGES[page](ctx, **options)
@@ -841,6 +843,12 @@ def usage_worded(shown: Any) -> Any:
     fig = shown.figure if isinstance(shown, Chart) else shown if isinstance(shown, Figure) else None
     if fig is None:
         return shown
+    for ax in fig.axes:  # tick labels are made by the axis formatter: set the worded ones as fixed labels
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = [t.get_text() for t in axis.get_ticklabels()]
+            worded = [usage_wording(t) for t in labels]
+            if worded != labels:
+                axis.set_ticks(axis.get_ticklocs(), worded)
     for text in fig.findobj(Text):
         if text.get_text():
             text.set_text(usage_wording(text.get_text()))
@@ -864,4 +872,23 @@ class UsageWordingPage:
             return usage_worded(value(*args, **kwargs))
 
         return worded
+
+
+class NotApplicablePage:
+    """The predicted-value page of a usage-only run opened on its own (the pipeline skips it): its first cell
+    (``model_intro``) says in words why BTYD / Gamma-Gamma models do not apply without purchases
+    (``describe.value_text.no_purchases_value_note``); every other cell shows nothing (no chart, no error)."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    def model_intro(self) -> MarkdownText:
+        from segmentation_lib.describe.value_text import no_purchases_value_note
+
+        return MarkdownText(f"**Not made for this run.** {no_purchases_value_note()}")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: MarkdownText("")
 

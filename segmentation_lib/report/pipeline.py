@@ -377,12 +377,14 @@ HOLDOUT_NOTEBOOKS = ("04_validation", "05_value")
 
 
 def preflight(cfg: Mapping[str, Any], config_path: Path | str,
-              notebooks: Sequence[str] = DEFAULT_NOTEBOOKS) -> dict[str, Any]:
+              notebooks: Sequence[str] = DEFAULT_NOTEBOOKS, kit_notebooks: bool = True) -> dict[str, Any]:
     """What can be checked before the first notebook, so a run fails in seconds and not in notebook 3 or 4:
     the segment map covers every score code, the rules parse, and the log (one lazy pass over its
     customer, time and amount columns) has purchases and, when ``notebooks`` holds the validation or
     value page, a history longer than the holdout.
     Returns the log's span (``rows``, ``purchases``, ``first``, ``last``); raises ConfigError / DataError.
+    Without ``data.path``: :func:`usage_preflight` (``kit_notebooks`` False for notebooks of one's own, which
+    may read no log at all).
 
     >>> preflight(load_config("configs/default.yaml"), "configs/default.yaml")["purchases"] > 0  # doctest: +SKIP
     True
@@ -406,7 +408,7 @@ def preflight(cfg: Mapping[str, Any], config_path: Path | str,
         check_rules(cfg["rules"])
     data = cfg.get("data") or {}
     if not data.get("path") and not data.get("table"):
-        return usage_preflight(cfg, config_path, notebooks)
+        return usage_preflight(cfg, config_path, notebooks if kit_notebooks else ())
     if not data.get("path"):  # nothing to read (notebooks of one's own that read no log)
         return {"rows": None, "purchases": None, "first": None, "last": None}
     lf = read_configured(cfg)
@@ -550,7 +552,7 @@ def run_pipeline(
                           "work/ hand-off files in the finished run) or false.")
     out = Path(out_dir if out_dir is not None else rep.get("out_dir") or "reports").resolve()
     names = list(notebooks if notebooks is not None else rep.get("notebooks") or DEFAULT_NOTEBOOKS)
-    preflight(cfg, config_path, names)
+    preflight(cfg, config_path, names, kit_notebooks=notebooks_dir is None)
     skipped = skipped_pages(cfg, names)  # e.g. the value page of a usage-only run: said here and on the index
     for name, reason in skipped.items():
         print(f"Skipping {name}: {reason}", file=sys.stderr)

@@ -198,3 +198,38 @@ def test_usage_holdout_measures_future_events_and_retention():
     assert rows["busy"]["retention"] == 1.0  # a and c were active in the 30 days before the cutoff and again after
     assert rows["quiet"]["active_before"] == 0  # b's only session (Jan 1) is older than 30 days
     assert res.summary["calibration_customers"] == 3 and res.summary["new_in_holdout_excluded"] == 0
+
+
+# --------------------------------------------------------------------------- pages in usage words
+
+
+def test_value_page_on_its_own_says_why_it_does_not_apply(saas, tmp_path):
+    from segmentation_lib.report.pages import NotApplicablePage, notebook_setup
+
+    root, paths = saas
+    cfg = write_usage_config(root, paths["events"], paths["customers"], paths["truth"])
+    page = notebook_setup("value", str(cfg), str(tmp_path / "run"), seed=1)
+    assert isinstance(page, NotApplicablePage)
+    assert "does not apply" in page.model_intro() and "data.path is null" in page.model_intro()
+    assert page.calibration_figure() == "" and page.value_matrix() == ""  # nothing shown, no error
+
+
+def test_usage_worded_rewrites_markdown_captions_and_figure_texts():
+    import matplotlib.pyplot as plt
+
+    from segmentation_lib.report.pages import Chart, MarkdownText, usage_worded
+
+    fig, ax = plt.subplots()
+    ax.set_title("Revenue per month")
+    ax.set_ylabel("Orders")
+    ax.bar(["Lost", "Revenue"], [3, 4], label="spend")
+    ax.legend()
+    plt.close(fig)
+    chart = usage_worded(Chart(fig, "Revenue peaked in May; one-time buyers are 20%."))
+    assert chart.caption == "Events peaked in May; single-session users are 20%."
+    texts = {t.get_text() for t in fig.findobj(plt.Text) if t.get_text()}
+    assert {"Events per month", "Sessions", "events"} <= texts and not {"Revenue per month", "Orders", "spend"} & texts
+    fig.canvas.draw()  # tick labels as drawn: the category 'Revenue' worded, 'Lost' unchanged
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Lost", "Events"]
+    assert usage_worded(MarkdownText("The median customer placed 3 orders.")) == "The median customer had 3 sessions."
+    assert usage_worded(None) is None
