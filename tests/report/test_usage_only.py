@@ -233,3 +233,17 @@ def test_usage_worded_rewrites_markdown_captions_and_figure_texts():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["Lost", "Events"]
     assert usage_worded(MarkdownText("The median customer placed 3 orders.")) == "The median customer had 3 sessions."
     assert usage_worded(None) is None
+
+
+def test_check_data_reads_the_sessions_of_a_usage_only_run(saas):
+    from typer.testing import CliRunner
+
+    from segmentation_lib.cli import app
+
+    root, paths = saas
+    cfg = write_usage_config(root, paths["events"], paths["customers"], paths["truth"])
+    result = CliRunner().invoke(app, ["check-data", "--config", str(cfg), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    sessions = session_log(pl.read_parquet(paths["events"])).height
+    assert report["rows_in"] == report["rows_out"] == sessions
