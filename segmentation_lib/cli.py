@@ -268,8 +268,12 @@ def check_data(
     cfg = load_config(find_config(config), overrides=config_overrides(data, preset, as_of))
     from segmentation_lib.data.quality import load_transactions
 
-    with step(f"Checking {cfg['data']['path']}", console=console):
-        _, report = load_transactions(cfg)
+    from segmentation_lib.config import usage_only
+    from segmentation_lib.features.usage import usage_only_inputs
+
+    source = cfg["data"]["path"] or f"{cfg['data']['events']['path']} (usage-only: the sessions of the event log)"
+    with step(f"Checking {source}", console=console):
+        _, report = usage_only_inputs(cfg)[:2] if usage_only(cfg) else load_transactions(cfg)
     if as_json:
         import json
 
@@ -346,7 +350,7 @@ def _ensure_demo_data(config: Path, overrides: dict | None = None) -> None:
     from segmentation_lib.report.progress import step
 
     cfg = load_config(config, overrides=overrides)
-    path = Path(cfg["data"]["path"])
+    path = Path(cfg["data"]["path"] or (cfg["data"].get("events") or {}).get("path") or "")  # usage-only: the event log
     if path.exists():
         return
     demo_cfg = cfg["data"].get("demo") or {}

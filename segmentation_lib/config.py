@@ -27,6 +27,7 @@ PATH_KEYS = (
     "data.path",
     "data.customers.path",
     "data.products.path",
+    "data.events.path",
     "data.truth",
     "rfm.frozen_edges",
     "run.reference",
@@ -488,6 +489,7 @@ def resolve_config(raw: Mapping[str, Any] | None, base_dir: Path | str = ".", so
     bins = _get(cfg, "rfm.bins")
     if isinstance(bins, Mapping) and bins and all(k in _RFM_DIMS for k in bins):  # every measure's count written out
         cfg["rfm"]["bins"] = {d: bins.get(d, 5) for d in _RFM_DIMS}
+    cfg = with_usage_measures(cfg)  # usage-only runs: rfm.usage replaces the purchase measures
     check_values(cfg, source)
     return cfg
 
@@ -597,3 +599,41 @@ def init_config_text(data_file: str | Path, config_file: str | Path, columns: Ma
 def dump_config(cfg: Mapping[str, Any]) -> str:
     """The configuration as YAML text (for manifests)."""
     return yaml.safe_dump({k: v for k, v in cfg.items() if not str(k).startswith("_")}, sort_keys=False)
+
+
+def usage_only(cfg: Mapping[str, Any]) -> bool:
+    """True for a usage-only run: no transaction log (``data.path`` null) and an event log (``data.events.path``).
+
+    >>> usage_only({"data": {"path": None, "events": {"path": "events.parquet"}}})
+    True
+    >>> usage_only({"data": {"path": "tx.csv", "events": {"path": "events.parquet"}}})
+    False
+    """
+    data = cfg.get("data") or {}
+    return not data.get("path") and not data.get("table") and bool((data.get("events") or {}).get("path"))
+
+
+def with_usage_measures(cfg: dict[str, Any]) -> dict[str, Any]:
+    """In a usage-only run, the RFM measures and the value/engagement axes of ``rfm.usage`` replace the
+    purchase ones (``rfm.recency``, ``rfm.frequency``, ``rfm.monetary``, ``rfm.value_engagement.value`` /
+    ``engagement``); any other run is returned unchanged.
+
+    >>> cfg = {"data": {"path": None, "events": {"path": "e.csv"}}, "rfm": {"recency": "days_since_last",
+    ...        "usage": {"recency": "days_since_last_activity"}, "value_engagement": {}}}
+    >>> with_usage_measures(cfg)["rfm"]["recency"]
+    'days_since_last_activity'
+    """
+    rfm = cfg.get("rfm") or {}
+    usage = rfm.get("usage") or {}
+    if not usage_only(cfg) or not usage:
+        return cfg
+    for dim in _RFM_DIMS:
+        if usage.get(dim):
+            rfm[dim] = usage[dim]
+    ve = rfm.get("value_engagement")
+    if isinstance(ve, dict):
+        for axis in ("value", "engagement"):
+            if usage.get(axis):
+                ve[axis] = usage[axis]
+    return cfg
+

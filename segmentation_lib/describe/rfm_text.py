@@ -31,6 +31,13 @@ MEASURES: dict[str, tuple[str, str]] = {
     "n_purchase_days": ("number of days with a purchase", "bought on the most days"),
     "total_spend": ("total net spend", "highest net spend"),
     "avg_order_value": ("average order value", "highest average order value"),
+    # usage measures (rfm.usage of a usage-only run; docs/features.md)
+    "days_since_last_activity": ("days since the last activity", "active most recently"),
+    "active_days": ("number of active days", "active on the most days"),
+    "sessions": ("number of sessions", "most sessions"),
+    "n_events": ("number of events", "most events"),
+    "events_per_session": ("events per session", "most events per session"),
+    "distinct_events": ("number of distinct events used", "broadest use"),
 }
 
 

@@ -173,3 +173,18 @@ def sufficiency_ok_sentence(n_cautions: int) -> str:
     """
     return "" if n_cautions else ("The data passes the data-sufficiency check (enough purchasers, history, recent "
                                   "orders and repeat buyers).")
+
+
+def no_purchases_value_note(has_events: bool = True) -> str:
+    """Why the predicted-value page (BTYD / Gamma-Gamma) is not made for a run without a transaction log.
+
+    >>> no_purchases_value_note().startswith("Predicted value (BTYD and Gamma-Gamma models) does not apply")
+    True
+    """
+    what = "only a product-usage event log" if has_events else "no purchases"
+    return ("Predicted value (BTYD and Gamma-Gamma models) does not apply to this run: those models learn how often "
+            "each customer buys and how much they spend, and this run has no transaction log (data.path is null), "
+            f"{what}. Usage events carry no money, so there is no spend to model and no customer value to "
+            "predict; the other pages describe activity instead (RFM-style scores on usage, behavioural clusters, "
+            "and validation on a usage holdout). Fix, if you want it: set data.path to the invoices or orders "
+            "beside data.events.")

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import polars as pl
 
@@ -114,3 +115,54 @@ def join_usage(features: pl.DataFrame, usage: pl.DataFrame) -> pl.DataFrame:
         fills.append(pl.when(no_events).then(pl.col("tenure_days")).otherwise(pl.col("days_since_last_activity"))
                      .cast(usage.schema["days_since_last_activity"]).alias("days_since_last_activity"))
     return joined.with_columns(fills).drop("_has_usage").sort("customer_id")
+
+
+def session_log(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """The activity log of a usage-only run, in the canonical transaction frame: one row per session
+    (``order_id`` = the session as :func:`usage_features` counts it: the session id, else the active day),
+    ``timestamp`` = its first event, ``amount`` = its number of events. Recency, frequency, the monthly
+    activity and the holdout of a run read it as they read purchases (a session for an order, events for spend).
+
+    >>> import datetime as dt
+    >>> ev = pl.DataFrame({"customer_id": ["a", "a", "a", "b"], "event": ["login", "export", "login", "login"],
+    ...     "session_id": ["s1", "s1", "s2", None],
+    ...     "timestamp": [dt.datetime(2024, 1, d, 9 + d, tzinfo=dt.timezone.utc) for d in (1, 1, 5, 9)]})
+    >>> session_log(ev).select("customer_id", "order_id", "amount").rows()
+    [('a', 's1', 2.0), ('a', 's2', 1.0), ('b', '2024-01-09', 1.0)]
+    """
+    lf = events.lazy()
+    has_session = "session_id" in lf.collect_schema().names()
+    day = pl.col("timestamp").dt.date().cast(pl.String)
+    session = pl.coalesce(pl.col("session_id").cast(pl.String), day) if has_session else day
+    return (lf.with_columns(order_id=session)
+            .group_by("customer_id", "order_id")
+            .agg(pl.col("timestamp").min(), pl.len().cast(pl.Float64).alias("amount"))
+            .select("customer_id", "timestamp", "amount", "order_id")
+            .sort("customer_id", "timestamp", "order_id").collect())
+
+
+def usage_only_inputs(config: Mapping[str, Any]) -> tuple[pl.DataFrame, Any, pl.DataFrame, dict[str, Any]]:
+    """(session log, its DataQualityReport, usage feature table, event report) of a usage-only run
+    (``data.path`` null, ``data.events`` set): the events cleaned and counted (``data.events.clean_events``),
+    their sessions passed through the transaction quality rules (``as_of`` inferred as for purchases:
+    the day after the last session), the usage features at that ``as_of``.
+    """
+    from segmentation_lib.data.events import clean_events, load_events
+    from segmentation_lib.data.quality import QualityPolicy, clean_transactions
+
+    lf = load_events(config)
+    if lf is None:
+        raise ConfigError("A usage-only run needs data.events.path (data.path is null). Fix: set data.events.path "
+                          "to the event log, or data.path to a transaction log.")
+    as_of = (config.get("run") or {}).get("as_of")
+    events, ev_report = clean_events(lf, parse_as_of(as_of), config.get("quality"))
+    where = f"{(config.get('data') or {}).get('events', {}).get('path')} (sessions of the event log)"
+    log, report = clean_transactions(session_log(events).lazy(), as_of=as_of,
+                                     policy=QualityPolicy.from_config(config.get("quality")), source=where)
+    feats = config.get("features") or {}
+    usage = usage_features(events.filter(pl.col("customer_id").is_in(log["customer_id"].unique().implode())),
+                           report.as_of, windows=feats.get("windows") or (30, 90, 365),
+                           key_features=feats.get("key_features") or ())
+    ev_report = {**ev_report, "as_of": report.as_of.isoformat(), "customers_with_events": usage.height}
+    return log, report, usage, ev_report
+

@@ -228,6 +228,8 @@ def render_run_index(run_dir: str | Path, manifest: Mapping[str, Any]) -> Path:
         "cards": headline_cards(metrics),
         "summary": metrics.get("summary_text"),
         "pages": pages,
+        "skipped": [{"name": n, "title": PAGE_TITLES.get(n, n), "reason": r}
+                    for n, r in (manifest.get("skipped_notebooks") or {}).items()],
         "segments": segments_with_exports(run_dir),
         "title": run_title(manifest.get("configuration") or {}),
         "banner": sufficiency_banner(metrics.get("data_sufficiency") or []),
@@ -239,8 +241,34 @@ def render_run_index(run_dir: str | Path, manifest: Mapping[str, Any]) -> Path:
         "files": files,
         "started_local": _local(manifest.get("started")),
     }
+    if dq.get("usage_only"):  # no purchases: the index's own texts in usage words
+        ctx = usage_index_context(ctx)
     text = _env().get_template("run_index.html.j2").render(**ctx)
     return atomic_write(run_dir / "index.html", text)
+
+
+def usage_index_context(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The run index's texts (summary, cards, page blurbs, glossary, data-quality notes, file notes) in the
+    words of a usage-only run (``describe.usage_wording``); segment names and the skipped pages' notes unchanged.
+
+    >>> usage_index_context({"summary": "Net revenue", "cards": [{"label": "Net revenue", "hint": "x"}]})["cards"][0]["label"]
+    'Event count'
+    """
+    from segmentation_lib.describe.usage_wording import usage_wording
+
+    def words(rows: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+        return [{**r, **{k: usage_wording(r[k]) for k in keys if isinstance(r.get(k), str)}} for r in rows or []]
+
+    out = dict(ctx, rows_word="session rows (of the event log)", revenue_header="Share of events")
+    for key in ("summary", "as_of_note", "attributes_sentence"):
+        if isinstance(out.get(key), str):
+            out[key] = usage_wording(out[key])
+    out["cards"] = words(out.get("cards"), ("label", "hint"))
+    out["pages"] = words(out.get("pages"), ("title", "blurb"))
+    out["glossary"] = words(out.get("glossary"), ("text",))
+    out["files"] = words(out.get("files"), ("what",))
+    out["dq_rules"] = words(out.get("dq_rules"), ("description",))
+    return out
 
 
 FILE_NOTES = {
@@ -349,3 +377,20 @@ def trend_rows(out_dir: str | Path) -> dict[str, Any] | None:
                                 fmt_value(part[s]["revenue_share"], "pct") if s in part and part[s]["revenue_share"] is not None else "-",
                                 round(100 * part[s]["share"]) if s in part else 0) for s in segments]})
     return {"name": name or "", "segments": segments, "rows": rows}
+
+
+def usage_worded_notebook(nb_path: str | Path) -> Path:
+    """Rewrite the Markdown cells (headings, introductions) of an executed notebook of a usage-only run in
+    usage words (``describe.usage_wording``), in place; the outputs are worded by the pages already."""
+    import nbformat
+
+    from segmentation_lib.describe.usage_wording import usage_wording
+
+    nb_path = Path(nb_path)
+    nb = nbformat.read(str(nb_path), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = usage_wording(cell.source)
+    nbformat.write(nb, str(nb_path))
+    return nb_path
+

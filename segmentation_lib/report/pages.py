@@ -867,4 +867,81 @@ def notebook_setup(page: str, config_path: str = "configs/default.yaml", run_dir
     _inline_png()
     plots.apply_style()
     ctx = open_run(config_path, run_dir, seed=seed, as_of=as_of)
+    from segmentation_lib.config import usage_only
+
+    if usage_only(ctx.cfg) and page == "value":  # run on its own (the pipeline skips it): the reason, no models
+        return NotApplicablePage(ctx)
+    if usage_only(ctx.cfg):  # no purchases: every text of the page in usage words
+        return UsageWordingPage(PAGES[page](ctx, **options))
     return PAGES[page](ctx, **options)
+
+
+# --------------------------------------------------------------------------- usage-only runs
+
+
+def usage_worded(shown: Any) -> Any:
+    """What a page call returned, in the words of a usage-only run (``describe.usage_wording``): Markdown
+    text, a chart's caption and every text of its figure (title, axis labels, legend, annotations);
+    anything else unchanged.
+
+    >>> usage_worded(MarkdownText("Revenue per month"))
+    'Events per month'
+    """
+    from matplotlib.text import Text
+
+    from segmentation_lib.describe.usage_wording import usage_wording
+
+    if isinstance(shown, str):
+        return MarkdownText(usage_wording(str(shown)))
+    fig = shown.figure if isinstance(shown, Chart) else shown if isinstance(shown, Figure) else None
+    if fig is None:
+        return shown
+    for ax in fig.axes:  # tick labels are made by the axis formatter: set the worded ones as fixed labels
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = [t.get_text() for t in axis.get_ticklabels()]
+            worded = [usage_wording(t) for t in labels]
+            if worded != labels:
+                axis.set_ticks(axis.get_ticklocs(), worded)
+    for text in fig.findobj(Text):
+        if text.get_text():
+            text.set_text(usage_wording(text.get_text()))
+    return Chart(fig, usage_wording(shown.caption)) if isinstance(shown, Chart) else fig
+
+
+class UsageWordingPage:
+    """A page of a usage-only run (``data.path`` null): the same page, every call's result passed through
+    :func:`usage_worded` (sessions for orders, events for spend, activity for purchases)."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self.page, name)
+        if name.startswith("_") or not callable(value):
+            return value
+
+        @functools.wraps(value)
+        def worded(*args: Any, **kwargs: Any) -> Any:
+            return usage_worded(value(*args, **kwargs))
+
+        return worded
+
+
+class NotApplicablePage:
+    """The predicted-value page of a usage-only run opened on its own (the pipeline skips it): its first cell
+    (``model_intro``) says in words why BTYD / Gamma-Gamma models do not apply without purchases
+    (``describe.value_text.no_purchases_value_note``); every other cell shows nothing (no chart, no error)."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    def model_intro(self) -> MarkdownText:
+        from segmentation_lib.describe.value_text import no_purchases_value_note
+
+        return MarkdownText(f"**Not made for this run.** {no_purchases_value_note()}")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: MarkdownText("")
+

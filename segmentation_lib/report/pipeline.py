@@ -114,6 +114,7 @@ def input_files(cfg: Mapping[str, Any]) -> dict[str, list[Path]]:
         "transactions": _expand(data.get("path")),
         "customers": _expand((data.get("customers") or {}).get("path")),
         "truth": _expand(data.get("truth")),
+        "events": _expand((data.get("events") or {}).get("path")),
     }
 
 
@@ -442,7 +443,7 @@ def check_inputs(cfg: Mapping[str, Any], config_path: Path | str) -> None:
     """
     data = cfg.get("data") or {}
     inputs = [("data.path", data.get("path")), ("data.customers.path", (data.get("customers") or {}).get("path")),
-              ("data.truth", data.get("truth"))]
+              ("data.truth", data.get("truth")), ("data.events.path", (data.get("events") or {}).get("path"))]
     problems = []
     for key, value in inputs:
         if not value or _expand(value):  # the same resolution as the run's input files (file, folder, glob)
@@ -467,12 +468,14 @@ HOLDOUT_NOTEBOOKS = ("04_validation", "05_value")
 
 
 def preflight(cfg: Mapping[str, Any], config_path: Path | str,
-              notebooks: Sequence[str] = DEFAULT_NOTEBOOKS) -> dict[str, Any]:
+              notebooks: Sequence[str] = DEFAULT_NOTEBOOKS, kit_notebooks: bool = True) -> dict[str, Any]:
     """What can be checked before the first notebook, so a run fails in seconds and not in notebook 3 or 4:
     the segment map covers every score code, the rules parse, and the log (one lazy pass over its
     customer, time and amount columns) has purchases and, when ``notebooks`` holds the validation or
     value page, a history longer than the holdout.
     Returns the log's span (``rows``, ``purchases``, ``first``, ``last``); raises ConfigError / DataError.
+    Without ``data.path``: :func:`usage_preflight` (``kit_notebooks`` False for notebooks of one's own, which
+    may read no log at all).
 
     >>> preflight(load_config("configs/default.yaml"), "configs/default.yaml")["purchases"] > 0  # doctest: +SKIP
     True
@@ -496,6 +499,8 @@ def preflight(cfg: Mapping[str, Any], config_path: Path | str,
         check_rules(cfg["rules"])
     check_text_features(cfg, config_path)  # a text clustering feature needs a declared encoding
     data = cfg.get("data") or {}
+    if not data.get("path") and not data.get("table"):
+        return usage_preflight(cfg, config_path, notebooks if kit_notebooks else ())
     if not data.get("path"):  # nothing to read (notebooks of one's own that read no log)
         return {"rows": None, "purchases": None, "first": None, "last": None}
     from segmentation_lib.validate.feedback import check_feedback_sources
@@ -557,6 +562,58 @@ def check_text_features(cfg: Mapping[str, Any], config_path: Path | str) -> None
             schema = dict(customers.schema)
             levels = {c: int(customers[c].n_unique()) for c in text_features(schema, features)}
     check_encodings(schema, features, encodings, levels=levels, where=f"{config_path}: data.customers")
+def skipped_pages(cfg: Mapping[str, Any], notebooks: Sequence[str]) -> dict[str, str]:
+    """The report pages of ``notebooks`` that do not apply to this run, each with the reason in words:
+    the predicted-value page (05_value) of a usage-only run (``data.path`` null: no purchases to model).
+
+    >>> skipped_pages({"data": {"path": "tx.csv"}}, DEFAULT_NOTEBOOKS)
+    {}
+    """
+    from segmentation_lib.config import usage_only
+
+    if not usage_only(cfg):
+        return {}
+    from segmentation_lib.describe.value_text import no_purchases_value_note
+
+    return {Path(str(n)).stem: no_purchases_value_note() for n in notebooks if Path(str(n)).stem == "05_value"}
+
+
+def usage_preflight(cfg: Mapping[str, Any], config_path: Path | str, notebooks: Sequence[str]) -> dict[str, Any]:
+    """The preflight of a run without a transaction log (``data.path`` null): with ``data.events`` (a
+    usage-only run) one lazy pass over the event log's customer and time columns, and the holdout check
+    on its span; without it, a ConfigError when the report's own pages are asked for (they need a log).
+    Returns the span (``purchases`` is None: the run has none) and ``skipped`` (:func:`skipped_pages`)."""
+    import polars as pl
+
+    from segmentation_lib.config import usage_only
+    from segmentation_lib.data.events import load_events
+
+    none = {"rows": None, "purchases": None, "first": None, "last": None, "skipped": {}}
+    if not usage_only(cfg):
+        if any(Path(str(n)).stem in DEFAULT_NOTEBOOKS for n in notebooks):
+            raise ConfigError(
+                f"{config_path}: data.path is null and data.events.path is not set, so the run has nothing to "
+                "segment: the report pages read a transaction log (data.path), a product-usage event log "
+                "(data.events.path), or both. Fix: set data.path to the transactions, or data.events.path to the "
+                "event log for a usage-only run (configs/saas_usage_only.yaml is an example).")
+        return none
+    ts = pl.col("timestamp")
+    span = load_events(cfg).select(rows=pl.len(), first=ts.min(), last=ts.max()).collect().row(0, named=True)
+    span = {**span, "purchases": None, "skipped": skipped_pages(cfg, notebooks)}
+    first, last = span["first"], span["last"]
+    holdout = int((cfg.get("validation") or {}).get("holdout_days") or 0)
+    if first is not None and holdout and any(Path(str(n)).stem in HOLDOUT_NOTEBOOKS for n in notebooks):
+        as_of = (cfg.get("run") or {}).get("as_of")
+        end = (dt.datetime.fromisoformat(str(as_of)).replace(tzinfo=dt.timezone.utc) if as_of else
+               dt.datetime(last.year, last.month, last.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1))
+        history = (end.date() - first.date()).days
+        if history <= holdout:
+            raise ConfigError(
+                f"{config_path}: validation.holdout_days ({holdout}) is not shorter than the history: the events "
+                f"run from {first.date()} to {last.date()} and the run ends at {end.date()} ({history:,} days), so no "
+                f"account has activity before the holdout. Fix: set validation.holdout_days below {history} (about a "
+                f"quarter of the history, e.g. {max(1, history // 4)}), or give a longer event log.")
+    return span
 
 
 def record_notes(run_dir: Path) -> dict[str, list[str]]:
@@ -603,7 +660,7 @@ def run_pipeline(
     """
     from segmentation_lib.report import html as report
     from segmentation_lib.report.progress import step
-    from segmentation_lib.config import dump_config, load_config
+    from segmentation_lib.config import dump_config, load_config, usage_only
 
     config_path = Path(config_path).resolve()
     cfg = load_config(config_path, overrides=overrides)
@@ -614,7 +671,11 @@ def run_pipeline(
                           "work/ hand-off files in the finished run) or false.")
     out = Path(out_dir if out_dir is not None else rep.get("out_dir") or "reports").resolve()
     names = list(notebooks if notebooks is not None else rep.get("notebooks") or DEFAULT_NOTEBOOKS)
-    preflight(cfg, config_path, names)
+    preflight(cfg, config_path, names, kit_notebooks=notebooks_dir is None)
+    skipped = skipped_pages(cfg, names)  # e.g. the value page of a usage-only run: said here and on the index
+    for name, reason in skipped.items():
+        print(f"Skipping {name}: {reason}", file=sys.stderr)
+    names = [n for n in names if Path(str(n)).stem not in skipped]
     nb_folder = Path(notebooks_dir).resolve() if notebooks_dir else notebook_dir()
     paths = resolve_notebooks(names, nb_folder)
     kernel = kernel_name or ensure_kernel()
@@ -672,6 +733,8 @@ def run_pipeline(
         pages = []
         for src in paths:
             html = tmp / f"{src.stem}.html"
+            if usage_only(cfg):  # no purchases: the notebook's own headings in usage words too
+                report.usage_worded_notebook(tmp / src.name)
             report.notebook_to_html(tmp / src.name, html, nav=[(p.stem, f"{p.stem}.html") for p in paths])
             pages.append(html)
         if rep.get("keep_work") is not True:  # report.keep_work: the hand-off files stay for re-running one notebook
@@ -699,6 +762,7 @@ def run_pipeline(
             "git_revision": git_revision(),
             "kernel": kernel,
             "notebooks": [p.name for p in paths],
+            "skipped_notebooks": skipped,
             "files": sorted(p.name for p in tmp.iterdir() if p.is_file() and p.name != "manifest.json")
             + ["index.html", "manifest.json"],
             "sha256": file_hashes(tmp),  # load_model checks model.joblib against this record

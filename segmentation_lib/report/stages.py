@@ -87,6 +87,10 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     if not recompute and tx_p.is_file() and ft_p.is_file() and dq_p.is_file():
         dq = read_json(dq_p)
         return DataStage(None, pl.read_parquet(ft_p), dq, dt.datetime.fromisoformat(dq["as_of"]), tx_p)
+    from segmentation_lib.config import usage_only
+
+    if usage_only(ctx.cfg):  # data.path null: the event log alone (usage_data_stage)
+        return usage_data_stage(ctx)
     for old in ctx.work.glob(f"{CUTOFF_FEATURES_PREFIX}*.parquet") if ctx.work.is_dir() else ():
         old.unlink()  # the feature tables at the cutoff belong to the transactions written below
     from segmentation_lib.features.customer import customer_features
@@ -124,6 +128,33 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
         features.write_parquet(ft_p, compression="lz4")
     report.dropped_customers.write_parquet(ctx.run_dir / "excluded_customers.parquet")
     write_json(dq_p, dq)
+    return DataStage(tx, features, dq, report.as_of)
+
+
+def usage_data_stage(ctx: RunContext) -> DataStage:
+    """The data stage of a usage-only run (``data.path`` null, ``data.events`` set): the session log stands
+    for the transactions (one row per session, amount = its events: ``features.usage.session_log``); the
+    feature table is its customer features (sessions for orders, events for spend) with the usage features
+    and the customer attributes joined; the same files as ``data_stage``."""
+    from segmentation_lib.features.customer import customer_features
+    from segmentation_lib.features.usage import join_usage, usage_only_inputs
+
+    tx, report, usage, events_report = usage_only_inputs(ctx.cfg)
+    report.policy.check_excluded_share(report)
+    # the session log's "purchase" columns count sessions (n_orders) and events (total_spend); docs/features.md
+    windows = (ctx.cfg.get("features") or {}).get("windows") or (30, 90, 365)
+    features = join_usage(customer_features(tx, report.as_of, windows=windows), usage)
+    if report.policy.outliers == "flag":
+        features = with_outlier_flag(features, report.outlier_customers["customer_id"])
+    dq = report.to_dict()
+    dq["as_of"] = report.as_of.isoformat()
+    dq["usage_only"] = True
+    features, dq["customer_attributes"] = with_customer_attributes(features, ctx.cfg)
+    dq["events"] = events_report
+    tx.write_parquet(ctx.work / "transactions.parquet")
+    features.write_parquet(ctx.work / "features.parquet")
+    report.dropped_customers.write_parquet(ctx.run_dir / "excluded_customers.parquet")
+    write_json(ctx.run_dir / "data_quality.json", dq)
     return DataStage(tx, features, dq, report.as_of)
 
 
@@ -577,6 +608,10 @@ def run_metrics(data: DataStage, rfm: RFMStage, clusters: ClusterStage, head: Ma
         "validation": dict(head),
     }
     metrics["summary_text"] = summary_text(metrics)
+    if dq.get("usage_only"):  # no purchases: the summary in usage words
+        from segmentation_lib.describe.usage_wording import usage_wording
+
+        metrics["summary_text"] = usage_wording(metrics["summary_text"])
     return metrics
 
 
