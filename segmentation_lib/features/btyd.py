@@ -332,19 +332,27 @@ def _packed_runs(df: pl.DataFrame, lo: int, p0: int) -> pl.DataFrame | None:
     bits_r = (n - 1).bit_length()
     if bits_c + bits_p + bits_r > 64:
         return None
-    shift_p = np.uint64(bits_r)
-    shift_c = np.uint64(bits_r + bits_p)
-    cust = (df["_cid"].to_numpy() - lo).astype(np.uint64)
-    key = (cust << shift_c) | ((df["_p"].to_numpy() - p_lo).astype(np.uint64) << shift_p) | np.arange(n, dtype=np.uint64)
-    del cust
+    shift_p, shift_c = np.uint64(bits_r), np.uint64(bits_r + bits_p)
+    # in place, modulo 2**64: id - lowest and period - lowest are >= 0, so the wrap-around is exact
+    key = df["_cid"].to_numpy().astype(np.uint64)
+    key -= np.uint64(lo % (1 << 64))
+    key <<= shift_c
+    part = df["_p"].to_numpy().astype(np.uint64)
+    part -= np.uint64(p_lo % (1 << 64))
+    part <<= shift_p
+    key |= part
+    part[:] = np.arange(n, dtype=np.uint64)
+    key |= part
     key.sort()
-    row = key & np.uint64((1 << bits_r) - 1)
-    s = pl.DataFrame({
-        "_kh": key >> shift_c,
-        "_off": ((key >> shift_p) & np.uint64((1 << bits_p) - 1)).astype(np.int64) + (p_lo - p0),
-        "_a": (df["_a"].fill_null(0.0) if df["_a"].null_count() else df["_a"]).to_numpy()[row],
-    })
-    del key, row
+    np.bitwise_and(key, np.uint64((1 << bits_r) - 1), out=part)  # the row numbers, in key order
+    amount = df["_a"].fill_null(0.0) if df["_a"].null_count() else df["_a"]
+    amount = amount.to_numpy()[part]
+    np.right_shift(key, shift_c, out=part)  # the customer part
+    key >>= shift_p
+    key &= np.uint64((1 << bits_p) - 1)  # the period part
+    key += np.uint64(p_lo - p0)
+    s = pl.DataFrame({"_kh": part, "_off": key.view(np.int64), "_a": amount})
+    del key, part, amount
     return _per_customer_runs(s, p0)
 
 
@@ -386,11 +394,11 @@ def _per_customer_runs(s: pl.DataFrame, p0: int) -> pl.DataFrame:
     new_cust = (kh != kh.shift()).fill_null(True)
     same_cell = ~new_cust & (off == off.shift()).fill_null(False)
     runs = s.select(new_cust.arg_true().alias("_start")).to_series()
-    rows = s.select(
-        v.cum_sum().alias("_cs"),
-        v.abs().cum_sum().alias("_ca"),
-        (~same_cell).cast(pl.UInt32).cum_sum().alias("_cn"),  # cells up to this row (1-based cell number)
-        same_cell.alias("_same"),
+    rows = s.select(v.alias("_v"), same_cell.alias("_same")).select(
+        c("_v").cum_sum().alias("_cs"),
+        c("_v").abs().cum_sum().alias("_ca"),
+        (~c("_same")).cast(pl.UInt32).cum_sum().alias("_cn"),  # cells up to this row (1-based cell number)
+        "_same",
     )
     ends = pl.concat([runs.slice(1) - 1, pl.Series([n - 1], dtype=runs.dtype)])
     cell_starts = rows.select((~c("_same")).arg_true()).to_series()
