@@ -293,6 +293,10 @@ def _btyd_sorted(df: pl.DataFrame, end_p: int) -> pl.DataFrame | None:
         packed = _packed_runs(df, lo, p0)
         if packed is not None:
             return packed.with_columns((c("_kh").cast(pl.Int64) + lo).cast(dtype).set_sorted().alias("_cid"))
+    elif df["_cid"].dtype == pl.String:
+        hashed = _hashed_runs(df, p0)
+        if hashed is not False:
+            return hashed
     offset = (c("_p") - p0).cast(pl.UInt64)
     if direct is not None and direct[2] < (1 << (64 - DAY_BITS)):  # the id itself is the key (no hash, no check)
         lo, dtype, _ = direct
@@ -354,6 +358,86 @@ def _packed_runs(df: pl.DataFrame, lo: int, p0: int) -> pl.DataFrame | None:
     s = pl.DataFrame({"_kh": part, "_off": key.view(np.int64), "_a": amount})
     del key, part, amount
     return _per_customer_runs(s, p0)
+
+
+def _bits(df: pl.DataFrame) -> tuple[int, int, int]:
+    """(lowest period, bits of the period span, bits of a row number) of rows ``_p``."""
+    p_lo = int(df["_p"].min())
+    return p_lo, int(df["_p"].max() - p_lo).bit_length(), (df.height - 1).bit_length()
+
+
+def _starts(flags: np.ndarray) -> np.ndarray:
+    """Positions where a run starts (``flags[i]``: row i differs from row i - 1; row 0 always starts)."""
+    flags[0] = True
+    return np.flatnonzero(flags)
+
+
+def _hashed_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None | bool:
+    """:func:`_btyd_sorted` for text ids without an argsort: one UInt64 per row, the top bits of a
+    64-bit hash of the id | period | row number, sorted as values. Customers whose top bits clash
+    (expected now and then: the hash keeps only what the period and row number leave) are told
+    apart by the whole hash, their few rows sorted by it separately; a second, independent hash must
+    then be constant within every customer (else ``None``: two ids share a 64-bit hash). False when
+    fewer than 16 bits would be left for the hash (the caller sorts by a 44-bit hash instead)."""
+    c = pl.col
+    n = df.height
+    p_lo, bits_p, bits_r = _bits(df)
+    bits_c = 64 - bits_p - bits_r
+    if bits_c < 16:
+        return False
+    shift_p, shift_c = np.uint64(bits_r), np.uint64(bits_r + bits_p)
+    h = df.select(c("_cid").hash(seed=0)).to_series().to_numpy()
+    key = h >> np.uint64(64 - bits_c)
+    key <<= shift_c
+    part = df["_p"].to_numpy().astype(np.uint64)
+    part -= np.uint64(p_lo % (1 << 64))
+    part <<= shift_p
+    key |= part
+    part[:] = np.arange(n, dtype=np.uint64)
+    key |= part
+    key.sort()
+    row = np.bitwise_and(key, np.uint64((1 << bits_r) - 1), out=part).view(np.int64)
+    hs = h[row]  # the whole hash, in key order
+    del h
+    top = key >> shift_c
+    key >>= shift_p
+    key &= np.uint64((1 << bits_p) - 1)
+    key += np.uint64(p_lo - p0)
+    off = key.view(np.int64)
+    amount = (df["_a"].fill_null(0.0) if df["_a"].null_count() else df["_a"]).to_numpy()[row]
+    h2 = df.select(c("_cid").hash(seed=1)).to_series().to_numpy()[row]
+    flags = np.empty(n, dtype=bool)
+    np.not_equal(top[1:], top[:-1], out=flags[1:])
+    runs = _starts(flags)
+    clash = np.zeros(n, dtype=bool)
+    np.not_equal(hs[1:], hs[:-1], out=clash[1:])
+    clash[1:] &= ~flags[1:]  # the whole hash changes inside a run of equal top bits
+    mark = np.zeros(n + 1, dtype=np.int32)
+    if clash.any():
+        run_no = np.searchsorted(runs, np.flatnonzero(clash), side="right") - 1
+        bad = np.unique(run_no)
+        ends = np.append(runs[1:], n)
+        np.add.at(mark, runs[bad], 1)
+        np.add.at(mark, ends[bad], -1)
+    odd = np.cumsum(mark[:-1]) > 0  # rows of runs with clashing top bits
+    parts = []
+    main = pl.DataFrame({"_kh": top, "_off": off, "_a": amount, "_h2": h2, "_i": row})
+    del top, off, amount, h2, row
+    if odd.any():
+        sub = main.filter(pl.Series(odd)).with_columns(pl.Series(hs[odd]).alias("_kh")).sort("_kh", "_off")
+        main = main.filter(pl.Series(~odd))
+        parts.append(sub)
+    del hs
+    parts.insert(0, main)
+    out = []
+    for s in parts:
+        new_customer = (c("_kh") != c("_kh").shift()).fill_null(True)
+        if s.select((~new_customer & (c("_h2") != c("_h2").shift())).any()).item():
+            return None
+        first_rows = s.select(new_customer.arg_true().alias("r"))["r"]
+        cid = df["_cid"].gather(s["_i"].gather(first_rows))
+        out.append(_per_customer_runs(s.select("_kh", "_off", "_a"), p0).with_columns(cid.alias("_cid")))
+    return pl.concat(out)
 
 
 def _direct_ids(ids: pl.Series) -> tuple[int, pl.DataType, int] | None:
@@ -424,23 +508,42 @@ def _per_customer_runs(s: pl.DataFrame, p0: int) -> pl.DataFrame:
     del rows
     if multi.height == 0:
         return out
-    # cells of two rows or more: exact sum and gross, snapped; the change each makes to its customer
-    cells = multi.group_by("_kh", "_off").agg(v.sum().alias("_raw"), v.abs().sum().alias("_abs")).with_columns(
-        _snap(c("_raw"), c("_abs")).alias("_cell")
-    )
-    fix = cells.group_by("_kh").agg(
-        (c("_cell") - c("_raw")).sum().alias("_dt"),
-        (c("_cell").abs() - c("_abs")).sum().alias("_dg"),
-        (c("_cell") - c("_raw")).min_by("_off").alias("_df"),
-        off.min().alias("_fo"),
-    )
+    # cells of two rows or more (sorted like the rows): exact sum and gross, snapped, by runs again;
+    # the change each makes to its customer's sums, placed on the customer's row by position
+    new_k = (kh != kh.shift()).fill_null(True)
+    m = multi.select("_kh", "_off", new_k.alias("_nk"), ((off != off.shift()).fill_null(True) | new_k).alias("_nc"),
+                     v.cum_sum().alias("_cs"), v.abs().cum_sum().alias("_ca"))
+    cell_end = pl.concat([m.select(c("_nc").arg_true()).to_series().slice(1) - 1,
+                          pl.Series([m.height - 1], dtype=pl.get_index_type())])
+    at_end = m.select(c("_cs", "_ca").gather(cell_end))
+    cells = pl.DataFrame({
+        "_kh": m["_kh"].gather(cell_end),
+        "_off": m["_off"].gather(cell_end),
+        "_raw": at_end["_cs"] - at_end["_cs"].shift(1, fill_value=0),
+        "_abs": at_end["_ca"] - at_end["_ca"].shift(1, fill_value=0),
+    }).with_columns(_snap(c("_raw"), c("_abs")).alias("_cell"))
+    cells = cells.with_columns((c("_cell") - c("_raw")).alias("_d"), (c("_cell").abs() - c("_abs")).alias("_dg"),
+                               (c("_kh") != c("_kh").shift()).fill_null(True).alias("_nk"))
+    k_end = pl.concat([cells.select(c("_nk").arg_true()).to_series().slice(1) - 1,
+                       pl.Series([cells.height - 1], dtype=pl.get_index_type())])
+    k_start = cells.select(c("_nk").arg_true()).to_series()
+    sums = cells.select(c("_d", "_dg").cum_sum().gather(k_end))
+    fix = pl.DataFrame({
+        "_kh": cells["_kh"].gather(k_start),
+        "_dt": sums["_d"] - sums["_d"].shift(1, fill_value=0),
+        "_dg": sums["_dg"] - sums["_dg"].shift(1, fill_value=0),
+        "_df": cells["_d"].gather(k_start),
+        "_fo": cells["_off"].gather(k_start),
+    })
+    pos = out["_kh"].search_sorted(fix["_kh"])  # out is sorted by _kh, and holds every customer of fix
     zero = pl.lit(0, dtype=pl.Int128)
-    return out.join(fix, on="_kh", how="left", maintain_order="left").select(
-        "_kh", "_n", "_first", "_last",
-        (c("_total") + c("_dt").fill_null(zero)).alias("_total"),
-        (c("_gross") + c("_dg").fill_null(zero)).alias("_gross"),
+    first = out["_first"].gather(pos)
+    add_first = fix.select(pl.when(c("_fo") + p0 == first).then(c("_df")).otherwise(zero)).to_series()
+    return out.with_columns(
+        out["_total"].scatter(pos, out["_total"].gather(pos) + fix["_dt"]),
+        out["_gross"].scatter(pos, out["_gross"].gather(pos) + fix["_dg"]),
         # the correction of a customer's earliest multi-row cell applies when that cell is its first
-        (c("_first_v") + pl.when(c("_fo") + p0 == c("_first")).then(c("_df")).otherwise(zero)).alias("_first_v"),
+        out["_first_v"].scatter(pos, out["_first_v"].gather(pos) + add_first),
     )
 
 
