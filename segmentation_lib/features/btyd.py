@@ -175,8 +175,10 @@ def btyd_summary(
             raise _amount_error(monetary_value_col, "btyd_summary")
         if df.height and (df["_p"].null_count() or df["_cid"].null_count() or df["_p"].max() > end_p):
             df = df.filter(keep)
-        per_customer = _btyd_sorted(df, end_p)
-        rows = df.lazy()
+        box = [df]  # memory: the sorted path may free the rows once it has what it needs
+        del df
+        per_customer = _btyd_sorted(box, end_p)
+        rows = box[0].lazy() if box else None
     else:
         if monetary_value_col:
             _check_amounts(lf, monetary_value_col, "btyd_summary")
@@ -270,7 +272,7 @@ def _check_amounts(lf: pl.LazyFrame, col: str, where: str) -> None:
         raise _amount_error(col, where)
 
 
-def _btyd_sorted(df: pl.DataFrame, end_p: int) -> pl.DataFrame | None:
+def _btyd_sorted(box: list[pl.DataFrame], end_p: int) -> pl.DataFrame | None:
     """Per-customer ``_n, _first, _last, _total, _gross, _first_v`` of :func:`btyd_summary` by sorting.
 
     The rows (``_cid, _p, _a``: id, period, Float64 amount) are put in customer, then period order;
@@ -281,16 +283,20 @@ def _btyd_sorted(df: pl.DataFrame, end_p: int) -> pl.DataFrame | None:
     the lowest): exact, no hash. Otherwise the rows are sorted by a key of customer (the id, or 44
     bits of a hash) | period offset (20 bits); with a hash, a second, independent 64-bit hash must
     be constant within each customer run, otherwise two customers share a key and ``None`` sends
-    the caller to the grouped path (as does a log spanning more than 2**20 periods).
+    the caller to the grouped path (as does a log spanning more than 2**20 periods). ``box`` holds
+    the rows; the packed path empties it (frees them) once it no longer needs them.
     """
     c = pl.col
+    df = box[0]
     p0 = end_p - (1 << DAY_BITS) + 1  # period offsets 0 .. 2**20 - 1
     if df.height == 0 or df["_p"].min() < p0:
         return None
     direct = _direct_ids(df["_cid"])
     if direct is not None:
         lo, dtype, _ = direct
-        packed = _packed_runs(df, lo, p0)
+        del df
+        packed = _packed_runs(box, lo, p0)
+        df = box[0] if box else None
         if packed is not None:
             return packed.with_columns((c("_kh").cast(pl.Int64) + lo).cast(dtype).set_sorted().alias("_cid"))
     elif df["_cid"].dtype == pl.String:
@@ -326,9 +332,11 @@ def _split_key(s: pl.DataFrame) -> pl.DataFrame:
     return s.select((c("_kp") // (1 << DAY_BITS)).alias("_kh"), (c("_kp") % (1 << DAY_BITS)).cast(pl.Int64).alias("_off"), "_a")
 
 
-def _packed_runs(df: pl.DataFrame, lo: int, p0: int) -> pl.DataFrame | None:
-    """:func:`_per_customer_runs` of integer-id rows from one UInt64 per row, customer | period | row
-    number, sorted as values; None when the three need more than 64 bits together."""
+def _packed_runs(box: list[pl.DataFrame], lo: int, p0: int) -> pl.DataFrame | None:
+    """:func:`_per_customer_runs` of integer-id rows (``box[0]``) from one UInt64 per row, customer |
+    period | row number, sorted as values; None when the three need more than 64 bits together.
+    Empties ``box`` (frees the rows) once the sorted keys and amounts are made."""
+    df = box[0]
     n = df.height
     p_lo = int(df["_p"].min())
     bits_c = int(df["_cid"].max() - lo).bit_length()
@@ -351,6 +359,8 @@ def _packed_runs(df: pl.DataFrame, lo: int, p0: int) -> pl.DataFrame | None:
     np.bitwise_and(key, np.uint64((1 << bits_r) - 1), out=part)  # the row numbers, in key order
     amount = df["_a"].fill_null(0.0) if df["_a"].null_count() else df["_a"]
     amount = amount.to_numpy()[part]
+    box.clear()
+    del df
     np.right_shift(key, shift_c, out=part)  # the customer part
     key >>= shift_p
     key &= np.uint64((1 << bits_p) - 1)  # the period part
