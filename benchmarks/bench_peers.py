@@ -32,7 +32,8 @@ Steps (each reads the Parquet file; daily periods, observation end = the day aft
 All steps are timed in this one process in interleaved rounds (every step once per round; the
 machine is shared and its speed drifts over minutes, so a ratio is only meaningful between steps
 timed side by side); ``x floor`` is the median over rounds of the step's time / that round's floor
-time. Peak memory: each step once more in a fresh subprocess (``VmHWM``, includes the interpreter
+time; ``x floor (CPU s)`` the same ratio of CPU seconds (all threads), steadier when other jobs take
+a changing share of the cores. Peak memory: each step once more in a fresh subprocess (``VmHWM``, includes the interpreter
 and the imports). The slow peers (pandas, lifetimes) run in the first ``--slow-rounds`` rounds only.
 """
 from __future__ import annotations
@@ -294,6 +295,13 @@ def _imports() -> None:
             pass
 
 
+def _cpu_s() -> float:
+    """CPU seconds used by this process so far (all threads): on a shared machine, the work a step
+    did, whatever share of the cores it got."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _peak_rss_mb() -> float:
     """Peak resident memory of this process (VmHWM; ``ru_maxrss`` would be inherited through fork)."""
     try:
@@ -309,19 +317,21 @@ def _peak_rss_mb() -> float:
 def run_rounds(names: list[str], path: Path, rounds: int, slow_rounds: int) -> dict[str, dict]:
     _imports()
     observation_end(path)
-    out = {n: {"times": [], "per_round": [], "rows": 0} for n in names}
+    out = {n: {"times": [], "per_round": [], "cpu_per_round": [], "rows": 0} for n in names}
     for r in range(rounds):
-        times = {}
+        times, cpus = {}, {}
         for name in names:
             if name in SLOW and r >= slow_rounds:
                 continue
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _cpu_s()
             out[name]["rows"] = FUNCS[name](path)
             times[name] = time.perf_counter() - t0
+            cpus[name] = _cpu_s() - c0
             out[name]["times"].append(times[name])
         for name, t in times.items():
             if "floor" in times:
                 out[name]["per_round"].append(t / times["floor"])
+                out[name]["cpu_per_round"].append(cpus[name] / cpus["floor"])
         print(f"  round {r + 1}: " + ", ".join(f"{n} {t:.2f}s" for n, t in times.items()), flush=True)
     return out
 
@@ -342,13 +352,14 @@ def print_table(layout: str, path: Path, results: dict[str, dict]) -> None:
     floor = statistics.median(results["floor"]["times"]) if "floor" in results else None
     floor_mb = results.get("floor", {}).get("peak_mb")
     print(f"\n### {layout}: {n[0]:,} rows, {n[1]:,} customers ({path.name})\n")
-    print("| step (reading the Parquet file included) | median s | x floor | peak MB |\n|---|---|---|---|")
+    print("| step (reading the Parquet file included) | median s | x floor | x floor (CPU s) | peak MB |\n|---|---|---|---|---|")
     order = sorted(results, key=lambda k: statistics.median(results[k]["per_round"] or [0]))
     for name in order:
         res = results[name]
         med = statistics.median(res["times"])
         xf = statistics.median(res["per_round"]) if res["per_round"] else (med / floor if floor else float("nan"))
-        print(f"| {LABELS[name]} | {med:.2f} | {xf:.2f} | {res.get('peak_mb', float('nan')):.0f} |")
+        xc = statistics.median(res["cpu_per_round"]) if res["cpu_per_round"] else float("nan")
+        print(f"| {LABELS[name]} | {med:.2f} | {xf:.2f} | {xc:.2f} | {res.get('peak_mb', float('nan')):.0f} |")
     if floor and "kit_btyd" in results:
         xf = lambda k: statistics.median(results[k]["per_round"])  # noqa: E731
         checks = [("kit_btyd <= 1.3x floor", xf("kit_btyd") <= 1.3)]

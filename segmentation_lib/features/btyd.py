@@ -17,6 +17,7 @@ import datetime as dt
 import re
 import warnings
 
+import numpy as np
 import polars as pl
 
 from segmentation_lib.errors import ConfigError, DataError
@@ -163,11 +164,25 @@ def btyd_summary(
     rows = lf.select(
         c(customer_id_col).alias("_cid"),
         period_index(ts, freq).cast(pl.Int64).alias("_p"),
-        (_fixed(c(monetary_value_col)) if monetary_value_col else pl.lit(0, dtype=pl.Int128)).alias("_v"),
-    ).filter(c("_p") <= end_p, c("_cid").is_not_null())
-    if monetary_value_col:
-        _check_amounts(lf, monetary_value_col, "btyd_summary")
-    per_customer = _btyd_sorted(rows, end_p) if method != "grouped" else None
+        (c(monetary_value_col).cast(pl.Float64) if monetary_value_col else pl.lit(0.0)).alias("_a"),
+    )
+    keep = (c("_p") <= end_p) & c("_cid").is_not_null()
+    per_customer = None
+    if method != "grouped":
+        # one streaming read of the three columns; the amount check runs on them (no second scan)
+        df = rows.collect(engine="streaming")
+        if monetary_value_col and _bad_amounts(df["_a"]):
+            raise _amount_error(monetary_value_col, "btyd_summary")
+        if df.height and (df["_p"].null_count() or df["_cid"].null_count() or df["_p"].max() > end_p):
+            df = df.filter(keep)
+        box = [df]  # memory: the sorted path may free the rows once it has what it needs
+        del df
+        per_customer = _btyd_sorted(box, end_p)
+        rows = box[0].lazy() if box else None
+    else:
+        if monetary_value_col:
+            _check_amounts(lf, monetary_value_col, "btyd_summary")
+        rows = rows.filter(keep)
     if per_customer is None and method == "sorted":
         raise DataError(
             "btyd_summary: method='sorted' does not apply to this log (two customers share a 44-bit key, or "
@@ -175,6 +190,7 @@ def btyd_summary(
         )
     if per_customer is None:
         # exact Int128 sums: the same result whatever the order the engine sums in
+        rows = rows.select("_cid", "_p", _fixed(c("_a")).alias("_v"))
         per_period = rows.group_by("_cid", "_p").agg(_snap(c("_v").sum(), c("_v").abs().sum()).alias("_v"))
         per_customer = per_period.group_by("_cid").agg(
             pl.len().alias("_n"),
@@ -241,40 +257,63 @@ def _resolve_end(lf: pl.LazyFrame, ts: pl.Expr, value, where: str, name: str = "
     return last
 
 
+def _bad_amounts(a: pl.Series) -> bool:
+    """Whether a Float64 amount column has NaN or a magnitude of 2**66 or more (not exact in Int128)."""
+    return bool(a.is_nan().any() or (a.abs() >= _MAX_AMOUNT).any())
+
+
+def _amount_error(col: str, where: str) -> DataError:
+    return DataError(f"{where}: column '{col}' has NaN or an amount of magnitude >= 2**66. Fix: clean the amounts first.")
+
+
 def _check_amounts(lf: pl.LazyFrame, col: str, where: str) -> None:
     big = lf.select((pl.col(col).cast(pl.Float64).abs() >= _MAX_AMOUNT).any() | pl.col(col).cast(pl.Float64).is_nan().any()).collect().item()
     if big:
-        raise DataError(f"{where}: column '{col}' has NaN or an amount of magnitude >= 2**66. Fix: clean the amounts first.")
+        raise _amount_error(col, where)
 
 
-def _btyd_sorted(rows: pl.LazyFrame, end_p: int) -> pl.DataFrame | None:
-    """Per-customer ``_n, _first, _last, _total, _first_v`` of :func:`btyd_summary` by sorting.
+def _btyd_sorted(box: list[pl.DataFrame], end_p: int) -> pl.DataFrame | None:
+    """Per-customer ``_n, _first, _last, _total, _gross, _first_v`` of :func:`btyd_summary` by sorting.
 
-    The rows (``_cid, _p, _v``) are sorted by one UInt64 key, customer (44 bits of a hash) | period
-    offset (20 bits); runs of equal keys are the (customer, period) cells and runs of equal customer
-    bits the customers, so both aggregations run on sorted keys. A second, independent 64-bit hash
-    must be constant within each customer run; otherwise two customers share a key and ``None``
-    sends the caller to the grouped path (as does a log spanning more than 2**20 periods).
-    ``_v`` is an exact Int128 amount, so the sums do not depend on the order within a run.
+    The rows (``_cid, _p, _a``: id, period, Float64 amount) are put in customer, then period order;
+    runs of equal customer and period are the (customer, period) cells, runs of equal customer the
+    customers. Integer ids spanning few enough values are packed with the period and the row number
+    into one UInt64 (customer | period | row, as many bits as each needs) and sorted as plain values
+    (no argsort; the row number fetches the amount), the customer part being the id itself (minus
+    the lowest): exact, no hash. Otherwise the rows are sorted by a key of customer (the id, or 44
+    bits of a hash) | period offset (20 bits); with a hash, a second, independent 64-bit hash must
+    be constant within each customer run, otherwise two customers share a key and ``None`` sends
+    the caller to the grouped path (as does a log spanning more than 2**20 periods). ``box`` holds
+    the rows; the packed path empties it (frees them) once it no longer needs them.
     """
     c = pl.col
-    df = rows.collect(engine="streaming")
+    df = box[0]
     p0 = end_p - (1 << DAY_BITS) + 1  # period offsets 0 .. 2**20 - 1
     if df.height == 0 or df["_p"].min() < p0:
         return None
     direct = _direct_ids(df["_cid"])
-    if direct is not None:  # integer ids in a 44-bit range: the id itself is the key (no hash, no check)
-        lo, dtype = direct
-        s = df.select(((c("_cid") - lo).cast(pl.UInt64) * (1 << DAY_BITS) + (c("_p") - p0).cast(pl.UInt64)).alias("_kp"),
-                      c("_v")).sort("_kp")
-        del df  # memory: the unsorted rows are done with
-        per_customer = _per_customer_runs(s, p0)
+    if direct is not None:
+        lo, dtype, _ = direct
+        del df
+        packed = _packed_runs(box, lo, p0)
+        df = box[0] if box else None
+        if packed is not None:
+            return packed.with_columns((c("_kh").cast(pl.Int64) + lo).cast(dtype).set_sorted().alias("_cid"))
+    elif df["_cid"].dtype == pl.String:
+        hashed = _hashed_runs(df, p0)
+        if hashed is not False:
+            return hashed
+    offset = (c("_p") - p0).cast(pl.UInt64)
+    if direct is not None and direct[2] < (1 << (64 - DAY_BITS)):  # the id itself is the key (no hash, no check)
+        lo, dtype, _ = direct
+        s = df.select(((c("_cid") - lo).cast(pl.UInt64) * (1 << DAY_BITS) + offset).alias("_kp"), c("_a")).sort("_kp")
+        per_customer = _per_customer_runs(_split_key(s), p0)
         # runs come in key order, so the ids are sorted (the final sort by id then costs nothing)
         return per_customer.with_columns((c("_kh").cast(pl.Int64) + lo).cast(dtype).set_sorted().alias("_cid"))
     index_type = pl.UInt32 if df.height < 2**32 else pl.UInt64
     s = df.select(
-        (c("_cid").hash(seed=0) // (1 << DAY_BITS) * (1 << DAY_BITS) + (c("_p") - p0).cast(pl.UInt64)).alias("_kp"),
-        c("_v"),
+        (c("_cid").hash(seed=0) // (1 << DAY_BITS) * (1 << DAY_BITS) + offset).alias("_kp"),
+        c("_a"),
         pl.int_range(pl.len(), dtype=index_type).alias("_i"),
         c("_cid").hash(seed=1).alias("_h2"),
     ).sort("_kp")
@@ -284,66 +323,238 @@ def _btyd_sorted(rows: pl.LazyFrame, end_p: int) -> pl.DataFrame | None:
         return None
     first_rows = s.select(new_customer.arg_true().alias("r"))["r"]
     cid = df["_cid"].gather(s["_i"].gather(first_rows))
-    del df  # memory: the unsorted rows are done with
-    return _per_customer_runs(s.drop("_i", "_h2"), p0).with_columns(cid.alias("_cid"))
+    return _per_customer_runs(_split_key(s.select("_kp", "_a")), p0).with_columns(cid.alias("_cid"))
 
 
-def _direct_ids(ids: pl.Series) -> tuple[int, pl.DataType] | None:
-    """``(lowest id, dtype)`` when integer customer ids span fewer than 2**44 values (then the id
-    minus the lowest is the customer part of the sort key, exact and collision-free); else None.
+def _split_key(s: pl.DataFrame) -> pl.DataFrame:
+    """Rows ``_kp, _a`` (customer | 20-bit period offset) as ``_kh, _off, _a``."""
+    c = pl.col
+    return s.select((c("_kp") // (1 << DAY_BITS)).alias("_kh"), (c("_kp") % (1 << DAY_BITS)).cast(pl.Int64).alias("_off"), "_a")
+
+
+def _packed_runs(box: list[pl.DataFrame], lo: int, p0: int) -> pl.DataFrame | None:
+    """:func:`_per_customer_runs` of integer-id rows (``box[0]``) from one UInt64 per row, customer |
+    period | row number, sorted as values; None when the three need more than 64 bits together.
+    Empties ``box`` (frees the rows) once the sorted keys and amounts are made."""
+    df = box[0]
+    n = df.height
+    p_lo = int(df["_p"].min())
+    bits_c = int(df["_cid"].max() - lo).bit_length()
+    bits_p = int(df["_p"].max() - p_lo).bit_length()
+    bits_r = (n - 1).bit_length()
+    if bits_c + bits_p + bits_r > 64:
+        return None
+    shift_p, shift_c = np.uint64(bits_r), np.uint64(bits_r + bits_p)
+    # in place, modulo 2**64: id - lowest and period - lowest are >= 0, so the wrap-around is exact
+    key = df["_cid"].to_numpy().astype(np.uint64)
+    key -= np.uint64(lo % (1 << 64))
+    key <<= shift_c
+    part = df["_p"].to_numpy().astype(np.uint64)
+    part -= np.uint64(p_lo % (1 << 64))
+    part <<= shift_p
+    key |= part
+    part[:] = np.arange(n, dtype=np.uint64)
+    key |= part
+    key.sort()
+    np.bitwise_and(key, np.uint64((1 << bits_r) - 1), out=part)  # the row numbers, in key order
+    amount = df["_a"].fill_null(0.0) if df["_a"].null_count() else df["_a"]
+    amount = amount.to_numpy()[part]
+    box.clear()
+    del df
+    np.right_shift(key, shift_c, out=part)  # the customer part
+    key >>= shift_p
+    key &= np.uint64((1 << bits_p) - 1)  # the period part
+    key += np.uint64(p_lo - p0)
+    s = pl.DataFrame({"_kh": part, "_off": key.view(np.int64), "_a": amount})
+    del key, part, amount
+    return _per_customer_runs(s, p0)
+
+
+def _bits(df: pl.DataFrame) -> tuple[int, int, int]:
+    """(lowest period, bits of the period span, bits of a row number) of rows ``_p``."""
+    p_lo = int(df["_p"].min())
+    return p_lo, int(df["_p"].max() - p_lo).bit_length(), (df.height - 1).bit_length()
+
+
+def _starts(flags: np.ndarray) -> np.ndarray:
+    """Positions where a run starts (``flags[i]``: row i differs from row i - 1; row 0 always starts)."""
+    flags[0] = True
+    return np.flatnonzero(flags)
+
+
+def _hashed_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None | bool:
+    """:func:`_btyd_sorted` for text ids without an argsort: one UInt64 per row, the top bits of a
+    64-bit hash of the id | period | row number, sorted as values. Customers whose top bits clash
+    (expected now and then: the hash keeps only what the period and row number leave) are told
+    apart by the whole hash, their few rows sorted by it separately; a second, independent hash must
+    then be constant within every customer (else ``None``: two ids share a 64-bit hash). False when
+    fewer than 16 bits would be left for the hash (the caller sorts by a 44-bit hash instead)."""
+    c = pl.col
+    n = df.height
+    p_lo, bits_p, bits_r = _bits(df)
+    bits_c = 64 - bits_p - bits_r
+    if bits_c < 16:
+        return False
+    shift_p, shift_c = np.uint64(bits_r), np.uint64(bits_r + bits_p)
+    h = df.select(c("_cid").hash(seed=0)).to_series().to_numpy()
+    key = h >> np.uint64(64 - bits_c)
+    key <<= shift_c
+    part = df["_p"].to_numpy().astype(np.uint64)
+    part -= np.uint64(p_lo % (1 << 64))
+    part <<= shift_p
+    key |= part
+    part[:] = np.arange(n, dtype=np.uint64)
+    key |= part
+    key.sort()
+    row = np.bitwise_and(key, np.uint64((1 << bits_r) - 1), out=part).view(np.int64)
+    hs = h[row]  # the whole hash, in key order
+    del h
+    top = key >> shift_c
+    key >>= shift_p
+    key &= np.uint64((1 << bits_p) - 1)
+    key += np.uint64(p_lo - p0)
+    off = key.view(np.int64)
+    amount = (df["_a"].fill_null(0.0) if df["_a"].null_count() else df["_a"]).to_numpy()[row]
+    h2 = df.select(c("_cid").hash(seed=1)).to_series().to_numpy()[row]
+    flags = np.empty(n, dtype=bool)
+    np.not_equal(top[1:], top[:-1], out=flags[1:])
+    runs = _starts(flags)
+    clash = np.zeros(n, dtype=bool)
+    np.not_equal(hs[1:], hs[:-1], out=clash[1:])
+    clash[1:] &= ~flags[1:]  # the whole hash changes inside a run of equal top bits
+    mark = np.zeros(n + 1, dtype=np.int32)
+    if clash.any():
+        run_no = np.searchsorted(runs, np.flatnonzero(clash), side="right") - 1
+        bad = np.unique(run_no)
+        ends = np.append(runs[1:], n)
+        np.add.at(mark, runs[bad], 1)
+        np.add.at(mark, ends[bad], -1)
+    odd = np.cumsum(mark[:-1]) > 0  # rows of runs with clashing top bits
+    parts = []
+    main = pl.DataFrame({"_kh": top, "_off": off, "_a": amount, "_h2": h2, "_i": row})
+    del top, off, amount, h2, row
+    if odd.any():
+        sub = main.filter(pl.Series(odd)).with_columns(pl.Series(hs[odd]).alias("_kh")).sort("_kh", "_off")
+        main = main.filter(pl.Series(~odd))
+        parts.append(sub)
+    del hs
+    parts.insert(0, main)
+    out = []
+    for s in parts:
+        new_customer = (c("_kh") != c("_kh").shift()).fill_null(True)
+        if s.select((~new_customer & (c("_h2") != c("_h2").shift())).any()).item():
+            return None
+        first_rows = s.select(new_customer.arg_true().alias("r"))["r"]
+        cid = df["_cid"].gather(s["_i"].gather(first_rows))
+        out.append(_per_customer_runs(s.select("_kh", "_off", "_a"), p0).with_columns(cid.alias("_cid")))
+    return pl.concat(out)
+
+
+def _direct_ids(ids: pl.Series) -> tuple[int, pl.DataType, int] | None:
+    """``(lowest id, dtype, highest - lowest)`` when integer customer ids lie within +-2**62 (then
+    the id minus the lowest is the customer part of a sort key, exact and collision-free); else None.
 
     >>> _direct_ids(pl.Series([5, 9, 7]))
-    (5, Int64)
+    (5, Int64, 4)
     >>> _direct_ids(pl.Series(["a"])) is None
     True
     """
     if not ids.dtype.is_integer() or ids.len() == 0:
         return None
     lo, hi = ids.min(), ids.max()
-    if lo is None or hi - lo >= (1 << (64 - DAY_BITS)) or lo < -(1 << 62) or hi >= (1 << 62):
+    if lo is None or lo < -(1 << 62) or hi >= (1 << 62):
         return None
-    return int(lo), ids.dtype
+    return int(lo), ids.dtype, int(hi - lo)
 
 
 def _per_customer_runs(s: pl.DataFrame, p0: int) -> pl.DataFrame:
-    """Per customer (``_kh``, the key's customer part) ``_n, _first, _last, _total, _gross, _first_v``
-    from rows ``_kp, _v`` sorted by ``_kp`` (customer | period offset).
+    """Per customer (``_kh``) ``_n, _first, _last, _total, _gross, _first_v`` from rows ``_kh, _off,
+    _a`` (customer key, period offset, Float64 amount) sorted by customer, then period.
 
-    Runs instead of group-bys: the ends of the runs of equal keys are found by comparing neighbours,
-    and each run's sums are differences of exact Int128 running sums taken at those ends.
+    No group-by over the rows: customers and cells (customer, period) are runs of the sorted keys,
+    found by comparing neighbours, and a customer's sums are differences of exact Int128 running sums
+    read at its run ends. A cell's sum differs from the sum of its rows' values (by :func:`_snap`, and
+    in ``_gross``, a sum of cell magnitudes) only when the cell has two rows or more, so cell sums are
+    formed for those rows alone (a few percent of a log, typically) and correct the customer's sums.
 
-    >>> s = pl.DataFrame({"_kp": [5, 5, 6, (1 << DAY_BITS) + 2], "_v": [1, 2, 4, 8]}, schema_overrides={"_v": pl.Int128})
-    >>> _per_customer_runs(s.with_columns(pl.col("_kp").cast(pl.UInt64)), 0).select("_n", "_first", "_last", "_total", "_first_v").rows()
-    [(2, 5, 6, 7, 3), (1, 2, 2, 8, 8)]
+    >>> s = pl.DataFrame({"_kh": [0, 0, 0, 1], "_off": [5, 5, 6, 2], "_a": [1.0, -2.0, 4.0, 8.0]})
+    >>> r = _per_customer_runs(s.with_columns(pl.col("_kh").cast(pl.UInt64)), 0)
+    >>> r.select("_n", "_first", "_last", *(_to_float(pl.col(k)) for k in ("_total", "_gross", "_first_v"))).rows()
+    [(2, 5, 6, 3.0, 5.0, -1.0), (1, 2, 2, 8.0, 8.0, 8.0)]
     """
     c = pl.col
-
-    def run_ends(key: pl.Expr) -> pl.Expr:
-        return (key != key.shift(-1)).fill_null(True).arg_true()
-
-    def run_sums(cum: pl.Expr) -> pl.Expr:  # running sums at the run ends -> per-run sums
-        return cum.diff().fill_null(cum)
-
-    ends = s.select(run_ends(c("_kp"))).to_series()
-    cells = s.select(c("_kp").gather(ends), c("_v").cum_sum().gather(ends).alias("_s"),
-                     c("_v").abs().cum_sum().gather(ends).alias("_a"))
-    cells = cells.select(
-        (c("_kp") // (1 << DAY_BITS)).alias("_kh"),
-        ((c("_kp") % (1 << DAY_BITS)).cast(pl.Int64) + p0).alias("_off"),
-        _snap(run_sums(c("_s")), run_sums(c("_a"))).alias("_v"),
+    n = s.height
+    kh, off, v = c("_kh"), c("_off"), _fixed(c("_a")).fill_null(0)
+    new_cust = (kh != kh.shift()).fill_null(True)
+    same_cell = ~new_cust & (off == off.shift()).fill_null(False)
+    runs = s.select(new_cust.arg_true().alias("_start")).to_series()
+    rows = s.select(v.alias("_v"), same_cell.alias("_same")).select(
+        c("_v").cum_sum().alias("_cs"),
+        c("_v").abs().cum_sum().alias("_ca"),
+        (~c("_same")).cast(pl.UInt32).cum_sum().alias("_cn"),  # cells up to this row (1-based cell number)
+        "_same",
     )
-    last = cells.select(run_ends(c("_kh"))).to_series()
-    first = pl.concat([pl.Series([0], dtype=last.dtype), last.head(-1) + 1])
-    return pl.DataFrame({
-        "_kh": cells["_kh"].gather(last),
-        "_n": (last - first + 1).cast(pl.UInt32),
-        "_first": cells["_off"].gather(first),
-        "_last": cells["_off"].gather(last),
-    }).hstack(cells.select(
-        run_sums(c("_v").cum_sum().gather(last)).alias("_total"),
-        run_sums(c("_v").abs().cum_sum().gather(last)).alias("_gross"),
-        c("_v").gather(first).alias("_first_v"),
-    ))
+    ends = pl.concat([runs.slice(1) - 1, pl.Series([n - 1], dtype=runs.dtype)])
+    cell_starts = rows.select((~c("_same")).arg_true()).to_series()
+    cell_starts = pl.concat([cell_starts, pl.Series([n], dtype=cell_starts.dtype)])
+    # the customer's first cell ends just before its second cell starts (or at the log's last row)
+    first_end = cell_starts.gather(rows["_cn"].gather(runs)) - 1
+
+    def run_sums(cum: pl.Series) -> pl.Series:  # running sums at the customers' last rows -> per-customer sums
+        at_end = cum.gather(ends)
+        return at_end - at_end.shift(1, fill_value=0)
+
+    before = rows["_cs"].gather(ends).shift(1, fill_value=0)  # running sum before each customer
+    out = pl.DataFrame({
+        "_kh": s["_kh"].gather(runs),
+        "_n": run_sums(rows["_cn"]).cast(pl.UInt32),
+        "_first": s["_off"].gather(runs) + p0,
+        "_last": s["_off"].gather(ends) + p0,
+        "_total": run_sums(rows["_cs"]),
+        "_gross": run_sums(rows["_ca"]),
+        "_first_v": rows["_cs"].gather(first_end) - before,
+    })
+    multi = s.filter(rows["_same"] | rows["_same"].shift(-1, fill_value=False))
+    del rows
+    if multi.height == 0:
+        return out
+    # cells of two rows or more (sorted like the rows): exact sum and gross, snapped, by runs again;
+    # the change each makes to its customer's sums, placed on the customer's row by position
+    new_k = (kh != kh.shift()).fill_null(True)
+    m = multi.select("_kh", "_off", new_k.alias("_nk"), ((off != off.shift()).fill_null(True) | new_k).alias("_nc"),
+                     v.cum_sum().alias("_cs"), v.abs().cum_sum().alias("_ca"))
+    cell_end = pl.concat([m.select(c("_nc").arg_true()).to_series().slice(1) - 1,
+                          pl.Series([m.height - 1], dtype=pl.get_index_type())])
+    at_end = m.select(c("_cs", "_ca").gather(cell_end))
+    cells = pl.DataFrame({
+        "_kh": m["_kh"].gather(cell_end),
+        "_off": m["_off"].gather(cell_end),
+        "_raw": at_end["_cs"] - at_end["_cs"].shift(1, fill_value=0),
+        "_abs": at_end["_ca"] - at_end["_ca"].shift(1, fill_value=0),
+    }).with_columns(_snap(c("_raw"), c("_abs")).alias("_cell"))
+    cells = cells.with_columns((c("_cell") - c("_raw")).alias("_d"), (c("_cell").abs() - c("_abs")).alias("_dg"),
+                               (c("_kh") != c("_kh").shift()).fill_null(True).alias("_nk"))
+    k_end = pl.concat([cells.select(c("_nk").arg_true()).to_series().slice(1) - 1,
+                       pl.Series([cells.height - 1], dtype=pl.get_index_type())])
+    k_start = cells.select(c("_nk").arg_true()).to_series()
+    sums = cells.select(c("_d", "_dg").cum_sum().gather(k_end))
+    fix = pl.DataFrame({
+        "_kh": cells["_kh"].gather(k_start),
+        "_dt": sums["_d"] - sums["_d"].shift(1, fill_value=0),
+        "_dg": sums["_dg"] - sums["_dg"].shift(1, fill_value=0),
+        "_df": cells["_d"].gather(k_start),
+        "_fo": cells["_off"].gather(k_start),
+    })
+    pos = out["_kh"].search_sorted(fix["_kh"])  # out is sorted by _kh, and holds every customer of fix
+    zero = pl.lit(0, dtype=pl.Int128)
+    first = out["_first"].gather(pos)
+    add_first = fix.select(pl.when(c("_fo") + p0 == first).then(c("_df")).otherwise(zero)).to_series()
+    return out.with_columns(
+        out["_total"].scatter(pos, out["_total"].gather(pos) + fix["_dt"]),
+        out["_gross"].scatter(pos, out["_gross"].gather(pos) + fix["_dg"]),
+        # the correction of a customer's earliest multi-row cell applies when that cell is its first
+        out["_first_v"].scatter(pos, out["_first_v"].gather(pos) + add_first),
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -89,6 +89,21 @@ def _run_sums(values: pl.DataFrame, run_lengths: pl.Series) -> pl.DataFrame:
     return at_ends.select(pl.all() - pl.all().shift(1, fill_value=0))
 
 
+def _customer_key(ids: pl.Series):
+    """The UInt64 customer key of :func:`_sorted_tables` as a function of an id expression: for
+    integer ids spanning fewer than 2**44 values, (id - lowest) * 2**20, exact and in id order (the
+    customer part of a customer | day key is the id itself); otherwise a 64-bit hash of the id.
+
+    >>> pl.select(_customer_key(pl.Series([7, 9]))(pl.lit(9))).item() == 2 << DAY_BITS
+    True
+    """
+    if ids.dtype.is_integer() and ids.len():
+        lo, hi = ids.min(), ids.max()
+        if lo >= -(1 << 62) and hi < (1 << 62) and hi - lo < (1 << (64 - DAY_BITS)):
+            return lambda e: (e - lo).cast(pl.UInt64) * (1 << DAY_BITS)
+    return lambda e: e.hash(seed=0)
+
+
 def _sorted_tables(
     base: pl.LazyFrame, as_of_day: int, windows: Sequence[int], tw: int, has_product: bool,
     product_dtype: pl.DataType = pl.String,
@@ -125,8 +140,10 @@ def _sorted_tables(
         .agg(c("_bought").min().alias("first_purchase"), c("_bought").max().alias("last_purchase"), c(list(sums)).sum())
     )
     day0 = as_of_day - (1 << DAY_BITS) + 1  # day offsets of rows before as_of: 0 .. 2**20 - 1
+    integer_ids = base.collect_schema()["customer_id"].is_integer()
     keys_plan = base.filter(buy).select(
-        c("customer_id").hash(seed=0).alias("_k"),
+        # integer ids are keyed by themselves (below, once their range is known); text by a hash
+        (c("customer_id") if integer_ids else c("customer_id").hash(seed=0)).alias("_k"),
         (ts.dt.date().cast(pl.Int32) - day0).alias("_d"),
         pl.when(c("_order").is_not_null()).then(c("_order").hash(seed=2)).alias("_o"),
         # products as dense codes of a private categorical (a few thousand distinct values typically)
@@ -135,9 +152,12 @@ def _sorted_tables(
     rows, keys = pl.collect_all([rows_plan, keys_plan], engine="streaming")
     if keys["_o"].null_count() or (keys.height and keys["_d"].min() < 0):
         return None
+    key = _customer_key(rows["customer_id"])
+    if integer_ids:
+        keys = keys.with_columns(key(c("_k")))
     rows = rows.with_columns(
         *(rounded_money(c(n)).alias(n) for n in sums if n != "n_returns"),
-        c("customer_id").hash(seed=0).alias("_k"),
+        key(c("customer_id")).alias("_k"),
     )
     day_mask = (1 << DAY_BITS) - 1
     kh = rows["_k"] // (1 << DAY_BITS)  # customer bits of the UInt64 customer | day key

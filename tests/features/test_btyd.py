@@ -295,3 +295,40 @@ def test_btyd_warehouse_layout_keeps_integer_ids_and_paths_agree(freq):
     text = btyd_summary(as_text_ids(log), "2024-12-01", freq=freq)
     assert text.schema["customer_id"] == pl.String  # strings stay strings
     assert fast.equals(text.with_columns(pl.col("customer_id").cast(pl.Int64)).sort("customer_id"))
+
+
+# --------------------------------------------------------------------------------------------
+# issue 15: the sorted path's keys (packed integer ids, hashed text ids with clashing top bits,
+# same-day rows that sum to zero)
+# --------------------------------------------------------------------------------------------
+def test_btyd_sorted_text_ids_with_clashing_hash_bits_give_the_grouped_table(monkeypatch):
+    import segmentation_lib.features.btyd as btyd
+
+    log = _random_log(8, n_customers=2000)
+    ref = btyd_summary(log, "2024-12-01", method="grouped")
+    # leave 16 bits for the hash: with 2,000 customers, dozens of pairs share them (65,536 values)
+    real = btyd._bits
+    monkeypatch.setattr(btyd, "_bits", lambda df: (lambda p_lo, bp, br: (p_lo, bp, 48 - bp))(*real(df)))
+    calls = []
+    hashed = btyd._hashed_runs
+    monkeypatch.setattr(btyd, "_hashed_runs", lambda df, p0: calls.append(df.height) or hashed(df, p0))
+    fast = btyd_summary(log, "2024-12-01", method="sorted")
+    assert calls and fast.equals(ref) and fast.height == log["customer_id"].drop_nulls().n_unique()
+
+
+@pytest.mark.parametrize("text", [False, True])
+def test_btyd_sorted_same_day_rows_summing_to_zero_match_the_grouped_table(text):
+    t = lambda d, h: dt.datetime(2024, 1, d, h, tzinfo=dt.timezone.utc)  # noqa: E731
+    rows = [  # customer 7: a first day of +0.3, -0.1, -0.2 (net zero), then a day of 5 and -5 (net zero), then 2
+        (7, t(1, 9), 0.3), (7, t(1, 10), -0.1), (7, t(1, 11), -0.2), (7, t(3, 9), 5.0), (7, t(3, 10), -5.0),
+        (7, t(4, 9), 2.0), (3, t(2, 9), 1.0), (3, t(2, 10), 2.5), (3, t(5, 9), 4.0), (9, t(6, 9), 8.0),
+    ]
+    log = pl.DataFrame(rows, schema={"customer_id": pl.Int64, "timestamp": pl.Datetime("us", "UTC"), "amount": pl.Float64},
+                       orient="row")
+    if text:
+        log = log.with_columns(pl.col("customer_id").cast(pl.String))
+    fast = btyd_summary(log, "2024-01-10", method="sorted")
+    assert fast.equals(btyd_summary(log, "2024-01-10", method="grouped"))
+    # customer 3: days 2 (3.5) and 5 (4.0); customer 7: days 1 (0), 3 (0), 4 (2): mean of 0 and 2
+    assert fast.select("frequency", "recency", "T", "monetary_value").rows() == [
+        (1.0, 3.0, 8.0, 4.0), (2.0, 3.0, 9.0, 1.0), (0.0, 0.0, 4.0, 0.0)]
