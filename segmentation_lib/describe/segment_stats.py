@@ -43,7 +43,7 @@ from typing import Any, Mapping, Sequence
 import polars as pl
 
 from segmentation_lib.errors import DataError
-from segmentation_lib.features.common import order_key, rounded_money
+from segmentation_lib.features.common import MONEY_DECIMALS, order_key, rounded_money
 from segmentation_lib.segment.sizes import with_shares
 
 #: the label of the Total row and of rolled-up grouping columns
@@ -222,8 +222,8 @@ def _finish(parts: list[pl.DataFrame], grand: pl.DataFrame, unknown_df: pl.DataF
 def customer_totals(transactions: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """One row per customer of the log (rows without a customer id: one row with a null id):
     ``customer_id``, ``transactions`` (distinct orders by :func:`~segmentation_lib.features.common.order_key`),
-    ``units`` (sum of ``quantity``, when the log has it) and ``spend`` (sum of ``amount``, not rounded),
-    in no particular order.
+    ``units`` (sum of ``quantity``, when the log has it) and ``spend`` (sum of ``amount``, rounded
+    by :func:`~segmentation_lib.features.common.rounded_money`), in no particular order.
 
     Two streaming group-bys (by customer and order, then by customer) over the few columns needed:
     what :func:`segment_stats` sums per segment instead of grouping the whole log per segmentation.
@@ -246,7 +246,7 @@ def customer_totals(transactions: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
                  .group_by("customer_id", "_order").agg(sums))
     return (per_order.group_by("customer_id")
             .agg(pl.col("_order").drop_nulls().len().cast(pl.Int64).alias("transactions"),
-                 *[pl.col(c).sum() for c in (["units"] if has_units else []) + ["spend"]])
+                 *([pl.col("units").sum()] if has_units else []), rounded_money(pl.col("spend").sum()).alias("spend"))
             .collect(engine="streaming"))
 
 
@@ -254,7 +254,7 @@ def _from_totals(rows: pl.LazyFrame, keys: list[str], total: bool, rollup: bool,
                  unknown: pl.LazyFrame) -> SegmentStats:
     """:func:`segment_stats` from per-customer totals joined to the assignments (one row per customer)."""
     aggs = [pl.len().cast(pl.Int64).alias("customers"), pl.col("transactions").sum().cast(pl.Int64),
-            *([pl.col("units").sum()] if has_units else []), rounded_money(pl.col("spend").sum()).alias("spend")]
+            *([pl.col("units").sum()] if has_units else []), _exact_money_sum(pl.col("spend")).alias("spend")]
     rows = rows.collect(engine="streaming").lazy()  # one join, shared by every grouping set
     sets = grouping_sets(keys, total, rollup)
     frames = []
@@ -266,6 +266,14 @@ def _from_totals(rows: pl.LazyFrame, keys: list[str], total: bool, rollup: bool,
         frames.append(lf.select(*keys, pl.all().exclude(keys)))
     *parts, grand, unknown_df = pl.collect_all([*frames, rows.select(aggs), unknown])
     return _finish(parts, grand, unknown_df, keys, has_units, False, {})
+
+
+def _exact_money_sum(spend: pl.Expr) -> pl.Expr:
+    """The sum of money values already rounded to ``MONEY_DECIMALS``, in integer units of that
+    precision: exact, so the same whatever the threads' summation order (a float sum of ~10 million
+    rows drifts by 1e-5 at a total of 5e8, more than the rounding hides)."""
+    scale = 10 ** MONEY_DECIMALS
+    return rounded_money((spend * scale).round().cast(pl.Int64).sum() / scale)
 
 
 def _unknown_flag(value: Any) -> pl.Expr:
