@@ -43,7 +43,7 @@ from typing import Any, Mapping, Sequence
 import polars as pl
 
 from segmentation_lib.errors import DataError
-from segmentation_lib.features.common import order_key, rounded_money
+from segmentation_lib.features.common import MONEY_DECIMALS, order_key, rounded_money
 from segmentation_lib.segment.sizes import with_shares
 
 #: the label of the Total row and of rolled-up grouping columns
@@ -93,6 +93,7 @@ def segment_stats(
     rollup: bool = False,
     split_unknown: bool = False,
     unknown_customer_value: Any = None,
+    totals: pl.DataFrame | pl.LazyFrame | None = None,
 ) -> SegmentStats:
     """Transaction statistics per segment (see the module docstring for every column).
 
@@ -111,6 +112,11 @@ def segment_stats(
     ``<col>_unknown`` and ``<col>_total`` (identified + unknown) for ``transactions``, ``units``,
     ``spend`` and the per-transaction / per-unit ratios, and for each extra aggregation. A group
     column from the assignments is null for unknown rows (they have no assignment).
+
+    Without extra aggregations, unknown-customer split or grouping columns of the log, the log is
+    aggregated once per customer (:func:`customer_totals`) and the segments are groups of that small
+    table: the same table, at a fraction of the cost. ``totals`` passes that per-customer table when
+    the caller already has it (e.g. one table for several segmentations of the same log).
     """
     seg_cols = [segment_cols] if isinstance(segment_cols, str) else list(segment_cols)
     keys = seg_cols + [c for c in group_cols if c not in seg_cols]
@@ -138,6 +144,13 @@ def segment_stats(
     joined = joined_all.filter(~unk)
     has_units = "quantity" in tx_cols
     extras = dict(extra_aggs or {})
+    if not extras and not split and not any(c in tx_cols for c in keys):
+        # every customer is in one group: the groups are sums over the per-customer totals
+        per_customer = (customer_totals(tx) if totals is None else totals).lazy()
+        unknown_total = per_customer.filter(pl.col("customer_id").is_null()).select(
+            pl.col("transactions").sum().cast(pl.Int64).alias("n"))
+        return _from_totals(per_customer.filter(pl.col("customer_id").is_not_null()).join(asg, on="customer_id", how="left"),
+                            keys, total, rollup, has_units, unknown_total)
 
     def aggs(with_customers: bool = True) -> list[pl.Expr]:
         out = [pl.col("customer_id").n_unique().cast(pl.Int64).alias("customers")] if with_customers else []
@@ -177,8 +190,13 @@ def segment_stats(
         order_key(tx_cols, timestamp=pl.col("timestamp") if "timestamp" in tx_cols else None).drop_nulls().n_unique()
         .cast(pl.Int64).alias("n"))
     *parts, grand, unknown_df = pl.collect_all([*frames, joined.select(aggs()), unknown])
-    table = pl.concat(parts, how="vertical_relaxed")
+    return _finish(parts, grand, unknown_df, keys, has_units, split, extras)
 
+
+def _finish(parts: list[pl.DataFrame], grand: pl.DataFrame, unknown_df: pl.DataFrame, keys: list[str],
+            has_units: bool, split: bool, extras: Mapping[str, pl.Expr]) -> SegmentStats:
+    """The stacked group tables with their ratios and shares (of the ``grand`` total), in the column order."""
+    table = pl.concat(parts, how="vertical_relaxed")
     g = grand.row(0, named=True)
     derived = [_ratio("spend", "customers", "spend_per_customer"), _ratio("spend", "transactions", "spend_per_transaction"),
                _ratio("transactions", "customers", "transactions_per_customer")]
@@ -199,6 +217,59 @@ def segment_stats(
     for suffix in split_derived:
         order += [f"{c}_{suffix}" for c in SPLIT_COLUMNS if f"{c}_{suffix}" in table.columns] + [f"{n}_{suffix}" for n in extras]
     return SegmentStats(table.select(order), int(unknown_df.item()))
+
+
+def customer_totals(transactions: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """One row per customer of the log (rows without a customer id: one row with a null id):
+    ``customer_id``, ``transactions`` (distinct orders by :func:`~segmentation_lib.features.common.order_key`),
+    ``units`` (sum of ``quantity``, when the log has it) and ``spend`` (sum of ``amount``, rounded
+    by :func:`~segmentation_lib.features.common.rounded_money`), in no particular order.
+
+    One streaming group-by over the few columns needed (peak ~1.3 GB for 10.6M rows, 1M customers):
+    what :func:`segment_stats` sums per segment instead of grouping the whole log per segmentation.
+
+    >>> import datetime as dt
+    >>> t = dt.datetime(2024, 1, 1)
+    >>> tx = pl.DataFrame({"customer_id": ["a", "a", "a"], "timestamp": [t, t, t],
+    ...                    "order_id": ["1", "1", "2"], "amount": [10.0, 5.0, -2.0]})
+    >>> customer_totals(tx).rows()
+    [('a', 2, 13.0)]
+    """
+    lf = transactions.lazy()
+    cols = lf.collect_schema().names()
+    has_units = "quantity" in cols
+    order = order_key(cols).struct.field("order")  # the customer part of the key is the group
+    return (lf.group_by("customer_id")
+            .agg(order.drop_nulls().n_unique().cast(pl.Int64).alias("transactions"),
+                 *([pl.col("quantity").cast(pl.Float64).sum().alias("units")] if has_units else []),
+                 rounded_money(pl.col("amount").cast(pl.Float64).sum()).alias("spend"))
+            .collect(engine="streaming"))
+
+
+def _from_totals(rows: pl.LazyFrame, keys: list[str], total: bool, rollup: bool, has_units: bool,
+                 unknown: pl.LazyFrame) -> SegmentStats:
+    """:func:`segment_stats` from per-customer totals joined to the assignments (one row per customer)."""
+    aggs = [pl.len().cast(pl.Int64).alias("customers"), pl.col("transactions").sum().cast(pl.Int64),
+            *([pl.col("units").sum()] if has_units else []), _exact_money_sum(pl.col("spend")).alias("spend")]
+    rows = rows.collect(engine="streaming").lazy()  # one join, shared by every grouping set
+    sets = grouping_sets(keys, total, rollup)
+    frames = []
+    for gs in sets:
+        lf = _grouped(rows, gs, aggs)
+        if len(sets) > 1:
+            lf = lf.with_columns([pl.col(c).cast(pl.String) for c in gs]
+                                 + [pl.lit(TOTAL_LABEL, pl.String).alias(c) for c in keys if c not in gs])
+        frames.append(lf.select(*keys, pl.all().exclude(keys)))
+    *parts, grand, unknown_df = pl.collect_all([*frames, rows.select(aggs), unknown])
+    return _finish(parts, grand, unknown_df, keys, has_units, False, {})
+
+
+def _exact_money_sum(spend: pl.Expr) -> pl.Expr:
+    """The sum of money values already rounded to ``MONEY_DECIMALS``, in integer units of that
+    precision: exact, so the same whatever the threads' summation order (a float sum of ~10 million
+    rows drifts by 1e-5 at a total of 5e8, more than the rounding hides)."""
+    scale = 10 ** MONEY_DECIMALS
+    return rounded_money((spend * scale).round().cast(pl.Int64).sum() / scale)
 
 
 def _unknown_flag(value: Any) -> pl.Expr:

@@ -104,18 +104,21 @@ def cohort_table(
     ts = pl.col("timestamp")
     if end is not None:
         lf = lf.filter(_not_after(ts, end, schema["timestamp"]))
-    end_idx = lf.select(_period_index(ts.max(), period)).collect().item() if end is None else \
-        pl.select(_period_index(pl.lit(end), period)).item()
-    active = (lf.filter((pl.col("amount") > 0) & pl.col("customer_id").is_not_null())
-              .select("customer_id", _period_index(ts, period).alias("p"))
-              .unique())
-    first = active.group_by("customer_id").agg(pl.col("p").min().alias("c"))
-    sizes = first.group_by("c").agg(pl.len().cast(pl.Int64).alias("customers"))
-    counts = (active.join(first, on="customer_id")
-              .group_by("c", (pl.col("p") - pl.col("c")).alias("period_number"))
-              .agg(pl.len().cast(pl.Int64).alias("active")))
+    # one streaming group-by over the log: a cell per (customer, period) with any row, and whether it
+    # holds a purchase; the period index grows with the timestamp, so the last cell is the data's end
+    cells = (lf.group_by("customer_id", _period_index(ts, period).alias("p"))
+             .agg((pl.col("amount") > 0).any().alias("bought"))
+             .collect(engine="streaming"))
+    end_idx = cells["p"].max() if end is None else pl.select(_period_index(pl.lit(end), period)).item()
     if end_idx is None:  # no rows at all
         return _empty()
+    counts = (cells.lazy().filter(pl.col("bought") & pl.col("customer_id").is_not_null())
+              .with_columns(pl.col("p").min().over("customer_id").alias("c"))
+              .group_by("c", (pl.col("p") - pl.col("c")).alias("period_number"))
+              .agg(pl.len().cast(pl.Int64).alias("active"))
+              .collect().lazy())
+    # every customer buys in the period of their first purchase: the cohort sizes are the period-0 cells
+    sizes = counts.filter(pl.col("period_number") == 0).select("c", pl.col("active").alias("customers"))
     grid = (sizes.with_columns(pl.int_ranges(0, pl.lit(int(end_idx), pl.Int64) - pl.col("c") + 1).alias("period_number"))
             .explode("period_number")
             .drop_nulls("period_number")

@@ -403,7 +403,7 @@ def write_segment_stats(ctx: RunContext, data: DataStage, assignments: pl.DataFr
     the statistics, and ``unknown_customer_rows`` (the data-quality ``null_customer`` row count:
     the clean transactions hold no row without a customer id, so it cannot be counted from them).
     """
-    from segmentation_lib.describe.segment_stats import segment_stats
+    from segmentation_lib.describe.segment_stats import customer_totals, segment_stats
 
     path = ctx.run_dir / SEGMENT_STATS_FILE
     # the RFM stage writes its rows and the clustering stage adds its own: rows of the other
@@ -411,7 +411,8 @@ def write_segment_stats(ctx: RunContext, data: DataStage, assignments: pl.DataFr
     kept = pl.read_parquet(path).filter(~pl.col("segmentation").is_in(list(segmentations))) if path.is_file() else None
     unknown = unknown_customer_rows(data.quality)
     parts = [] if kept is None else [kept.drop("unknown_customer_rows")]
-    parts += [segment_stats(data.scan(), assignments.select("customer_id", col), col).table
+    totals = customer_totals(data.scan())  # one pass over the log, shared by the segmentations
+    parts += [segment_stats(data.scan(), assignments.select("customer_id", col), col, totals=totals).table
               .select(pl.lit(name).alias("segmentation"), pl.col(col).cast(pl.String).alias("segment"), pl.all().exclude(col))
               for name, col in segmentations.items()]
     out = pl.concat(parts, how="vertical_relaxed").with_columns(pl.lit(unknown, pl.Int64).alias("unknown_customer_rows"))
