@@ -38,3 +38,16 @@ def test_chunked_scoring_equals_all_at_once(monkeypatch: pytest.MonkeyPatch) -> 
     chunked = score_customers(seg, data)
     assert whole.equals(chunked)
     assert np.array_equal(chunked["segment"].to_numpy(), seg.labels_)  # scoring the training rows = fit labels
+
+
+def test_chunked_surrogate_equals_all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from segmentation_lib.segment import surrogate
+    from segmentation_lib.segment.surrogate import SurrogateRules
+
+    data, truth = planted(seed=6)
+    whole = SurrogateRules(max_depth=3, features=list(data.columns[1:]), random_state=1).fit(data, truth)
+    monkeypatch.setattr(surrogate, "PREDICT_CHUNK", 13)
+    chunked = SurrogateRules(max_depth=3, features=list(data.columns[1:]), random_state=1).fit(data, truth)
+    assert np.array_equal(whole.predict(data), chunked.predict(data))
+    assert whole.fidelity_ == chunked.fidelity_ > 0.9 and whole.recall_ == chunked.recall_
+    assert whole.rules_text() == chunked.rules_text()
