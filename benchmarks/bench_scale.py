@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -153,14 +154,24 @@ def _tree_rss(pid: int) -> dict[int, tuple[int, str]]:
     return keep
 
 
-def run_once(folder: Path, log: Path) -> dict:
-    """``segment run`` on the folder in a fresh process; seconds, peak RSS per process, manifest."""
+def _running_step(log: Path) -> str:
+    """The last progress line of the run log (which notebook was running)."""
+    lines = [ln for ln in log.read_text(errors="replace").splitlines() if "report " in ln]
+    return lines[-1].split("Z ", 1)[-1] if lines else "start-up"
+
+
+def run_once(folder: Path, log: Path, max_gb: float = 12.0) -> dict:
+    """``segment run`` on the folder in a fresh process; seconds, peak RSS per process, manifest.
+
+    The run is stopped (its process group killed) when the tree's resident memory exceeds
+    ``max_gb``: the machine is shared; the result then says which notebook was running."""
     cfg = write_config(folder)
+    shutil.rmtree(folder / "runs", ignore_errors=True)  # each run alone: "since last run" has no earlier run
     exe = Path(sys.executable).with_name("segment")
     t0 = time.perf_counter()
     with open(log, "w") as fh:
         proc = subprocess.Popen([str(exe), "run", "--config", str(cfg)], stdout=fh, stderr=subprocess.STDOUT,
-                                cwd=folder, env={**os.environ, "TQDM_DISABLE": "1"})
+                                cwd=folder, env={**os.environ, "TQDM_DISABLE": "1"}, start_new_session=True)
         peak: dict[int, tuple[int, str, float]] = {}  # pid -> (peak rss, cmd, first seen)
         tree_peak = 0
         while proc.poll() is None:
@@ -170,11 +181,20 @@ def run_once(folder: Path, log: Path) -> dict:
             for p, (r, cmd) in snap.items():
                 old = peak.get(p, (0, cmd, now))
                 peak[p] = (max(old[0], r), cmd, old[2])
+            if tree_peak > max_gb * 1e9:
+                killed = _running_step(log)
+                os.killpg(proc.pid, 9)
+                proc.wait()
+                break
             time.sleep(0.25)
+        else:
+            killed = None
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        return {"ok": False, "seconds": seconds, "log": str(log), "peak_gb": max((v[0] for v in peak.values()), default=0) / 1e9}
-    runs = sorted((folder / "runs").glob("scale*/manifest.json"), key=lambda p: p.stat().st_mtime)
+        return {"ok": False, "seconds": round(seconds, 1), "log": str(log), "killed_over_max_gb_in": killed,
+                "last_step": _running_step(log), "tree_peak_gb": round(tree_peak / 1e9, 2),
+                "peak_gb": round(max((v[0] for v in peak.values()), default=0) / 1e9, 2)}
+    runs = sorted((folder / "runs").glob("*/manifest.json"), key=lambda p: p.stat().st_mtime)
     man = json.loads(runs[-1].read_text()) if runs else {}
     kernels = sorted((v for v in peak.values() if "ipykernel" in v[1]), key=lambda v: v[2])
     nb = list(man.get("notebook_seconds", {}))
@@ -182,8 +202,11 @@ def run_once(folder: Path, log: Path) -> dict:
                      "kernel_peak_gb": round(kernels[i][0] / 1e9, 2) if i < len(kernels) else None}
               for i, name in enumerate(nb)}
     main = peak.get(proc.pid, (0, "", 0))[0]
+    top = [{"gb": round(v[0] / 1e9, 2), "start_s": round(v[2], 1), "cmd": v[1][:120]}
+           for v in sorted(peak.values(), key=lambda v: -v[0])[:8]]
     return {"ok": True, "seconds": round(seconds, 1), "peak_gb": round(max(v[0] for v in peak.values()) / 1e9, 2),
-            "main_peak_gb": round(main / 1e9, 2), "tree_peak_gb": round(tree_peak / 1e9, 2), "notebooks": per_nb}
+            "main_peak_gb": round(main / 1e9, 2), "tree_peak_gb": round(tree_peak / 1e9, 2), "notebooks": per_nb,
+            "processes": top}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--include-100m", action="store_true", help="also run 100M rows (about 10M customers)")
     ap.add_argument("--chunk-customers", type=int, default=250_000)
     ap.add_argument("--generate-only", action="store_true")
+    ap.add_argument("--max-gb", type=float, default=12.0, help="stop a run whose processes hold more than this (GB)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     a = ap.parse_args(argv)
     sizes = [parse_size(s) for s in a.sizes.split(",") if s.strip()]
@@ -202,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         folder, man = ensure_data(rows, a.chunk_customers)
         if a.generate_only:
             continue
-        r = run_once(folder, folder / "run.log")
+        r = run_once(folder, folder / "run.log", a.max_gb)
         r.update(size=f"{rows // 10**6}M", rows=man["rows"]["transactions"], customers=man["n_customers"])
         results.append(r)
         print(json.dumps(r), flush=True)
