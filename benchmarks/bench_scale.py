@@ -180,7 +180,7 @@ def run_once(folder: Path, log: Path, max_gb: float = 12.0) -> dict:
             now = time.perf_counter() - t0
             for p, (r, cmd) in snap.items():
                 old = peak.get(p, (0, cmd, now))
-                peak[p] = (max(old[0], r), cmd, old[2])
+                peak[p] = (max(old[0], r), old[1] or cmd, old[2])  # a fresh fork has no command line yet
             if tree_peak > max_gb * 1e9:
                 killed = _running_step(log)
                 os.killpg(proc.pid, 9)
@@ -196,7 +196,7 @@ def run_once(folder: Path, log: Path, max_gb: float = 12.0) -> dict:
                 "peak_gb": round(max((v[0] for v in peak.values()), default=0) / 1e9, 2)}
     runs = sorted((folder / "runs").glob("*/manifest.json"), key=lambda p: p.stat().st_mtime)
     man = json.loads(runs[-1].read_text()) if runs else {}
-    kernels = sorted((v for v in peak.values() if "ipykernel" in v[1]), key=lambda v: v[2])
+    kernels = sorted((v for p, v in peak.items() if p != proc.pid and "ipykernel" in v[1]), key=lambda v: v[2])
     nb = list(man.get("notebook_seconds", {}))
     per_nb = {name: {"seconds": man["notebook_seconds"][name],
                      "kernel_peak_gb": round(kernels[i][0] / 1e9, 2) if i < len(kernels) else None}

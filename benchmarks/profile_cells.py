@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "history.json").write_text(json.dumps({"run": run_dir.name}))
     for name in a.notebooks.split(","):
-        out = subprocess.run([sys.executable, __file__, str(a.config), "--child", name, "--run-dir", str(run_dir)],
+        out = subprocess.run([sys.executable, __file__, str(a.config.resolve()), "--child", name, "--run-dir", str(run_dir)],
                              capture_output=True, text=True, cwd=repo / "notebooks",
                              env={**os.environ, "TQDM_DISABLE": "1"})
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("[")]
