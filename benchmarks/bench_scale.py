@@ -46,6 +46,17 @@ def parse_size(text: str) -> int:
     return int(float(t[:-1] if mult > 1 else t) * mult)
 
 
+def size_label(rows: int) -> str:
+    """``10M`` / ``200k`` / ``500``: the name of a size (folder ``scale_<label>``).
+
+    >>> size_label(30_000_000), size_label(200_000)
+    ('30M', '200k')
+    """
+    if rows >= 10**6 and rows % 10**6 == 0:
+        return f"{rows // 10**6}M"
+    return f"{rows // 10**3}k" if rows % 10**3 == 0 else str(rows)
+
+
 def customers_for(rows: int) -> int:
     """Customers giving about ``rows`` demo rows: 10M -> 1M customers (10.6M rows)."""
     return max(10, int(round(rows / 10)))
@@ -108,7 +119,7 @@ def write_chunked_demo(out_dir: str | Path, n_customers: int, chunk_customers: i
 
 def ensure_data(rows: int, chunk_customers: int) -> tuple[Path, dict]:
     """The cached folder for ``rows`` (generated when missing or incomplete)."""
-    folder = DATA / f"scale_{rows // 10**6}M"
+    folder = DATA / f"scale_{size_label(rows)}"
     man = folder / "manifest.json"
     if man.exists():
         return folder, json.loads(man.read_text())
@@ -160,7 +171,17 @@ def _running_step(log: Path) -> str:
     return lines[-1].split("Z ", 1)[-1] if lines else "start-up"
 
 
-def run_once(folder: Path, log: Path, max_gb: float = 12.0) -> dict:
+def _done_notebooks(log: Path) -> dict[str, float]:
+    """Seconds of the notebooks the run log says finished (``report 2/6: 02_rfm: done in 84.3 s``)."""
+    out = {}
+    for ln in log.read_text(errors="replace").splitlines():
+        if ": done in " in ln and "report " in ln:
+            name = ln.split(": done in ")[0].rsplit(": ", 1)[-1]
+            out[name] = float(ln.split(": done in ")[1].split()[0])
+    return out
+
+
+def run_once(folder: Path, log: Path, max_gb: float = 12.0, timeout_s: float | None = None) -> dict:
     """``segment run`` on the folder in a fresh process; seconds, peak RSS per process, manifest.
 
     The run is stopped (its process group killed) when the tree's resident memory exceeds
@@ -181,8 +202,8 @@ def run_once(folder: Path, log: Path, max_gb: float = 12.0) -> dict:
             for p, (r, cmd) in snap.items():
                 old = peak.get(p, (0, cmd, now))
                 peak[p] = (max(old[0], r), old[1] or cmd, old[2])  # a fresh fork has no command line yet
-            if tree_peak > max_gb * 1e9:
-                killed = _running_step(log)
+            if tree_peak > max_gb * 1e9 or (timeout_s and now > timeout_s):
+                killed = _running_step(log) + (" (timeout)" if tree_peak <= max_gb * 1e9 else f" (over {max_gb} GB)")
                 os.killpg(proc.pid, 9)
                 proc.wait()
                 break
@@ -191,7 +212,12 @@ def run_once(folder: Path, log: Path, max_gb: float = 12.0) -> dict:
             killed = None
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        return {"ok": False, "seconds": round(seconds, 1), "log": str(log), "killed_over_max_gb_in": killed,
+        kernels = sorted((v for p, v in peak.items() if p != proc.pid and "ipykernel" in v[1]), key=lambda v: v[2])
+        done = _done_notebooks(log)
+        return {"ok": False, "seconds": round(seconds, 1), "log": str(log), "stopped_in": killed,
+                "notebooks": {n: {"seconds": sec, "kernel_peak_gb": round(kernels[i][0] / 1e9, 2) if i < len(kernels) else None}
+                              for i, (n, sec) in enumerate(done.items())},
+                "kernel_peaks_gb": [round(k[0] / 1e9, 2) for k in kernels],
                 "last_step": _running_step(log), "tree_peak_gb": round(tree_peak / 1e9, 2),
                 "peak_gb": round(max((v[0] for v in peak.values()), default=0) / 1e9, 2)}
     runs = sorted((folder / "runs").glob("*/manifest.json"), key=lambda p: p.stat().st_mtime)
@@ -216,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk-customers", type=int, default=250_000)
     ap.add_argument("--generate-only", action="store_true")
     ap.add_argument("--max-gb", type=float, default=12.0, help="stop a run whose processes hold more than this (GB)")
+    ap.add_argument("--timeout-s", type=float, default=None, help="stop a run after this many seconds (partial figures)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     a = ap.parse_args(argv)
     sizes = [parse_size(s) for s in a.sizes.split(",") if s.strip()]
@@ -226,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         folder, man = ensure_data(rows, a.chunk_customers)
         if a.generate_only:
             continue
-        r = run_once(folder, folder / "run.log", a.max_gb)
-        r.update(size=f"{rows // 10**6}M", rows=man["rows"]["transactions"], customers=man["n_customers"])
+        r = run_once(folder, folder / "run.log", a.max_gb, a.timeout_s)
+        r.update(size=size_label(rows), rows=man["rows"]["transactions"], customers=man["n_customers"])
         results.append(r)
         print(json.dumps(r), flush=True)
     if not results:
@@ -244,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nper notebook: seconds / peak GB of its kernel")
     for r in results:
         nbs = ", ".join(f"{k} {v['seconds']:.0f}s/{v['kernel_peak_gb']}GB" for k, v in r.get("notebooks", {}).items())
-        print(f"{r['size']:>5}: {nbs}")
+        print(f"{r['size']:>5}: {nbs}" + (f"  STOPPED in {r['stopped_in']}" if r.get("stopped_in") else ""))
     if a.json:
         a.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0

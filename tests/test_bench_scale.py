@@ -46,3 +46,4 @@ def test_parse_size() -> None:
     bench = _bench()
     assert [bench.parse_size(s) for s in ("10M", "30m", "2.5k", "1234")] == [10_000_000, 30_000_000, 2_500, 1_234]
     assert bench.customers_for(100_000_000) == 10_000_000
+    assert [bench.size_label(n) for n in (10_000_000, 100_000, 1_234)] == ["10M", "100k", "1234"]
