@@ -267,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         tx = r["seconds"] / base["seconds"]
         mx = r["peak_gb"] / base["peak_gb"] if base["peak_gb"] else float("nan")
         print(f"{r['size']:>5} {r['rows']:>12,} {r['customers']:>10,} {r['seconds']:>7.1f} {r['peak_gb']:>8.2f} "
-              f"{r.get('tree_peak_gb', float('nan')):>8.2f} {rx:>6.2f} {tx:>7.2f} {mx:>6.2f}" + ("" if r["ok"] else "  FAILED"))
+              f"{r.get('tree_peak_gb', float('nan')):>8.2f} {rx:>6.2f} "
+              + (f"{tx:>7.2f} {mx:>6.2f}" if r["ok"] else f"{'-':>7} {'-':>6}  STOPPED/FAILED (no ratio)"))
     print("\nper notebook: seconds / peak GB of its kernel")
     for r in results:
         nbs = ", ".join(f"{k} {v['seconds']:.0f}s/{v['kernel_peak_gb']}GB" for k, v in r.get("notebooks", {}).items())
