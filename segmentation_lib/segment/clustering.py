@@ -81,6 +81,9 @@ from segmentation_lib.segment.sampling import stratified_sample, subsample
 ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm", "agglomerative", "hdbscan")
 DEFAULT_FEATURES = ("days_since_last", "n_orders", "total_spend", "avg_order_value", "mean_days_between", "tenure_days")
 SWEEP_COLUMNS = ("k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "bic", "min_segment_share")
+#: rows preprocessed and assigned at a time: memory for the scaled features stays bounded (the
+#: preprocessing and every model's predict work row by row, so the labels do not depend on it)
+ASSIGN_CHUNK = 250_000
 
 
 def thread_limit(n_threads: int | None) -> ContextManager[Any]:
@@ -610,8 +613,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         idx = fit_rows[stratified_sample(fit_rows.size, int(self.sample_size), strata, random_state=self.random_state)]
         self.n_excluded_from_fit_ = int(n - fit_rows.size)
         self.preprocessor_[1:].fit(raw[idx])  # log1p, clipping and scaling learned on the sample
-        Z = self.preprocessor_[1:].transform(raw)
-        Zs = Z[idx]
+        Zs = self.preprocessor_[1:].transform(raw[idx])  # row-wise: the same rows as transforming all
         self.sample_index_ = idx
         self.sweep_ = None
         if self.algorithm == "hdbscan":
@@ -619,7 +621,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         else:
             k = self._choose_k(Zs)
             self._fit_k(Zs, k)
-        raw_labels, is_noise = self._predict_raw(Z)
+        raw_labels, is_noise = self._assign_chunked(raw)
         self.label_order_ = self._order_labels(raw_labels[fit_rows],
                                                order_values[fit_rows] if order_values is not None else None)
         self.labels_ = self._map(raw_labels, is_noise)
@@ -636,7 +638,10 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
                             f"on a sample of {len(idx):,} customers; {self.noise_share_:.1%} of customers are noise"
                             + (" (assigned to their nearest segment and flagged is_noise)." if self.noise == "assign"
                                else " (segment -1)."))}
-        self.segment_names_ = self._names(raw[fit_rows], self.labels_[fit_rows], selected)
+        if fit_rows.size == n:  # no row left out: no copy of the matrix
+            self.segment_names_ = self._names(raw, self.labels_, selected)
+        else:
+            self.segment_names_ = self._names(raw[fit_rows], self.labels_[fit_rows], selected)
         return self
 
     def _excluded_rows(self, X: Any, n: int) -> np.ndarray:
@@ -719,6 +724,20 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
             raw[is_noise] = self.model_.nearest_cluster(Z[is_noise])
         return raw, is_noise
 
+    def _assign_chunked(self, raw: np.ndarray, chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``_predict_raw`` of the preprocessed rows of ``raw`` (selected, filled), ``chunk`` rows at a
+        time (default ``ASSIGN_CHUNK``), so the scaled copies never hold more than one chunk.
+
+        The labels equal those of preprocessing and predicting all rows at once (both are row-wise).
+        """
+        step = int(chunk or ASSIGN_CHUNK)
+        n = raw.shape[0]
+        labels = np.empty(n, dtype=np.int64)
+        noise = np.empty(n, dtype=bool)
+        for s in range(0, n, step):
+            labels[s:s + step], noise[s:s + step] = self._predict_raw(self.preprocessor_[1:].transform(raw[s:s + step]))
+        return labels, noise
+
     def _order_labels(self, raw: np.ndarray, order_values: np.ndarray | None) -> np.ndarray:
         k = self.n_segments_
         counts = np.bincount(raw, minlength=k).astype(np.float64)
@@ -748,7 +767,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         """Like ``predict_with_noise`` for a float matrix already selected and filled (finite)."""
         check_is_fitted(self, "label_order_")
         with thread_limit(self.n_threads):
-            raw_labels, is_noise = self._predict_raw(self.preprocessor_[1:].transform(raw))
+            raw_labels, is_noise = self._assign_chunked(raw)
         return self._map(raw_labels, is_noise), is_noise
 
     def predict(self, X: Any) -> np.ndarray:

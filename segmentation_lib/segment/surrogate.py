@@ -25,6 +25,10 @@ from segmentation_lib.segment.profiles import FEATURE_LABELS, labels_series, num
 # --------------------------------------------------------------------------------------------
 
 
+#: rows run down the tree at a time by ``predict`` (the temporaries stay bounded; labels do not depend on it)
+PREDICT_CHUNK = 250_000
+
+
 def _sql_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -96,7 +100,8 @@ class SurrogateRules(BaseEstimator):
         self.integer_features_ = [c for j, c in enumerate(cols) if np.array_equal(X[idx, j], np.round(X[idx, j]))]
         self.classes_ = self.tree_.classes_
         self.names_ = {int(c): (names or {}).get(int(c), f"Segment {int(c)}") for c in self.classes_}
-        pred = self.predict(features)
+        pred = self._predict_matrix(X)  # the matrix built above (predict(features) would build it again)
+        del X
         self.fidelity_ = float((pred == y).mean())
         self.recall_ = {int(c): float((pred[y == c] == c).mean()) for c in self.classes_}
         self.leaves_ = self._leaves()
@@ -152,9 +157,16 @@ class SurrogateRules(BaseEstimator):
     def predict(self, features: Any) -> np.ndarray:
         """Segment of every row by the tree, evaluated in float64 (same semantics as ``to_sql``)."""
         check_is_fitted(self, "tree_")
-        X = self._matrix(features, list(self.feature_names_in_))
+        return self._predict_matrix(self._matrix(features, list(self.feature_names_in_)))
+
+    def _predict_matrix(self, X: np.ndarray) -> np.ndarray:
+        """Segment of every row of the filled matrix ``X``, ``PREDICT_CHUNK`` rows at a time (bounded temporaries)."""
         leaf_class = self.classes_[self.tree_.tree_.value[:, 0, :].argmax(axis=1)]
-        return leaf_class[self._leaf_ids(X)]
+        out = np.empty(X.shape[0], dtype=leaf_class.dtype)
+        chunk = int(PREDICT_CHUNK)
+        for s in range(0, X.shape[0], chunk):
+            out[s:s + chunk] = leaf_class[self._leaf_ids(X[s:s + chunk])]
+        return out
 
     def _leaves(self) -> list[dict[str, Any]]:
         t = self.tree_.tree_
