@@ -497,10 +497,12 @@ def preflight(cfg: Mapping[str, Any], config_path: Path | str,
         check_segment_map(seg_map, map_bins(rc.get("bins") or 5), source=f"{config_path}: rfm.segment_map")
     if cfg.get("rules"):
         check_rules(cfg["rules"])
-    check_text_features(cfg, config_path)  # a text clustering feature needs a declared encoding
     data = cfg.get("data") or {}
-    if not data.get("path") and not data.get("table"):
-        return usage_preflight(cfg, config_path, notebooks if kit_notebooks else ())
+    if not data.get("path") and not data.get("table"):  # first: a run with no log at all says so before the rest
+        span = usage_preflight(cfg, config_path, notebooks if kit_notebooks else ())
+        check_text_features(cfg, config_path)
+        return span
+    check_text_features(cfg, config_path)  # a text clustering feature needs a declared encoding
     if not data.get("path"):  # nothing to read (notebooks of one's own that read no log)
         return {"rows": None, "purchases": None, "first": None, "last": None}
     from segmentation_lib.validate.feedback import check_feedback_sources
