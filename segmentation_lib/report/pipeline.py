@@ -523,21 +523,29 @@ def preflight(cfg: Mapping[str, Any], config_path: Path | str,
                         "or the row is a cancellation), so there is nothing to segment. Fix: check that "
                         "data.columns.amount is the sale amount with purchases positive (a refunds-only export, or "
                         "amounts with the sign reversed, look like this).")
-    first, last = span["first"], span["last"]
-    holdout = int((cfg.get("validation") or {}).get("holdout_days") or 0)
-    if first is not None and holdout and any(Path(str(n)).stem in HOLDOUT_NOTEBOOKS for n in notebooks):
-        as_of = (cfg.get("run") or {}).get("as_of")
-        end = (dt.datetime.fromisoformat(str(as_of)).replace(tzinfo=dt.timezone.utc) if as_of else
-               dt.datetime(last.year, last.month, last.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1))
-        history = (end.date() - first.date()).days
-        if history <= holdout:
-            raise ConfigError(
-                f"{config_path}: validation.holdout_days ({holdout}) is not shorter than the history: the transactions "
-                f"run from {first.date()} to {last.date()} and the run ends at {end.date()} ({history:,} days), so no "
-                f"customer has a purchase before the holdout. Fix: set validation.holdout_days below {history} (about a "
-                f"quarter of the history, e.g. {max(1, history // 4)}), or give a longer log."
-            )
+    check_holdout(cfg, config_path, notebooks, span["first"], span["last"], ("transactions", "customer", "purchase", "log"))
     return span
+
+
+def check_holdout(cfg: Mapping[str, Any], config_path: Path | str, notebooks: Sequence[str], first: Any, last: Any,
+                  words: tuple[str, str, str, str]) -> None:
+    """ConfigError when a page with a holdout (``HOLDOUT_NOTEBOOKS``) is asked for and ``validation.holdout_days``
+    is not shorter than the history from ``first`` to the run's end; ``words`` name the log in the message
+    (what runs, who has, what they have before the holdout, what to give longer)."""
+    holdout = int((cfg.get("validation") or {}).get("holdout_days") or 0)
+    if first is None or not holdout or not any(Path(str(n)).stem in HOLDOUT_NOTEBOOKS for n in notebooks):
+        return
+    as_of = (cfg.get("run") or {}).get("as_of")
+    end = (dt.datetime.fromisoformat(str(as_of)).replace(tzinfo=dt.timezone.utc) if as_of else
+           dt.datetime(last.year, last.month, last.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1))
+    history = (end.date() - first.date()).days
+    if history <= holdout:
+        rows, who, what, log = words
+        raise ConfigError(
+            f"{config_path}: validation.holdout_days ({holdout}) is not shorter than the history: the {rows} "
+            f"run from {first.date()} to {last.date()} and the run ends at {end.date()} ({history:,} days), so no "
+            f"{who} has {'a ' if what == 'purchase' else ''}{what} before the holdout. Fix: set validation.holdout_days "
+            f"below {history} (about a quarter of the history, e.g. {max(1, history // 4)}), or give a longer {log}.")
 
 
 def check_text_features(cfg: Mapping[str, Any], config_path: Path | str) -> None:
@@ -602,19 +610,7 @@ def usage_preflight(cfg: Mapping[str, Any], config_path: Path | str, notebooks: 
     ts = pl.col("timestamp")
     span = load_events(cfg).select(rows=pl.len(), first=ts.min(), last=ts.max()).collect().row(0, named=True)
     span = {**span, "purchases": None, "skipped": skipped_pages(cfg, notebooks)}
-    first, last = span["first"], span["last"]
-    holdout = int((cfg.get("validation") or {}).get("holdout_days") or 0)
-    if first is not None and holdout and any(Path(str(n)).stem in HOLDOUT_NOTEBOOKS for n in notebooks):
-        as_of = (cfg.get("run") or {}).get("as_of")
-        end = (dt.datetime.fromisoformat(str(as_of)).replace(tzinfo=dt.timezone.utc) if as_of else
-               dt.datetime(last.year, last.month, last.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1))
-        history = (end.date() - first.date()).days
-        if history <= holdout:
-            raise ConfigError(
-                f"{config_path}: validation.holdout_days ({holdout}) is not shorter than the history: the events "
-                f"run from {first.date()} to {last.date()} and the run ends at {end.date()} ({history:,} days), so no "
-                f"account has activity before the holdout. Fix: set validation.holdout_days below {history} (about a "
-                f"quarter of the history, e.g. {max(1, history // 4)}), or give a longer event log.")
+    check_holdout(cfg, config_path, notebooks, span["first"], span["last"], ("events", "account", "activity", "event log"))
     return span
 
 
