@@ -154,7 +154,9 @@ def step_duckdb(path: Path) -> int:
            CASE WHEN n > 1 THEN (total - first_a) / (n - 1) ELSE 0 END AS monetary_value
     FROM f ORDER BY customer_id"""
     res = con.execute(sql)
-    out = res.pl() if hasattr(res, "pl") else res.fetch_arrow_table()  # duckdb 2 has no .pl()
+    # the result as Arrow: duckdb 1.x has .pl()/.fetch_arrow_table(), duckdb 2 .to_arrow_table()
+    fetch = next(getattr(res, m) for m in ("pl", "to_arrow_table", "fetch_arrow_table", "arrow") if hasattr(res, m))
+    out = fetch()
     con.close()
     return len(out)
 
