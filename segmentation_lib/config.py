@@ -63,6 +63,7 @@ CHOICES: dict[str, tuple] = {
 #: "num" = any number; bounds are inclusive unless written as ("(", value) / (value, ")")
 NUMBERS: dict[str, tuple[str, Any, Any, bool]] = {
     "run.seed": ("int", None, None, False),
+    "data.partition_rows": ("int", 1000, None, False),
     "quality.outlier_quantile": ("num", ("(", 0), (1, ")"), False),
     "rfm.value_engagement.value_cut": ("num", ("(", 0), (1, ")"), False),
     "rfm.value_engagement.engagement_cut": ("num", ("(", 0), (1, ")"), False),

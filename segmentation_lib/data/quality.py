@@ -54,6 +54,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 import polars as pl
 
@@ -500,22 +501,33 @@ def _collect(lf: pl.LazyFrame, source: str | None) -> pl.DataFrame:
 
 
 def _raise_on_errors(df: pl.DataFrame, stats: dict, policy: QualityPolicy, columns: list[str], where: str) -> None:
-    """DataError for `error` policies that fired and for columns where nothing could be read."""
+    """DataError for `error` policies that fired (the log-level stops are in :func:`_merge_parts`)."""
     for rule in ("null_customer", "bad_timestamp", "implausible_timestamp"):
         if getattr(policy, rule) == "error" and stats[f"n_{rule}"]:
             ex = _rename_raw(_examples(df, pl.col(f"_f_{rule}"), _example_cols(columns, rule), 3))
             raise DataError(f"{where}: {stats[f'n_{rule}']:,} row(s) have a {DESCRIPTIONS[rule]} and quality.{rule} "
                             f"is 'error' (e.g. {_jsonable(ex)}). Fix: correct these rows, or set quality.{rule}: drop "
                             "to exclude and count them.")
-    rows_in = stats["rows_in"]
-    if rows_in and stats["n_non_numeric_amount"] == rows_in:
-        ex = df["_raw_amount"].drop_nulls().unique(maintain_order=True).head(3).to_list()
-        raise DataError(f"{where}: none of the {rows_in:,} amounts is a number (e.g. {ex}). Fix: map "
-                        "data.columns.amount (or quantity and unit_price) to numeric columns.")
-    if rows_in and stats["n_bad_timestamp"] == rows_in:
-        ex = df["_raw_timestamp"].drop_nulls().unique(maintain_order=True).head(3).to_list()
-        raise DataError(f"{where}: none of the {rows_in:,} timestamps could be read (e.g. {ex}). Fix: map "
-                        "data.columns.timestamp to the date column and set data.date_format to its format.")
+
+
+def money_units(amount: pl.Expr) -> pl.Expr:
+    """Amounts as exact Int128 multiples of 2**-60 (as the BTYD summary sums money): sums of these are
+    exact, so the same for any row order or partitioning; :func:`units_to_money` turns a sum back."""
+    return (amount.cast(pl.Float64) * float(2**60)).cast(pl.Int128)
+
+
+def units_to_money(units: pl.Expr) -> pl.Expr:
+    """A sum of :func:`money_units` as Float64 (rounded once)."""
+    return units.cast(pl.Float64) / float(2**60)
+
+
+def exact_sum(amount: pl.Expr) -> pl.Expr:
+    """The sum of an amount column, exact then rounded once (:func:`money_units`).
+
+    >>> pl.DataFrame({"a": [2.5, 0.25, -1.0]}).select(exact_sum(pl.col("a"))).item()
+    1.75
+    """
+    return units_to_money(money_units(amount).sum())
 
 
 def _customer_accounting(df: pl.DataFrame, keep: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -527,7 +539,7 @@ def _customer_accounting(df: pl.DataFrame, keep: pl.Expr) -> tuple[pl.DataFrame,
     cust = (df.lazy().filter(~pl.col("_f_null_customer"))
             .select("customer_id", _k=keep, _a=pl.when(keep).then(pl.col("amount")).otherwise(0.0))
             .group_by("customer_id")
-            .agg(n_rows=pl.len(), kept_rows=pl.col("_k").sum(), net=pl.col("_a").sum())
+            .agg(n_rows=pl.len(), kept_rows=pl.col("_k").sum(), net=exact_sum(pl.col("_a")))
             .collect())
     dropped_ids = cust.filter(pl.col("kept_rows") == 0)["customer_id"]
     dropped = (df.lazy().filter(~pl.col("_f_null_customer") & pl.col("customer_id").is_in(dropped_ids.implode()))
@@ -537,28 +549,167 @@ def _customer_accounting(df: pl.DataFrame, keep: pl.Expr) -> tuple[pl.DataFrame,
     return cust, cust.filter(pl.col("kept_rows") > 0), dropped
 
 
-def clean_transactions(
-    lf: pl.LazyFrame | pl.DataFrame,
-    as_of: str | dt.date | dt.datetime | None = None,
-    policy: QualityPolicy | Mapping | None = None,
-    source: str | None = None,
-) -> tuple[pl.DataFrame, DataQualityReport]:
-    """Apply the quality rules; return the clean canonical frame and the report.
+#: rows per customer partition when a large log is cleaned out of core (``clean_transactions_to``): the
+#: rows of one partition are held at a time (about 0.3 GB per million rows of a demo-shaped log)
+PARTITION_ROWS = 4_000_000
+#: order ids checked for spreadsheet notation (a sample: the first rows)
+ORDER_ID_SAMPLE = 20_000
+_ROW = "_row"  # the source row number: examples and zones are reported in file order whatever the partitions
 
-    The clean frame has the canonical columns, the extra source columns, ``is_return`` (and
-    ``is_cancellation`` / ``is_outlier`` when present); helper columns are dropped.
 
-    >>> raw = pl.DataFrame({"customer_id": ["a", None], "timestamp": [dt.datetime(2024, 1, 1)] * 2,
-    ...                     "amount": [5.0, 3.0]}).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
-    >>> clean, rep = clean_transactions(raw)
-    >>> clean.height, rep["null_customer"].excluded
-    (1, 1)
-    """
-    if policy is None:
-        policy = QualityPolicy()
-    elif not isinstance(policy, QualityPolicy):
-        policy = QualityPolicy.from_config(policy)
-    as_of_dt = parse_as_of(as_of)
+@dataclass
+class _Part:
+    """What one customer partition of the log contributes to the quality report (see ``clean_transactions``).
+
+    Customers are disjoint between partitions, so counts and customer counts add up; examples carry
+    the source row number, so the first examples of the whole log can be picked from the partitions'."""
+
+    out: pl.DataFrame          # kept rows (before the customer-level outlier rule), with is_return and _row
+    stats: dict
+    cust: pl.DataFrame         # every customer: n_rows, kept_rows, net
+    dropped: pl.DataFrame      # customers with no kept row, with their reasons
+    examples: dict             # rule -> up to 5 rows (with _row)
+    raw: dict                  # "_raw_amount" / "_raw_timestamp" -> up to 3 distinct unreadable values
+    zones: pl.DataFrame | None  # per UTC offset: rows; zone pairs: distinct (customer, zone) of valid ids
+    zone_pairs: pl.DataFrame | None
+    zone_examples: pl.DataFrame | None
+    purchases: int
+    rows_kept: int
+
+
+def _clean_part(lf: pl.LazyFrame, columns: list[str], id_dtype: pl.DataType, as_of_dt: dt.datetime | None,
+                policy: QualityPolicy, where: str, source: str | None, check_orders: bool) -> _Part:
+    """Flags, counts, customer accounting and kept rows of one partition (all of the log when unpartitioned)."""
+    flags = flag_exprs(columns, as_of_dt, id_dtype)
+    reason = pl.lit(None, dtype=pl.String)
+    for rule in reversed(RULES):
+        if policy.excludes(rule):
+            reason = pl.when(pl.col(f"_f_{rule}")).then(pl.lit(rule)).otherwise(reason)
+    df = _collect(lf.with_columns(**{f"_f_{k}": v for k, v in flags.items()}), source)
+    df = df.with_columns(duplicate_flag(df, [c for c in columns if c not in ("_tz", _ROW)]).alias("_f_duplicates"))
+    df = df.with_columns(_reason=reason.cast(pl.Enum(list(RULES))))
+    keep = pl.col("_reason").is_null()
+    stats = df.select(
+        rows_in=pl.len(),
+        **{f"n_{r}": pl.col(f"_f_{r}").sum() for r in RULES},
+        **{f"x_{r}": (pl.col("_reason") == r).sum() for r in RULES},
+        **{f"c_{r}": pl.col("customer_id").filter(pl.col(f"_f_{r}") & ~pl.col("_f_null_customer")).n_unique()
+           for r in RULES},
+        n_aware=pl.col("_tz").is_not_null().sum(),
+        max_ts=pl.col("timestamp").filter(keep).max(),
+    ).row(0, named=True)
+    _raise_on_errors(df, stats, policy, columns, where)
+    cust, _, dropped = _customer_accounting(df, keep)
+    # every distinct customer id is checked (a million, not the ten million rows); order ids on a sample
+    check_id_notation(cust, where, ("customer_id",))
+    if check_orders:
+        check_id_notation(df.head(ORDER_ID_SAMPLE), where, ("order_id",))
+    examples = {rule: _examples(df, pl.col(f"_f_{rule}"), _example_cols(columns, rule) + [_ROW])
+                for rule in RULES if stats[f"n_{rule}"]}
+    raw = {c: df[c].drop_nulls().unique(maintain_order=True).head(3).to_list() for c in ("_raw_amount", "_raw_timestamp")}
+    out = df.filter(keep)
+    del df
+    zones = zone_pairs = zone_examples = None
+    if stats["n_aware"] and out.height:
+        zone = _zone_expr(out)
+        zones = out.group_by(zone).len()
+        zone_pairs = out.filter(valid_customer(dtype=id_dtype)).select("customer_id", zone).unique()
+        zone_examples = out.with_columns(zone).group_by("_zone", maintain_order=True).head(5)
+    is_return = pl.col("amount") < 0
+    if "is_cancellation" in columns:
+        is_return = is_return | pl.col("is_cancellation")
+    out = out.drop([c for c in out.columns if c.startswith("_f_")] + ["_reason", *HELPER_COLUMNS]).with_columns(
+        is_return.alias("is_return"))
+    purchases = out.select((~pl.col("is_return") & (pl.col("amount") > 0)).sum()).item()
+    return _Part(out, stats, cust, dropped, examples, raw, zones, zone_pairs, zone_examples, purchases, out.height)
+
+
+def _zone_expr(df: pl.DataFrame) -> pl.Expr:
+    """A row's UTC offset as text (``"naive"`` without one); the clean frame keeps it in ``_tz`` until the end."""
+    return pl.col("_tz").str.replace(":", "", literal=True).fill_null("naive").alias("_zone")
+
+
+def _first_rows(frames: list[pl.DataFrame], n: int = 5) -> pl.DataFrame:
+    """The first ``n`` rows in source order of the partitions' example rows (``_row`` dropped)."""
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return pl.DataFrame()
+    return pl.concat(frames, how="vertical_relaxed").sort(_ROW).head(n).drop(_ROW)
+
+
+def _merge_parts(parts: list[_Part], columns: list[str], as_of: object, as_of_dt: dt.datetime | None,
+                 policy: QualityPolicy, where: str, source: str | None) -> tuple[DataQualityReport, pl.DataFrame]:
+    """The quality report of a log from its partitions', and the outlier customers (global: one quantile
+    over all customers). Raises the log-level stops (nothing readable, nothing left, only returns)."""
+    stats = {k: sum(p.stats[k] for p in parts) for k in parts[0].stats if k != "max_ts"}
+    last = [p.stats["max_ts"] for p in parts if p.stats["max_ts"] is not None]
+    rows_in = stats["rows_in"]
+    for key, rule, what, fix in (
+        ("_raw_amount", "non_numeric_amount", "amounts is a number",
+         "map data.columns.amount (or quantity and unit_price) to numeric columns."),
+        ("_raw_timestamp", "bad_timestamp", "timestamps could be read",
+         "map data.columns.timestamp to the date column and set data.date_format to its format."),
+    ):
+        if rows_in and stats[f"n_{rule}"] == rows_in:
+            ex = list(dict.fromkeys(v for p in parts for v in p.raw[key]))[:3]
+            raise DataError(f"{where}: none of the {rows_in:,} {what} (e.g. {ex}). Fix: {fix}")
+    cust = pl.concat([p.cust for p in parts]) if len(parts) > 1 else parts[0].cust
+    kept_cust = cust.filter(pl.col("kept_rows") > 0)
+    dropped = pl.concat([p.dropped for p in parts]).sort("customer_id") if len(parts) > 1 else parts[0].dropped
+    results: list[RuleResult] = []
+    for rule in RULES:
+        n = stats[f"n_{rule}"]
+        ex = _first_rows([p.examples.get(rule, pl.DataFrame()) for p in parts]) if n else pl.DataFrame()
+        details = ""
+        if rule == "future":
+            details = f"as_of {as_of_dt.date().isoformat()}" if as_of_dt else "no as_of given: nothing is in the future"
+        if rule == "returns":
+            nonpos = int((kept_cust["net"] <= 0).sum())
+            details = f"{nonpos:,} customer(s) end with net spend <= 0"
+        results.append(RuleResult(rule, n, stats[f"x_{rule}"], None if rule == "null_customer" else stats[f"c_{rule}"],
+                                  policy.action(rule), _rename_raw(ex), details))
+    results.append(_mixed_zones(parts, columns))
+    out_rule, outliers = _outliers(kept_cust, policy)
+    results.append(out_rule)
+    notes: list[str] = []
+    if policy.outliers == "exclude" and outliers.height:
+        dropped = _with_outliers_dropped(dropped, cust, outliers)
+    if outliers.height and policy.outliers in ("exclude", "flag"):
+        notes.append(outlier_note(policy.outliers, outliers.height, out_rule))
+    inferred = as_of_dt is None
+    if inferred and last:
+        m = max(last)
+        as_of_dt = dt.datetime(m.year, m.month, m.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
+    excluded_outlier_rows = out_rule.excluded if policy.outliers == "exclude" else 0
+    rows_out = sum(p.rows_kept for p in parts) - excluded_outlier_rows
+    report = DataQualityReport(
+        source=source, as_of=as_of_dt, as_of_inferred=inferred, as_of_today=is_today(as_of), policy=policy,
+        rows_in=rows_in, rows_out=rows_out, customers_in=cust.height,
+        customers_out=kept_cust.height - (outliers.height if policy.outliers == "exclude" else 0),
+        rules=results, dropped_customers=dropped, notes=notes, outlier_customers=outliers,
+    )
+    if rows_out == 0:
+        raise DataError(no_rows_message(where, rows_in, results))
+    if sum(p.purchases for p in parts) == 0:
+        raise DataError(f"{where}: all {rows_out:,} row(s) left after the quality checks are returns or cancellations "
+                        "(negative amounts or cancelled invoices), so there is no purchase to segment. Fix: check that "
+                        "data.columns.amount is the sale amount with purchases positive (a refunds-only export, or "
+                        "amounts with the sign reversed, look like this), and that the file holds the purchases.")
+    return report, outliers
+
+
+def _finish(out: pl.DataFrame, outliers: pl.DataFrame, policy: QualityPolicy) -> pl.DataFrame:
+    """The clean frame of a partition: the customer-level outlier rule applied, the row number dropped."""
+    is_outlier = pl.col("customer_id").is_in(outliers["customer_id"].implode())
+    if policy.outliers == "exclude" and outliers.height:
+        out = out.filter(~is_outlier)
+    if policy.outliers == "flag":
+        out = out.with_columns(is_outlier.alias("is_outlier"))
+    return out.drop(_ROW, strict=False)
+
+
+def _prepare(lf: pl.LazyFrame | pl.DataFrame, source: str | None) -> tuple[pl.LazyFrame, list[str]]:
+    """The log with the helper columns present and timestamps as UTC microseconds (and its columns)."""
     lf = lf.lazy()
     columns = lf.collect_schema().names()
     missing = [c for c in ("customer_id", "timestamp", "amount") if c not in columns]
@@ -576,91 +727,105 @@ def clean_transactions(
         ts = pl.col("timestamp").cast(pl.Datetime("us", ts_dtype.time_zone))
         ts = ts.dt.convert_time_zone("UTC") if ts_dtype.time_zone else ts.dt.replace_time_zone("UTC")
         lf = lf.with_columns(ts.alias("timestamp"))
-    columns = lf.collect_schema().names()
+    return lf, lf.collect_schema().names()
 
-    flags = flag_exprs(columns, as_of_dt, lf.collect_schema()["customer_id"])
-    reason = pl.lit(None, dtype=pl.String)
-    for rule in reversed(RULES):
-        if policy.excludes(rule):
-            reason = pl.when(pl.col(f"_f_{rule}")).then(pl.lit(rule)).otherwise(reason)
-    reason_dtype = pl.Enum(list(RULES))
-    df = _collect(lf.with_columns(**{f"_f_{k}": v for k, v in flags.items()}), source)
-    df = df.with_columns(duplicate_flag(df, [c for c in columns if c != "_tz"]).alias("_f_duplicates"))
-    df = df.with_columns(_reason=reason.cast(reason_dtype))
 
-    keep = pl.col("_reason").is_null()
-    stats = df.select(
-        rows_in=pl.len(),
-        **{f"n_{r}": pl.col(f"_f_{r}").sum() for r in RULES},
-        **{f"x_{r}": (pl.col("_reason") == r).sum() for r in RULES},
-        **{f"c_{r}": pl.col("customer_id").filter(pl.col(f"_f_{r}") & ~pl.col("_f_null_customer")).n_unique()
-           for r in RULES},
-        n_aware=pl.col("_tz").is_not_null().sum(),
-        max_ts=pl.col("timestamp").filter(keep).max(),
-    ).row(0, named=True)
-    rows_in = stats["rows_in"]
+def _policy(policy: QualityPolicy | Mapping | None) -> QualityPolicy:
+    if policy is None:
+        return QualityPolicy()
+    return policy if isinstance(policy, QualityPolicy) else QualityPolicy.from_config(policy)
+
+
+def clean_transactions(
+    lf: pl.LazyFrame | pl.DataFrame,
+    as_of: str | dt.date | dt.datetime | None = None,
+    policy: QualityPolicy | Mapping | None = None,
+    source: str | None = None,
+) -> tuple[pl.DataFrame, DataQualityReport]:
+    """Apply the quality rules; return the clean canonical frame and the report.
+
+    The clean frame has the canonical columns, the extra source columns, ``is_return`` (and
+    ``is_cancellation`` / ``is_outlier`` when present); helper columns are dropped. For a log too
+    large to hold, :func:`clean_transactions_to` gives the same rows and report, customer partition
+    by customer partition, into a folder.
+
+    >>> raw = pl.DataFrame({"customer_id": ["a", None], "timestamp": [dt.datetime(2024, 1, 1)] * 2,
+    ...                     "amount": [5.0, 3.0]}).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
+    >>> clean, rep = clean_transactions(raw)
+    >>> clean.height, rep["null_customer"].excluded
+    (1, 1)
+    """
+    policy, as_of_dt = _policy(policy), parse_as_of(as_of)
+    lf, columns = _prepare(lf, source)
     where = source or "transactions"
-
-    _raise_on_errors(df, stats, policy, columns, where)
-    cust, kept_cust, dropped = _customer_accounting(df, keep)
-    # every distinct customer id is checked (a million, not the ten million rows); order ids on a sample
-    check_id_notation(cust, where, ("customer_id",))
-    check_id_notation(df.head(20_000), where, ("order_id",))
-
-    results: list[RuleResult] = []
-    for rule in RULES:
-        n = stats[f"n_{rule}"]
-        ex = _examples(df, pl.col(f"_f_{rule}"), _example_cols(columns, rule)) if n else pl.DataFrame()
-        details = ""
-        if rule == "future":
-            details = f"as_of {as_of_dt.date().isoformat()}" if as_of_dt else "no as_of given: nothing is in the future"
-        if rule == "returns":
-            nonpos = int((kept_cust["net"] <= 0).sum())
-            details = f"{nonpos:,} customer(s) end with net spend <= 0"
-        results.append(RuleResult(rule, n, stats[f"x_{rule}"], None if rule == "null_customer" else stats[f"c_{rule}"],
-                                  policy.action(rule), _rename_raw(ex), details))
-
-    out = df.filter(keep)
-    results.append(_mixed_zones(out if stats["n_aware"] else None, columns))
-
-    out_rule, outliers = _outliers(kept_cust, policy)
-    results.append(out_rule)
-    notes: list[str] = []
-    is_outlier = pl.col("customer_id").is_in(outliers["customer_id"].implode())
-    if policy.outliers == "exclude" and outliers.height:
-        out = out.filter(~is_outlier)
-        dropped = _with_outliers_dropped(dropped, cust, outliers)
-    if outliers.height and policy.outliers in ("exclude", "flag"):
-        notes.append(outlier_note(policy.outliers, outliers.height, out_rule))
-    is_return = pl.col("amount") < 0
-    if "is_cancellation" in columns:
-        is_return = is_return | pl.col("is_cancellation")
-    extra = [is_return.alias("is_return")]
-    if policy.outliers == "flag":
-        extra.append(is_outlier.alias("is_outlier"))
-    out = out.drop([c for c in out.columns if c.startswith("_f_")] + ["_reason", *HELPER_COLUMNS]).with_columns(extra)
-
-    inferred = as_of_dt is None
-    if inferred and stats["max_ts"] is not None:
-        last = stats["max_ts"]
-        as_of_dt = dt.datetime(last.year, last.month, last.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
-
-    report = DataQualityReport(
-        source=source, as_of=as_of_dt, as_of_inferred=inferred, as_of_today=is_today(as_of), policy=policy,
-        rows_in=rows_in, rows_out=out.height, customers_in=cust.height,
-        customers_out=kept_cust.height - (outliers.height if policy.outliers == "exclude" else 0),
-        rules=results, dropped_customers=dropped, notes=notes, outlier_customers=outliers,
-    )
-    if out.height == 0:
-        raise DataError(no_rows_message(where, rows_in, results))
-    purchases = out.filter(~pl.col("is_return") & (pl.col("amount") > 0)).height
-    if purchases == 0:
-        raise DataError(f"{where}: all {out.height:,} row(s) left after the quality checks are returns or cancellations "
-                        "(negative amounts or cancelled invoices), so there is no purchase to segment. Fix: check that "
-                        "data.columns.amount is the sale amount with purchases positive (a refunds-only export, or "
-                        "amounts with the sign reversed, look like this), and that the file holds the purchases.")
+    id_dtype = lf.collect_schema()["customer_id"]
+    part = _clean_part(lf.with_row_index(_ROW), columns + [_ROW], id_dtype, as_of_dt, policy, where, source, True)
+    report, outliers = _merge_parts([part], columns, as_of, as_of_dt, policy, where, source)
+    out = _finish(part.out, outliers, policy)
     _validate_schema(out, where)
     return out, report
+
+
+def clean_transactions_to(
+    lf: pl.LazyFrame,
+    folder: str | Path,
+    as_of: str | dt.date | dt.datetime | None = None,
+    policy: QualityPolicy | Mapping | None = None,
+    source: str | None = None,
+    partitions: int = 2,
+) -> DataQualityReport:
+    """:func:`clean_transactions` out of core: the clean rows written to ``folder/part-NNNN.parquet``,
+    one file per customer partition, the log never held whole; returns the report.
+
+    The log is split once (a streaming pass) into ``partitions`` parts by a hash of the customer id, so
+    every rule sees all of a customer's rows in one part; each part is then cleaned alone, and the
+    log-level parts of the report (the outlier quantile, the inferred ``as_of``, the first examples) are
+    computed over all of them. Rows, report and the feature table equal the in-memory path's (tested);
+    the clean rows come part by part, in source order within a part.
+
+    >>> report = clean_transactions_to(read_transactions("big.parquet"), "work/tx", partitions=25)  # doctest: +SKIP
+    """
+    import shutil
+    import tempfile
+
+    policy, as_of_dt = _policy(policy), parse_as_of(as_of)
+    lf, columns = _prepare(lf, source)
+    where = source or "transactions"
+    id_dtype = lf.collect_schema()["customer_id"]
+    folder = Path(folder)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    split = Path(tempfile.mkdtemp(prefix="split_", dir=folder.parent))
+    try:
+        key = (pl.col("customer_id").hash(seed=7) % partitions).alias("_part")
+        try:
+            lf.with_row_index(_ROW).sink_parquet(pl.PartitionBy(split, key=key, include_key=False), mkdir=True)
+        except pl.exceptions.PolarsError as err:
+            raise DataError(polars_error_message(err, source or "the transaction data")) from None
+        parts: list[_Part] = []
+        for i in range(partitions):
+            files = sorted(split.glob(f"_part={i}/*.parquet"))
+            if not files:
+                continue
+            rows = pl.scan_parquet(files).sort(_ROW)  # back to source order (the sink's order is not promised)
+            p = _clean_part(rows, columns + [_ROW], id_dtype, as_of_dt, policy, where, source, not parts)
+            p.out.drop(_ROW).write_parquet(folder / f"part-{len(parts):04d}.parquet", compression="lz4")
+            p.out = p.out.head(0)  # the rows are on disk; the schema stays
+            parts.append(p)
+            for f in files:
+                f.unlink()
+    finally:
+        shutil.rmtree(split, ignore_errors=True)
+    if not parts:
+        raise DataError(no_rows_message(where, 0, []))
+    report, outliers = _merge_parts(parts, columns, as_of, as_of_dt, policy, where, source)
+    _validate_schema(_finish(parts[0].out, outliers, policy), where)
+    if policy.outliers == "flag" or (policy.outliers == "exclude" and outliers.height):
+        for i in range(len(parts)):  # the customer-level rule needs every part's customers: a second pass
+            path = folder / f"part-{i:04d}.parquet"
+            _finish(pl.read_parquet(path), outliers, policy).write_parquet(path, compression="lz4")
+    return report
 
 
 #: what to check when a rule excluded every row
@@ -688,20 +853,24 @@ def no_rows_message(where: str, rows_in: int, results: list[RuleResult]) -> str:
     return f"{where}: no rows are left after the quality checks ({rows_in:,} rows in; excluded by {top}). Fix: {fixes}."
 
 
-def _mixed_zones(df: pl.DataFrame | None, columns: list[str]) -> RuleResult:
-    """Rows whose offset differs from the most common one (naive values count as one zone)."""
+def _mixed_zones(parts: list[_Part], columns: list[str]) -> RuleResult:
+    """Kept rows whose UTC offset differs from the most common one (naive values count as one zone)."""
     action = "converted to UTC (kept)"
-    if df is None or df.height == 0:
+    found = [p for p in parts if p.zones is not None]
+    if not found:
         return RuleResult("mixed_time_zones", 0, 0, 0, action, pl.DataFrame(), "no UTC offsets in the data")
-    zone = pl.col("_tz").str.replace(":", "", literal=True).fill_null("naive").alias("_zone")
-    zones = df.group_by(zone).len().sort(["len", "_zone"], descending=[True, False])
+    zones = (pl.concat([p.zones for p in found]).group_by("_zone").agg(pl.col("len").sum())
+             .sort(["len", "_zone"], descending=[True, False]))
     main = zones["_zone"][0]
     if zones.height == 1:
         return RuleResult("mixed_time_zones", 0, 0, 0, action, pl.DataFrame(), f"single zone {main}")
-    other = df.filter(zone != main)
+    other = pl.col("_zone") != main
+    rows = int(zones.filter(other)["len"].sum())
+    customers = sum(p.zone_pairs.filter(other)["customer_id"].n_unique() for p in found)
+    examples = _first_rows([p.zone_examples.filter(other).select(_example_cols(columns, "mixed_time_zones") + [_ROW])
+                            for p in found])
     listing = ", ".join(f"{z}: {n:,}" for z, n in zones.head(6).iter_rows())
-    return RuleResult("mixed_time_zones", other.height, 0, other.filter(valid_customer(dtype=other.schema["customer_id"]))["customer_id"].n_unique(),
-                      action, _rename_raw(other.select(_example_cols(columns, "mixed_time_zones")).head(5)),
+    return RuleResult("mixed_time_zones", rows, 0, customers, action, _rename_raw(examples),
                       f"{zones.height} zones (rows: {listing})")
 
 
@@ -803,6 +972,20 @@ def load_transactions(config: Mapping) -> tuple[pl.DataFrame, DataQualityReport]
     policy = QualityPolicy.from_config(config.get("quality"))
     as_of = (config.get("run") or {}).get("as_of")
     return clean_transactions(lf, as_of=as_of, policy=policy, source=str(config["data"]["path"]))
+
+
+def transaction_partitions(lf: pl.LazyFrame, rows_per_partition: int = PARTITION_ROWS) -> int:
+    """Customer partitions for cleaning the log out of core: one per ``rows_per_partition`` rows (1 = in memory).
+    Counting is free for Parquet (the metadata); a CSV is scanned once.
+
+    >>> transaction_partitions(pl.LazyFrame({"customer_id": ["a"] * 5}), rows_per_partition=2)
+    3
+    """
+    try:
+        rows = int(lf.select(pl.len()).collect().item())
+    except pl.exceptions.PolarsError:
+        return 1  # unreadable: the in-memory path names the problem
+    return max(1, -(-rows // int(rows_per_partition)))
 
 
 def read_configured(config: Mapping) -> pl.LazyFrame:

@@ -175,8 +175,8 @@ class ExplorationPage(Page):
 
         self.data = stages.data_stage(self.ctx, recompute=True)
         work = timing_dir(self.ctx)
-        self.monthly = timed(work, "exploration: monthly activity", activity.monthly_activity, self.data.transactions)
-        self.top = timed(work, "exploration: top line", activity.top_line, self.data.transactions, self.data.features)
+        self.monthly = timed(work, "exploration: monthly activity", activity.monthly_activity, self.data.parts())
+        self.top = timed(work, "exploration: top line", activity.top_line, self.data.parts(), self.data.features)
 
     @_recorded
     def top_line(self) -> MarkdownText:
@@ -215,7 +215,7 @@ class ExplorationPage(Page):
         from segmentation_lib.features.cohorts import cohort_table
 
         with recording(self.notes):
-            return cohort_table(self.data.transactions, period="month")
+            return cohort_table(self.data.scan("customer_id", "timestamp", "amount"), period="month")
 
     @_recorded
     def cohort_retention(self) -> Chart:

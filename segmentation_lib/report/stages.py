@@ -23,6 +23,7 @@ them when they are absent (so any notebook also runs on its own in JupyterLab), 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -74,6 +75,14 @@ class DataStage:
             self._transactions = pl.read_parquet(self.transactions_file)
         return self._transactions
 
+    def parts(self, *columns: str) -> list[pl.LazyFrame]:
+        """The clean transactions as lazy frames, one per customer partition of a large run (one frame
+        otherwise): a customer's rows are all in one part, so per-customer work can go part by part."""
+        if self._transactions is not None or "*" not in str(self.transactions_file):
+            return [self.scan(*columns)]
+        files = sorted(Path(self.transactions_file).parent.glob(Path(self.transactions_file).name))
+        return [pl.scan_parquet(f).select(*columns) if columns else pl.scan_parquet(f) for f in files]
+
     def scan(self, *columns: str) -> pl.LazyFrame:
         """A lazy frame of the clean transactions (``columns`` only, when given), in the log's row order."""
         lf = self._transactions.lazy() if self._transactions is not None else pl.scan_parquet(self.transactions_file)
@@ -84,9 +93,11 @@ class DataStage:
 def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     """Clean transactions, data-quality summary and the customer feature table."""
     tx_p, ft_p, dq_p = ctx.work / "transactions.parquet", ctx.work / "features.parquet", ctx.run_dir / "data_quality.json"
-    if not recompute and tx_p.is_file() and ft_p.is_file() and dq_p.is_file():
+    parts_dir = ctx.work / TRANSACTION_PARTS  # a large log: the clean rows as one file per customer partition
+    if not recompute and (tx_p.is_file() or parts_dir.is_dir()) and ft_p.is_file() and dq_p.is_file():
         dq = read_json(dq_p)
-        return DataStage(None, pl.read_parquet(ft_p), dq, dt.datetime.fromisoformat(dq["as_of"]), tx_p)
+        return DataStage(None, pl.read_parquet(ft_p), dq, dt.datetime.fromisoformat(dq["as_of"]),
+                         tx_p if tx_p.is_file() else parts_dir / "*.parquet")
     from segmentation_lib.config import usage_only
 
     if usage_only(ctx.cfg):  # data.path null: the event log alone (usage_data_stage)
@@ -103,11 +114,26 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
 
         tx, report, features = spark_data(ctx.cfg, ctx.work)
     else:
+        from segmentation_lib.data.quality import PARTITION_ROWS, read_configured, transaction_partitions
+
+        windows = (ctx.cfg.get("features") or {}).get("windows") or (30, 90, 365)
+        n_parts = transaction_partitions(read_configured(ctx.cfg), int(ctx.cfg["data"].get("partition_rows") or PARTITION_ROWS))
+        for old in (tx_p, parts_dir):  # the hand-off of an earlier run, in either layout
+            shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
+        if n_parts > 1:  # out of core: the log is never held whole (see clean_transactions_to)
+            return _partitioned_data_stage(ctx, parts_dir, n_parts, windows)
         tx, report = timed(timing_dir(ctx), "data: read and check", load_transactions, ctx.cfg)
         report.policy.check_excluded_share(report)  # e.g. a wrong date format dropping most rows stops the run
-        windows = (ctx.cfg.get("features") or {}).get("windows") or (30, 90, 365)
         features = timed(timing_dir(ctx), "data: customer features", customer_features, tx, report.as_of,
                          windows=windows)  # sorted by customer id
+    return _finish_data_stage(ctx, tx, features, report)
+
+
+def _finish_data_stage(ctx: RunContext, tx: pl.DataFrame | pl.LazyFrame, features: pl.DataFrame, report: Any,
+                       tx_file: Path | None = None) -> DataStage:
+    """The data stage after the log is clean and the features computed: outlier flags, customer
+    attributes, usage and purchase-mix features, the hand-off files."""
+    tx_p, ft_p, dq_p = ctx.work / "transactions.parquet", ctx.work / "features.parquet", ctx.run_dir / "data_quality.json"
     if report.policy.outliers == "flag":
         features = with_outlier_flag(features, report.outlier_customers["customer_id"])
     dq = report.to_dict()
@@ -124,11 +150,38 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
     if mix_report is not None:
         dq["purchase_mix"] = mix_report
     with stage_timer(timing_dir(ctx), "data: write work files"):  # hand-off files: fast lz4, not the default zstd
-        tx.write_parquet(tx_p, compression="lz4")
+        if tx_file is None:
+            tx.write_parquet(tx_p, compression="lz4")
         features.write_parquet(ft_p, compression="lz4")
     report.dropped_customers.write_parquet(ctx.run_dir / "excluded_customers.parquet")
     write_json(dq_p, dq)
+    if tx_file is not None:
+        return DataStage(None, features, dq, report.as_of, tx_file)
     return DataStage(tx, features, dq, report.as_of)
+
+
+#: work/ folder of the clean log of a large run, one Parquet file per customer partition
+TRANSACTION_PARTS = "transactions"
+
+
+def _partitioned_data_stage(ctx: RunContext, parts_dir: Path, n_parts: int, windows) -> DataStage:
+    """The data stage of a log too large to hold: cleaned and summarised one customer partition at a
+    time (``clean_transactions_to``); the feature table equals the in-memory path's (tested)."""
+    from segmentation_lib.data.quality import QualityPolicy, clean_transactions_to, read_configured
+    from segmentation_lib.features.common import sort_by_text
+    from segmentation_lib.features.customer import customer_features
+
+    cfg = ctx.cfg
+    report = timed(timing_dir(ctx), "data: read and check", clean_transactions_to, read_configured(cfg), parts_dir,
+                   as_of=(cfg.get("run") or {}).get("as_of"), policy=QualityPolicy.from_config(cfg.get("quality")),
+                   source=str(cfg["data"]["path"]), partitions=n_parts)
+    report.policy.check_excluded_share(report)
+    with stage_timer(timing_dir(ctx), "data: customer features"):
+        parts = [customer_features(pl.scan_parquet(p), report.as_of, windows=windows, partitions=1)
+                 for p in sorted(parts_dir.glob("part-*.parquet"))]  # customers never span two parts
+        features = sort_by_text(pl.concat(parts, how="diagonal_relaxed"), "customer_id")
+    tx_file = parts_dir / "*.parquet"
+    return _finish_data_stage(ctx, pl.scan_parquet(tx_file), features, report, tx_file)
 
 
 def usage_data_stage(ctx: RunContext) -> DataStage:
