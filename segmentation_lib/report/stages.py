@@ -164,11 +164,24 @@ def _finish_data_stage(ctx: RunContext, tx: pl.DataFrame | pl.LazyFrame, feature
 TRANSACTION_PARTS = "transactions"
 
 
+def per_customer_part(parts: list[pl.LazyFrame], fn) -> pl.DataFrame:
+    """``fn(part)`` (a table with one row per customer) for each customer partition of the clean log,
+    stacked and sorted by customer id: the table of the whole log, one partition in memory at a time.
+
+    >>> per_customer_part([pl.LazyFrame({"customer_id": ["b"]}), pl.LazyFrame({"customer_id": ["a"]})],
+    ...                   lambda p: p.collect())["customer_id"].to_list()
+    ['a', 'b']
+    """
+    from segmentation_lib.features.common import sort_by_text
+
+    frames = [fn(p) for p in parts]
+    return frames[0] if len(frames) == 1 else sort_by_text(pl.concat(frames, how="diagonal_relaxed"), "customer_id")
+
+
 def _partitioned_data_stage(ctx: RunContext, parts_dir: Path, n_parts: int, windows) -> DataStage:
     """The data stage of a log too large to hold: cleaned and summarised one customer partition at a
     time (``clean_transactions_to``); the feature table equals the in-memory path's (tested)."""
     from segmentation_lib.data.quality import QualityPolicy, clean_transactions_to, read_configured
-    from segmentation_lib.features.common import sort_by_text
     from segmentation_lib.features.customer import customer_features
 
     cfg = ctx.cfg
@@ -176,11 +189,10 @@ def _partitioned_data_stage(ctx: RunContext, parts_dir: Path, n_parts: int, wind
                    as_of=(cfg.get("run") or {}).get("as_of"), policy=QualityPolicy.from_config(cfg.get("quality")),
                    source=str(cfg["data"]["path"]), partitions=n_parts)
     report.policy.check_excluded_share(report)
-    with stage_timer(timing_dir(ctx), "data: customer features"):
-        parts = [customer_features(pl.scan_parquet(p), report.as_of, windows=windows, partitions=1)
-                 for p in sorted(parts_dir.glob("part-*.parquet"))]  # customers never span two parts
-        features = sort_by_text(pl.concat(parts, how="diagonal_relaxed"), "customer_id")
     tx_file = parts_dir / "*.parquet"
+    with stage_timer(timing_dir(ctx), "data: customer features"):  # customers never span two parts
+        features = per_customer_part(DataStage(None, None, {}, report.as_of, tx_file).parts(),
+                                     lambda p: customer_features(p, report.as_of, windows=windows, partitions=1))
     return _finish_data_stage(ctx, pl.scan_parquet(tx_file), features, report, tx_file)
 
 
@@ -464,7 +476,8 @@ def write_segment_stats(ctx: RunContext, data: DataStage, assignments: pl.DataFr
     kept = pl.read_parquet(path).filter(~pl.col("segmentation").is_in(list(segmentations))) if path.is_file() else None
     unknown = unknown_customer_rows(data.quality)
     parts = [] if kept is None else [kept.drop("unknown_customer_rows")]
-    totals = customer_totals(data.scan())  # one pass over the log, shared by the segmentations
+    # one pass over the log (a partition at a time), shared by the segmentations
+    totals = pl.concat([customer_totals(p) for p in data.parts()])
     parts += [segment_stats(data.scan(), assignments.select("customer_id", col), col, totals=totals).table
               .select(pl.lit(name).alias("segmentation"), pl.col(col).cast(pl.String).alias("segment"), pl.all().exclude(col))
               for name, col in segmentations.items()]
@@ -634,7 +647,9 @@ def run_metrics(data: DataStage, rfm: RFMStage, clusters: ClusterStage, head: Ma
     n_rfm = rfm.table["rfm_segment"].drop_nulls().n_unique()
     dq = data.quality or {}
     policy = dq.get("outlier_policy") or ((dq.get("policy") or {}).get("outliers")) or "keep"
-    n_tx, revenue = data.scan("amount").select(pl.len(), pl.col("amount").sum()).collect().row(0)
+    from segmentation_lib.data.quality import exact_sum  # the same figure for any row order or partitioning
+
+    n_tx, revenue = data.scan("amount").select(pl.len(), exact_sum(pl.col("amount"))).collect(engine="streaming").row(0)
     metrics = {
         "as_of": data.as_of.date().isoformat(),
         "customers": data.features.height,
@@ -721,9 +736,11 @@ def value_stage(ctx: RunContext, data: DataStage, clusters: ClusterStage, recomp
     model, freq = str(pc["model"]), str(pc["freq"])
     buyers = purchasing(data.features).select("customer_id")
     # the summary and the holdout calibration read the customer, time and amount columns only
-    tx = data.scan("customer_id", "timestamp", "amount").join(buyers.lazy(), on="customer_id", how="semi",
-                                                                  maintain_order="left").collect()
-    summary = timed(timing_dir(ctx), "value: BTYD summary", btyd_summary, tx, data.as_of, freq=freq)
+    tx_parts = [p.join(buyers.lazy(), on="customer_id", how="semi", maintain_order="left")
+                for p in data.parts("customer_id", "timestamp", "amount")]
+    tx = tx_parts[0].collect() if len(tx_parts) == 1 else tx_parts  # a large log stays on disk
+    summary = timed(timing_dir(ctx), "value: BTYD summary", per_customer_part, tx_parts if len(tx_parts) > 1 else [tx],
+                    lambda p: btyd_summary(p, data.as_of, freq=freq))
     cautions = check_data_sufficiency(summary, freq=freq)
     for c in cautions:  # shown in the page's "Notes on this run" and as plain-language cautions
         warnings.warn(c, UserWarning, stacklevel=2)
@@ -802,16 +819,20 @@ def _rule_col(cfg: Mapping[str, Any]) -> str:
     return (cfg.get("rules") or {}).get("segment_col") or "tier"
 
 
-def features_at_cutoff(cfg: Mapping[str, Any], transactions: pl.DataFrame, cutoff: Any) -> pl.DataFrame:
-    """The feature table as it was at ``cutoff``: purchase features of ``transactions`` and, with
-    ``data.events``, the usage features of the events up to the cutoff."""
+def features_at_cutoff(cfg: Mapping[str, Any], transactions: pl.DataFrame | pl.LazyFrame | list[pl.LazyFrame],
+                       cutoff: Any) -> pl.DataFrame:
+    """The feature table as it was at ``cutoff``: purchase features of ``transactions`` (a frame, or the
+    customer partitions of a large log, ``DataStage.parts``) and, with ``data.events``, the usage
+    features of the events up to the cutoff."""
     from segmentation_lib.data.quality import parse_as_of
     from segmentation_lib.features.customer import customer_features, with_usage_features
     from segmentation_lib.features.customer import with_purchase_mix  # category / discount features
 
-    f = customer_features(transactions, cutoff, windows=(cfg.get("features") or {}).get("windows") or (30, 90, 365))
+    parts = transactions if isinstance(transactions, list) else [transactions]
+    windows = (cfg.get("features") or {}).get("windows") or (30, 90, 365)
+    f = per_customer_part(parts, lambda p: customer_features(p, cutoff, windows=windows, partitions=1 if len(parts) > 1 else None))
     f = with_usage_features(f, dict(cfg), parse_as_of(cutoff))[0]
-    return with_purchase_mix(f, transactions, dict(cfg), parse_as_of(cutoff))[0]
+    return with_purchase_mix(f, pl.concat([p.lazy() for p in parts]), dict(cfg), parse_as_of(cutoff))[0]
 
 
 def _rfm_at_cutoff(ctx: RunContext, data: DataStage, cutoff: dt.datetime) -> pl.DataFrame:
@@ -988,7 +1009,7 @@ def cutoff_features(ctx: RunContext, data: DataStage, cutoff: dt.datetime) -> pl
     if path.is_file():
         return pl.read_parquet(path)
     with stage_timer(timing_dir(ctx), "features at the cutoff"):
-        f = features_at_cutoff(ctx.cfg, data.scan().filter(pl.col("timestamp") < cutoff).collect(), cutoff)
+        f = features_at_cutoff(ctx.cfg, [p.filter(pl.col("timestamp") < cutoff) for p in data.parts()], cutoff)
     ctx.work.mkdir(parents=True, exist_ok=True)
     f.write_parquet(path)
     return f

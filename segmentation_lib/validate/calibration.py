@@ -29,7 +29,7 @@ from typing import Any
 import polars as pl
 
 from segmentation_lib.features.btyd import btyd_summary
-from segmentation_lib.features.common import period_index
+from segmentation_lib.features.common import period_index, sort_by_text
 from segmentation_lib.predict.common import days_to_periods
 from segmentation_lib.predict.counts import COUNT_MODELS
 from segmentation_lib.predict.spend import GammaGammaModel
@@ -72,7 +72,7 @@ class CalibrationResult:
 
 
 def holdout_calibration(
-    transactions: pl.DataFrame | pl.LazyFrame,
+    transactions: pl.DataFrame | pl.LazyFrame | list[pl.LazyFrame],
     cutoff: str | dt.date | dt.datetime,
     holdout_days: int,
     *,
@@ -83,21 +83,32 @@ def holdout_calibration(
 ) -> CalibrationResult:
     """Fit the count model (``model``) and Gamma-Gamma on the calibration period, predict the holdout, compare.
 
+    ``transactions``: the clean log, or a list of its customer partitions (a large run's ``DataStage.parts``;
+    each customer's rows in one part), summarised one part at a time.
+
     ``segments`` (``customer_id``, ``segment_col``; e.g. segments assigned at the cutoff) adds per-segment
     predicted vs actual holdout spend. Raises the models' DataError / ModelError when the calibration
     period cannot fit them.
     """
-    split = split_calibration_holdout(transactions, cutoff, holdout_days)
-    summary = btyd_summary(split.calibration, split.cutoff, freq=freq)
+    parts = transactions if isinstance(transactions, list) else [transactions]
+    summaries, actuals, n_new = [], [], 0
+    for part in parts:  # customer partitions of a large log: one in memory at a time
+        split = split_calibration_holdout(part, cutoff, holdout_days)
+        summaries.append(btyd_summary(split.calibration, split.cutoff, freq=freq))
+        actuals.append(split.holdout.group_by("customer_id").agg(
+            period_index(pl.col("timestamp"), freq).n_unique().cast(pl.Float64).alias("actual_purchases"),
+            pl.col("amount").sum().alias("actual_spend")))
+        n_new += split.n_new_in_holdout
+        cut = split.cutoff
+        del split
+    summary = summaries[0] if len(parts) == 1 else sort_by_text(pl.concat(summaries), "customer_id")
+    actual = pl.concat(actuals)
     counts = COUNT_MODELS[model](freq=freq).fit(summary)
     spend = GammaGammaModel().fit(summary)
     x, tx, T = (summary[c].to_numpy() for c in ("frequency", "recency", "T"))
     t = days_to_periods(float(holdout_days), freq)
     pred_n = counts.conditional_expected_purchases(t, x, tx, T)
     pred_spend = pred_n * spend.conditional_expected_spend(x, summary["monetary_value"].to_numpy())
-    actual = split.holdout.group_by("customer_id").agg(
-        period_index(pl.col("timestamp"), freq).n_unique().cast(pl.Float64).alias("actual_purchases"),
-        pl.col("amount").sum().alias("actual_spend"))
     per = (summary.select("customer_id", "frequency")
            .with_columns(pl.Series("predicted_purchases", pred_n), pl.Series("predicted_spend", pred_spend))
            .join(actual, on="customer_id", how="left")
@@ -123,10 +134,10 @@ def holdout_calibration(
     out_summary = {
         "model": model,
         "freq": freq,
-        "cutoff": split.cutoff.isoformat(),
+        "cutoff": cut.isoformat(),
         "holdout_days": int(holdout_days),
         "customers": per.height,
-        "new_in_holdout_excluded": split.n_new_in_holdout,
+        "new_in_holdout_excluded": n_new,
         "params": counts.params_,
         "predicted_purchases": total_pred,
         "actual_purchases": total_act,

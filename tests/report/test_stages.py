@@ -170,3 +170,25 @@ def test_out_of_core_data_stage_gives_the_same_run(review_project, outliers):
     # the later notebooks read the parts back from the run folder
     again = stages.data_stage(ctx)
     assert again.scan().select(pl.len()).collect().item() == mem.transactions.height
+
+
+def test_out_of_core_validation_and_value_stages_give_the_same_numbers(review_project):
+    """The validation and value stages read a partitioned log part by part: the same figures as in memory."""
+    out = {}
+    for name, rows in (("mem", None), ("parts", 1000)):
+        over = {"validation": {"n_resamples": 2, "n_seeds": 0}}
+        if rows:
+            over["data"] = {"partition_rows": rows}
+        ctx = context.open_run(review_project / "cfg.yaml", review_project / f"run-ooc-val-{name}", overrides=over)
+        data = stages.data_stage(ctx, recompute=True)
+        rfm = stages.rfm_stage(ctx, data, recompute=True)
+        clusters = stages.clustering_stage(ctx, data, rfm, recompute=True)
+        val = stages.validation_stage(ctx, data, rfm, clusters)
+        value = stages.value_stage(ctx, data, clusters, recompute=True)
+        out[name] = (ctx, val, value)
+    (_, val_m, value_m), (ctx, val_p, value_p) = out["mem"], out["parts"]
+    assert len(list((ctx.work / stages.TRANSACTION_PARTS).glob("part-*.parquet"))) > 1
+    assert val_p.metrics == val_m.metrics
+    assert value_p.assignments.equals(value_m.assignments)  # BTYD summary, models and predictions per customer
+    assert value_p.info == value_m.info and value_p.buckets is not None
+    assert value_p.buckets.equals(value_m.buckets)  # the holdout calibration plot table
