@@ -600,7 +600,7 @@ def validation_stage(ctx: RunContext, data: DataStage, rfm: RFMStage, clusters: 
     # holdout split reads only the columns its outcomes use
     at_cutoff = cutoff_features(ctx, data, cutoff)
     predictive = timed(timing_dir(ctx), "validation: predictive validity", predictive_validity,
-                       data.scan("customer_id", "timestamp", "amount"), cutoff,
+                       data.parts("customer_id", "timestamp", "amount"), cutoff,
                        {"clusters": clusters_on, "rfm": rfm_on},
                        holdout_days=holdout, min_segment_size=int(vc["min_segment_size"]),
                        feature_fn=lambda tx, at: at_cutoff)

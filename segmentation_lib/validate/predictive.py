@@ -190,7 +190,7 @@ def _eta_squared(value: pl.Expr, group: str) -> pl.Expr:
 
 
 def predictive_validity(
-    transactions: pl.DataFrame | pl.LazyFrame,
+    transactions: pl.DataFrame | pl.LazyFrame | list[pl.LazyFrame],
     cutoff: str | date | datetime,
     segmenters: Mapping[str, Assignments],
     holdout_days: int | None = 90,
@@ -218,16 +218,29 @@ def predictive_validity(
     """
     if not segmenters:
         raise ConfigError("predictive_validity: no segmentations given. Fix: pass e.g. {'rfm': assign_fn, 'clusters': table}.")
-    split = split_calibration_holdout(transactions, cutoff, holdout_days, id_col, time_col)
-    if split.calibration.height == 0 or split.holdout.height == 0:
-        empty = "calibration period (before the cutoff)" if split.calibration.height == 0 else "holdout period"
+    parts = transactions if isinstance(transactions, list) else [transactions]
+    outcome_parts, summaries = [], []
+    for part in parts:  # customer partitions of a large log (each customer in one part): one in memory at a time
+        split = split_calibration_holdout(part, cutoff, holdout_days, id_col, time_col)
+        outcome_parts.append(holdout_outcomes(split, id_col, time_col, amount_col))
+        summaries.append(split.summary)
+        cut, holdout_end = split.cutoff, split.holdout_end
+        calibration = split.calibration if len(parts) == 1 else None
+        del split
+    counted = ("calibration_rows", "holdout_rows", "calibration_customers", "holdout_customers", "new_in_holdout_excluded")
+    split_summary = {**summaries[0], **{k: sum(x[k] for x in summaries) for k in counted}}
+    if split_summary["calibration_rows"] == 0 or split_summary["holdout_rows"] == 0:
+        empty = "calibration period (before the cutoff)" if split_summary["calibration_rows"] == 0 else "holdout period"
         raise DataError(
-            f"Predictive validity: the {empty} has no transactions (cutoff {split.cutoff:%Y-%m-%d}"
-            + (f", holdout end {split.holdout_end:%Y-%m-%d}" if split.holdout_end else "")
+            f"Predictive validity: the {empty} has no transactions (cutoff {cut:%Y-%m-%d}"
+            + (f", holdout end {holdout_end:%Y-%m-%d}" if holdout_end else "")
             + "), so future value cannot be measured. Fix: set run.as_of to a date "
             "within the data (or null for the day after the last transaction), or change validation.holdout_days."
         )
-    outcomes = holdout_outcomes(split, id_col, time_col, amount_col)
+    outcomes = outcome_parts[0] if len(parts) == 1 else pl.concat(outcome_parts)
+    if calibration is None:  # the calibration rows of every part, read only if a feature_fn needs them
+        calibration = pl.concat([p.lazy().filter(pl.col(time_col) < _time_literal(cut, p.lazy().collect_schema()[time_col]))
+                                 for p in parts])
     features = None
     seg_tables, sep_rows = [], []
     unassigned: dict[str, int] = {}
@@ -236,7 +249,7 @@ def predictive_validity(
             if features is None:
                 if feature_fn is None:
                     from segmentation_lib.features.customer import customer_features as feature_fn
-                features = feature_fn(split.calibration, split.cutoff)
+                features = feature_fn(calibration, cut)
                 if isinstance(features, pl.LazyFrame):
                     features = features.collect()
             assign = _assignment_table(seg(features), method, id_col)
@@ -251,7 +264,7 @@ def predictive_validity(
         if joined.height == 0:
             raise DataError(
                 f"predictive_validity: none of the calibration customers has a segment in '{method}'. Fix: "
-                f"segment the calibration features (customers before the cutoff {split.cutoff.date()})."
+                f"segment the calibration features (customers before the cutoff {cut.date()})."
             )
         per_seg = (
             joined.group_by("segment")
@@ -308,5 +321,5 @@ def predictive_validity(
     separation = pl.DataFrame(sep_rows).with_columns(
         pl.col("eta_squared_spend", "eta_squared_log_spend", "eta_squared_purchase").cast(pl.Float64)
     )
-    summary = {**split.summary, "unassigned_calibration_customers": unassigned}
+    summary = {**split_summary, "unassigned_calibration_customers": unassigned}
     return PredictiveResult(segments, separation, summary)
