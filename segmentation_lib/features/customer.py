@@ -392,13 +392,18 @@ def _segment_counts(flags: np.ndarray, starts: np.ndarray, buf: np.ndarray) -> n
 
 
 def _order_codes(orders: pl.Series, buy: np.ndarray, hashed: bool) -> tuple[np.ndarray | None, bool]:
-    """(codes, one order per row): when the purchase rows' order ids (or their 64-bit hashes, when
-    ``hashed``) are all different (rising in row order, or as many distinct as rows) every purchase
-    row is its own order and no codes are needed (None); otherwise 64-bit hashes of the ids."""
-    ob = orders.filter(pl.Series(buy))
-    if ob.len() < 2 or ob.n_unique() == ob.len():
-        return None, True
-    del ob
+    """(codes, one order per row): when the purchase rows' integer order ids rise in row order (a
+    warehouse export numbering its orders) every purchase row is its own order and no codes are
+    needed (None); otherwise 64-bit hashes of the ids (``hashed``: ``orders`` holds them already).
+
+    >>> _order_codes(pl.Series([7, None, 9]), np.array([True, False, True]), False)[1]
+    True
+    """
+    if not hashed:
+        ob = orders.filter(pl.Series(buy))
+        if ob.len() < 2 or (ob.diff().drop_nulls() > 0).all():
+            return None, True
+        del ob
     return (orders.fill_null(0) if hashed else orders.hash(seed=2)).to_numpy(), False
 
 
