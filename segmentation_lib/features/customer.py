@@ -333,9 +333,11 @@ def _sorted_rows(ids: pl.Series, ts: np.ndarray, time_ordered: bool) -> tuple[np
     new_top = _changes(top)
     clash = _changes(hs) & ~new_top  # the whole hash changes inside a run of equal top bits
     if clash.any():  # sort the rows of those runs by the whole hash (they stay in place as a block)
-        run = _run_ids(np.flatnonzero(new_top), n)
-        odd = np.isin(run, np.unique(run[clash]))
-        idx = np.flatnonzero(odd)
+        st = np.flatnonzero(new_top)
+        bad = np.unique(np.searchsorted(st, np.flatnonzero(clash), side="right") - 1)
+        lo_, hi_ = st[bad], np.append(st[1:], n)[bad]
+        lens = hi_ - lo_  # the rows of the bad runs, run after run: lo_[j], lo_[j] + 1, ..., hi_[j] - 1
+        idx = np.arange(int(lens.sum())) + np.repeat(lo_ - (np.cumsum(lens) - lens), lens)
         o = np.lexsort((key[idx], hs[idx]))
         perm[idx] = perm[idx][o]
         hs[idx] = hs[idx][o]
@@ -459,9 +461,9 @@ def _packed_tables(
     amt_s = np.take(amt, perm)
     tmp = _writable(amt)  # a free float buffer from here on
     del amt
-    ts_s = np.take(ts, perm)
+    ts_s = np.take(ts, perm, out=spare.view(np.int64))  # (the sort keys are done with)
     day_s = np.floor_divide(ts_s, _US_PER_DAY, out=_writable(ts))
-    del ts
+    del ts, spare
     buy = amt_s > 0
     cols: dict[str, np.ndarray] = {"total_spend": _segment_sums(amt_s, starts)}
     np.multiply(amt_s, buy, out=tmp)
@@ -486,30 +488,34 @@ def _packed_tables(
     if tw not in windows:
         cols[f"spend_{tw}d"] = spend_between(tw)
     cols[f"spend_prev_{tw}d"] = spend_between(2 * tw, tw)
+    # first and last purchase: the extremes of each customer's purchase times (others masked)
+    not_buy = ~buy
+    big = np.iinfo(np.int64).max
+    ts_s[not_buy] = big
+    first = np.minimum.reduceat(ts_s, starts)
+    ts_s[not_buy] = -big
+    last = np.maximum.reduceat(ts_s, starts)
+    del not_buy
     # the purchase rows, in customer | day order, each with its customer's run number, written into
-    # the buffers that are free now (rows of the log: ts_s -> tmp, day_s -> amt_s, run -> ts_s, perm -> day_s)
-    nb = int(np.count_nonzero(buy))
-    ts_b = np.compress(buy, ts_s, out=tmp.view(np.int64)[:nb])
-    day_b = np.compress(buy, day_s, out=amt_s.view(np.int64)[:nb])
-    run = ts_s
+    # the buffers that are free now (rows of the log: day -> amt_s, run -> tmp, perm -> day_s)
+    b = np.flatnonzero(buy)
+    nb = b.size
+    del buy
+    day_b = np.take(day_s, b, out=amt_s.view(np.int64)[:nb])
+    run = ts_s  # (the times are done with)
     run.fill(0)
     run[starts[1:]] = 1
     np.cumsum(run, out=run)
-    run_b = np.compress(buy, run, out=spare.view(np.int64)[:nb])
-    perm_b = np.compress(buy, perm, out=day_s[:nb])
+    run_b = np.take(run, b, out=tmp.view(np.int64)[:nb])
+    perm_b = np.take(perm, b, out=day_s[:nb])
     first_rows = np.take(perm, starts)
-    del buy, run, perm, ts_s
+    spare_a, spare_b = run, perm.view(np.uint64)  # two free row-sized buffers from here on
+    del ts_s, perm, amt_s, tmp
     new_cust = _changes(run_b)
     sb = np.flatnonzero(new_cust)  # each buyer's first purchase row (days in order)
     buyers = run_b[sb]
     has = np.zeros(n_cust, dtype=bool)
     has[buyers] = True
-    first = np.zeros(n_cust, dtype=np.int64)
-    last = np.zeros(n_cust, dtype=np.int64)
-    if sb.size:
-        first[buyers] = np.minimum.reduceat(ts_b, sb)
-        last[buyers] = np.maximum.reduceat(ts_b, sb)
-    del ts_b
 
     def per_buyer(values: np.ndarray) -> np.ndarray:
         full = np.zeros(n_cust, dtype=np.int64)
@@ -524,7 +530,7 @@ def _packed_tables(
         return full
 
     new_day = new_cust | _changes(day_b)
-    step = tmp.view(np.int64)[:nb]  # (ts_b is done with)
+    step = spare_a.view(np.int64)[:nb]
     if nb:
         step[0] = 0
         np.subtract(day_b[1:], day_b[:-1], out=step[1:])
@@ -545,7 +551,7 @@ def _packed_tables(
         bits_o = 64 - bits_run - bits_d
         if bits_o < 24:
             return None
-        z = np.take(order_code, perm_b, out=tmp.view(np.uint64)[:nb])  # (the gap steps are done with)
+        z = np.take(order_code, perm_b, out=spare_b[:nb])
         z >>= np.uint64(64 - bits_o)
         z <<= np.uint64(bits_d)
         z |= run_b.view(np.uint64) << np.uint64(64 - bits_run)
@@ -564,7 +570,7 @@ def _packed_tables(
     order_buyers = order_run[order_starts]
     cols["n_orders"] = np.zeros(n_cust, dtype=np.int64)
     cols["n_orders"][order_buyers] = np.diff(np.append(order_starts, order_run.size))
-    count_buf = tmp.view(np.int64)[:order_run.size]  # (the steps and order keys are done with)
+    count_buf = spare_a.view(np.int64)[:order_run.size]  # (the gap steps are done with)
     for w in windows:
         full = np.zeros(n_cust, dtype=np.int64)
         if order_starts.size:
@@ -582,8 +588,8 @@ def _packed_tables(
         bits_run = max(int(n_cust - 1).bit_length(), 1)
         if bits_run + bits_p + 1 > 64:
             return None
-        z = np.left_shift(run_b.view(np.uint64), np.uint64(bits_p + 1), out=tmp.view(np.uint64)[:nb])
-        code = np.take(product_code, perm_b, out=amt_s.view(np.uint64)[:nb])  # (day_b is done with)
+        z = np.left_shift(run_b.view(np.uint64), np.uint64(bits_p + 1), out=spare_b[:nb])
+        code = np.take(product_code, perm_b, out=spare_a.view(np.uint64)[:nb])
         code += np.uint64(1)
         code *= np.take(product_ok, perm_b)
         z |= code
@@ -611,8 +617,12 @@ def _packed_tables(
 #: columns are held in memory while its passes run; 4M rows keep a 10M-row log under ~1.2 GB)
 ROWS_PER_PARTITION = 4_000_000
 
+#: the same for the packed path (:func:`_packed_tables`), which holds about 60 bytes per row: a
+#: 10M-row log in one partition stays within ~1.1 GB (each partition reads the log once more)
+PACKED_ROWS_PER_PARTITION = 12_000_000
 
-def _n_partitions(lf: pl.LazyFrame, partitions: int | None) -> int:
+
+def _n_partitions(lf: pl.LazyFrame, partitions: int | None, rows_per_partition: int = ROWS_PER_PARTITION) -> int:
     if partitions is not None:
         if int(partitions) < 1:
             raise ConfigError(f"customer_features: partitions={partitions} must be >= 1.")
@@ -621,7 +631,7 @@ def _n_partitions(lf: pl.LazyFrame, partitions: int | None) -> int:
         n_rows = lf.select(pl.len()).collect().item()  # Parquet: from the metadata
     except pl.exceptions.PolarsError:
         return 1
-    return max(1, -(-int(n_rows) // ROWS_PER_PARTITION))
+    return max(1, -(-int(n_rows) // rows_per_partition))
 
 
 def customer_features(
@@ -640,7 +650,8 @@ def customer_features(
     total is <= 0 are kept and flagged by ``nonpositive_net``. Day counts use UTC calendar dates.
     See ``docs/features.md`` for the full table of definitions. ``partitions`` splits the
     customers into that many hash partitions processed one after the other (bounded memory;
-    default: one per ``ROWS_PER_PARTITION`` rows of the log, counted cheaply for Parquet).
+    default: one per ``ROWS_PER_PARTITION`` rows of the log, counted cheaply for Parquet, or per
+    ``PACKED_ROWS_PER_PARTITION`` where the packed sorted path applies).
     ``method``: ``"sorted"`` computes the order and day statistics from sorted integer keys (fast;
     valid when ``as_of`` is a UTC midnight and no purchase order spans two days), ``"grouped"``
     groups the log by order (general); ``"auto"`` (default) uses ``"sorted"`` when it is valid and
@@ -802,7 +813,8 @@ def customer_features(
 
     # customers are split into partitions by a hash of their id when the log is large, so the
     # per-order state stays small (bounded memory); results do not depend on it
-    n_parts = _n_partitions(lf, partitions)
+    n_parts = _n_partitions(lf, partitions, PACKED_ROWS_PER_PARTITION if PACKED and method != "grouped" and midnight
+                            else ROWS_PER_PARTITION)
     if n_parts == 1:
         out = passes(base)
     else:
