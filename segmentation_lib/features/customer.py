@@ -348,7 +348,7 @@ def _sorted_rows(ids: pl.Series, ts: np.ndarray, time_ordered: bool) -> tuple[np
     del top, new_top, clash
     new_customer = _changes(hs)
     starts = np.flatnonzero(new_customer)
-    h2 = np.take(ids.hash(seed=1).to_numpy(), perm, out=hs)
+    h2 = np.take(ids.hash(seed=1).to_numpy(), perm, out=hs, mode="clip")
     if (_changes(h2) & ~new_customer).any():
         return None  # two ids share a 64-bit hash: the grouped path keys by text
     del h2, hs
@@ -362,7 +362,8 @@ def _codes(s: pl.Series) -> tuple[np.ndarray, int] | None:
         return np.zeros(s.len(), dtype=np.uint64), 1
     if s.dtype.is_integer():
         lo, hi = int(s.min()), int(s.max())
-        code = s.fill_null(lo).to_numpy().astype(np.uint64)
+        code = s.fill_null(lo).to_numpy()
+        code = _writable(code).view(np.uint64) if code.dtype == np.int64 else code.astype(np.uint64)
         code -= np.uint64(lo % (1 << 64))
         return code, max((hi - lo).bit_length(), 1)
     try:
@@ -411,6 +412,10 @@ def _order_codes(orders: pl.Series, buy: np.ndarray, hashed: bool) -> tuple[np.n
             return None, True
         del ob
     return (orders.fill_null(0) if hashed else orders.hash(seed=2)).to_numpy(), False
+
+
+#: (``np.take(..., out=buf)`` below passes ``mode="clip"``: the indices are valid, and numpy's default
+#: ``mode="raise"`` would first gather into a new array and then copy it into ``buf``)
 
 
 def _writable(a: np.ndarray) -> np.ndarray:
@@ -465,7 +470,7 @@ def _packed_tables(
     amt_s = np.take(amt, perm)
     tmp = _writable(amt)  # a free float buffer from here on
     del amt
-    ts_s = np.take(ts, perm, out=spare.view(np.int64))  # (the sort keys are done with)
+    ts_s = np.take(ts, perm, out=spare.view(np.int64), mode="clip")  # (the sort keys are done with)
     day_s = np.floor_divide(ts_s, _US_PER_DAY, out=_writable(ts))
     del ts, spare
     buy = amt_s > 0
@@ -505,13 +510,13 @@ def _packed_tables(
     b = np.flatnonzero(buy)
     nb = b.size
     del buy
-    day_b = np.take(day_s, b, out=amt_s.view(np.int64)[:nb])
+    day_b = np.take(day_s, b, out=amt_s.view(np.int64)[:nb], mode="clip")
     run = ts_s  # (the times are done with)
     run.fill(0)
     run[starts[1:]] = 1
     np.cumsum(run, out=run)
-    run_b = np.take(run, b, out=tmp.view(np.int64)[:nb])
-    perm_b = np.take(perm, b, out=day_s[:nb])
+    run_b = np.take(run, b, out=tmp.view(np.int64)[:nb], mode="clip")
+    perm_b = np.take(perm, b, out=day_s[:nb], mode="clip")
     first_rows = np.take(perm, starts)
     spare_a, spare_b = run, perm.view(np.uint64)  # two free row-sized buffers from here on
     del ts_s, perm, amt_s, tmp
@@ -555,7 +560,7 @@ def _packed_tables(
         bits_o = 64 - bits_run - bits_d
         if bits_o < 24:
             return None
-        z = np.take(order_code, perm_b, out=spare_b[:nb])
+        z = np.take(order_code, perm_b, out=spare_b[:nb], mode="clip")
         z >>= np.uint64(64 - bits_o)
         z <<= np.uint64(bits_d)
         z |= run_b.view(np.uint64) << np.uint64(64 - bits_run)
@@ -593,7 +598,7 @@ def _packed_tables(
         if bits_run + bits_p + 1 > 64:
             return None
         z = np.left_shift(run_b.view(np.uint64), np.uint64(bits_p + 1), out=spare_b[:nb])
-        code = np.take(product_code, perm_b, out=spare_a.view(np.uint64)[:nb])
+        code = np.take(product_code, perm_b, out=spare_a.view(np.uint64)[:nb], mode="clip")
         code += np.uint64(1)
         code *= np.take(product_ok, perm_b)
         z |= code
