@@ -355,22 +355,27 @@ def _sorted_rows(ids: pl.Series, ts: np.ndarray, time_ordered: bool) -> tuple[np
     return perm, starts, key
 
 
-def _codes(s: pl.Series) -> tuple[np.ndarray, int] | None:
-    """Dense-enough UInt64 codes of a product column and their bits: integer ids minus the lowest,
-    text as codes of a private categorical (see :func:`_product_codes`); None if unavailable."""
+def _codes(s: pl.Series, out: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Dense-enough UInt64 codes of a product column, written into ``out`` (a UInt64 buffer of its
+    length), and their bits: integer ids minus the lowest, text as codes of a private categorical
+    (see :func:`_product_codes`); nulls get any code (the caller masks them); None if unavailable.
+
+    >>> _codes(pl.Series([5, None, 7]), np.empty(3, dtype=np.uint64))[0][[0, 2]].tolist()
+    [0, 2]
+    """
     if s.len() == s.null_count():
-        return np.zeros(s.len(), dtype=np.uint64), 1
+        out.fill(0)
+        return out, 1
     if s.dtype.is_integer():
         lo, hi = int(s.min()), int(s.max())
-        code = s.fill_null(lo).to_numpy()
-        code = _writable(code).view(np.uint64) if code.dtype == np.int64 else code.astype(np.uint64)
-        code -= np.uint64(lo % (1 << 64))
-        return code, max((hi - lo).bit_length(), 1)
+        np.subtract(s.fill_null(lo).to_numpy(), lo, out=out.view(np.int64), casting="unsafe")
+        return out, max((hi - lo).bit_length(), 1)
     try:
-        code = s.cast(pl.Categorical(pl.Categories.random())).to_physical().fill_null(0).to_numpy().astype(np.uint64)
+        codes = s.cast(pl.Categorical(pl.Categories.random())).to_physical().fill_null(0).to_numpy()
     except (AttributeError, TypeError):  # pragma: no cover - polars without pl.Categories
         return None
-    return code, max(int(code.max()).bit_length(), 1) if code.size else 1
+    np.copyto(out, codes, casting="unsafe")
+    return out, max(int(codes.max()).bit_length(), 1) if codes.size else 1
 
 
 def _segment_sums(values: np.ndarray, starts: np.ndarray, dtype: type | None = None) -> np.ndarray:
@@ -398,20 +403,17 @@ def _segment_counts(flags: np.ndarray, starts: np.ndarray, buf: np.ndarray) -> n
     return cs[ends] - cs[starts] + flags[starts]
 
 
-def _order_codes(orders: pl.Series, buy: np.ndarray, hashed: bool) -> tuple[np.ndarray | None, bool]:
-    """(codes, one order per row): when the purchase rows' integer order ids rise in row order (a
-    warehouse export numbering its orders) every purchase row is its own order and no codes are
-    needed (None); otherwise 64-bit hashes of the ids (``hashed``: ``orders`` holds them already).
+def _rising(orders: pl.Series, buy: np.ndarray) -> bool:
+    """Whether the purchase rows' integer order ids rise in row order (a warehouse export numbering
+    its orders): then every purchase row is its own order and orders need no sort.
 
-    >>> _order_codes(pl.Series([7, None, 9]), np.array([True, False, True]), False)[1]
-    True
+    >>> _rising(pl.Series([7, None, 9]), np.array([True, False, True])), _rising(pl.Series([3, 3]), np.array([True, True]))
+    (True, False)
     """
-    if not hashed:
-        ob = orders.filter(pl.Series(buy))
-        if ob.len() < 2 or (ob.diff().drop_nulls() > 0).all():
-            return None, True
-        del ob
-    return (orders.fill_null(0) if hashed else orders.hash(seed=2)).to_numpy(), False
+    if not orders.dtype.is_integer():
+        return False
+    ob = orders.filter(pl.Series(buy)).to_numpy()
+    return ob.size < 2 or bool(np.all(ob[1:] > ob[:-1]))
 
 
 #: (``np.take(..., out=buf)`` below passes ``mode="clip"``: the indices are valid, and numpy's default
@@ -442,31 +444,26 @@ def _packed_tables(
     n = df.height
     if n == 0:
         return None
+    # each column is read into an array when it is needed and dropped from the frame then (the peak
+    # holds the frame's remaining columns and a few arrays, not both copies of every column)
     time_ordered = df["_ts"].is_sorted()
     ts = df["_ts"].dt.epoch("us").to_numpy()
-    amt = df["_amt"].fill_null(0.0).to_numpy()
-    buy0 = amt > 0
+    buy0 = (df["_amt"] > 0).fill_null(False).to_numpy()
     orders = df["_order"]
-    if orders.null_count() != n - int(buy0.sum()):
+    if orders.null_count() != n - int(np.count_nonzero(buy0)):
         return None  # a purchase row without an order id
-    order_code, one_per_row = _order_codes(orders, buy0, hashed_orders)
-    del orders, buy0
-    product_code = product_ok = None
-    if has_product:
-        p = df["_product"]
-        product_ok = p.is_not_null().to_numpy()
-        codes = _codes(p)
-        if codes is None:
-            return None
-        product_code, bits_p = codes
-        del p
-    ids = df["customer_id"]
-    del df
-    out = _sorted_rows(ids, ts, time_ordered)
+    one_per_row = not hashed_orders and _rising(orders, buy0)
+    if one_per_row:
+        orders = None  # (not needed: each purchase row is its own order)
+    del buy0
+    df = df.drop("_ts", "_order")
+    out = _sorted_rows(df["customer_id"], ts, time_ordered)
     if out is None:
         return None
     perm, starts, spare = out
     n_cust = starts.size
+    amt = df["_amt"].fill_null(0.0).to_numpy()
+    df = df.drop("_amt")
     amt_s = np.take(amt, perm)
     tmp = _writable(amt)  # a free float buffer from here on
     del amt
@@ -517,8 +514,10 @@ def _packed_tables(
     np.cumsum(run, out=run)
     run_b = np.take(run, b, out=tmp.view(np.int64)[:nb], mode="clip")
     perm_b = np.take(perm, b, out=day_s[:nb], mode="clip")
+    del b
     first_rows = np.take(perm, starts)
     spare_a, spare_b = run, perm.view(np.uint64)  # two free row-sized buffers from here on
+    spare_c = amt_s.view(np.uint64)  # a third once the purchase days (day_b, in it) are done with
     del ts_s, perm, amt_s, tmp
     new_cust = _changes(run_b)
     sb = np.flatnonzero(new_cust)  # each buyer's first purchase row (days in order)
@@ -560,7 +559,9 @@ def _packed_tables(
         bits_o = 64 - bits_run - bits_d
         if bits_o < 24:
             return None
+        order_code = (orders.fill_null(0) if hashed_orders else orders.hash(seed=2)).to_numpy()
         z = np.take(order_code, perm_b, out=spare_b[:nb], mode="clip")
+        del order_code
         z >>= np.uint64(64 - bits_o)
         z <<= np.uint64(bits_d)
         z |= run_b.view(np.uint64) << np.uint64(64 - bits_run)
@@ -575,7 +576,7 @@ def _packed_tables(
         order_run = (zo >> np.uint64(64 - bits_run)).view(np.int64)
         order_day = (zo & np.uint64((1 << bits_d) - 1)).view(np.int64) + d_lo
         order_starts = np.flatnonzero(_changes(order_run))
-    del order_code
+    del orders
     order_buyers = order_run[order_starts]
     cols["n_orders"] = np.zeros(n_cust, dtype=np.int64)
     cols["n_orders"][order_buyers] = np.diff(np.append(order_starts, order_run.size))
@@ -594,6 +595,15 @@ def _packed_tables(
     cols["n_purchase_days"] = n_days
     cols["std_days_between"] = std
     if has_product:  # distinct (customer, product) pairs: one sort of run | product code + 1 (0: none)
+        p = df["_product"]
+        df = df.drop("_product")
+        product_ok = p.is_not_null().to_numpy()
+        del day_b  # (its buffer takes the product codes)
+        codes = _codes(p, spare_c)
+        del p
+        if codes is None:
+            return None
+        product_code, bits_p = codes
         bits_run = max(int(n_cust - 1).bit_length(), 1)
         if bits_run + bits_p + 1 > 64:
             return None
@@ -601,13 +611,15 @@ def _packed_tables(
         code = np.take(product_code, perm_b, out=spare_a.view(np.uint64)[:nb], mode="clip")
         code += np.uint64(1)
         code *= np.take(product_ok, perm_b)
+        del product_code, product_ok
         z |= code
         z.sort()
         new = _changes(z)
         new &= (z & np.uint64((1 << (bits_p + 1)) - 1)) != 0
         cols["n_products"] = per_buyer_count(new, code.view(np.int64))
-    del run_b, day_b, perm_b
-    ids = ids.gather(pl.Series(first_rows))
+    del run_b, perm_b, spare_a, spare_b, spare_c
+    ids = df["customer_id"].gather(pl.Series(first_rows))
+    del df
     if ids.dtype.is_integer():
         ids = ids.set_sorted()
     c = pl.col
