@@ -617,7 +617,8 @@ def _packed_tables(
         new = _changes(z)
         new &= (z & np.uint64((1 << (bits_p + 1)) - 1)) != 0
         cols["n_products"] = per_buyer_count(new, code.view(np.int64))
-    del run_b, perm_b, spare_a, spare_b, spare_c
+        del z, code, new
+    del run_b, perm_b, spare_a, spare_b, spare_c, step, new_day, new_cust, day_s  # (all row-sized buffers)
     ids = df["customer_id"].gather(pl.Series(first_rows))
     del df
     if ids.dtype.is_integer():
