@@ -254,17 +254,6 @@ def _sorted_tables(
 _US_PER_DAY = 86_400_000_000
 
 
-def _run_ids(starts: np.ndarray, n: int) -> np.ndarray:
-    """The run number (0, 1, ...) of each of ``n`` rows, from the rows where runs start.
-
-    >>> _run_ids(np.array([0, 2, 3]), 5).tolist()
-    [0, 0, 1, 2, 2]
-    """
-    mark = np.zeros(n, dtype=np.int32)
-    mark[starts[1:]] = 1
-    return np.cumsum(mark, out=mark)
-
-
 def _changes(a: np.ndarray) -> np.ndarray:
     """``flags[i]``: ``a[i] != a[i - 1]`` (row 0 always True)."""
     flags = np.empty(a.size, dtype=bool)

@@ -330,5 +330,4 @@ def test_segment_runs_helpers_on_hand_arrays():
 
     assert F._segment_counts(np.array([0, 1, 1, 0, 1], dtype=bool), np.array([0, 1, 3]), np.empty(5, dtype=np.int64)).tolist() == [0, 2, 1]
     assert F._segment_sums(np.array([0.5, 1.0, 2.0]), np.array([0, 2])).tolist() == [1.5, 2.0]
-    assert F._run_ids(np.array([0, 3]), 4).tolist() == [0, 0, 0, 1]
     assert F._arange_into(np.empty(3, dtype=np.uint64)).tolist() == [0, 1, 2]
