@@ -73,16 +73,24 @@ ALLOWED_BINS = (3, 4, 5, 10)
 # --------------------------------------------------------------------------------------------
 def _learn_edges(values: pl.Series, bins: int) -> list[float]:
     """Inner bin edges for one column (see the module docstring for the rules)."""
-    v = values.drop_nulls().cast(pl.Float64)
-    v = v.filter(v.is_not_nan())
+    v = _sorted_values(values)
     if v.len() == 0:
         return []
-    distinct = v.unique().sort()
-    if distinct.len() <= bins:
-        return distinct.to_list()[:-1]
-    top = distinct[-1]
+    if v.n_unique() <= bins:  # (sorted values: counted and listed in one pass, quantiles read off)
+        return v.unique(maintain_order=True).to_list()[:-1]
+    top = v[-1]
     qs = [v.quantile(k / bins, interpolation="linear") for k in range(1, bins)]
     return sorted({float(q) for q in qs if q < top})
+
+
+def _sorted_values(values: pl.Series) -> pl.Series:
+    """The non-null, non-NaN values as Float64, sorted (quantiles of a sorted Series are read off it).
+
+    >>> _sorted_values(pl.Series([3.0, None, float("nan"), 1.0])).to_list()
+    [1.0, 3.0]
+    """
+    v = values.drop_nulls().cast(pl.Float64)
+    return v.filter(v.is_not_nan()).sort()
 
 
 def _level_scores(n_levels: int, bins: int) -> list[int]:
@@ -101,11 +109,10 @@ def _final_scores(scores: list[int], reverse: bool, bins: int) -> list[int]:
 
 def _cut_edges(values: pl.Series, cuts: list[float]) -> list[float]:
     """Inner edges at explicit percentile cut points (duplicates and edges >= the maximum removed)."""
-    v = values.drop_nulls().cast(pl.Float64)
-    v = v.filter(v.is_not_nan())
+    v = _sorted_values(values)
     if v.len() == 0:
         return []
-    top = v.max()
+    top = v[-1]
     qs = [v.quantile(float(q), interpolation="linear") for q in cuts]
     return sorted({float(q) for q in qs if q < top})
 

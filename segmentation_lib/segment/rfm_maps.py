@@ -340,6 +340,30 @@ def check_segment_map(segment_map: str | Path | Mapping[str, Any] | SegmentMap, 
     return result
 
 
+def _segment_lookup(table: pl.DataFrame, keys: list[str], bins: int, scores: list[pl.Expr]) -> pl.Expr:
+    """The segment of each row as a lookup in a list of all ``bins ** len(keys)`` codes (what a left
+    join on the score columns gives, without the join): the scores on the map's scale, 1..bins,
+    make the position; a score outside 1..bins or a code in no segment gives null.
+
+    >>> t = pl.DataFrame({"r_score": [1, 2], "rfm_segment": ["low", "high"]}, schema_overrides={"r_score": pl.Int8})
+    >>> pl.select(_segment_lookup(t, ["r_score"], 2, [pl.Series([2, 1, 3])])).to_series().to_list()
+    ['high', 'low', None]
+    """
+    segment = [c for c in table.columns if c not in keys][0]
+    codes = [None] * bins ** len(keys)
+    for row in table.iter_rows(named=True):  # the map's codes (at most 10**3), not the customers
+        if all(1 <= row[k] <= bins for k in keys):
+            codes[sum((row[k] - 1) * bins ** (len(keys) - 1 - i) for i, k in enumerate(keys))] = row[segment]
+    lookup = pl.Series(segment, codes, dtype=table.schema[segment])
+    at = pl.lit(0, dtype=pl.Int64)
+    inside = pl.lit(True)
+    for k, e in zip(keys, scores):
+        v = e.cast(pl.Int64)
+        at = at * bins + (v - 1)
+        inside = inside & (v >= 1) & (v <= bins)
+    return pl.lit(lookup).gather(pl.when(inside).then(at))
+
+
 def assign_rfm_segments(
     scored: pl.DataFrame | pl.LazyFrame,
     segment_map: str | Path | Mapping[str, Any] | SegmentMap = "default",
@@ -375,13 +399,10 @@ def assign_rfm_segments(
     if missing:
         raise DataError(f"assign_rfm_segments: score column(s) {missing} missing. Fix: score the table with RFMScorer.transform first.")
     cast = [pl.col(c).cast(pl.Int8) for c in keys]
-    lookup = {c: f"_map_{c}" for c in keys}
     by_col = {"r_score": "recency", "f_score": "frequency", "m_score": "monetary"}
     on_scale = [score_on_map_scale(pl.col(c), int((per_measure or {}).get(by_col.get(c, ""), m.bins)), m.bins)
-                .cast(pl.Int8).alias(lookup[c]) for c in keys]
-    table = table.rename(lookup)
-    lf = scored.lazy().with_columns(cast).with_columns(on_scale).join(
-        table.lazy(), on=list(lookup.values()), how="left", maintain_order="left").drop(list(lookup.values()))
+                for c in keys]
+    lf = scored.lazy().with_columns(cast).with_columns(_segment_lookup(table, keys, m.bins, on_scale).alias(segment_col))
     if isinstance(scored, pl.LazyFrame):
         return lf
     out = lf.collect()

@@ -253,3 +253,81 @@ def test_warehouse_layout_keeps_integer_ids_and_paths_agree(seed, with_order, wi
     both = seg_int.join(seg_txt.with_columns(pl.col("customer_id").cast(pl.Int64)), on="customer_id", suffix="_t")
     assert both.height == fast.height
     assert (both["rfm_segment"] == both["rfm_segment_t"]).all() and both["rfm_segment"].n_unique() > 3
+
+
+# --------------------------------------------------------------------------------------------
+# issue 15: the packed path (one sort of customer | day | row numbers)
+# --------------------------------------------------------------------------------------------
+def _packed_calls(monkeypatch):
+    import segmentation_lib.features.customer as F
+
+    calls = []
+    real = F._packed_tables
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(F, "_packed_tables", spy)
+    return calls
+
+
+@pytest.mark.parametrize("layout", ["text", "warehouse", "warehouse_no_order", "warehouse_text", "text_shuffled"])
+def test_packed_path_gives_the_uint128_and_grouped_tables(monkeypatch, layout):
+    import segmentation_lib.features.customer as F
+    from tests.features import as_text_ids, warehouse_log
+
+    log = {"text": lambda: _random_log(8), "warehouse": lambda: warehouse_log(9),
+           "warehouse_no_order": lambda: warehouse_log(10, with_order=False),
+           "warehouse_text": lambda: as_text_ids(warehouse_log(11)),
+           "text_shuffled": lambda: _random_log(12, with_order=False).sample(fraction=1.0, shuffle=True, seed=1)}[layout]()
+    calls = _packed_calls(monkeypatch)
+    packed = customer_features(log, "2024-12-01", method="sorted")
+    assert calls == [True]  # the packed path applied (no fallback)
+    monkeypatch.setattr(F, "PACKED", False)
+    wide = customer_features(log, "2024-12-01", method="sorted")
+    grouped = customer_features(log, "2024-12-01", method="grouped")
+    assert_frame_equal(packed, wide, check_exact=False, rel_tol=1e-9, abs_tol=1e-6)
+    assert_frame_equal(packed, grouped, check_exact=False, rel_tol=1e-9, abs_tol=1e-6)
+    assert packed["n_orders"].sum() > packed.height and packed["n_products"].max() > 2
+
+
+def test_warehouse_orders_one_per_row_are_counted_from_the_rows(monkeypatch):
+    """Rising integer order ids (one per purchase row): no order sort, the same counts."""
+    from tests.features import warehouse_log
+
+    log = warehouse_log(13, with_order=False).with_row_index("order_id").with_columns(pl.col("order_id").cast(pl.Int64) * 3 + 10)
+    assert log["order_id"].is_sorted() and log["order_id"].n_unique() == log.height
+    calls = _packed_calls(monkeypatch)
+    fast = customer_features(log, "2024-12-01", method="sorted")
+    assert calls == [True]
+    assert_frame_equal(fast, customer_features(log, "2024-12-01", method="grouped"),
+                       check_exact=False, rel_tol=1e-9, abs_tol=1e-6)
+    buyers = log.filter((pl.col("amount") > 0) & (pl.col("timestamp") < dt.datetime(2024, 12, 1, tzinfo=UTC)))
+    assert fast["n_orders"].sum() == buyers.height
+
+
+def test_customers_sharing_hash_key_bits_are_told_apart(monkeypatch):
+    """Text ids keyed by 9 bits of their hash: 2000 customers share them many times over; the whole
+    hash separates them (rows re-sorted within the clashing runs), the table stays the grouped one."""
+    import segmentation_lib.features.customer as F
+
+    log = _random_log(14, n_customers=2000)
+    grouped = customer_features(log, "2024-12-01", method="grouped")
+    monkeypatch.setattr(F, "HASH_KEY_BITS", 9)
+    calls = _packed_calls(monkeypatch)
+    fast = customer_features(log, "2024-12-01", method="sorted")
+    assert calls == [True]
+    assert fast.height == grouped.height == log["customer_id"].n_unique()
+    assert_frame_equal(fast, grouped, check_exact=False, rel_tol=1e-9, abs_tol=1e-6)
+
+
+def test_segment_runs_helpers_on_hand_arrays():
+    import numpy as np
+
+    import segmentation_lib.features.customer as F
+
+    assert F._segment_counts(np.array([0, 1, 1, 0, 1], dtype=bool), np.array([0, 1, 3]), np.empty(5, dtype=np.int64)).tolist() == [0, 2, 1]
+    assert F._segment_sums(np.array([0.5, 1.0, 2.0]), np.array([0, 2])).tolist() == [1.5, 2.0]
+    assert F._arange_into(np.empty(3, dtype=np.uint64)).tolist() == [0, 1, 2]

@@ -178,3 +178,29 @@ def test_filters_exclude_count_and_give_a_null_score():
     with pytest.raises(ConfigError, match="min"):
         RFMScorer(filters={"total_spend": {"min": 5, "max": 1}}).fit(t)
     assert "rfm_excluded" not in RFMScorer().fit(t).transform(t).columns  # no filters: the old output
+
+
+# issue 15: edges from one sort per measure give the edges of the unique() + quantile() definition
+@pytest.mark.parametrize("seed,bins", [(1, 5), (2, 3), (3, 10), (4, 4)])
+def test_edges_from_sorted_values_match_the_definition(seed, bins):
+    import numpy as np
+
+    from segmentation_lib.segment.rfm import _cut_edges, _learn_edges
+
+    rng = np.random.default_rng(seed)
+    v = pl.Series(np.round(rng.lognormal(3, 1, 5000), 1)).extend(pl.Series([None, float("nan")], dtype=pl.Float64))
+    few = pl.Series(rng.integers(1, bins, 400).astype(float))  # fewer distinct values than bins
+
+    def reference(values, b):
+        x = values.drop_nulls().cast(pl.Float64)
+        x = x.filter(x.is_not_nan())
+        distinct = x.unique().sort()
+        if distinct.len() <= b:
+            return distinct.to_list()[:-1]
+        qs = [x.quantile(k / b, interpolation="linear") for k in range(1, b)]
+        return sorted({float(q) for q in qs if q < distinct[-1]})
+
+    assert _learn_edges(v, bins) == reference(v, bins) and len(_learn_edges(v, bins)) == bins - 1
+    assert _learn_edges(few, bins) == reference(few, bins) == sorted(set(few.to_list()))[:-1]
+    x = v.drop_nulls().filter(v.drop_nulls().is_not_nan())
+    assert _cut_edges(v, [0.2, 0.5, 0.9]) == sorted({x.quantile(q, interpolation="linear") for q in (0.2, 0.5, 0.9)})

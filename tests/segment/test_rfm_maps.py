@@ -112,3 +112,28 @@ def test_segments_read_the_bin_count_off_the_scores():
         assert assign_rfm_segments(ten)["rfm_segment"].null_count() == 0
     with pytest.raises(DataError, match="up to 12"):
         assign_rfm_segments(ten.with_columns(pl.lit(12).alias("r_score")))
+
+
+# issue 15: the segment map is applied as a lookup of all codes; it must give what a left join gives
+@pytest.mark.parametrize("map_name,bins", [("default", 5), ("default", 3), ("rf", 5), ("default", 10), ("rfm3", 3)])
+def test_segment_lookup_gives_the_left_join(map_name, bins):
+    import numpy as np
+
+    from segmentation_lib.segment.rfm_maps import load_segment_map
+
+    rng = np.random.default_rng(bins)
+    n = 3000
+    scores = {c: pl.Series(c, rng.integers(0, bins + 2, n), dtype=pl.Int8) for c in ("r_score", "f_score", "m_score")}
+    scored = pl.DataFrame(list(scores.values())).with_row_index("customer_id").with_columns(
+        pl.when(pl.col("customer_id") % 97 == 0).then(None).otherwise(pl.col("f_score")).alias("f_score"))
+    m = load_segment_map(map_name, bins=bins)
+    table = m.table()
+    keys = [c for c in table.columns if c != "rfm_segment"]
+    expected = scored.join(table, on=keys, how="left", maintain_order="left")["rfm_segment"]
+    with pytest.warns(UserWarning, match="no RFM segment"):
+        got = assign_rfm_segments(scored, map_name, bins=bins)
+    assert got["rfm_segment"].to_list() == expected.to_list()
+    assert got.columns == [*scored.columns, "rfm_segment"]
+    assert got["rfm_segment"].null_count() > 0 and got["rfm_segment"].n_unique() > 3  # out-of-range and nulls unmapped
+    lazy = assign_rfm_segments(scored.lazy(), map_name, bins=bins).collect()
+    assert lazy["rfm_segment"].to_list() == expected.to_list()
