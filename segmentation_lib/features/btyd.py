@@ -304,6 +304,9 @@ def _btyd_sorted(box: list[pl.DataFrame], end_p: int) -> pl.DataFrame | None:
         if packed is not None:
             return packed.with_columns((c("_kh").cast(pl.Int64) + lo).cast(dtype).set_sorted().alias("_cid"))
     elif df["_cid"].dtype == pl.String:
+        fast = _text_runs(df, p0)
+        if fast is not None:
+            return fast
         hashed = _hashed_runs(df, p0)
         if hashed is not False:
             return hashed
@@ -850,3 +853,43 @@ def _int_runs(df: pl.DataFrame, lo: int, p0: int) -> pl.DataFrame | None:
         amount = amount / float(10**_KEY_DECIMALS)
     del part
     return _runs_table(key, shift_c, shift_p, bits_p, p_lo, amount)
+
+
+def _text_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None:
+    """:func:`_runs_table` of text-id rows: one UInt64 per row, the top bits of a 64-bit hash of the
+    id | period | row number; a second, independent 64-bit hash must be constant within every
+    customer run, else None (two ids share the top bits: the caller uses :func:`_hashed_runs`)."""
+    c = pl.col
+    n = df.height
+    p_lo, bits_p, bits_r = _bits(df)
+    bits_c = 64 - bits_p - bits_r
+    if bits_c < 16:
+        return None
+    shift_p, shift_c = bits_r, bits_r + bits_p
+    hashes = df.select(c("_cid").hash(seed=0).alias("h"), c("_cid").hash(seed=1).alias("h2"))
+    key = hashes["h"].to_numpy() >> np.uint64(64 - bits_c)
+    key <<= np.uint64(shift_c)
+    part = df["_p"].to_numpy().astype(np.uint64)
+    part -= np.uint64(p_lo % (1 << 64))
+    part <<= np.uint64(shift_p)
+    key |= part
+    part[:] = np.arange(n, dtype=np.uint64)
+    key |= part
+    key.sort()
+    np.bitwise_and(key, np.uint64((1 << bits_r) - 1), out=part)
+    row = part.view(np.int64)
+    h2 = hashes["h2"].to_numpy()[row]
+    del hashes
+    top = key >> np.uint64(shift_c)
+    same = np.empty(n, dtype=bool)
+    np.equal(top[1:], top[:-1], out=same[1:])
+    same[0] = False
+    if (same[1:] & (h2[1:] != h2[:-1])).any():
+        return None
+    del h2, top, same
+    a = (df["_a"].fill_null(0.0) if df["_a"].null_count() else df["_a"]).to_numpy()[row]
+    out = _runs_table(key, shift_c, shift_p, bits_p, p_lo, a)
+    if out is None:
+        return None
+    starts = np.flatnonzero(np.r_[True, (key[1:] >> np.uint64(shift_c)) != (key[:-1] >> np.uint64(shift_c))])
+    return out.with_columns(df["_cid"].gather(pl.Series(row[starts])).alias("_cid")).drop("_kh")
