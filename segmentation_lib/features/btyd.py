@@ -884,12 +884,39 @@ def _text_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None:
     same = np.empty(n, dtype=bool)
     np.equal(top[1:], top[:-1], out=same[1:])
     same[0] = False
-    if (same[1:] & (h2[1:] != h2[:-1])).any():
-        return None
-    del h2, top, same
+    same[1:] &= h2[1:] != h2[:-1]  # a second hash changes inside a run: two ids share the top bits
+    clash = np.flatnonzero(same)
+    del h2, same
+    starts = np.flatnonzero(np.r_[True, top[1:] != top[:-1]])
+    del top
     a = (df["_a"].fill_null(0.0) if df["_a"].null_count() else df["_a"]).to_numpy()[row]
     out = _runs_table(key, shift_c, shift_p, bits_p, p_lo, a)
     if out is None:
         return None
-    starts = np.flatnonzero(np.r_[True, (key[1:] >> np.uint64(shift_c)) != (key[:-1] >> np.uint64(shift_c))])
-    return out.with_columns(df["_cid"].gather(pl.Series(row[starts])).alias("_cid")).drop("_kh")
+    out = out.with_columns(df["_cid"].gather(pl.Series(row[starts])).alias("_cid")).drop("_kh")
+    if clash.size == 0:
+        return out
+    # the runs holding two ids: their rows summarised apart by the grouped path
+    bad = np.unique(np.searchsorted(starts, clash, side="right") - 1)
+    ends = np.append(starts[1:], n)
+    take = np.concatenate([row[starts[b]:ends[b]] for b in bad])
+    keep = np.ones(len(starts), dtype=bool)
+    keep[bad] = False
+    apart = _grouped_per_customer(df[pl.Series(take)].lazy())
+    return pl.concat([out.filter(pl.Series(keep)), apart.select(out.columns)])
+
+
+def _grouped_per_customer(rows: pl.LazyFrame) -> pl.DataFrame:
+    """Per customer ``_cid, _n, _first, _last, _total, _gross, _first_v`` from rows ``_cid, _p, _a``
+    by grouping (customer, period), then customer, with exact Int128 sums."""
+    c = pl.col
+    rows = rows.select("_cid", "_p", _fixed(c("_a")).alias("_v"))
+    per_period = rows.group_by("_cid", "_p").agg(_snap(c("_v").sum(), c("_v").abs().sum()).alias("_v"))
+    return per_period.group_by("_cid").agg(
+        pl.len().alias("_n"),
+        c("_p").min().alias("_first"),
+        c("_p").max().alias("_last"),
+        c("_v").sum().alias("_total"),
+        c("_v").abs().sum().alias("_gross"),
+        c("_v").min_by("_p").alias("_first_v"),
+    ).collect(engine="streaming")

@@ -310,8 +310,8 @@ def test_btyd_sorted_text_ids_with_clashing_hash_bits_give_the_grouped_table(mon
     real = btyd._bits
     monkeypatch.setattr(btyd, "_bits", lambda df: (lambda p_lo, bp, br: (p_lo, bp, 48 - bp))(*real(df)))
     calls = []
-    hashed = btyd._hashed_runs
-    monkeypatch.setattr(btyd, "_hashed_runs", lambda df, p0: calls.append(df.height) or hashed(df, p0))
+    apart = btyd._grouped_per_customer  # the clashing runs' customers are summarised apart
+    monkeypatch.setattr(btyd, "_grouped_per_customer", lambda rows: calls.append(1) or apart(rows))
     fast = btyd_summary(log, "2024-12-01", method="sorted")
     assert calls and fast.equals(ref) and fast.height == log["customer_id"].drop_nulls().n_unique()
 
