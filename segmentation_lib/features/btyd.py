@@ -133,7 +133,9 @@ def btyd_summary(
     any row order or partitioning. One deliberate difference: a sum below 2**-50 of its gross
     (the residue of a net-zero sum such as 0.3 - 0.1 - 0.2) is reported as +0.0, where lifetimes
     gives the residue (e.g. -2.8e-17). ``method``: ``"sorted"`` sorts the rows by a packed customer | period key and
-    reads periods and customers off the sorted runs; ``"grouped"`` groups by (customer, period)
+    reads periods and customers off the sorted runs (one UInt64 per row: integer id | period |
+    amount in cents or row number, or text-id hash bits | period | row number; sums as int64 limbs
+    per run, Int128 only for multi-row or negative cells); ``"grouped"`` groups by (customer, period)
     then by customer; ``"auto"`` (default) is ``"sorted"`` unless two customers share a key or the
     log spans more than 2**20 periods. Both give the same table (tested).
 
