@@ -133,7 +133,9 @@ def btyd_summary(
     any row order or partitioning. One deliberate difference: a sum below 2**-50 of its gross
     (the residue of a net-zero sum such as 0.3 - 0.1 - 0.2) is reported as +0.0, where lifetimes
     gives the residue (e.g. -2.8e-17). ``method``: ``"sorted"`` sorts the rows by a packed customer | period key and
-    reads periods and customers off the sorted runs; ``"grouped"`` groups by (customer, period)
+    reads periods and customers off the sorted runs (one UInt64 per row: integer id | period |
+    amount in cents or row number, or text-id hash bits | period | row number; sums as int64 limbs
+    per run, Int128 only for multi-row or negative cells); ``"grouped"`` groups by (customer, period)
     then by customer; ``"auto"`` (default) is ``"sorted"`` unless two customers share a key or the
     log spans more than 2**20 periods. Both give the same table (tested).
 
@@ -294,12 +296,19 @@ def _btyd_sorted(box: list[pl.DataFrame], end_p: int) -> pl.DataFrame | None:
     direct = _direct_ids(df["_cid"])
     if direct is not None:
         lo, dtype, _ = direct
+        fast = _int_runs(df, lo, p0)
+        if fast is not None:
+            box.clear()
+            return fast.with_columns((c("_kh").cast(pl.Int64) + lo).cast(dtype).set_sorted().alias("_cid")).drop("_kh")
         del df
         packed = _packed_runs(box, lo, p0)
         df = box[0] if box else None
         if packed is not None:
             return packed.with_columns((c("_kh").cast(pl.Int64) + lo).cast(dtype).set_sorted().alias("_cid"))
     elif df["_cid"].dtype == pl.String:
+        fast = _text_runs(df, p0)
+        if fast is not None:
+            return fast
         hashed = _hashed_runs(df, p0)
         if hashed is not False:
             return hashed
@@ -675,3 +684,241 @@ def calibration_and_holdout_summary(
     out.calibration_end = cal_end
     out.observation_end = end
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# sorted keys -> per-customer sums with numpy runs and int64 limbs (issue 15: no Int128 per row)
+# --------------------------------------------------------------------------------------------
+#: amounts with at most this many decimals are packed into the sort key (no gather after the sort)
+_KEY_DECIMALS = 2
+
+
+def _whole_cents(a: np.ndarray) -> np.ndarray | None:
+    """``a * 100`` as int64 when every amount is exactly ``k / 100`` for an integer ``k`` (the float
+    ``k / 100.0`` gives back the amount bit for bit), else None.
+
+    >>> _whole_cents(np.array([1.25, -0.1, 72.11])).tolist(), _whole_cents(np.array([0.125]))
+    ([125, -10, 7211], None)
+    """
+    scale = float(10**_KEY_DECIMALS)
+    y = a * scale
+    np.rint(y, out=y)
+    if a.size == 0 or not np.abs(y).max() < 2.0**52:
+        return None
+    back = y / scale
+    if not np.array_equal(back, a):
+        return None
+    del back
+    return y.astype(np.int64)
+
+
+def _runs_table(key: np.ndarray, shift_c: int, shift_p: int, bits_p: int, p_base: int, a: np.ndarray) -> pl.DataFrame | None:
+    """Per customer ``_kh, _n, _first, _last, _total, _gross, _first_v`` (as :func:`_per_customer_runs`)
+    from sorted UInt64 keys ``customer | period | anything`` (``customer = key >> shift_c``, period
+    offset ``= (key >> shift_p) & (2**bits_p - 1)``, period ``= offset + p_base``) and the rows'
+    Float64 amounts in key order.
+
+    A row's exact value ``trunc(a * 2**60)`` is split into two int64 limbs, ``q * 2**S + t``, summed
+    per customer run with ``np.add.reduceat`` and joined as Int128 once per customer (exact: ``S``
+    leaves room for the longest run). Only rows in cells of two or more rows or with a negative
+    amount (where the cell's sum is snapped, or its magnitude differs from it) go through an Int128
+    group-by, and correct their customers' sums. None when the limbs could overflow (caller falls back).
+
+    >>> key = np.array([0b0_01_0, 0b0_01_1, 0b0_10_0, 0b1_00_0], dtype=np.uint64)  # customer | period | row bit
+    >>> r = _runs_table(key, 3, 1, 2, 10, np.array([1.0, -3.0, 4.0, 8.0]))
+    >>> r.select("_kh", "_n", "_first", "_last", *(_to_float(pl.col(k)) for k in ("_total", "_gross", "_first_v"))).rows()
+    [(0, 2, 11, 12, 2.0, 6.0, -2.0), (1, 1, 10, 10, 8.0, 8.0, 8.0)]
+    """
+    c = pl.col
+    n = key.size
+    work = np.empty(n, dtype=np.uint64)
+    np.right_shift(key, np.uint64(shift_c), out=work)
+    new_c = np.empty(n, dtype=bool)
+    new_c[0] = True
+    np.not_equal(work[1:], work[:-1], out=new_c[1:])
+    st = np.flatnonzero(new_c)
+    del new_c
+    kh = work[st]
+    ends = np.empty_like(st)
+    ends[:-1] = st[1:] - 1
+    ends[-1] = n - 1
+    longest = int((ends - st).max()) + 1
+    amax = float(np.abs(a).max()) if n else 0.0
+    bm = longest.bit_length() + 1
+    ba = max(int(np.frexp(amax)[1]), 0)  # |a| < 2**ba
+    limb = 63 - bm  # |t| < 2**limb, so a run's sum of t fits; the q sums need ba + 60 - limb + bm <= 63
+    if ba + 60 - limb + bm > 63 or limb < 1:
+        return None
+    np.right_shift(key, np.uint64(shift_p), out=work)  # the cell: customer | period
+    new_cell = np.empty(n, dtype=bool)
+    new_cell[0] = True
+    np.not_equal(work[1:], work[:-1], out=new_cell[1:])
+    n_cells = np.add.reduceat(new_cell, st, dtype=np.int64)
+    mask_p = np.uint64((1 << bits_p) - 1)
+    first = (work[st] & mask_p).astype(np.int64) + p_base
+    last = (work[ends] & mask_p).astype(np.int64) + p_base
+    # the limbs: y = a * 2**(60 - limb), q = trunc(y), t = trunc((y - q) * 2**limb) (all exact)
+    y = a * 2.0 ** (60 - limb)
+    q = np.trunc(y)
+    y -= q
+    y *= 2.0**limb
+    t = np.empty(n, dtype=np.int64)
+    np.copyto(t, y, casting="unsafe")
+    del y
+    sum_t = np.add.reduceat(t, st)
+    np.copyto(t, q, casting="unsafe")
+    del q
+    sum_q = np.add.reduceat(t, st)
+    del t
+    i128 = pl.Int128
+    raw = (pl.Series(sum_q).cast(i128) * pl.Series([1 << limb], dtype=i128) + pl.Series(sum_t).cast(i128))
+    out = pl.DataFrame({
+        "_kh": kh, "_n": n_cells.astype(np.uint32), "_first": first, "_last": last,
+        "_total": raw, "_gross": raw, "_first_v": pl.Series(a[st]),
+    }).with_columns(_fixed(c("_first_v")).alias("_first_v"))
+    # rows whose cell sum is not their own value (two rows or more) or whose magnitude is not their value
+    special = ~new_cell
+    special[:-1] |= special[1:]
+    special |= a < 0
+    idx = np.flatnonzero(special)
+    del special, new_cell
+    if idx.size == 0:
+        return out
+    cust = np.searchsorted(st, idx, side="right") - 1
+    sp = pl.DataFrame({"_c": cust, "_cell": work[idx], "_a": a[idx], "_r": idx, "_s0": st[cust]})
+    del work
+    v = _fixed(c("_a"))
+    cells = sp.group_by("_cell").agg(
+        c("_c").first(), c("_r").first(), c("_s0").first(), _fixed(c("_a").first()).alias("_v0"),
+        v.sum().alias("_s"), v.abs().sum().alias("_g"),
+    ).with_columns(_snap(c("_s"), c("_g")).alias("_z"))
+    zero = pl.lit(0, dtype=i128)
+    fix = cells.group_by("_c").agg(
+        (c("_z") - c("_s")).sum().alias("_dt"),
+        (c("_z").abs() - c("_s")).sum().alias("_dg"),
+        pl.when(c("_r") == c("_s0")).then(c("_z") - c("_v0")).otherwise(zero).sum().alias("_df"),
+    )
+    pos = fix["_c"]
+    return out.with_columns(
+        out["_total"].scatter(pos, out["_total"].gather(pos) + fix["_dt"]),
+        out["_gross"].scatter(pos, out["_gross"].gather(pos) + fix["_dg"]),
+        out["_first_v"].scatter(pos, out["_first_v"].gather(pos) + fix["_df"]),
+    )
+
+
+def _int_runs(df: pl.DataFrame, lo: int, p0: int) -> pl.DataFrame | None:
+    """:func:`_runs_table` of integer-id rows: one UInt64 per row, id - lowest | period | amount in
+    cents (when every amount is whole cents: nothing to fetch after the sort) or row number (the
+    amounts are then fetched in key order); None when that needs more than 64 bits."""
+    n = df.height
+    ids = df["_cid"].to_numpy()
+    p = df["_p"].to_numpy()
+    a = (df["_a"].fill_null(0.0) if df["_a"].null_count() else df["_a"]).to_numpy()
+    p_lo = int(p.min())
+    bits_c = int(ids.max() - lo).bit_length()
+    bits_p = int(p.max() - p_lo).bit_length()
+    cents = _whole_cents(a)
+    c_lo = None
+    if cents is not None:
+        c_lo = int(cents.min())
+        bits_low = int(cents.max() - c_lo).bit_length()
+    else:
+        bits_low = (n - 1).bit_length()
+    if bits_c + bits_p + bits_low > 64:
+        if cents is None:
+            return None
+        cents, c_lo, bits_low = None, None, (n - 1).bit_length()
+        if bits_c + bits_p + bits_low > 64:
+            return None
+    shift_p, shift_c = bits_low, bits_low + bits_p
+    key = ids.astype(np.uint64)
+    key -= np.uint64(lo % (1 << 64))
+    key <<= np.uint64(shift_c)
+    part = p.astype(np.uint64)
+    part -= np.uint64(p_lo % (1 << 64))
+    part <<= np.uint64(shift_p)
+    key |= part
+    if cents is not None:
+        cents -= c_lo
+        key |= cents.view(np.uint64)
+        del cents
+    else:
+        part[:] = np.arange(n, dtype=np.uint64)
+        key |= part
+    key.sort()
+    np.bitwise_and(key, np.uint64((1 << bits_low) - 1), out=part)
+    if c_lo is None:
+        amount = a[part.view(np.int64)]
+    else:
+        amount = part.view(np.int64)
+        amount += c_lo
+        amount = amount / float(10**_KEY_DECIMALS)
+    del part
+    return _runs_table(key, shift_c, shift_p, bits_p, p_lo, amount)
+
+
+def _text_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None:
+    """:func:`_runs_table` of text-id rows: one UInt64 per row, the top bits of a 64-bit hash of the
+    id | period | row number; a second, independent 64-bit hash must be constant within every
+    customer run, else None (two ids share the top bits: the caller uses :func:`_hashed_runs`)."""
+    c = pl.col
+    n = df.height
+    p_lo, bits_p, bits_r = _bits(df)
+    bits_c = 64 - bits_p - bits_r
+    if bits_c < 16:
+        return None
+    shift_p, shift_c = bits_r, bits_r + bits_p
+    hashes = df.select(c("_cid").hash(seed=0).alias("h"), c("_cid").hash(seed=1).alias("h2"))
+    key = hashes["h"].to_numpy() >> np.uint64(64 - bits_c)
+    key <<= np.uint64(shift_c)
+    part = df["_p"].to_numpy().astype(np.uint64)
+    part -= np.uint64(p_lo % (1 << 64))
+    part <<= np.uint64(shift_p)
+    key |= part
+    part[:] = np.arange(n, dtype=np.uint64)
+    key |= part
+    key.sort()
+    np.bitwise_and(key, np.uint64((1 << bits_r) - 1), out=part)
+    row = part.view(np.int64)
+    h2 = hashes["h2"].to_numpy()[row]
+    del hashes
+    top = key >> np.uint64(shift_c)
+    same = np.empty(n, dtype=bool)
+    np.equal(top[1:], top[:-1], out=same[1:])
+    same[0] = False
+    same[1:] &= h2[1:] != h2[:-1]  # a second hash changes inside a run: two ids share the top bits
+    clash = np.flatnonzero(same)
+    del h2, same
+    starts = np.flatnonzero(np.r_[True, top[1:] != top[:-1]])
+    del top
+    a = (df["_a"].fill_null(0.0) if df["_a"].null_count() else df["_a"]).to_numpy()[row]
+    out = _runs_table(key, shift_c, shift_p, bits_p, p_lo, a)
+    if out is None:
+        return None
+    out = out.with_columns(df["_cid"].gather(pl.Series(row[starts])).alias("_cid")).drop("_kh")
+    if clash.size == 0:
+        return out
+    # the runs holding two ids: their rows summarised apart by the grouped path
+    bad = np.unique(np.searchsorted(starts, clash, side="right") - 1)
+    ends = np.append(starts[1:], n)
+    take = np.concatenate([row[starts[b]:ends[b]] for b in bad])
+    keep = np.ones(len(starts), dtype=bool)
+    keep[bad] = False
+    apart = _grouped_per_customer(df[pl.Series(take)].lazy())
+    return pl.concat([out.filter(pl.Series(keep)), apart.select(out.columns)])
+
+
+def _grouped_per_customer(rows: pl.LazyFrame) -> pl.DataFrame:
+    """Per customer ``_cid, _n, _first, _last, _total, _gross, _first_v`` from rows ``_cid, _p, _a``
+    by grouping (customer, period), then customer, with exact Int128 sums."""
+    c = pl.col
+    rows = rows.select("_cid", "_p", _fixed(c("_a")).alias("_v"))
+    per_period = rows.group_by("_cid", "_p").agg(_snap(c("_v").sum(), c("_v").abs().sum()).alias("_v"))
+    return per_period.group_by("_cid").agg(
+        pl.len().alias("_n"),
+        c("_p").min().alias("_first"),
+        c("_p").max().alias("_last"),
+        c("_v").sum().alias("_total"),
+        c("_v").abs().sum().alias("_gross"),
+        c("_v").min_by("_p").alias("_first_v"),
+    ).collect(engine="streaming")

@@ -310,8 +310,8 @@ def test_btyd_sorted_text_ids_with_clashing_hash_bits_give_the_grouped_table(mon
     real = btyd._bits
     monkeypatch.setattr(btyd, "_bits", lambda df: (lambda p_lo, bp, br: (p_lo, bp, 48 - bp))(*real(df)))
     calls = []
-    hashed = btyd._hashed_runs
-    monkeypatch.setattr(btyd, "_hashed_runs", lambda df, p0: calls.append(df.height) or hashed(df, p0))
+    apart = btyd._grouped_per_customer  # the clashing runs' customers are summarised apart
+    monkeypatch.setattr(btyd, "_grouped_per_customer", lambda rows: calls.append(1) or apart(rows))
     fast = btyd_summary(log, "2024-12-01", method="sorted")
     assert calls and fast.equals(ref) and fast.height == log["customer_id"].drop_nulls().n_unique()
 
@@ -332,3 +332,25 @@ def test_btyd_sorted_same_day_rows_summing_to_zero_match_the_grouped_table(text)
     # customer 3: days 2 (3.5) and 5 (4.0); customer 7: days 1 (0), 3 (0), 4 (2): mean of 0 and 2
     assert fast.select("frequency", "recency", "T", "monetary_value").rows() == [
         (1.0, 3.0, 8.0, 4.0), (2.0, 3.0, 9.0, 1.0), (0.0, 0.0, 4.0, 0.0)]
+
+
+@pytest.mark.parametrize("cents", [True, False])
+def test_btyd_int_runs_path_is_taken_and_gives_the_grouped_table(monkeypatch, cents):
+    """The numpy-runs path (int64 limbs; amounts in whole cents packed in the key, or fetched by row
+    number) on the warehouse layout equals the grouped table for any row order."""
+    import segmentation_lib.features.btyd as btyd
+    from tests.features import warehouse_log
+
+    log = warehouse_log(6, n_customers=500)
+    if not cents:
+        log = log.with_columns(pl.col("amount") * 1.0001)
+    log = pl.concat([log, log.head(300).with_columns(-pl.col("amount"))])  # same-day rows netting to zero
+    calls = []
+    real = btyd._int_runs
+    monkeypatch.setattr(btyd, "_int_runs", lambda *a: (lambda r: calls.append(r is not None) or r)(real(*a)))
+    ref = btyd_summary(log, "2024-12-01", method="grouped")
+    fast = btyd_summary(log, "2024-12-01", method="sorted")
+    assert calls == [True] and fast.equals(ref)
+    assert (btyd._whole_cents(log["amount"].to_numpy()) is not None) == cents
+    shuffled = btyd_summary(log.sample(fraction=1.0, shuffle=True, seed=3), "2024-12-01", method="sorted")
+    assert shuffled.equals(ref) and (ref["monetary_value"] == 0.0).any()
