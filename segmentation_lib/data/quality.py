@@ -510,15 +510,21 @@ def _raise_on_errors(df: pl.DataFrame, stats: dict, policy: QualityPolicy, colum
                             "to exclude and count them.")
 
 
+#: money is summed exactly as integers of ``2**-MONEY_FRACTION_BITS`` (Int128): sums independent of row
+#: order and partitioning, exact for every amount whose magnitude is between ``2**-60`` (about 8.7e-19,
+#: smaller parts are truncated) and ``2**66`` (about 7.4e19); the BTYD summary uses the same units
+MONEY_FRACTION_BITS = 60
+
+
 def money_units(amount: pl.Expr) -> pl.Expr:
     """Amounts as exact Int128 multiples of 2**-60 (as the BTYD summary sums money): sums of these are
     exact, so the same for any row order or partitioning; :func:`units_to_money` turns a sum back."""
-    return (amount.cast(pl.Float64) * float(2**60)).cast(pl.Int128)
+    return (amount.cast(pl.Float64) * float(2**MONEY_FRACTION_BITS)).cast(pl.Int128)
 
 
 def units_to_money(units: pl.Expr) -> pl.Expr:
     """A sum of :func:`money_units` as Float64 (rounded once)."""
-    return units.cast(pl.Float64) / float(2**60)
+    return units.cast(pl.Float64) / float(2**MONEY_FRACTION_BITS)
 
 
 def exact_sum(amount: pl.Expr) -> pl.Expr:

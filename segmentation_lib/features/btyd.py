@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 import polars as pl
 
+from segmentation_lib.data.quality import MONEY_FRACTION_BITS, money_units, units_to_money
 from segmentation_lib.errors import ConfigError, DataError
 from segmentation_lib.features.common import DAY_BITS, FREQS, as_lazy, period_index, period_of, require_columns, require_numeric, sort_by_text, to_utc, ts_expr
 
@@ -29,8 +30,7 @@ BTYD_FREQS = ("h",) + tuple(FREQS)
 #: money is summed exactly as integers of ``2**-MONEY_FRACTION_BITS`` (Int128): the sums are
 #: independent of row order and partitioning, and exact for every amount whose magnitude is between
 #: ``2**-60`` (about 8.7e-19, smaller parts are truncated) and ``2**66`` (about 7.4e19)
-MONEY_FRACTION_BITS = 60
-_SCALE = float(2**MONEY_FRACTION_BITS)
+_SCALE = float(2**MONEY_FRACTION_BITS)  # MONEY_FRACTION_BITS: data.quality, the one definition of exact money
 _MAX_AMOUNT = float(2**66)
 
 
@@ -39,8 +39,8 @@ class DefaultObservationEndWarning(UserWarning):
 
 
 def _fixed(e: pl.Expr) -> pl.Expr:
-    """An amount as an exact Int128 count of ``2**-60`` units (a power-of-two scaling, then truncation)."""
-    return (e.cast(pl.Float64) * _SCALE).cast(pl.Int128)
+    """An amount as an exact Int128 count of ``2**-60`` units (``data.quality.money_units``)."""
+    return money_units(e)
 
 
 def _snap(total: pl.Expr, gross: pl.Expr) -> pl.Expr:
@@ -51,8 +51,8 @@ def _snap(total: pl.Expr, gross: pl.Expr) -> pl.Expr:
 
 
 def _to_float(e: pl.Expr) -> pl.Expr:
-    """An exact Int128 sum back to Float64, rounded once (the scaling back is exact)."""
-    return e.cast(pl.Float64) / _SCALE
+    """An exact Int128 sum back to Float64, rounded once (``data.quality.units_to_money``)."""
+    return units_to_money(e)
 
 
 _MONTH = re.compile(r"^\s*(\d{4})-(\d{2})\s*$")
