@@ -12,8 +12,8 @@ cached as Parquet under ``benchmarks/data/``:
 - ``warehouse``: a warehouse export: integer customer and order ids (Int64; the customer ids are
   scattered over 10**9), rows in time order, timestamps to the second with several orders in most
   seconds that have any (one year), customers' order counts heavy-tailed;
-- ``demo``: the kit's own demo log (``segmentation_lib.data.demo.make_transactions``; string ids,
-  rows grouped by customer), rows without a customer id dropped.
+- ``demo``: the kit's own demo log (``segmentation_lib.data.demo.make_transactions``; text ids,
+  rows in time order), rows without a customer id dropped.
 
 Steps (each reads the Parquet file; daily periods, observation end = the day after the log):
 
