@@ -190,18 +190,8 @@ def btyd_summary(
             "btyd_summary: method='sorted' does not apply to this log (two customers share a 44-bit key, or "
             f"it spans more than {(1 << DAY_BITS) - 1:,} periods). Fix: use method='auto'."
         )
-    if per_customer is None:
-        # exact Int128 sums: the same result whatever the order the engine sums in
-        rows = rows.select("_cid", "_p", _fixed(c("_a")).alias("_v"))
-        per_period = rows.group_by("_cid", "_p").agg(_snap(c("_v").sum(), c("_v").abs().sum()).alias("_v"))
-        per_customer = per_period.group_by("_cid").agg(
-            pl.len().alias("_n"),
-            c("_p").min().alias("_first"),
-            c("_p").max().alias("_last"),
-            c("_v").sum().alias("_total"),
-            c("_v").abs().sum().alias("_gross"),
-            c("_v").min_by("_p").alias("_first_v"),
-        ).collect(engine="streaming")
+    if per_customer is None:  # exact Int128 sums: the same result whatever the order the engine sums in
+        per_customer = _grouped_per_customer(rows)
     if first_view:
         frequency = c("_n")
         money = _to_float(_snap(c("_total"), c("_gross"))) / c("_n")
