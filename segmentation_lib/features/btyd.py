@@ -348,14 +348,7 @@ def _packed_runs(box: list[pl.DataFrame], lo: int, p0: int) -> pl.DataFrame | No
     key = df["_cid"].to_numpy().astype(np.uint64)
     key -= np.uint64(lo % (1 << 64))
     key <<= shift_c
-    part = df["_p"].to_numpy().astype(np.uint64)
-    part -= np.uint64(p_lo % (1 << 64))
-    part <<= shift_p
-    key |= part
-    part[:] = np.arange(n, dtype=np.uint64)
-    key |= part
-    key.sort()
-    np.bitwise_and(key, np.uint64((1 << bits_r) - 1), out=part)  # the row numbers, in key order
+    part = _sort_rows(key, df["_p"], p_lo, shift_p, bits_r)  # the row numbers, in key order
     amount = df["_a"].fill_null(0.0) if df["_a"].null_count() else df["_a"]
     amount = amount.to_numpy()[part]
     box.clear()
@@ -367,6 +360,25 @@ def _packed_runs(box: list[pl.DataFrame], lo: int, p0: int) -> pl.DataFrame | No
     s = pl.DataFrame({"_kh": part, "_off": key.view(np.int64), "_a": amount})
     del key, part, amount
     return _per_customer_runs(s, p0)
+
+
+def _sort_rows(key: np.ndarray, periods: pl.Series, p_lo: int, shift_p: int, bits_r: int) -> np.ndarray:
+    """Sort ``key`` (UInt64, the customer bits already in place) in place after OR-ing in each row's
+    period offset (at ``shift_p``) and row number (the low ``bits_r`` bits); return the row numbers in
+    key order (a UInt64 buffer the caller may reuse).
+
+    >>> key = np.array([1 << 4, 0], dtype=np.uint64)
+    >>> _sort_rows(key, pl.Series([7, 7]), 7, 1, 1).tolist(), key.tolist()
+    ([1, 0], [1, 16])
+    """
+    part = periods.to_numpy().astype(np.uint64)
+    part -= np.uint64(p_lo % (1 << 64))
+    part <<= np.uint64(shift_p)
+    key |= part
+    part[:] = np.arange(key.size, dtype=np.uint64)
+    key |= part
+    key.sort()
+    return np.bitwise_and(key, np.uint64((1 << bits_r) - 1), out=part)
 
 
 def _bits(df: pl.DataFrame) -> tuple[int, int, int]:
@@ -398,14 +410,7 @@ def _hashed_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None | bool:
     h = df.select(c("_cid").hash(seed=0)).to_series().to_numpy()
     key = h >> np.uint64(64 - bits_c)
     key <<= shift_c
-    part = df["_p"].to_numpy().astype(np.uint64)
-    part -= np.uint64(p_lo % (1 << 64))
-    part <<= shift_p
-    key |= part
-    part[:] = np.arange(n, dtype=np.uint64)
-    key |= part
-    key.sort()
-    row = np.bitwise_and(key, np.uint64((1 << bits_r) - 1), out=part).view(np.int64)
+    row = _sort_rows(key, df["_p"], p_lo, shift_p, bits_r).view(np.int64)
     hs = h[row]  # the whole hash, in key order
     del h
     top = key >> shift_c
@@ -861,15 +866,7 @@ def _text_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None:
     hashes = df.select(c("_cid").hash(seed=0).alias("h"), c("_cid").hash(seed=1).alias("h2"))
     key = hashes["h"].to_numpy() >> np.uint64(64 - bits_c)
     key <<= np.uint64(shift_c)
-    part = df["_p"].to_numpy().astype(np.uint64)
-    part -= np.uint64(p_lo % (1 << 64))
-    part <<= np.uint64(shift_p)
-    key |= part
-    part[:] = np.arange(n, dtype=np.uint64)
-    key |= part
-    key.sort()
-    np.bitwise_and(key, np.uint64((1 << bits_r) - 1), out=part)
-    row = part.view(np.int64)
+    row = _sort_rows(key, df["_p"], p_lo, shift_p, bits_r).view(np.int64)
     h2 = hashes["h2"].to_numpy()[row]
     del hashes
     top = key >> np.uint64(shift_c)

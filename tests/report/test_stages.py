@@ -141,23 +141,28 @@ def test_per_measure_bins_in_a_run_stage_and_page(review_project):
     assert page.segment_map().axes and page.score_heatmap().axes
 
 
+def _in_memory_and_partitioned(review_project, prefix: str, overrides: dict) -> dict:
+    """The data, RFM and clustering stages of the review project twice: in memory ("mem") and with the log
+    split into customer partitions of 1,000 rows ("parts"); name -> (ctx, data, rfm, clusters)."""
+    runs = {}
+    for name, rows in (("mem", None), ("parts", 1000)):
+        over = {**overrides, **({"data": {"partition_rows": rows}} if rows else {})}
+        ctx = context.open_run(review_project / "cfg.yaml", review_project / f"{prefix}-{name}", overrides=over)
+        data = stages.data_stage(ctx, recompute=True)
+        rfm = stages.rfm_stage(ctx, data, recompute=True)
+        runs[name] = (ctx, data, rfm, stages.clustering_stage(ctx, data, rfm, recompute=True))
+    return runs
+
+
 @pytest.mark.parametrize("outliers", ["keep", "flag"])
 def test_out_of_core_data_stage_gives_the_same_run(review_project, outliers):
     """data.partition_rows below the log's length: the log is cleaned and summarised per customer partition,
     and the data-quality report, the feature table, the segments and the exploration numbers are the same."""
     from segmentation_lib.describe.activity import monthly_activity, top_line
 
-    runs = {}
-    for name, rows in (("mem", None), ("parts", 1000)):
-        over = {"quality": {"outliers": outliers, "outlier_quantile": 0.99}}
-        if rows:
-            over["data"] = {"partition_rows": rows}
-        ctx = context.open_run(review_project / "cfg.yaml", review_project / f"run-ooc-{outliers}-{name}", overrides=over)
-        data = stages.data_stage(ctx, recompute=True)
-        rfm = stages.rfm_stage(ctx, data, recompute=True)
-        clusters = stages.clustering_stage(ctx, data, rfm, recompute=True)
-        runs[name] = (ctx, data, clusters)
-    (_, mem, c_mem), (ctx, parts, c_parts) = runs["mem"], runs["parts"]
+    runs = _in_memory_and_partitioned(review_project, f"run-ooc-{outliers}",
+                                      {"quality": {"outliers": outliers, "outlier_quantile": 0.99}})
+    (_, mem, _, c_mem), (ctx, parts, _, c_parts) = runs["mem"], runs["parts"]
     n_parts = len(list((ctx.work / stages.TRANSACTION_PARTS).glob("part-*.parquet")))
     assert n_parts == -(-mem.quality["rows_in"] // 1000) and len(parts.parts()) == n_parts > 1
     assert not (ctx.work / "transactions.parquet").exists()
@@ -175,17 +180,10 @@ def test_out_of_core_data_stage_gives_the_same_run(review_project, outliers):
 def test_out_of_core_validation_and_value_stages_give_the_same_numbers(review_project):
     """The validation and value stages read a partitioned log part by part: the same figures as in memory."""
     out = {}
-    for name, rows in (("mem", None), ("parts", 1000)):
-        over = {"validation": {"n_resamples": 2, "n_seeds": 0}}
-        if rows:
-            over["data"] = {"partition_rows": rows}
-        ctx = context.open_run(review_project / "cfg.yaml", review_project / f"run-ooc-val-{name}", overrides=over)
-        data = stages.data_stage(ctx, recompute=True)
-        rfm = stages.rfm_stage(ctx, data, recompute=True)
-        clusters = stages.clustering_stage(ctx, data, rfm, recompute=True)
-        val = stages.validation_stage(ctx, data, rfm, clusters)
-        value = stages.value_stage(ctx, data, clusters, recompute=True)
-        out[name] = (ctx, val, value)
+    runs = _in_memory_and_partitioned(review_project, "run-ooc-val", {"validation": {"n_resamples": 2, "n_seeds": 0}})
+    for name, (ctx, data, rfm, clusters) in runs.items():
+        out[name] = (ctx, stages.validation_stage(ctx, data, rfm, clusters),
+                     stages.value_stage(ctx, data, clusters, recompute=True))
     (_, val_m, value_m), (ctx, val_p, value_p) = out["mem"], out["parts"]
     assert len(list((ctx.work / stages.TRANSACTION_PARTS).glob("part-*.parquet"))) > 1
     assert val_p.metrics == val_m.metrics
