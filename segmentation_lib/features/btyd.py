@@ -22,7 +22,9 @@ import polars as pl
 
 from segmentation_lib.data.quality import MONEY_FRACTION_BITS, money_units, units_to_money
 from segmentation_lib.errors import ConfigError, DataError
-from segmentation_lib.features.common import DAY_BITS, FREQS, as_lazy, period_index, period_of, require_columns, require_numeric, sort_by_text, to_utc, ts_expr
+from segmentation_lib.features.common import (DAY_BITS, FREQS, as_lazy, in_threads, period_index, period_of, require_columns,
+                                              require_numeric, row_pieces, run_starts_near, sort_by_text, take_in_threads,
+                                              to_utc, ts_expr)
 
 #: period units of :func:`btyd_summary`: the configuration's ``FREQS`` plus hours (lifetimes ``freq="h"``)
 BTYD_FREQS = ("h",) + tuple(FREQS)
@@ -690,24 +692,44 @@ _KEY_DECIMALS = 2
 
 def _whole_cents(a: np.ndarray) -> np.ndarray | None:
     """``a * 100`` as int64 when every amount is exactly ``k / 100`` for an integer ``k`` (the float
-    ``k / 100.0`` gives back the amount bit for bit), else None.
+    ``k / 100.0`` gives back the amount bit for bit), else None. In threads over pieces of the rows.
 
     >>> _whole_cents(np.array([1.25, -0.1, 72.11])).tolist(), _whole_cents(np.array([0.125]))
     ([125, -10, 7211], None)
     """
+    if a.size == 0:
+        return None
     scale = float(10**_KEY_DECIMALS)
-    y = a * scale
-    np.rint(y, out=y)
-    if a.size == 0 or not np.abs(y).max() < 2.0**52:
-        return None
-    back = y / scale
-    if not np.array_equal(back, a):
-        return None
-    del back
-    return y.astype(np.int64)
+    cents = np.empty(a.size, dtype=np.int64)
+
+    def piece(s: slice) -> bool:
+        y = a[s] * scale
+        np.rint(y, out=y)
+        if not np.abs(y).max() < 2.0**52:
+            return False
+        np.copyto(cents[s], y, casting="unsafe")
+        y /= scale
+        return bool(np.array_equal(y, a[s]))
+
+    return cents if all(in_threads(piece, row_pieces(a.size))) else None
 
 
 def _runs_table(key: np.ndarray, shift_c: int, shift_p: int, bits_p: int, p_base: int, a: np.ndarray) -> pl.DataFrame | None:
+    """:func:`_runs_piece` of pieces of the sorted rows split between customers, in threads (the
+    pieces' tables in order: the same table as one piece). None when a piece's limbs could overflow.
+
+    >>> key = np.array([0b0_01_0, 0b0_01_1, 0b1_00_0], dtype=np.uint64)
+    >>> _runs_table(key, 3, 1, 2, 10, np.array([1.0, -3.0, 8.0]))["_n"].to_list()
+    [1, 1]
+    """
+    pieces = row_pieces(key.size, run_starts_near(key, shift_c))
+    outs = in_threads(lambda s: _runs_piece(key[s], shift_c, shift_p, bits_p, p_base, a[s]), pieces)
+    if any(o is None for o in outs):
+        return None
+    return outs[0] if len(outs) == 1 else pl.concat(outs)
+
+
+def _runs_piece(key: np.ndarray, shift_c: int, shift_p: int, bits_p: int, p_base: int, a: np.ndarray) -> pl.DataFrame | None:
     """Per customer ``_kh, _n, _first, _last, _total, _gross, _first_v`` (as :func:`_per_customer_runs`)
     from sorted UInt64 keys ``customer | period | anything`` (``customer = key >> shift_c``, period
     offset ``= (key >> shift_p) & (2**bits_p - 1)``, period ``= offset + p_base``) and the rows'
@@ -720,7 +742,7 @@ def _runs_table(key: np.ndarray, shift_c: int, shift_p: int, bits_p: int, p_base
     group-by, and correct their customers' sums. None when the limbs could overflow (caller falls back).
 
     >>> key = np.array([0b0_01_0, 0b0_01_1, 0b0_10_0, 0b1_00_0], dtype=np.uint64)  # customer | period | row bit
-    >>> r = _runs_table(key, 3, 1, 2, 10, np.array([1.0, -3.0, 4.0, 8.0]))
+    >>> r = _runs_piece(key, 3, 1, 2, 10, np.array([1.0, -3.0, 4.0, 8.0]))
     >>> r.select("_kh", "_n", "_first", "_last", *(_to_float(pl.col(k)) for k in ("_total", "_gross", "_first_v"))).rows()
     [(0, 2, 11, 12, 2.0, 6.0, -2.0), (1, 1, 10, 10, 8.0, 8.0, 8.0)]
     """
@@ -804,7 +826,8 @@ def _runs_table(key: np.ndarray, shift_c: int, shift_p: int, bits_p: int, p_base
 def _int_runs(df: pl.DataFrame, lo: int, p0: int) -> pl.DataFrame | None:
     """:func:`_runs_table` of integer-id rows: one UInt64 per row, id - lowest | period | amount in
     cents (when every amount is whole cents: nothing to fetch after the sort) or row number (the
-    amounts are then fetched in key order); None when that needs more than 64 bits."""
+    amounts are then fetched in key order); None when that needs more than 64 bits. The passes
+    before and after the sort run in threads over pieces of the rows."""
     n = df.height
     ids = df["_cid"].to_numpy()
     p = df["_p"].to_numpy()
@@ -825,31 +848,44 @@ def _int_runs(df: pl.DataFrame, lo: int, p0: int) -> pl.DataFrame | None:
         cents, c_lo, bits_low = None, None, (n - 1).bit_length()
         if bits_c + bits_p + bits_low > 64:
             return None
-    shift_p, shift_c = bits_low, bits_low + bits_p
-    key = ids.astype(np.uint64)
-    key -= np.uint64(lo % (1 << 64))
-    key <<= np.uint64(shift_c)
-    part = p.astype(np.uint64)
-    part -= np.uint64(p_lo % (1 << 64))
-    part <<= np.uint64(shift_p)
-    key |= part
-    if cents is not None:
-        cents -= c_lo
-        key |= cents.view(np.uint64)
-        del cents
-    else:
-        part[:] = np.arange(n, dtype=np.uint64)
-        key |= part
+    shift_p, shift_c = np.uint64(bits_low), np.uint64(bits_low + bits_p)
+    key = np.empty(n, dtype=np.uint64)
+
+    def build(s: slice) -> None:  # id - lowest | period - lowest | cents - lowest (or the row number)
+        k = key[s]
+        np.copyto(k, ids[s], casting="unsafe")  # (modulo 2**64: the differences below are exact)
+        k -= np.uint64(lo % (1 << 64))
+        k <<= shift_c
+        part = p[s].astype(np.uint64)
+        part -= np.uint64(p_lo % (1 << 64))
+        part <<= shift_p
+        k |= part
+        if cents is not None:
+            np.subtract(cents[s], c_lo, out=part.view(np.int64))
+        else:
+            part[:] = np.arange(s.start, s.stop, dtype=np.uint64)
+        k |= part
+
+    in_threads(build, row_pieces(n))
+    del cents
     key.sort()
-    np.bitwise_and(key, np.uint64((1 << bits_low) - 1), out=part)
-    if c_lo is None:
-        amount = a[part.view(np.int64)]
-    else:
-        amount = part.view(np.int64)
-        amount += c_lo
-        amount = amount / float(10**_KEY_DECIMALS)
-    del part
-    return _runs_table(key, shift_c, shift_p, bits_p, p_lo, amount)
+    low_mask = np.uint64((1 << bits_low) - 1)
+
+    def piece(s: slice) -> pl.DataFrame | None:
+        k = key[s]
+        low = np.bitwise_and(k, low_mask).view(np.int64)
+        if c_lo is None:
+            amount = a[low]
+        else:
+            low += c_lo
+            amount = low / float(10**_KEY_DECIMALS)
+        del low
+        return _runs_piece(k, int(shift_c), int(shift_p), bits_p, p_lo, amount)
+
+    outs = in_threads(piece, row_pieces(n, run_starts_near(key, int(shift_c))))
+    if any(o is None for o in outs):
+        return None
+    return outs[0] if len(outs) == 1 else pl.concat(outs)
 
 
 def _text_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None:
@@ -867,21 +903,34 @@ def _text_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None:
     key = hashes["h"].to_numpy() >> np.uint64(64 - bits_c)
     key <<= np.uint64(shift_c)
     row = _sort_rows(key, df["_p"], p_lo, shift_p, bits_r).view(np.int64)
-    h2 = hashes["h2"].to_numpy()[row]
-    del hashes
-    top = key >> np.uint64(shift_c)
-    same = np.empty(n, dtype=bool)
-    np.equal(top[1:], top[:-1], out=same[1:])
-    same[0] = False
-    same[1:] &= h2[1:] != h2[:-1]  # a second hash changes inside a run: two ids share the top bits
-    clash = np.flatnonzero(same)
-    del h2, same
-    starts = np.flatnonzero(np.r_[True, top[1:] != top[:-1]])
-    del top
-    a = (df["_a"].fill_null(0.0) if df["_a"].null_count() else df["_a"]).to_numpy()[row]
-    out = _runs_table(key, shift_c, shift_p, bits_p, p_lo, a)
-    if out is None:
+    h2_rows = hashes["h2"].to_numpy()
+    a_rows = (df["_a"].fill_null(0.0) if df["_a"].null_count() else df["_a"]).to_numpy()
+
+    def piece(s: slice) -> tuple[pl.DataFrame | None, np.ndarray, np.ndarray]:
+        """The piece's runs table, where its customers start and where a second hash changes inside
+        a run (two ids share the top bits), positions in the whole log."""
+        k, r = key[s], row[s]
+        h2 = h2_rows[r]
+        top = k >> np.uint64(shift_c)
+        same = np.empty(k.size, dtype=bool)
+        np.equal(top[1:], top[:-1], out=same[1:])
+        same[0] = False
+        same[1:] &= h2[1:] != h2[:-1]
+        del h2
+        clash = np.flatnonzero(same) + s.start
+        same[1:] = top[1:] != top[:-1]
+        same[0] = True
+        starts = np.flatnonzero(same) + s.start
+        del same, top
+        return _runs_piece(k, shift_c, shift_p, bits_p, p_lo, a_rows[r]), starts, clash
+
+    pieces = in_threads(piece, row_pieces(n, run_starts_near(key, shift_c)))
+    if any(t is None for t, _, _ in pieces):
         return None
+    out = pl.concat([t for t, _, _ in pieces]) if len(pieces) > 1 else pieces[0][0]
+    starts = np.concatenate([st for _, st, _ in pieces])
+    clash = np.concatenate([cl for _, _, cl in pieces])
+    del pieces, hashes, h2_rows, a_rows
     out = out.with_columns(df["_cid"].gather(pl.Series(row[starts])).alias("_cid")).drop("_kh")
     if clash.size == 0:
         return out

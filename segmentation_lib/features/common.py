@@ -7,11 +7,15 @@ datetime.datetime(2024, 1, 10, 0, 0, tzinfo=datetime.timezone.utc)
 from __future__ import annotations
 
 import datetime as dt
-from typing import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Collection, Sequence, TypeVar
 
+import numpy as np
 import polars as pl
 
 from segmentation_lib.errors import ConfigError, DataError
+
+T = TypeVar("T")
 
 
 #: period units of the configuration's ``predict.freq`` (lifetimes' ``freq``): day, ISO week, month;
@@ -176,3 +180,85 @@ def order_key(columns: Collection[str], timestamp: pl.Expr | None = None) -> pl.
     part = pl.col("order_id") if "order_id" in columns else ts.dt.epoch("us")  # text or integer ids
     return pl.when(part.is_not_null()).then(pl.struct(pl.col("customer_id"), part.alias("order")))
 
+
+
+# --------------------------------------------------------------------------------------------
+# numpy passes in threads (the sorted paths): numpy releases the GIL inside its loops
+# --------------------------------------------------------------------------------------------
+#: a piece of a threaded numpy pass has at least this many rows (smaller logs run in one piece)
+MIN_ROWS_PER_THREAD = 1_000_000
+
+#: threads of the numpy passes; None: polars' thread-pool size (tests set it to force several pieces)
+THREADS: int | None = None
+
+
+def n_threads(n_rows: int) -> int:
+    """Threads for a numpy pass over ``n_rows`` rows: polars' thread-pool size (``POLARS_MAX_THREADS``
+    sets both), at most one per ``MIN_ROWS_PER_THREAD`` rows and at least 1.
+
+    >>> n_threads(10)
+    1
+    """
+    threads = pl.thread_pool_size() if THREADS is None else THREADS
+    return max(1, min(threads, n_rows // max(MIN_ROWS_PER_THREAD, 1)))
+
+
+def row_pieces(n_rows: int, cuts: Sequence[int] | None = None) -> list[slice]:
+    """Slices covering ``0 .. n_rows`` in order: one per thread of :func:`n_threads`, or split at
+    ``cuts`` (sorted positions, e.g. where a customer starts, so no customer spans two pieces).
+
+    >>> row_pieces(10), row_pieces(10, [4, 4, 0])
+    ([slice(0, 10, None)], [slice(0, 4, None), slice(4, 10, None)])
+    """
+    if cuts is None:
+        k = n_threads(n_rows)
+        cuts = [i * n_rows // k for i in range(1, k)]
+    bounds = [0] + sorted({int(x) for x in cuts if 0 < x < n_rows}) + [n_rows]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def run_starts_near(sorted_keys: np.ndarray, shift: int) -> list[int]:
+    """Cut positions for :func:`row_pieces`: near each ``i / k`` of the rows (``k`` =
+    :func:`n_threads`), the first row of the run of equal ``key >> shift`` (the customer part of a
+    sorted packed key) holding that row, so pieces split the rows between customers.
+
+    >>> run_starts_near(np.array([0, 1, 2, 3], dtype=np.uint64), 1)
+    []
+    """
+    n = sorted_keys.size
+    k = n_threads(n)
+    shift_u = np.uint64(shift)
+    cuts = []
+    for i in range(1, k):
+        run = (sorted_keys[i * n // k] >> shift_u) << shift_u  # the smallest key of that customer
+        cuts.append(int(np.searchsorted(sorted_keys, run, side="left")))
+    return cuts
+
+
+def in_threads(fn: Callable[[slice], T], pieces: Sequence[slice]) -> list[T]:
+    """``[fn(piece) for piece in pieces]``, the pieces in threads when there are several (results in
+    the pieces' order, so the outcome does not depend on which thread finishes first).
+
+    >>> in_threads(lambda s: s.stop - s.start, row_pieces(10))
+    [10]
+    """
+    if len(pieces) <= 1:
+        return [fn(p) for p in pieces]
+    with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
+        return list(pool.map(fn, pieces))
+
+
+def take_in_threads(values: np.ndarray, index: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``values[index]`` (into ``out`` when given), the gather split over threads.
+
+    >>> take_in_threads(np.array([5, 6, 7]), np.array([2, 0])).tolist()
+    [7, 5]
+    """
+    if out is None:
+        out = np.empty(index.size, dtype=values.dtype)
+
+    def take(s: slice) -> None:
+        np.take(values, index[s], out=out[s], mode="clip")  # (valid indices; "clip" writes straight into out)
+
+    in_threads(take, row_pieces(index.size))
+    return out

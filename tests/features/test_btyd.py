@@ -354,3 +354,32 @@ def test_btyd_int_runs_path_is_taken_and_gives_the_grouped_table(monkeypatch, ce
     assert (btyd._whole_cents(log["amount"].to_numpy()) is not None) == cents
     shuffled = btyd_summary(log.sample(fraction=1.0, shuffle=True, seed=3), "2024-12-01", method="sorted")
     assert shuffled.equals(ref) and (ref["monetary_value"] == 0.0).any()
+
+
+@pytest.mark.parametrize("layout", ["int_cents", "int_rows", "text", "text_clash"])
+def test_btyd_sorted_passes_in_threads_give_the_one_piece_table(monkeypatch, layout):
+    """With the rows split into pieces between customers (threads forced on a small log), the sorted
+    path gives the same bytes as in one piece and as the grouped path; every piece is used."""
+    import segmentation_lib.features.btyd as btyd
+    import segmentation_lib.features.common as common
+    from tests.features import as_text_ids, warehouse_log
+
+    log = warehouse_log(6, n_customers=500)
+    if layout == "int_rows":
+        log = log.with_columns(pl.col("amount") * 1.0001)
+    log = pl.concat([log, log.head(300).with_columns(-pl.col("amount"))])  # same-day rows netting to zero
+    if layout.startswith("text"):
+        log = as_text_ids(log)
+    if layout == "text_clash":  # 16 hash bits: clashing customers inside the pieces
+        real = btyd._bits
+        monkeypatch.setattr(btyd, "_bits", lambda df: (lambda p_lo, bp, br: (p_lo, bp, 48 - bp))(*real(df)))
+    ref = btyd_summary(log, "2024-12-01", method="grouped")
+    one = btyd_summary(log, "2024-12-01", method="sorted")
+    sizes = []
+    piece = btyd._runs_piece
+    monkeypatch.setattr(btyd, "_runs_piece", lambda key, *a: sizes.append(key.size) or piece(key, *a))
+    monkeypatch.setattr(common, "THREADS", 3)
+    monkeypatch.setattr(common, "MIN_ROWS_PER_THREAD", 100)
+    threaded = btyd_summary(log, "2024-12-01", method="sorted")
+    assert len(sizes) == 3 and sum(sizes) == log.height and min(sizes) > 0
+    assert threaded.equals(one) and threaded.equals(ref)
