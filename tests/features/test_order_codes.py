@@ -4,10 +4,10 @@ The packed key of a purchase row is customer run | order part | day, with ``bits
 bits_d`` bits for the order. A log of 4096 customers (12 run bits) whose purchase days span year 1 to
 2024 (20 day bits) leaves 32 order bits: two order ids of one customer whose seed-2 hashes share their
 top 32 bits are then found among a few hundred thousand candidates, and keying orders by those hash
-bits (as before) counted them as one order. Orders are keyed by exact codes now (integer id minus the
-lowest, text ids as categorical codes), and where the codes are too wide the hash is checked by a
-second one (a clash sends the log to the grouped path). Known answer: the hand count and the grouped
-path.
+bits (as before) counted them as one order. Integer ids are keyed by exact codes now (id minus the
+lowest) where they fit; text ids and wider integer ids by the hash bits, with the whole hashes of each
+customer's day compared (a clash sends the log to the grouped path). Known answer: the hand count and
+the grouped path.
 """
 from __future__ import annotations
 
@@ -86,11 +86,24 @@ def _check(log: pl.DataFrame, pair: tuple) -> pl.DataFrame:
 
 
 def test_text_order_ids_with_colliding_hash_bits_are_two_orders(monkeypatch):
+    """Text ids are keyed by hash bits; the whole hashes of one customer's day tell the clash, and
+    the grouped path counts the orders."""
     pair = _colliding_pair(pl.Series([f"O{i:07d}" for i in range(400_000)]))
     log = _log(pair, [f"Q{i:05d}" for i in range(N_CUSTOMERS)])
     calls = _spy(monkeypatch)
     _check(log, pair)
-    assert calls == ["table"]  # exact codes: the packed path applied
+    assert calls == ["clash"]
+
+
+def test_text_order_ids_without_clash_keep_the_packed_path(monkeypatch):
+    """Two lines of one order and two orders on one day, hashes not sharing the key bits: packed."""
+    log = _log(("O1", "O2"), [f"Q{i:05d}" for i in range(N_CUSTOMERS)])
+    calls = _spy(monkeypatch)
+    fast = customer_features(log, AS_OF, method="sorted")
+    assert calls == ["table"]
+    assert_frame_equal(fast, customer_features(log, AS_OF, method="grouped"), check_exact=False, rel_tol=1e-9,
+                       abs_tol=1e-6)
+    assert fast.filter(pl.col("customer_id") == "C00000")["n_orders"].item() == 3
 
 
 def test_integer_order_ids_with_colliding_hash_bits_are_two_orders(monkeypatch):
@@ -102,8 +115,8 @@ def test_integer_order_ids_with_colliding_hash_bits_are_two_orders(monkeypatch):
 
 
 def test_wide_integer_order_ids_clash_falls_back_to_grouped(monkeypatch):
-    """Ids spread over 2**62 do not fit as offsets: the hash is used, its clash detected (the counts
-    under a second hash differ), and the grouped path counts the orders."""
+    """Ids spread over 2**62 do not fit as offsets: the hash is used, its clash detected, and the
+    grouped path counts the orders."""
     rng = np.random.default_rng(5)
     pair = _colliding_pair(pl.Series(rng.integers(0, 1 << 62, 400_000, dtype=np.int64)))
     log = _log(pair, [int(x) for x in rng.integers(0, 1 << 62, N_CUSTOMERS, dtype=np.int64)])
