@@ -789,8 +789,8 @@ def customer_features(
             box = [coded.collect(engine="streaming")]
             try:
                 packed = _packed_tables(box, as_of_day, windows, tw, has_product, hashed_orders=text_order)
-            except _OrderClash:
-                return None  # (the UInt128 path keys orders by hash bits too: group by the ids instead)
+            except _OrderClash:  # (the UInt128 path keys orders by hash bits too: group by the ids, also
+                return grouped_passes(base)  # for method="sorted", whose table it is)
             if packed is not None:
                 return packed
         tables = _sorted_tables(base, as_of_day, windows, tw, has_product,

@@ -75,7 +75,7 @@ def _check(log: pl.DataFrame, pair: tuple) -> pl.DataFrame:
     # the premise: both orders' seed-2 hashes share the packed key's order bits, and are not equal
     h = log.filter(pl.col("order_id").is_in(list(pair)))["order_id"].unique().hash(seed=2).to_list()
     assert len(h) == 2 and h[0] != h[1] and h[0] >> (64 - _bits_o()) == h[1] >> (64 - _bits_o())
-    fast = customer_features(log, AS_OF)  # ("auto": a clash falls back to the grouped path)
+    fast = customer_features(log, AS_OF, method="sorted")  # (a clash is grouped by the ids)
     grouped = customer_features(log, AS_OF, method="grouped")
     assert_frame_equal(fast, grouped, check_exact=False, rel_tol=1e-9, abs_tol=1e-6)
     row = fast.filter(pl.col("customer_id") == "C00000").row(0, named=True)
