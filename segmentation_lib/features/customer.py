@@ -419,17 +419,17 @@ class _OrderClash(Exception):
     then takes the grouped path, which keys orders by their ids)."""
 
 
-def _top_bits_clash(h: np.ndarray, new_day: np.ndarray, drop: int, buf: np.ndarray) -> bool:
+def _top_bits_clash(h: np.ndarray, new_day: np.ndarray, drop: int) -> bool:
     """Whether two purchase rows of one customer and day (``h``: their 64-bit order hashes in
     customer | day order; ``new_day``: True where a customer's day starts) have different hashes
     with the same top ``64 - drop`` bits, i.e. would be merged into one order by a key holding only
-    those bits. Only rows of days with 2+ purchase rows can clash; they are sorted by day, then hash
-    (``buf``: an Int64 buffer of the rows' length, reused).
+    those bits. Only days with 2+ purchase rows can clash: days of two rows compare their pair,
+    days of more rows are sorted by day, then hash (few rows: no sort of all rows).
 
-    >>> nd = np.array([True, False, True, False])
-    >>> h = np.array([0x10, 0x11, 0x10, 0x10], dtype=np.uint64)
-    >>> _top_bits_clash(h, nd, 4, np.empty(4, dtype=np.int64)), _top_bits_clash(h, nd, 0, np.empty(4, dtype=np.int64))
-    (True, False)
+    >>> nd = np.array([True, False, True, False, False])  # a day of two rows, a day of three
+    >>> h1, h2 = (np.array(v, dtype=np.uint64) for v in ([16, 17, 33, 48, 64], [16, 32, 33, 48, 32]))
+    >>> [_top_bits_clash(h, nd, drop) for h in (h1, h2) for drop in (0, 1)]
+    [False, True, False, True]
     """
     several = ~new_day  # rows continuing a day, and the rows they continue
     several[:-1] |= ~new_day[1:]
@@ -437,12 +437,28 @@ def _top_bits_clash(h: np.ndarray, new_day: np.ndarray, drop: int, buf: np.ndarr
     del several
     if idx.size < 2:
         return False
-    day = np.cumsum(new_day, out=buf)[idx]
     hs = h[idx]
-    o = np.lexsort((hs, day))
-    day, hs = day[o], hs[o]
-    top = hs >> np.uint64(drop)
-    return bool(((day[1:] == day[:-1]) & (hs[1:] != hs[:-1]) & (top[1:] == top[:-1])).any())
+    st = np.flatnonzero(new_day[idx])  # each day's first row among them (each day has 2+ rows)
+    size = np.diff(np.append(st, idx.size))
+    drop_ = np.uint64(drop)
+
+    def clash(a: np.ndarray, b: np.ndarray) -> bool:
+        return bool(((a != b) & ((a >> drop_) == (b >> drop_))).any())
+
+    two = st[size == 2]
+    if clash(hs[two], hs[two + 1]):
+        return True
+    big = size > 2
+    if not big.any():
+        return False
+    lens, firsts = size[big], st[big]
+    offsets = np.cumsum(lens) - lens
+    rows = np.arange(int(lens.sum())) + np.repeat(firsts - offsets, lens)  # the rows of those days
+    day = np.repeat(np.arange(lens.size), lens)
+    hb = hs[rows]
+    hb = hb[np.lexsort((hb, day))]
+    same_day = day[1:] == day[:-1]  # (the day order stays: the sort is by day first)
+    return bool((same_day & (hb[1:] != hb[:-1]) & ((hb[1:] >> drop_) == (hb[:-1] >> drop_))).any())
 
 
 def _order_keys(
@@ -623,7 +639,7 @@ def _packed_tables(
             drop = 64 - bits_o
             z = np.take((orders.fill_null(0) if hashed_orders else orders.hash(seed=2)).to_numpy(), perm_b,
                         out=spare_b[:nb], mode="clip")
-            if _top_bits_clash(z, new_day, drop, spare_a.view(np.int64)[:nb]):
+            if _top_bits_clash(z, new_day, drop):
                 raise _OrderClash
         del codes
         order_run, order_day, order_starts = _order_keys(z, drop, run_b, day_b, d_lo, bits_run, bits_d)
