@@ -33,7 +33,7 @@ from segmentation_lib.features.common import period_index, sort_by_text
 from segmentation_lib.predict.common import days_to_periods
 from segmentation_lib.predict.counts import COUNT_MODELS
 from segmentation_lib.predict.spend import GammaGammaModel
-from segmentation_lib.validate.predictive import split_calibration_holdout
+from segmentation_lib.validate.predictive import no_calibration_error, split_calibration_holdout
 
 #: calibration frequency buckets: 0 .. MAX_BUCKET - 1, then "<MAX_BUCKET>+"
 MAX_BUCKET = 6
@@ -93,14 +93,19 @@ def holdout_calibration(
     parts = transactions if isinstance(transactions, list) else [transactions]
     summaries, actuals, n_new = [], [], 0
     for part in parts:  # customer partitions of a large log: one in memory at a time
-        split = split_calibration_holdout(part, cutoff, holdout_days)
-        summaries.append(btyd_summary(split.calibration, split.cutoff, freq=freq))
-        actuals.append(split.holdout.group_by("customer_id").agg(
-            period_index(pl.col("timestamp"), freq).n_unique().cast(pl.Float64).alias("actual_purchases"),
-            pl.col("amount").sum().alias("actual_spend")))
+        # a part without rows before the cutoff adds only its customers new in the holdout (counted);
+        # only the log as a whole must have calibration rows
+        split = split_calibration_holdout(part, cutoff, holdout_days, allow_empty=len(parts) > 1)
         n_new += split.n_new_in_holdout
         cut = split.cutoff
+        if split.n_calibration_customers:
+            summaries.append(btyd_summary(split.calibration, split.cutoff, freq=freq))
+            actuals.append(split.holdout.group_by("customer_id").agg(
+                period_index(pl.col("timestamp"), freq).n_unique().cast(pl.Float64).alias("actual_purchases"),
+                pl.col("amount").sum().alias("actual_spend")))
         del split
+    if not summaries:
+        raise no_calibration_error(cut)
     summary = summaries[0] if len(parts) == 1 else sort_by_text(pl.concat(summaries), "customer_id")
     actual = pl.concat(actuals)
     counts = COUNT_MODELS[model](freq=freq).fit(summary)

@@ -60,17 +60,33 @@ def _time_literal(value: datetime, dtype: pl.DataType) -> pl.Expr:
 
 
 
+def no_calibration_error(cut: datetime) -> DataError:
+    """The error of a log (all its customer partitions together) with no transaction before the cutoff.
+
+    >>> "before the cutoff 2024-02-01" in str(no_calibration_error(datetime(2024, 2, 1)))
+    True
+    """
+    return DataError(
+        f"split_calibration_holdout: no transactions before the cutoff {cut.date()}, so the holdout covers the "
+        f"whole history. Fix: in a report run lower validation.holdout_days (the cutoff is the run's as_of minus "
+        f"it), or set a later run.as_of; in the library pass a later cutoff."
+    )
+
+
 def split_calibration_holdout(
     transactions: pl.DataFrame | pl.LazyFrame,
     cutoff: str | date | datetime,
     holdout_days: int | None = None,
     id_col: str = "customer_id",
     time_col: str = "timestamp",
+    allow_empty: bool = False,
 ) -> HoldoutSplit:
     """Split a transaction log at ``cutoff``: calibration ``t < cutoff``; holdout ``cutoff <= t <
     cutoff + holdout_days`` (all later rows when None) restricted to calibration customers; the
     customers first seen in the holdout are excluded and counted (as lifetimes'
-    ``calibration_and_holdout_data``). A cutoff without a time zone is read in UTC.
+    ``calibration_and_holdout_data``). A cutoff without a time zone is read in UTC. No row before the
+    cutoff raises :func:`no_calibration_error`, unless ``allow_empty`` (one customer partition of a
+    log: the caller decides on all of them together).
 
     >>> from datetime import datetime
     >>> tx = pl.DataFrame({"customer_id": ["a", "a", "b"], "timestamp": [datetime(2024, 1, 1), datetime(2024, 3, 1), datetime(2024, 3, 2)]})
@@ -96,12 +112,8 @@ def split_calibration_holdout(
     holdout = holdout_all.join(cal_ids, on=id_col, how="semi")
     n_new = holdout_all.select(pl.col(id_col)).unique().join(cal_ids, on=id_col, how="anti").height
     n_cal = cal_ids.height
-    if n_cal == 0:
-        raise DataError(
-            f"split_calibration_holdout: no transactions before the cutoff {cut.date()}, so the holdout covers the "
-            f"whole history. Fix: in a report run lower validation.holdout_days (the cutoff is the run's as_of minus "
-            f"it), or set a later run.as_of; in the library pass a later cutoff."
-        )
+    if n_cal == 0 and not allow_empty:
+        raise no_calibration_error(cut)
     summary = {
         "cutoff": cut.isoformat(),
         "holdout_end": end.isoformat() if end else None,
@@ -221,7 +233,8 @@ def predictive_validity(
     parts = transactions if isinstance(transactions, list) else [transactions]
     outcome_parts, summaries = [], []
     for part in parts:  # customer partitions of a large log (each customer in one part): one in memory at a time
-        split = split_calibration_holdout(part, cutoff, holdout_days, id_col, time_col)
+        # a part without rows before the cutoff adds nothing but its customers new in the holdout
+        split = split_calibration_holdout(part, cutoff, holdout_days, id_col, time_col, allow_empty=len(parts) > 1)
         outcome_parts.append(holdout_outcomes(split, id_col, time_col, amount_col))
         summaries.append(split.summary)
         cut, holdout_end = split.cutoff, split.holdout_end
@@ -229,6 +242,8 @@ def predictive_validity(
         del split
     counted = ("calibration_rows", "holdout_rows", "calibration_customers", "holdout_customers", "new_in_holdout_excluded")
     split_summary = {**summaries[0], **{k: sum(x[k] for x in summaries) for k in counted}}
+    if split_summary["calibration_customers"] == 0:  # (only the log as a whole decides)
+        raise no_calibration_error(cut)
     if split_summary["calibration_rows"] == 0 or split_summary["holdout_rows"] == 0:
         empty = "calibration period (before the cutoff)" if split_summary["calibration_rows"] == 0 else "holdout period"
         raise DataError(
