@@ -16,6 +16,7 @@ import polars as pl
 from segmentation_lib.errors import ConfigError, DataError
 
 T = TypeVar("T")
+I = TypeVar("I")
 
 
 #: period units of the configuration's ``predict.freq`` (lifetimes' ``freq``): day, ISO week, month;
@@ -235,9 +236,10 @@ def run_starts_near(sorted_keys: np.ndarray, shift: int) -> list[int]:
     return cuts
 
 
-def in_threads(fn: Callable[[slice], T], pieces: Sequence[slice]) -> list[T]:
-    """``[fn(piece) for piece in pieces]``, the pieces in threads when there are several (results in
-    the pieces' order, so the outcome does not depend on which thread finishes first).
+def in_threads(fn: Callable[[I], T], pieces: Sequence[I]) -> list[T]:
+    """``[fn(piece) for piece in pieces]`` (slices of rows, or piece numbers), in threads when there
+    are several (results in the pieces' order, so the outcome does not depend on which thread
+    finishes first).
 
     >>> in_threads(lambda s: s.stop - s.start, row_pieces(10))
     [10]

@@ -20,8 +20,9 @@ import numpy as np
 import polars as pl
 
 from segmentation_lib.errors import ConfigError, DataError
-from segmentation_lib.features.common import (DAY_BITS, TREND_WINDOW, as_lazy, order_key, rounded_money, require_columns,
-                                              require_numeric, sort_by_text, to_utc, ts_expr)
+from segmentation_lib.features.common import (DAY_BITS, TREND_WINDOW, as_lazy, in_threads, n_threads, order_key, rounded_money,
+                                              require_columns, require_numeric, row_pieces, sort_by_text, take_in_threads,
+                                              to_utc, ts_expr)
 
 #: key the sort-heavy passes by a hash of the customer id (falls back to the text on a collision)
 HASH_KEYS = True
@@ -508,8 +509,12 @@ def _packed_tables(
     hash, checked exactly (:func:`_top_bits_clash`): two orders of one customer on one day whose
     hashes share those bits raise :class:`_OrderClash` (the caller then groups by the ids).
     ``None`` where it does not apply (an order spanning two days, a purchase row without an order id,
-    keys over 64 bits): the caller reads the rows again. Page faults cost more than arithmetic on
-    these arrays, so the few row-sized buffers are reused.
+    keys over 64 bits): the caller reads the rows again. After the sort, the sorted rows are cut
+    between customers into one piece per thread (:func:`~segmentation_lib.features.common.n_threads`)
+    and each piece's customers are summarised in a thread (:func:`_packed_piece`); the pieces' tables
+    follow each other in customer order, so the table is the same for any number of pieces. Page
+    faults cost more than arithmetic on these arrays, so the few row-sized buffers are reused (each
+    piece works in its slice of them).
     """
     df = box.pop()
     n = df.height
@@ -524,23 +529,90 @@ def _packed_tables(
     if orders.null_count() != n - int(np.count_nonzero(buy0)):
         return None  # a purchase row without an order id
     one_per_row = not hashed_orders and _rising(orders, buy0)
-    if one_per_row:
-        orders = None  # (not needed: each purchase row is its own order)
     del buy0
     df = df.drop("_ts", "_order")
+    # the widest day span of any piece's purchases (all rows' span bounds it)
+    bits_d_all = max(int(ts.max() // _US_PER_DAY - ts.min() // _US_PER_DAY).bit_length(), 1)
     out = _sorted_rows(df["customer_id"], ts, time_ordered)
     if out is None:
         return None
     perm, starts, spare = out
-    n_cust = starts.size
+    first_rows = np.take(perm, starts)  # (before the pieces reuse perm's buffer)
     amt = df["_amt"].fill_null(0.0).to_numpy()
     df = df.drop("_amt")
-    amt_s = np.take(amt, perm)
+    amt_s = take_in_threads(amt, perm)
     tmp = _writable(amt)  # a free float buffer from here on
     del amt
-    ts_s = np.take(ts, perm, out=spare.view(np.int64), mode="clip")  # (the sort keys are done with)
-    day_s = np.floor_divide(ts_s, _US_PER_DAY, out=_writable(ts))
+    ts_s = take_in_threads(ts, perm, out=spare.view(np.int64))  # (the sort keys are done with)
+    day_buf = _writable(ts)
     del ts, spare
+    # what the pieces read of the rows in log order (row numbers from perm): order and product codes
+    order_codes = order_hash = product = None
+    if not one_per_row:
+        # exact codes: integer order id minus the lowest, where it fits in the order bits of every piece
+        codes = None if hashed_orders else _codes(orders, np.empty(n, dtype=np.uint64))
+        if codes is not None and codes[1] <= 64 - max(int(starts.size - 1).bit_length(), 1) - bits_d_all:
+            order_codes = codes[0]
+        else:  # text ids, or codes too wide for the key: a 64-bit hash, its top bits checked in the piece
+            order_hash = (orders.fill_null(0) if hashed_orders else orders.hash(seed=2)).to_numpy()
+        del codes
+    del orders
+    if has_product:
+        p = df["_product"]
+        df = df.drop("_product")
+        product_ok = p.is_not_null().to_numpy()
+        codes = _codes(p, np.empty(n, dtype=np.uint64))
+        del p
+        if codes is None:
+            return None
+        product = (codes[0], codes[1], product_ok)
+        del codes
+    k = n_threads(n)
+    cuts = starts[np.minimum(np.searchsorted(starts, [i * n // k for i in range(1, k)]), starts.size - 1)]
+    pieces = row_pieces(n, cuts.tolist())
+    bounds = np.searchsorted(starts, [s.start for s in pieces] + [n])
+
+    def piece(j: int) -> dict[str, np.ndarray] | None:
+        s = pieces[j]
+        return _packed_piece(
+            starts[bounds[j]:bounds[j + 1]] - s.start, perm[s], amt_s[s], tmp[s], ts_s[s], day_buf[s],
+            order_codes, order_hash, product, one_per_row, as_of_day, windows, tw)
+
+    tables = in_threads(piece, range(len(pieces)))
+    del perm, amt_s, tmp, ts_s, day_buf, order_codes, order_hash, product
+    if any(t is None for t in tables):
+        return None
+    cols = {key: np.concatenate([t[key] for t in tables]) if len(tables) > 1 else tables[0][key] for key in tables[0]}
+    del tables
+    ids = df["customer_id"].gather(pl.Series(first_rows))
+    del df
+    if ids.dtype.is_integer():
+        ids = ids.set_sorted()
+    c = pl.col
+    utc = pl.Datetime("us", "UTC")
+    first, last, has = cols.pop("_first"), cols.pop("_last"), cols.pop("_has")
+    frame = pl.DataFrame({"customer_id": ids, "first_purchase": first, "last_purchase": last, "_has": has, **cols})
+    money = [k for k in cols if "spend" in k]
+    return frame.with_columns(
+        *(pl.when(c("_has")).then(c(x).cast(utc)).alias(x) for x in ("first_purchase", "last_purchase")),
+        *(rounded_money(c(k)).alias(k) for k in money),
+        *(c(k).cast(pl.Int64) for k in cols if k not in money and k != "std_days_between"),
+        c("std_days_between").fill_nan(None),
+    ).drop("_has")
+
+
+def _packed_piece(
+    starts: np.ndarray, perm: np.ndarray, amt_s: np.ndarray, tmp: np.ndarray, ts_s: np.ndarray, day_buf: np.ndarray,
+    order_codes: np.ndarray | None, order_hash: np.ndarray | None, product: tuple | None, one_per_row: bool,
+    as_of_day: int, windows: Sequence[int], tw: int,
+) -> dict[str, np.ndarray] | None:
+    """The per-customer columns (and ``_first``, ``_last``, ``_has``) of :func:`_packed_tables` for one
+    piece of the sorted rows (whole customers; ``starts``: where each starts in the piece): its
+    slices of the row permutation, the amounts and times in sorted order, and two free buffers
+    (``tmp`` Float64, ``day_buf`` Int64), all written to; the order codes or hashes and the product
+    codes are the whole log's, in log order (read only). None / :class:`_OrderClash` as there."""
+    n_cust = starts.size
+    day_s = np.floor_divide(ts_s, _US_PER_DAY, out=day_buf)
     buy = amt_s > 0
     cols: dict[str, np.ndarray] = {"total_spend": _segment_sums(amt_s, starts)}
     np.multiply(amt_s, buy, out=tmp)
@@ -569,9 +641,9 @@ def _packed_tables(
     not_buy = ~buy
     big = np.iinfo(np.int64).max
     ts_s[not_buy] = big
-    first = np.minimum.reduceat(ts_s, starts)
+    cols["_first"] = np.minimum.reduceat(ts_s, starts)
     ts_s[not_buy] = -big
-    last = np.maximum.reduceat(ts_s, starts)
+    cols["_last"] = np.maximum.reduceat(ts_s, starts)
     del not_buy
     # the purchase rows, in customer | day order, each with its customer's run number, written into
     # the buffers that are free now (rows of the log: day -> amt_s, run -> tmp, perm -> day_s)
@@ -586,15 +658,14 @@ def _packed_tables(
     run_b = np.take(run, b, out=tmp.view(np.int64)[:nb], mode="clip")
     perm_b = np.take(perm, b, out=day_s[:nb], mode="clip")
     del b
-    first_rows = np.take(perm, starts)
     spare_a, spare_b = run, perm.view(np.uint64)  # two free row-sized buffers from here on
-    spare_c = amt_s.view(np.uint64)  # a third once the purchase days (day_b, in it) are done with
     del ts_s, perm, amt_s, tmp
     new_cust = _changes(run_b)
     sb = np.flatnonzero(new_cust)  # each buyer's first purchase row (days in order)
     buyers = run_b[sb]
     has = np.zeros(n_cust, dtype=bool)
     has[buyers] = True
+    cols["_has"] = has
 
     def per_buyer(values: np.ndarray) -> np.ndarray:
         full = np.zeros(n_cust, dtype=np.int64)
@@ -628,25 +699,20 @@ def _packed_tables(
         bits_d = max(int(day_b.max() - d_lo).bit_length(), 1) if nb else 1
         bits_run = max(int(n_cust - 1).bit_length(), 1)
         bits_o = 64 - bits_run - bits_d
-        # exact codes: integer order id minus the lowest, where it fits in the order bits
-        codes = None if hashed_orders else _codes(orders, spare_a.view(np.uint64))
-        if codes is not None and codes[1] <= bits_o:
-            z = np.take(codes[0], perm_b, out=spare_b[:nb], mode="clip")
+        if order_codes is not None:  # (the caller checked that they fit)
+            z = np.take(order_codes, perm_b, out=spare_b[:nb], mode="clip")
             drop = 0
         elif bits_o < 24:
             return None
-        else:  # text ids, or codes too wide for the key: the top bits_o bits of a 64-bit hash, checked
+        else:  # the top bits_o bits of a 64-bit hash, checked
             drop = 64 - bits_o
-            z = np.take((orders.fill_null(0) if hashed_orders else orders.hash(seed=2)).to_numpy(), perm_b,
-                        out=spare_b[:nb], mode="clip")
+            z = np.take(order_hash, perm_b, out=spare_b[:nb], mode="clip")
             if _top_bits_clash(z, new_day, drop):
                 raise _OrderClash
-        del codes
         order_run, order_day, order_starts = _order_keys(z, drop, run_b, day_b, d_lo, bits_run, bits_d)
         del z
         if order_run is None:
             return None  # an order with purchase rows on two days: its time is not its rows' times
-    del orders
     order_buyers = order_run[order_starts]
     cols["n_orders"] = np.zeros(n_cust, dtype=np.int64)
     cols["n_orders"][order_buyers] = np.diff(np.append(order_starts, order_run.size))
@@ -664,16 +730,8 @@ def _packed_tables(
     std[m <= 0] = np.nan
     cols["n_purchase_days"] = n_days
     cols["std_days_between"] = std
-    if has_product:  # distinct (customer, product) pairs: one sort of run | product code + 1 (0: none)
-        p = df["_product"]
-        df = df.drop("_product")
-        product_ok = p.is_not_null().to_numpy()
-        del day_b  # (its buffer takes the product codes)
-        codes = _codes(p, spare_c)
-        del p
-        if codes is None:
-            return None
-        product_code, bits_p = codes
+    if product is not None:  # distinct (customer, product) pairs: one sort of run | product code + 1 (0: none)
+        product_code, bits_p, product_ok = product
         bits_run = max(int(n_cust - 1).bit_length(), 1)
         if bits_run + bits_p + 1 > 64:
             return None
@@ -681,28 +739,12 @@ def _packed_tables(
         code = np.take(product_code, perm_b, out=spare_a.view(np.uint64)[:nb], mode="clip")
         code += np.uint64(1)
         code *= np.take(product_ok, perm_b)
-        del product_code, product_ok
         z |= code
         z.sort()
         new = _changes(z)
         new &= (z & np.uint64((1 << (bits_p + 1)) - 1)) != 0
         cols["n_products"] = per_buyer_count(new, code.view(np.int64))
-        del z, code, new
-    del run_b, perm_b, spare_a, spare_b, spare_c, step, new_day, new_cust, day_s  # (all row-sized buffers)
-    ids = df["customer_id"].gather(pl.Series(first_rows))
-    del df
-    if ids.dtype.is_integer():
-        ids = ids.set_sorted()
-    c = pl.col
-    utc = pl.Datetime("us", "UTC")
-    frame = pl.DataFrame({"customer_id": ids, "first_purchase": first, "last_purchase": last, "_has": has, **cols})
-    money = [k for k in cols if "spend" in k]
-    return frame.with_columns(
-        *(pl.when(c("_has")).then(c(x).cast(utc)).alias(x) for x in ("first_purchase", "last_purchase")),
-        *(rounded_money(c(k)).alias(k) for k in money),
-        *(c(k).cast(pl.Int64) for k in cols if k not in money and k != "std_days_between"),
-        c("std_days_between").fill_nan(None),
-    ).drop("_has")
+    return cols
 
 
 #: rows of the log per customer partition in :func:`customer_features` (memory bound: a partition's
