@@ -902,8 +902,9 @@ def _text_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None:
     hashes = df.select(c("_cid").hash(seed=0).alias("h"), c("_cid").hash(seed=1).alias("h2"))
     key = hashes["h"].to_numpy() >> np.uint64(64 - bits_c)
     key <<= np.uint64(shift_c)
-    row = _sort_rows(key, df["_p"], p_lo, shift_p, bits_r).view(np.int64)
     h2_rows = hashes["h2"].to_numpy()
+    del hashes  # (the first hash is in the keys now)
+    row = _sort_rows(key, df["_p"], p_lo, shift_p, bits_r).view(np.int64)
     a_rows = (df["_a"].fill_null(0.0) if df["_a"].null_count() else df["_a"]).to_numpy()
 
     def piece(s: slice) -> tuple[pl.DataFrame | None, np.ndarray, np.ndarray]:
@@ -930,7 +931,7 @@ def _text_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None:
     out = pl.concat([t for t, _, _ in pieces]) if len(pieces) > 1 else pieces[0][0]
     starts = np.concatenate([st for _, st, _ in pieces])
     clash = np.concatenate([cl for _, _, cl in pieces])
-    del pieces, hashes, h2_rows, a_rows
+    del pieces, h2_rows, a_rows
     out = out.with_columns(df["_cid"].gather(pl.Series(row[starts])).alias("_cid")).drop("_kh")
     if clash.size == 0:
         return out
