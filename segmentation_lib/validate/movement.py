@@ -84,8 +84,9 @@ def migration(
         .sort(pl.col("from_segment").replace_strict(rank, default=len(rank)),
               pl.col("to_segment").replace_strict(rank, default=len(rank)))
     )
-    from_names = [s for s in names if s in set(both["from_segment"].to_list())]
-    to_names = [s for s in names if s in set(both["to_segment"].to_list())]
+    present_from, present_to = set(both["from_segment"].unique().to_list()), set(both["to_segment"].unique().to_list())
+    from_names = [s for s in names if s in present_from]  # (the sets once: a list of a million names per name was slow)
+    to_names = [s for s in names if s in present_to]
 
     def wide(value: str) -> pl.DataFrame:
         if counts.height == 0:
