@@ -38,6 +38,7 @@ import codecs
 import csv
 import difflib
 import errno
+import functools
 import glob as globmod
 import io
 import os
@@ -1324,7 +1325,21 @@ def load_customers(config: Mapping) -> pl.DataFrame | None:
     if not section.get("path"):
         return None
     encoding = (config.get("data") or {}).get("encoding") or "utf8"
-    return read_customers(section["path"], section.get("columns"), encoding=encoding, sheet=section.get("sheet"))
+    path = Path(str(section["path"]))
+    try:  # the file's identity: a changed file is read again
+        st = path.stat()
+        stamp = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        return read_customers(section["path"], section.get("columns"), encoding=encoding, sheet=section.get("sheet"))
+    columns = tuple(sorted((section.get("columns") or {}).items()))
+    return _customers_once(stamp, str(section["path"]), columns, encoding, section.get("sheet"))
+
+
+@functools.lru_cache(maxsize=2)
+def _customers_once(stamp: tuple, source: str, columns: tuple, encoding: str, sheet: str | int | None) -> pl.DataFrame:
+    """:func:`read_customers`, once per file version in a process (a page's steps join the same table
+    several times: the validation page's refits read a million-row table three times otherwise)."""
+    return read_customers(source, dict(columns) or None, encoding=encoding, sheet=sheet)
 
 
 def ids_like(c: pl.DataFrame, on: str, dtype: pl.DataType) -> pl.DataFrame:

@@ -474,3 +474,20 @@ def test_missing_column_suggests_matching_preset(tmp_path):
     with pytest.raises(DataError) as err:
         read_transactions(f)
     check_message(err, "'customer_id'", "closest is 'CustomerID'", "data.preset: online_retail")
+
+
+def test_load_customers_reads_a_file_version_once(tmp_path):
+    """The customer table is read once per file version in a process; a rewritten file is read again."""
+    import os
+
+    from segmentation_lib.data.read import load_customers
+
+    path = tmp_path / "customers.csv"
+    path.write_text("customer_id,plan\na,basic\nb,pro\n")
+    cfg = {"data": {"customers": {"path": str(path), "columns": {"customer_id": "customer_id"}}}}
+    first = load_customers(cfg)
+    assert load_customers(cfg) is first and first["plan"].to_list() == ["basic", "pro"]
+    path.write_text("customer_id,plan\na,gold\nb,pro\nc,basic\n")
+    os.utime(path, ns=(1, 1))  # another version, even within the same clock tick
+    again = load_customers(cfg)
+    assert again is not first and again["plan"].to_list() == ["gold", "pro", "basic"]
