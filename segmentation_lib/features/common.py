@@ -6,6 +6,8 @@ datetime.datetime(2024, 1, 10, 0, 0, tzinfo=datetime.timezone.utc)
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Collection, Sequence, TypeVar
@@ -247,7 +249,25 @@ def in_threads(fn: Callable[[I], T], pieces: Sequence[I]) -> list[T]:
     if len(pieces) <= 1:
         return [fn(p) for p in pieces]
     with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
-        return list(pool.map(fn, pieces))
+        out = list(pool.map(fn, pieces))
+    _return_freed_memory()
+    return out
+
+
+def _return_freed_memory() -> None:
+    """Give the memory the threads freed back to the system (glibc keeps it in per-thread arenas,
+    which added ~160 MB to a report page's peak); a no-op where ``malloc_trim`` is not available."""
+    global _MALLOC_TRIM
+    if _MALLOC_TRIM is None:
+        try:
+            _MALLOC_TRIM = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError, TypeError):
+            _MALLOC_TRIM = False
+    if _MALLOC_TRIM:
+        _MALLOC_TRIM(0)
+
+
+_MALLOC_TRIM = None
 
 
 def take_in_threads(values: np.ndarray, index: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

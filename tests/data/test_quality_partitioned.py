@@ -21,24 +21,18 @@ def _same_rows(a: pl.DataFrame, b: pl.DataFrame) -> None:
     assert a.sort(a.columns, nulls_last=True).equals(b.sort(b.columns, nulls_last=True))
 
 
-@pytest.fixture(params=[False, True], ids=["split", "rescan"])
-def rescan(request):
-    """Both ways to the parts: the source split once into temporary files, or scanned once per part."""
-    return request.param
-
-
-def _both(lf, tmp_path, partitions, rescan, **kw):
+def _both(lf, tmp_path, partitions, **kw):
     clean, rep = clean_transactions(lf, **kw)
-    rep_p = clean_transactions_to(lf, tmp_path / "clean", partitions=partitions, rescan=rescan, **kw)
+    rep_p = clean_transactions_to(lf, tmp_path / "clean", partitions=partitions, **kw)
     parts = sorted((tmp_path / "clean").glob("part-*.parquet"))
     return clean, rep, pl.concat([pl.read_parquet(p) for p in parts]), rep_p, parts
 
 
 @pytest.mark.parametrize("partitions", [1, 3, 7])
-def test_hand_counted_log_partitioned_equals_in_memory(tmp_path, partitions, rescan):
+def test_hand_counted_log_partitioned_equals_in_memory(tmp_path, partitions):
     path = tmp_path / "log.csv"
     path.write_text(LOG)
-    clean, rep, clean_p, rep_p, parts = _both(read_transactions(path), tmp_path, partitions, rescan,
+    clean, rep, clean_p, rep_p, parts = _both(read_transactions(path), tmp_path, partitions,
                                               as_of="2024-02-01", source=str(path))
     _same_rows(clean, clean_p)
     assert rep_p.to_dict() == rep.to_dict()  # counts, customers, examples (first in file order), as_of
@@ -48,10 +42,10 @@ def test_hand_counted_log_partitioned_equals_in_memory(tmp_path, partitions, res
 
 
 @pytest.mark.parametrize("outliers", ["keep", "flag", "exclude"])
-def test_demo_log_partitioned_equals_in_memory(tmp_path, outliers, rescan):
+def test_demo_log_partitioned_equals_in_memory(tmp_path, outliers):
     tx = make_transactions(n_customers=3_000, seed=5).transactions  # nulls, duplicates, returns planted
     policy = {"outliers": outliers, "outlier_quantile": 0.99}
-    clean, rep, clean_p, rep_p, parts = _both(tx.lazy(), tmp_path, 4, rescan, policy=policy)
+    clean, rep, clean_p, rep_p, parts = _both(tx.lazy(), tmp_path, 4, policy=policy)
     assert len(parts) == 4
     _same_rows(clean, clean_p)
     assert rep_p.to_dict() == rep.to_dict()
@@ -62,26 +56,13 @@ def test_demo_log_partitioned_equals_in_memory(tmp_path, outliers, rescan):
     assert sum(map(len, ids)) == len(set().union(*ids)) == rep.customers_out
 
 
-def test_mixed_zones_partitioned_equals_in_memory(tmp_path, rescan):
+def test_mixed_zones_partitioned_equals_in_memory(tmp_path):
     path = tmp_path / "tz.csv"
     path.write_text("customer_id,timestamp,amount\n" + "".join(
         f"c{i},2024-01-0{1 + i % 5}T10:00:00{['+01:00', '+0100', '+02:00', 'Z', ''][i % 5]},{i + 1}\n" for i in range(40)))
-    clean, rep, clean_p, rep_p, _ = _both(read_transactions(path), tmp_path, 3, rescan)
+    clean, rep, clean_p, rep_p, _ = _both(read_transactions(path), tmp_path, 3)
     _same_rows(clean, clean_p)
     a, b = rep["mixed_time_zones"], rep_p["mixed_time_zones"]
     assert (a.rows, a.excluded, a.customers, a.details) == (b.rows, b.excluded, b.customers, b.details)
     assert a.examples.equals(b.examples) and a.examples.height == 5
     assert rep["mixed_time_zones"].rows == 24  # +0200, Z and naive rows differ from +0100 (16 rows)
-
-
-def test_parquet_sources_are_rescanned_and_rows_keep_source_order(tmp_path):
-    from segmentation_lib.data.quality import parquet_source
-
-    tx = make_transactions(n_customers=500, seed=6).transactions
-    path = tmp_path / "log.parquet"
-    tx.write_parquet(path)
-    assert parquet_source(str(path)) and parquet_source(str(tmp_path)) and not parquet_source(str(tmp_path / "x.csv"))
-    clean_transactions_to(read_transactions(path), tmp_path / "a", partitions=3, source=str(path))  # rescan (default)
-    clean_transactions_to(read_transactions(path), tmp_path / "b", partitions=3, source=str(path), rescan=False)
-    for name in ("part-0000", "part-0001", "part-0002"):  # the same rows, in the same (source) order
-        assert pl.read_parquet(tmp_path / "a" / f"{name}.parquet").equals(pl.read_parquet(tmp_path / "b" / f"{name}.parquet"))
