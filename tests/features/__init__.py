@@ -26,3 +26,17 @@ def warehouse_log(seed: int, n_customers: int = 300, with_order: bool = True, wi
 def as_text_ids(log: pl.DataFrame) -> pl.DataFrame:
     """The same log with its integer ids written as text."""
     return log.with_columns(pl.col(c).cast(pl.String) for c in ("customer_id", "order_id", "product_id") if c in log.columns)
+
+
+def force_pieces(monkeypatch, module, name: str) -> list[int]:
+    """Make the threaded numpy passes cut small logs into three pieces (``features.common``) and spy on
+    ``module.name`` (the per-piece function; its first argument an array per piece): the returned
+    list receives each call's first-argument size."""
+    import segmentation_lib.features.common as common
+
+    sizes: list[int] = []
+    real = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda first, *a: sizes.append(first.size) or real(first, *a))
+    monkeypatch.setattr(common, "THREADS", 3)
+    monkeypatch.setattr(common, "MIN_ROWS_PER_THREAD", 100)
+    return sizes

@@ -361,8 +361,7 @@ def test_btyd_sorted_passes_in_threads_give_the_one_piece_table(monkeypatch, lay
     """With the rows split into pieces between customers (threads forced on a small log), the sorted
     path gives the same bytes as in one piece and as the grouped path; every piece is used."""
     import segmentation_lib.features.btyd as btyd
-    import segmentation_lib.features.common as common
-    from tests.features import as_text_ids, warehouse_log
+    from tests.features import as_text_ids, force_pieces, warehouse_log
 
     log = warehouse_log(6, n_customers=500)
     if layout == "int_rows":
@@ -375,11 +374,7 @@ def test_btyd_sorted_passes_in_threads_give_the_one_piece_table(monkeypatch, lay
         monkeypatch.setattr(btyd, "_bits", lambda df: (lambda p_lo, bp, br: (p_lo, bp, 48 - bp))(*real(df)))
     ref = btyd_summary(log, "2024-12-01", method="grouped")
     one = btyd_summary(log, "2024-12-01", method="sorted")
-    sizes = []
-    piece = btyd._runs_piece
-    monkeypatch.setattr(btyd, "_runs_piece", lambda key, *a: sizes.append(key.size) or piece(key, *a))
-    monkeypatch.setattr(common, "THREADS", 3)
-    monkeypatch.setattr(common, "MIN_ROWS_PER_THREAD", 100)
+    sizes = force_pieces(monkeypatch, btyd, "_runs_piece")
     threaded = btyd_summary(log, "2024-12-01", method="sorted")
     assert len(sizes) == 3 and sum(sizes) == log.height and min(sizes) > 0
     assert threaded.equals(one) and threaded.equals(ref)

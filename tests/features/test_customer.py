@@ -337,9 +337,8 @@ def test_segment_runs_helpers_on_hand_arrays():
 def test_packed_path_in_pieces_gives_the_one_piece_table(monkeypatch, layout):
     """The sorted rows cut between customers into three pieces summarised in threads: the same bytes
     as one piece (and the grouped table); each piece has customers, every customer is in one."""
-    import segmentation_lib.features.common as common
     import segmentation_lib.features.customer as F
-    from tests.features import as_text_ids, warehouse_log
+    from tests.features import as_text_ids, force_pieces, warehouse_log
 
     log = {"text": lambda: _random_log(8), "warehouse": lambda: warehouse_log(9),
            # integer order ids not rising in row order: keyed by their exact codes
@@ -347,11 +346,7 @@ def test_packed_path_in_pieces_gives_the_one_piece_table(monkeypatch, layout):
            "warehouse_text": lambda: as_text_ids(warehouse_log(11)),
            "text_shuffled": lambda: _random_log(12, with_order=False).sample(fraction=1.0, shuffle=True, seed=1)}[layout]()
     one = customer_features(log, "2024-12-01", method="sorted")
-    sizes = []
-    real = F._packed_piece
-    monkeypatch.setattr(F, "_packed_piece", lambda starts, *a: sizes.append(starts.size) or real(starts, *a))
-    monkeypatch.setattr(common, "THREADS", 3)
-    monkeypatch.setattr(common, "MIN_ROWS_PER_THREAD", 100)
+    sizes = force_pieces(monkeypatch, F, "_packed_piece")
     pieces = customer_features(log, "2024-12-01", method="sorted")
     assert len(sizes) == 3 and min(sizes) > 0 and sum(sizes) == one.height
     assert pieces.equals(one)

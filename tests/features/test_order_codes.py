@@ -97,7 +97,11 @@ def test_text_order_ids_with_colliding_hash_bits_are_two_orders(monkeypatch):
 
 def test_text_order_ids_without_clash_keep_the_packed_path(monkeypatch):
     """Two lines of one order and two orders on one day, hashes not sharing the key bits: packed."""
-    log = _log(("O1", "O2"), [f"Q{i:05d}" for i in range(N_CUSTOMERS)])
+    _packed_equals_grouped(monkeypatch, _log(("O1", "O2"), [f"Q{i:05d}" for i in range(N_CUSTOMERS)]))
+
+
+def _packed_equals_grouped(monkeypatch, log: pl.DataFrame) -> None:
+    """The packed path applies (no clash) and gives the grouped table; customer C00000 has 3 orders."""
     calls = _spy(monkeypatch)
     fast = customer_features(log, AS_OF, method="sorted")
     assert calls == ["table"]
@@ -129,10 +133,4 @@ def test_wide_integer_order_ids_clash_falls_back_to_grouped(monkeypatch):
 def test_wide_integer_order_ids_without_clash_keep_the_packed_path(monkeypatch):
     rng = np.random.default_rng(6)
     ids = [int(x) for x in rng.integers(0, 1 << 62, N_CUSTOMERS + 2, dtype=np.int64)]
-    log = _log((ids[-2], ids[-1]), ids[:N_CUSTOMERS])
-    calls = _spy(monkeypatch)
-    fast = customer_features(log, AS_OF, method="sorted")
-    assert calls == ["table"]
-    assert_frame_equal(fast, customer_features(log, AS_OF, method="grouped"), check_exact=False, rel_tol=1e-9,
-                       abs_tol=1e-6)
-    assert fast.filter(pl.col("customer_id") == "C00000")["n_orders"].item() == 3
+    _packed_equals_grouped(monkeypatch, _log((ids[-2], ids[-1]), ids[:N_CUSTOMERS]))
