@@ -815,10 +815,7 @@ def clean_transactions_to(
             files = sorted(split.glob(f"_part={i}/*.parquet"))
             if not files:
                 continue
-            rows = pl.read_parquet(files).rechunk()  # (one chunk: the rules on many small ones cost 3x)
-            if not rows[_ROW].is_sorted():  # back to source order (the sink's order is not promised; it keeps it
-                rows = rows.sort(_ROW)  # in practice, and the check costs a quarter of the sort)
-            rows = rows.lazy()
+            rows = pl.scan_parquet(files).sort(_ROW)  # back to source order (the sink's order is not promised)
             p = _clean_part(rows, columns + [_ROW], id_dtype, as_of_dt, policy, where, source, not parts)
             p.out.drop(_ROW).write_parquet(folder / f"part-{len(parts):04d}.parquet", compression="lz4")
             p.out = p.out.head(0)  # the rows are on disk; the schema stays
