@@ -714,21 +714,6 @@ def _whole_cents(a: np.ndarray) -> np.ndarray | None:
     return cents if all(in_threads(piece, row_pieces(a.size))) else None
 
 
-def _runs_table(key: np.ndarray, shift_c: int, shift_p: int, bits_p: int, p_base: int, a: np.ndarray) -> pl.DataFrame | None:
-    """:func:`_runs_piece` of pieces of the sorted rows split between customers, in threads (the
-    pieces' tables in order: the same table as one piece). None when a piece's limbs could overflow.
-
-    >>> key = np.array([0b0_01_0, 0b0_01_1, 0b1_00_0], dtype=np.uint64)
-    >>> _runs_table(key, 3, 1, 2, 10, np.array([1.0, -3.0, 8.0]))["_n"].to_list()
-    [1, 1]
-    """
-    pieces = row_pieces(key.size, run_starts_near(key, shift_c))
-    outs = in_threads(lambda s: _runs_piece(key[s], shift_c, shift_p, bits_p, p_base, a[s]), pieces)
-    if any(o is None for o in outs):
-        return None
-    return outs[0] if len(outs) == 1 else pl.concat(outs)
-
-
 def _runs_piece(key: np.ndarray, shift_c: int, shift_p: int, bits_p: int, p_base: int, a: np.ndarray) -> pl.DataFrame | None:
     """Per customer ``_kh, _n, _first, _last, _total, _gross, _first_v`` (as :func:`_per_customer_runs`)
     from sorted UInt64 keys ``customer | period | anything`` (``customer = key >> shift_c``, period
@@ -824,7 +809,7 @@ def _runs_piece(key: np.ndarray, shift_c: int, shift_p: int, bits_p: int, p_base
 
 
 def _int_runs(df: pl.DataFrame, lo: int, p0: int) -> pl.DataFrame | None:
-    """:func:`_runs_table` of integer-id rows: one UInt64 per row, id - lowest | period | amount in
+    """:func:`_runs_piece` of integer-id rows: one UInt64 per row, id - lowest | period | amount in
     cents (when every amount is whole cents: nothing to fetch after the sort) or row number (the
     amounts are then fetched in key order); None when that needs more than 64 bits. The passes
     before and after the sort run in threads over pieces of the rows."""
@@ -882,14 +867,14 @@ def _int_runs(df: pl.DataFrame, lo: int, p0: int) -> pl.DataFrame | None:
         del low
         return _runs_piece(k, int(shift_c), int(shift_p), bits_p, p_lo, amount)
 
-    outs = in_threads(piece, row_pieces(n, run_starts_near(key, int(shift_c))))
+    outs = in_threads(piece, row_pieces(n, run_starts_near(key, int(shift_c))), trim=True)
     if any(o is None for o in outs):
         return None
     return outs[0] if len(outs) == 1 else pl.concat(outs)
 
 
 def _text_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None:
-    """:func:`_runs_table` of text-id rows: one UInt64 per row, the top bits of a 64-bit hash of the
+    """:func:`_runs_piece` of text-id rows: one UInt64 per row, the top bits of a 64-bit hash of the
     id | period | row number; a second, independent 64-bit hash must be constant within every
     customer run, else None (two ids share the top bits: the caller uses :func:`_hashed_runs`)."""
     c = pl.col
@@ -925,7 +910,7 @@ def _text_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None:
         del same, top
         return _runs_piece(k, shift_c, shift_p, bits_p, p_lo, a_rows[r]), starts, clash
 
-    pieces = in_threads(piece, row_pieces(n, run_starts_near(key, shift_c)))
+    pieces = in_threads(piece, row_pieces(n, run_starts_near(key, shift_c)), trim=True)
     if any(t is None for t, _, _ in pieces):
         return None
     out = pl.concat([t for t, _, _ in pieces]) if len(pieces) > 1 else pieces[0][0]

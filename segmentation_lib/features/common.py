@@ -238,10 +238,11 @@ def run_starts_near(sorted_keys: np.ndarray, shift: int) -> list[int]:
     return cuts
 
 
-def in_threads(fn: Callable[[I], T], pieces: Sequence[I]) -> list[T]:
+def in_threads(fn: Callable[[I], T], pieces: Sequence[I], trim: bool = False) -> list[T]:
     """``[fn(piece) for piece in pieces]`` (slices of rows, or piece numbers), in threads when there
     are several (results in the pieces' order, so the outcome does not depend on which thread
-    finishes first).
+    finishes first). ``trim``: then give the memory the threads freed back to the system (the last
+    threaded pass of a step: trimming between passes would only make the next one fault it in again).
 
     >>> in_threads(lambda s: s.stop - s.start, row_pieces(10))
     [10]
@@ -250,7 +251,8 @@ def in_threads(fn: Callable[[I], T], pieces: Sequence[I]) -> list[T]:
         return [fn(p) for p in pieces]
     with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
         out = list(pool.map(fn, pieces))
-    _return_freed_memory()
+    if trim:
+        _return_freed_memory()
     return out
 
 

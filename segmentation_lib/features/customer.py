@@ -578,7 +578,7 @@ def _packed_tables(
             starts[bounds[j]:bounds[j + 1]] - s.start, perm[s], amt_s[s], tmp[s], ts_s[s], day_buf[s],
             order_codes, order_hash, product, one_per_row, as_of_day, windows, tw)
 
-    tables = in_threads(piece, range(len(pieces)))
+    tables = in_threads(piece, range(len(pieces)), trim=True)
     del perm, amt_s, tmp, ts_s, day_buf, order_codes, order_hash, product
     if any(t is None for t in tables):
         return None
