@@ -395,6 +395,21 @@ def _starts(flags: np.ndarray) -> np.ndarray:
     return np.flatnonzero(flags)
 
 
+def _hash_keys(df: pl.DataFrame, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int, int, int] | None:
+    """The sorted UInt64 keys of text-id rows ``df`` (``_p``: periods) from their 64-bit id hashes
+    ``h``: the hash's top bits | period offset | row number (:func:`_sort_rows`); returns ``(key, row,
+    p_lo, bits_p, shift_p, shift_c)``, ``row`` the rows in key order, or None when fewer than 16 bits
+    would be left for the hash."""
+    p_lo, bits_p, bits_r = _bits(df)
+    bits_c = 64 - bits_p - bits_r
+    if bits_c < 16:
+        return None
+    shift_p, shift_c = bits_r, bits_r + bits_p
+    key = h >> np.uint64(64 - bits_c)
+    key <<= np.uint64(shift_c)
+    return key, _sort_rows(key, df["_p"], p_lo, shift_p, bits_r).view(np.int64), p_lo, bits_p, shift_p, shift_c
+
+
 def _hashed_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None | bool:
     """:func:`_btyd_sorted` for text ids without an argsort: one UInt64 per row, the top bits of a
     64-bit hash of the id | period | row number, sorted as values. Customers whose top bits clash
@@ -404,15 +419,12 @@ def _hashed_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None | bool:
     fewer than 16 bits would be left for the hash (the caller sorts by a 44-bit hash instead)."""
     c = pl.col
     n = df.height
-    p_lo, bits_p, bits_r = _bits(df)
-    bits_c = 64 - bits_p - bits_r
-    if bits_c < 16:
-        return False
-    shift_p, shift_c = np.uint64(bits_r), np.uint64(bits_r + bits_p)
     h = df.select(c("_cid").hash(seed=0)).to_series().to_numpy()
-    key = h >> np.uint64(64 - bits_c)
-    key <<= shift_c
-    row = _sort_rows(key, df["_p"], p_lo, shift_p, bits_r).view(np.int64)
+    keys = _hash_keys(df, h)
+    if keys is None:
+        return False
+    key, row, p_lo, bits_p, shift_p, shift_c = keys
+    shift_p, shift_c = np.uint64(shift_p), np.uint64(shift_c)
     hs = h[row]  # the whole hash, in key order
     del h
     top = key >> shift_c
@@ -879,17 +891,13 @@ def _text_runs(df: pl.DataFrame, p0: int) -> pl.DataFrame | None:
     customer run, else None (two ids share the top bits: the caller uses :func:`_hashed_runs`)."""
     c = pl.col
     n = df.height
-    p_lo, bits_p, bits_r = _bits(df)
-    bits_c = 64 - bits_p - bits_r
-    if bits_c < 16:
-        return None
-    shift_p, shift_c = bits_r, bits_r + bits_p
     hashes = df.select(c("_cid").hash(seed=0).alias("h"), c("_cid").hash(seed=1).alias("h2"))
-    key = hashes["h"].to_numpy() >> np.uint64(64 - bits_c)
-    key <<= np.uint64(shift_c)
     h2_rows = hashes["h2"].to_numpy()
+    keys = _hash_keys(df, hashes["h"].to_numpy())
     del hashes  # (the first hash is in the keys now)
-    row = _sort_rows(key, df["_p"], p_lo, shift_p, bits_r).view(np.int64)
+    if keys is None:
+        return None
+    key, row, p_lo, bits_p, shift_p, shift_c = keys
     a_rows = (df["_a"].fill_null(0.0) if df["_a"].null_count() else df["_a"]).to_numpy()
 
     def piece(s: slice) -> tuple[pl.DataFrame | None, np.ndarray, np.ndarray]:

@@ -238,6 +238,18 @@ def run_starts_near(sorted_keys: np.ndarray, shift: int) -> list[int]:
     return cuts
 
 
+def starts_near(starts: np.ndarray, n_rows: int) -> list[int]:
+    """Cut positions for :func:`row_pieces` from where each customer starts (``starts``, sorted): near
+    each ``i / k`` of the rows (``k`` = :func:`n_threads`), the first customer start at or after it.
+
+    >>> starts_near(np.array([0, 3, 5]), 10)
+    []
+    """
+    k = n_threads(n_rows)
+    at = np.searchsorted(starts, [i * n_rows // k for i in range(1, k)])
+    return starts[np.minimum(at, starts.size - 1)].tolist()
+
+
 def in_threads(fn: Callable[[I], T], pieces: Sequence[I], trim: bool = False) -> list[T]:
     """``[fn(piece) for piece in pieces]`` (slices of rows, or piece numbers), in threads when there
     are several (results in the pieces' order, so the outcome does not depend on which thread

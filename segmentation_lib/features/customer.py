@@ -20,9 +20,9 @@ import numpy as np
 import polars as pl
 
 from segmentation_lib.errors import ConfigError, DataError
-from segmentation_lib.features.common import (DAY_BITS, TREND_WINDOW, as_lazy, in_threads, n_threads, order_key, rounded_money,
-                                              require_columns, require_numeric, row_pieces, sort_by_text, take_in_threads,
-                                              to_utc, ts_expr)
+from segmentation_lib.features.common import (DAY_BITS, TREND_WINDOW, as_lazy, in_threads, order_key, rounded_money,
+                                              require_columns, require_numeric, row_pieces, sort_by_text, starts_near,
+                                              take_in_threads, to_utc, ts_expr)
 
 #: key the sort-heavy passes by a hash of the customer id (falls back to the text on a collision)
 HASH_KEYS = True
@@ -567,9 +567,7 @@ def _packed_tables(
             return None
         product = (codes[0], codes[1], product_ok)
         del codes
-    k = n_threads(n)
-    cuts = starts[np.minimum(np.searchsorted(starts, [i * n // k for i in range(1, k)]), starts.size - 1)]
-    pieces = row_pieces(n, cuts.tolist())
+    pieces = row_pieces(n, starts_near(starts, n))
     bounds = np.searchsorted(starts, [s.start for s in pieces] + [n])
 
     def piece(j: int) -> dict[str, np.ndarray] | None:
