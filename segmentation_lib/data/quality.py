@@ -56,6 +56,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from segmentation_lib.config import PLAUSIBLE_YEARS
@@ -444,12 +445,28 @@ def duplicate_flag(df: pl.DataFrame, columns: list[str] | None = None) -> pl.Ser
     repeated = s.filter(s == s.shift(1))
     flag = pl.Series("duplicates", [False], dtype=pl.Boolean).extend_constant(False, df.height - 1) \
         if df.height else pl.Series("duplicates", [], dtype=pl.Boolean)
-    if repeated.len() == 0:
-        return flag
-    idx = pl.select(pl.arg_where(h.is_in(repeated.unique().implode()))).to_series()
-    sub = df.select(columns)[idx]
-    dup_idx = idx.filter(~sub.select(pl.struct(columns).is_first_distinct()).to_series())
-    return flag.scatter(dup_idx, True)
+    if repeated.len() > 0:
+        idx = pl.select(pl.arg_where(h.is_in(repeated.unique().implode()))).to_series()
+        sub = df.select(columns)[idx]
+        flag = flag.scatter(idx.filter(~sub.select(pl.struct(columns).is_first_distinct()).to_series()), True)
+    return chunked_like(flag, df)
+
+
+def chunked_like(s: pl.Series, df: pl.DataFrame) -> pl.Series:
+    """``s`` cut into the chunks of ``df``'s columns (zero-copy slices), so adding it to ``df`` keeps the
+    frame's layout: a one-chunk column added to a frame read from many files makes polars rechunk every
+    column at the next step (0.4 s per 3.5M-row part of the demo log), while rechunking up front would
+    make the per-chunk parallel steps (the row hash) single-threaded.
+
+    >>> df = pl.concat([pl.DataFrame({"a": [1, 2]}), pl.DataFrame({"a": [3]})], rechunk=False)
+    >>> chunked_like(pl.Series([True, False, True]), df).chunk_lengths()
+    [2, 1]
+    """
+    lengths = df.get_column(df.columns[0]).chunk_lengths() if df.width else []
+    if len(lengths) <= 1 or s.n_chunks() > 1:
+        return s
+    starts = np.cumsum([0, *lengths[:-1]]).tolist()
+    return pl.concat([s.slice(o, n) for o, n in zip(starts, lengths)], rechunk=False)
 
 
 def flag_exprs(columns: list[str], as_of: dt.datetime | None, id_dtype: pl.DataType = pl.String) -> dict[str, pl.Expr]:
@@ -613,7 +630,9 @@ def _clean_part(lf: pl.LazyFrame, columns: list[str], id_dtype: pl.DataType, as_
     examples = {rule: _examples(df, pl.col(f"_f_{rule}"), _example_cols(columns, rule) + [_ROW])
                 for rule in RULES if stats[f"n_{rule}"]}
     raw = {c: df[c].drop_nulls().unique(maintain_order=True).head(3).to_list() for c in ("_raw_amount", "_raw_timestamp")}
-    out = df.filter(keep)
+    # the kept rows without the rule flags and raw text (filtering those too would copy them for nothing)
+    out = df.select([c for c in df.columns if not c.startswith("_f_") and c not in ("_raw_timestamp", "_raw_amount")]
+                    ).filter(keep).drop("_reason")
     del df
     zones = zone_pairs = zone_examples = None
     if stats["n_aware"] and out.height:
@@ -624,8 +643,7 @@ def _clean_part(lf: pl.LazyFrame, columns: list[str], id_dtype: pl.DataType, as_
     is_return = pl.col("amount") < 0
     if "is_cancellation" in columns:
         is_return = is_return | pl.col("is_cancellation")
-    out = out.drop([c for c in out.columns if c.startswith("_f_")] + ["_reason", *HELPER_COLUMNS]).with_columns(
-        is_return.alias("is_return"))
+    out = out.drop(HELPER_COLUMNS, strict=False).with_columns(is_return.alias("is_return"))
     purchases = out.select((~pl.col("is_return") & (pl.col("amount") > 0)).sum()).item()
     return _Part(out, stats, cust, dropped, examples, raw, zones, zone_pairs, zone_examples, purchases, out.height)
 

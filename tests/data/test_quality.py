@@ -209,6 +209,18 @@ def test_duplicate_flag_matches_exact_definition():
     assert got.sum() == 3000 - df.unique().height
 
 
+def test_duplicate_flag_keeps_the_chunks_of_a_frame_read_from_many_files():
+    """The flag of a many-chunk frame (a part read from several files) comes in the frame's chunks,
+    so adding it does not make polars rechunk the frame; the values are the one-chunk frame's."""
+    rng = np.random.default_rng(11)
+    whole = pl.DataFrame({"a": rng.integers(0, 5, 3000), "b": rng.integers(0, 4, 3000).astype(str)})
+    chunked = pl.concat([whole.slice(0, 1000), whole.slice(1000, 1500), whole.slice(2500, 500)], rechunk=False)
+    got = duplicate_flag(chunked)
+    assert got.chunk_lengths() == [1000, 1500, 500]
+    assert got.to_list() == duplicate_flag(whole).to_list()
+    assert chunked.with_columns(got.alias("d")).n_chunks("all") == [3, 3, 3]
+
+
 def test_no_customer_lost_invariant_random():
     rng = np.random.default_rng(3)
     n = 5000
