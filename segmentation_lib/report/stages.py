@@ -100,10 +100,11 @@ def data_stage(ctx: RunContext, recompute: bool = False) -> DataStage:
                          tx_p if tx_p.is_file() else parts_dir / "*.parquet")
     from segmentation_lib.config import usage_only
 
+    for old in (*ctx.work.glob(f"{CUTOFF_FEATURES_PREFIX}*.parquet"), ctx.work / CUSTOMER_TOTALS_FILE) \
+            if ctx.work.is_dir() else ():
+        old.unlink(missing_ok=True)  # the tables derived from the clean log belong to the one written below
     if usage_only(ctx.cfg):  # data.path null: the event log alone (usage_data_stage)
         return usage_data_stage(ctx)
-    for old in ctx.work.glob(f"{CUTOFF_FEATURES_PREFIX}*.parquet") if ctx.work.is_dir() else ():
-        old.unlink()  # the feature tables at the cutoff belong to the transactions written below
     from segmentation_lib.features.customer import customer_features
     from segmentation_lib.data.quality import load_transactions
 
@@ -468,7 +469,7 @@ def write_segment_stats(ctx: RunContext, data: DataStage, assignments: pl.DataFr
     the statistics, and ``unknown_customer_rows`` (the data-quality ``null_customer`` row count:
     the clean transactions hold no row without a customer id, so it cannot be counted from them).
     """
-    from segmentation_lib.describe.segment_stats import customer_totals, segment_stats
+    from segmentation_lib.describe.segment_stats import segment_stats
 
     path = ctx.run_dir / SEGMENT_STATS_FILE
     # the RFM stage writes its rows and the clustering stage adds its own: rows of the other
@@ -476,14 +477,31 @@ def write_segment_stats(ctx: RunContext, data: DataStage, assignments: pl.DataFr
     kept = pl.read_parquet(path).filter(~pl.col("segmentation").is_in(list(segmentations))) if path.is_file() else None
     unknown = unknown_customer_rows(data.quality)
     parts = [] if kept is None else [kept.drop("unknown_customer_rows")]
-    # one pass over the log (a partition at a time), shared by the segmentations
-    totals = pl.concat([customer_totals(p) for p in data.parts()])
+    totals = customer_totals_of(ctx, data)  # shared by the segmentations and by the pages
     parts += [segment_stats(data.scan(), assignments.select("customer_id", col), col, totals=totals).table
               .select(pl.lit(name).alias("segmentation"), pl.col(col).cast(pl.String).alias("segment"), pl.all().exclude(col))
               for name, col in segmentations.items()]
     out = pl.concat(parts, how="vertical_relaxed").with_columns(pl.lit(unknown, pl.Int64).alias("unknown_customer_rows"))
     out.write_parquet(path)
     return out
+
+
+CUSTOMER_TOTALS_FILE = "customer_totals.parquet"
+
+
+def customer_totals_of(ctx: RunContext, data: DataStage) -> pl.DataFrame:
+    """:func:`~segmentation_lib.describe.segment_stats.customer_totals` of the clean log, one pass (a
+    partition at a time) per run: the RFM and the clustering pages share it through
+    ``work/customer_totals.parquet`` (removed when the data stage is recomputed)."""
+    from segmentation_lib.describe.segment_stats import customer_totals
+
+    path = ctx.work / CUSTOMER_TOTALS_FILE
+    if path.is_file():
+        return pl.read_parquet(path)
+    totals = pl.concat([customer_totals(p) for p in data.parts()])
+    ctx.work.mkdir(parents=True, exist_ok=True)
+    totals.write_parquet(path)
+    return totals
 
 
 NO_PURCHASE_LABEL = -2

@@ -77,3 +77,28 @@ def test_feature_table_at_the_cutoff_is_computed_once_and_shared(tmp_path, monke
 
     monkeypatch.setattr(stages, "features_at_cutoff", no_recompute)
     assert_frame_equal(stages.cutoff_features(ctx, data, cutoff), first)  # the value page reads it back
+
+
+def test_customer_totals_are_computed_once_per_run_and_shared(tmp_path, monkeypatch) -> None:
+    """The RFM and the clustering pages sum the same per-customer totals: the second reads them back."""
+    import segmentation_lib.describe.segment_stats as segment_stats_module
+
+    cfg = load_config(REPO_DIR / "configs" / "default.yaml",
+                      overrides={"data": {"customers": {"path": None}, "truth": None}})
+    ctx = RunContext(cfg=cfg, run_dir=tmp_path, seed=1, interactive=False)
+    data = stages.DataStage(_tx(), pl.DataFrame({"customer_id": ["a", "b"]}), {"rules": []},
+                            dt.datetime(2024, 7, 1, tzinfo=UTC))
+    assignments = pl.DataFrame({"customer_id": ["a", "b"], "rfm_segment": ["Champions", "At risk"],
+                                "cluster_name": ["Big", "Small"]})
+    rfm = stages.write_segment_stats(ctx, data, assignments, {"rfm": "rfm_segment"})
+    totals = pl.read_parquet(ctx.work / stages.CUSTOMER_TOTALS_FILE).sort("customer_id")
+    assert totals.rows() == [("a", 3, 35.0), ("b", 2, 10.0)]  # orders and spend by hand
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("the totals of the run should have been read back")
+
+    monkeypatch.setattr(segment_stats_module, "customer_totals", no_recompute)
+    both = stages.write_segment_stats(ctx, data, assignments, {"behavioural": "cluster_name"})
+    assert both.filter(pl.col("segmentation") == "rfm").equals(rfm)
+    big = both.filter((pl.col("segmentation") == "behavioural") & (pl.col("segment") == "Big"))
+    assert (big["customers"].item(), big["transactions"].item(), big["spend"].item()) == (1, 3, 35.0)
