@@ -364,6 +364,9 @@ def _packed_runs(box: list[pl.DataFrame], lo: int, p0: int) -> pl.DataFrame | No
     return _per_customer_runs(s, p0)
 
 
+_ROW_BLOCK = 1 << 20
+
+
 def _sort_rows(key: np.ndarray, periods: pl.Series, p_lo: int, shift_p: int, bits_r: int) -> np.ndarray:
     """Sort ``key`` (UInt64, the customer bits already in place) in place after OR-ing in each row's
     period offset (at ``shift_p``) and row number (the low ``bits_r`` bits); return the row numbers in
@@ -377,8 +380,8 @@ def _sort_rows(key: np.ndarray, periods: pl.Series, p_lo: int, shift_p: int, bit
     part -= np.uint64(p_lo % (1 << 64))
     part <<= np.uint64(shift_p)
     key |= part
-    part[:] = np.arange(key.size, dtype=np.uint64)
-    key |= part
+    for lo in range(0, key.size, _ROW_BLOCK):  # the row numbers, a block at a time (no second full-size array)
+        key[lo:lo + _ROW_BLOCK] |= np.arange(lo, min(lo + _ROW_BLOCK, key.size), dtype=np.uint64)
     key.sort()
     return np.bitwise_and(key, np.uint64((1 << bits_r) - 1), out=part)
 
@@ -757,7 +760,7 @@ def _runs_piece(key: np.ndarray, shift_c: int, shift_p: int, bits_p: int, p_base
     ends[:-1] = st[1:] - 1
     ends[-1] = n - 1
     longest = int((ends - st).max()) + 1
-    amax = float(np.abs(a).max()) if n else 0.0
+    amax = max(float(a.max()), -float(a.min())) if n else 0.0  # (no temporary |a|: fresh memory costs page faults)
     bm = longest.bit_length() + 1
     ba = max(int(np.frexp(amax)[1]), 0)  # |a| < 2**ba
     limb = 63 - bm  # |t| < 2**limb, so a run's sum of t fits; the q sums need ba + 60 - limb + bm <= 63
@@ -771,18 +774,17 @@ def _runs_piece(key: np.ndarray, shift_c: int, shift_p: int, bits_p: int, p_base
     mask_p = np.uint64((1 << bits_p) - 1)
     first = (work[st] & mask_p).astype(np.int64) + p_base
     last = (work[ends] & mask_p).astype(np.int64) + p_base
-    # the limbs: y = a * 2**(60 - limb), q = trunc(y), t = trunc((y - q) * 2**limb) (all exact)
+    # the limbs: y = a * 2**(60 - limb), q = trunc(y), t = trunc((y - q) * 2**limb) (all exact: y - q is
+    # y's fraction, and q converts back to y itself where |y| >= 2**52); one float and one int buffer
     y = a * 2.0 ** (60 - limb)
-    q = np.trunc(y)
-    y -= q
-    y *= 2.0**limb
     t = np.empty(n, dtype=np.int64)
+    np.copyto(t, y, casting="unsafe")  # q (a float to int64 cast truncates)
+    sum_q = np.add.reduceat(t, st)
+    y -= t
+    y *= 2.0**limb
     np.copyto(t, y, casting="unsafe")
     del y
     sum_t = np.add.reduceat(t, st)
-    np.copyto(t, q, casting="unsafe")
-    del q
-    sum_q = np.add.reduceat(t, st)
     del t
     i128 = pl.Int128
     raw = (pl.Series(sum_q).cast(i128) * pl.Series([1 << limb], dtype=i128) + pl.Series(sum_t).cast(i128))
